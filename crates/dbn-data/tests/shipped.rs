@@ -1,0 +1,72 @@
+//! The data that ships with the repository, and Fashion-MNIST from its Debian package.
+
+use std::path::Path;
+
+use burn::data::dataset::Dataset;
+use dbn_data::{DEFAULT_VALIDATION, MnistDataset, MnistSplits, Split, shipped_mnist_dir};
+use sha2::{Digest, Sha256};
+
+/// Published MNIST label counts (LeCun et al.), classes 0..=9.
+const MNIST_TRAIN_COUNTS: [usize; 10] =
+    [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
+const MNIST_TEST_COUNTS: [usize; 10] = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
+
+/// Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST.
+const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+#[test]
+fn shipped_files_match_their_sha256sums() {
+    let dir = shipped_mnist_dir();
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let mut checked = 0;
+    for line in sums.lines().filter(|l| !l.trim().is_empty()) {
+        let (expected, name) = line.split_once("  ").expect("sha256sum format: HASH  NAME");
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let actual: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(actual, expected, "{name} does not match SHA256SUMS");
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "SHA256SUMS must cover the four MNIST files");
+}
+
+#[test]
+fn shipped_mnist_has_the_published_sizes_and_label_counts() {
+    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    assert_eq!(
+        (splits.train.len(), splits.valid.len(), splits.test.len()),
+        (50_000, 10_000, 10_000)
+    );
+    assert_eq!((splits.test.rows(), splits.test.cols()), (28, 28));
+    let train_counts: Vec<usize> = (0..10)
+        .map(|c| splits.train.label_counts()[c] + splits.valid.label_counts()[c])
+        .collect();
+    assert_eq!(train_counts, MNIST_TRAIN_COUNTS);
+    assert_eq!(splits.test.label_counts(), MNIST_TEST_COUNTS);
+    // The validation split is the last 10,000 training images of the file.
+    let first_valid = splits.valid.get(0).unwrap();
+    assert_eq!(first_valid.index, 50_000);
+    // The first training image is a 5 (the well-known first MNIST digit).
+    assert_eq!(splits.train.get(0).unwrap().label, 5);
+}
+
+#[test]
+fn fashion_mnist_loads_from_its_debian_package() {
+    if !Path::new(FASHION_DIR).is_dir() {
+        // CI installs the package (.ci/run) and sets CI: there, absence is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{FASHION_DIR} is missing: apt-get install dataset-fashion-mnist"
+        );
+        eprintln!("skipped: {FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)");
+        return;
+    }
+    let train = MnistDataset::load(FASHION_DIR, Split::Train).unwrap();
+    let test = MnistDataset::load(FASHION_DIR, Split::Test).unwrap();
+    assert_eq!((train.len(), test.len()), (60_000, 10_000));
+    assert_eq!(train.n_pixels(), 784);
+    assert_eq!(train.label_counts(), [6000; 10]);
+    assert_eq!(test.label_counts(), [1000; 10]);
+}

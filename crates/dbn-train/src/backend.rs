@@ -1,0 +1,53 @@
+//! The one place where a cargo feature picks the concrete Burn backend.
+//!
+//! Everything else in the workspace is generic over `B: Backend` (or `B: AutodiffBackend`);
+//! the binary instantiates it with [`Selected`]. When several features are on (the default
+//! `ndarray` plus a GPU one, say), the first of `cuda`, `wgpu`, `flex`, `ndarray` wins, so
+//! `--features cuda` needs no `--no-default-features`.
+
+#[cfg(not(any(
+    feature = "cuda",
+    feature = "wgpu",
+    feature = "flex",
+    feature = "ndarray"
+)))]
+compile_error!("enable one backend feature of dbn-train: ndarray, flex, wgpu or cuda");
+
+/// The backend selected by cargo features.
+#[cfg(feature = "cuda")]
+pub type Selected = burn::backend::Cuda;
+/// Name of the selected backend, as printed and recorded in run summaries.
+#[cfg(feature = "cuda")]
+pub const NAME: &str = "cuda";
+
+/// The backend selected by cargo features.
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub type Selected = burn::backend::Wgpu;
+/// Name of the selected backend, as printed and recorded in run summaries.
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+pub const NAME: &str = "wgpu";
+
+/// The backend selected by cargo features.
+#[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
+pub type Selected = burn::backend::Flex;
+/// Name of the selected backend, as printed and recorded in run summaries.
+#[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
+pub const NAME: &str = "flex";
+
+/// The backend selected by cargo features.
+#[cfg(all(
+    feature = "ndarray",
+    not(any(feature = "cuda", feature = "wgpu", feature = "flex"))
+))]
+pub type Selected = burn::backend::NdArray;
+/// Name of the selected backend, as printed and recorded in run summaries.
+#[cfg(all(
+    feature = "ndarray",
+    not(any(feature = "cuda", feature = "wgpu", feature = "flex"))
+))]
+pub const NAME: &str = "ndarray";
+
+/// The default device of the selected backend (the first GPU for `cuda` and `wgpu`).
+pub fn device() -> burn::tensor::Device<Selected> {
+    Default::default()
+}

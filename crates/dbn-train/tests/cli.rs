@@ -1,0 +1,85 @@
+//! The `dbn` binary as a user runs it.
+
+use std::process::{Command, Output};
+
+fn dbn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbn"))
+        .args(args)
+        .env_remove("DBN_DATA_DIR")
+        .output()
+        .expect("the dbn binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn data_prints_counts_per_split_and_label_of_the_shipped_mnist() {
+    let out = dbn(&["data"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{stdout}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // images, mean pixel, then the count of each label 0..=9.
+    assert_eq!(
+        row("test"),
+        "10000 0.1325 980 1135 1032 1010 982 892 958 1028 974 1009"
+    );
+    assert!(row("train").starts_with("50000 "), "{stdout}");
+    assert!(row("validation").starts_with("10000 "), "{stdout}");
+}
+
+#[test]
+fn a_missing_data_folder_is_an_error_naming_the_file() {
+    let out = dbn(&["data", "--data-dir", "/nonexistent/mnist"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/mnist/train-images-idx3-ubyte: file not found"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_data_dir_comes_from_the_environment_too() {
+    let out = Command::new(env!("CARGO_BIN_EXE_dbn"))
+        .arg("data")
+        .env("DBN_DATA_DIR", "/nonexistent/from-env")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/nonexistent/from-env/"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_impossible_validation_split_names_the_flag() {
+    let out = dbn(&["data", "--validation", "60000"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: --validation:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = dbn(&["data", "--help"]);
+    let help = text(&out.stdout);
+    for flag in ["--data-dir", "DBN_DATA_DIR", "--validation"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable examples live beside this file; run one with `cargo run --release -p dbn-examples --example NAME`.
