@@ -1,0 +1,639 @@
+//! Contrastive divergence (CD-k) and persistent CD, as explicit tensor updates.
+//!
+//! One mini-batch step, each line one function of this module:
+//!
+//! ```text
+//! h0       = P(h | v0)                                   positive phase (probabilities)
+//! start    = sample(h0)             (CD: data-driven hidden states are sampled)
+//!          | sample(P(h | chains))  (PCD: the persistent chains)
+//! v_k, h_k = k Gibbs steps from start; the last step uses probabilities:
+//!            v_k = E[v | h_(k-1)],  h_k = P(h | v_k)       negative phase
+//! grad     = ⟨v0 h0ᵀ⟩ - ⟨v_k h_kᵀ⟩  (and the bias terms)   statistics difference
+//! grad.W  -= weight_decay · W                            L2 on weights only
+//! grad    -= sparsity_cost · (q - target)                q: running mean of h0
+//! velocity = momentum · velocity + learning_rate · grad
+//! θ       += velocity
+//! ```
+//!
+//! Reference: G. Hinton, *A Practical Guide to Training Restricted Boltzmann Machines*, UTML TR
+//! 2010-003 (sections 3, 9, 10, 11); T. Tieleman, *Training RBMs using approximations to the
+//! likelihood gradient*, ICML 2008 (PCD).
+
+use burn::prelude::*;
+
+use crate::error::ModelError;
+use crate::rbm::Rbm;
+
+/// Settings of contrastive-divergence training, with Hinton's practical defaults.
+#[derive(Config, Debug)]
+pub struct CdConfig {
+    /// Step size on the log-likelihood gradient (0.1 suits Bernoulli units; use about 0.001 for
+    /// Gaussian visible units).
+    #[config(default = 0.1)]
+    pub learning_rate: f64,
+    /// Gibbs steps of the negative phase (CD-k).
+    #[config(default = 1)]
+    pub k: usize,
+    /// Persistent CD: keep the negative chains across mini-batches instead of restarting them
+    /// at the data.
+    #[config(default = false)]
+    pub persistent: bool,
+    /// Momentum for the first `initial_momentum_epochs` epochs.
+    #[config(default = 0.5)]
+    pub initial_momentum: f64,
+    /// Momentum afterwards.
+    #[config(default = 0.9)]
+    pub final_momentum: f64,
+    /// Epochs trained with `initial_momentum`.
+    #[config(default = 5)]
+    pub initial_momentum_epochs: usize,
+    /// L2 weight-decay coefficient, applied to the weights only (not the biases).
+    #[config(default = 0.0002)]
+    pub weight_decay: f64,
+    /// Weight of the sparsity penalty; 0 turns it off.
+    #[config(default = 0.0)]
+    pub sparsity_cost: f64,
+    /// Target mean activation of each hidden unit.
+    #[config(default = 0.05)]
+    pub sparsity_target: f64,
+    /// Decay of the running mean `q` of hidden activations (q ← decay·q + (1-decay)·mean).
+    #[config(default = 0.95)]
+    pub sparsity_decay: f64,
+    /// Start the visible biases at log(p / (1 - p)) of the training data (Hinton's advice).
+    #[config(default = true)]
+    pub init_visible_bias_from_data: bool,
+    /// Examples per mini-batch.
+    #[config(default = 100)]
+    pub batch_size: usize,
+    /// Most epochs to train.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// Seed of the shuffling and of every random draw: runs with one seed are reproducible on the
+    /// CPU backends.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Examples of the training (and validation) data used for the per-epoch reconstruction
+    /// error and free-energy gap.
+    #[config(default = 1000)]
+    pub monitor_size: usize,
+    /// Stop after this many epochs without the reconstruction error improving by `min_delta`;
+    /// `None` trains all `epochs`.
+    #[config(default = "None")]
+    pub patience: Option<usize>,
+    /// Smallest relative improvement of the reconstruction error that resets the patience.
+    #[config(default = 0.001)]
+    pub min_delta: f64,
+}
+
+impl CdConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let checks: [(&'static str, f64, bool, &'static str); 8] = [
+            (
+                "learning_rate",
+                self.learning_rate,
+                self.learning_rate > 0.0,
+                "must be positive",
+            ),
+            (
+                "initial_momentum",
+                self.initial_momentum,
+                (0.0..1.0).contains(&self.initial_momentum),
+                "must lie in [0, 1)",
+            ),
+            (
+                "final_momentum",
+                self.final_momentum,
+                (0.0..1.0).contains(&self.final_momentum),
+                "must lie in [0, 1)",
+            ),
+            (
+                "weight_decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                "must be >= 0",
+            ),
+            (
+                "sparsity_cost",
+                self.sparsity_cost,
+                self.sparsity_cost >= 0.0,
+                "must be >= 0",
+            ),
+            (
+                "sparsity_target",
+                self.sparsity_target,
+                self.sparsity_target > 0.0 && self.sparsity_target < 1.0,
+                "must lie in (0, 1)",
+            ),
+            (
+                "sparsity_decay",
+                self.sparsity_decay,
+                (0.0..1.0).contains(&self.sparsity_decay),
+                "must lie in [0, 1)",
+            ),
+            (
+                "min_delta",
+                self.min_delta,
+                self.min_delta >= 0.0,
+                "must be >= 0",
+            ),
+        ];
+        for (field, value, ok, reason) in checks {
+            if !(ok && value.is_finite()) {
+                return Err(ModelError::InvalidConfig {
+                    field,
+                    value: value.to_string(),
+                    reason,
+                });
+            }
+        }
+        let counts = [
+            ("k", self.k),
+            ("batch_size", self.batch_size),
+            ("epochs", self.epochs),
+            ("monitor_size", self.monitor_size),
+        ];
+        for (field, value) in counts {
+            if value == 0 {
+                return Err(ModelError::InvalidConfig {
+                    field,
+                    value: "0".into(),
+                    reason: "must be at least 1",
+                });
+            }
+        }
+        if self.patience == Some(0) {
+            return Err(ModelError::InvalidConfig {
+                field: "patience",
+                value: "0".into(),
+                reason: "must be at least 1 (or absent to train all epochs)",
+            });
+        }
+        Ok(())
+    }
+
+    /// Momentum in epoch `epoch` (counted from 1).
+    pub fn momentum(&self, epoch: usize) -> f64 {
+        if epoch <= self.initial_momentum_epochs {
+            self.initial_momentum
+        } else {
+            self.final_momentum
+        }
+    }
+}
+
+/// A quantity shaped like the RBM's parameters: statistics, a gradient, a velocity.
+#[derive(Clone, Debug)]
+pub struct RbmDelta<B: Backend> {
+    /// `[n_visible, n_hidden]`.
+    pub weights: Tensor<B, 2>,
+    /// `[n_visible]`.
+    pub visible_bias: Tensor<B, 1>,
+    /// `[n_hidden]`.
+    pub hidden_bias: Tensor<B, 1>,
+}
+
+impl<B: Backend> RbmDelta<B> {
+    /// Zeros shaped like `rbm`'s parameters.
+    pub fn zeros(rbm: &Rbm<B>) -> Self {
+        let device = rbm.weights.device();
+        Self {
+            weights: Tensor::zeros([rbm.n_visible(), rbm.n_hidden()], &device),
+            visible_bias: Tensor::zeros([rbm.n_visible()], &device),
+            hidden_bias: Tensor::zeros([rbm.n_hidden()], &device),
+        }
+    }
+
+    /// Batch means of the sufficient statistics: `⟨v hᵀ⟩`, `⟨v⟩`, `⟨h⟩`.
+    ///
+    /// # Shapes
+    /// v `[batch, n_visible]`, h `[batch, n_hidden]`
+    pub fn statistics(v: Tensor<B, 2>, h: Tensor<B, 2>) -> Self {
+        let n = v.dims()[0] as f64;
+        Self {
+            weights: v.clone().transpose().matmul(h.clone()).div_scalar(n),
+            visible_bias: v.mean_dim(0).squeeze_dim(0),
+            hidden_bias: h.mean_dim(0).squeeze_dim(0),
+        }
+    }
+
+    /// `self * factor + other * scale`: the momentum update with `factor` = momentum and
+    /// `scale` = learning rate.
+    pub fn scale_add(self, factor: f64, other: Self, scale: f64) -> Self {
+        Self {
+            weights: self.weights.mul_scalar(factor) + other.weights.mul_scalar(scale),
+            visible_bias: self.visible_bias.mul_scalar(factor)
+                + other.visible_bias.mul_scalar(scale),
+            hidden_bias: self.hidden_bias.mul_scalar(factor) + other.hidden_bias.mul_scalar(scale),
+        }
+    }
+
+    /// All three parts flattened into one vector `[n_visible·n_hidden + n_visible + n_hidden]`.
+    pub fn flatten(self) -> Tensor<B, 1> {
+        Tensor::cat(
+            vec![
+                self.weights.flatten(0, 1),
+                self.visible_bias,
+                self.hidden_bias,
+            ],
+            0,
+        )
+    }
+}
+
+impl<B: Backend> std::ops::Sub for RbmDelta<B> {
+    type Output = Self;
+
+    /// Element-wise difference of every part.
+    fn sub(self, other: Self) -> Self {
+        Self {
+            weights: self.weights - other.weights,
+            visible_bias: self.visible_bias - other.visible_bias,
+            hidden_bias: self.hidden_bias - other.hidden_bias,
+        }
+    }
+}
+
+/// The negative phase's end: visible means and hidden probabilities after k Gibbs steps.
+#[derive(Clone, Debug)]
+pub struct NegativePhase<B: Backend> {
+    /// `E[v | h_(k-1)]`, `[chains, n_visible]`.
+    pub visible: Tensor<B, 2>,
+    /// `P(h | visible)`, `[chains, n_hidden]`.
+    pub hidden: Tensor<B, 2>,
+}
+
+/// Runs `k` Gibbs steps from sampled hidden states; intermediate steps sample both layers, the
+/// last uses the visible means and hidden probabilities (Hinton's guide, section 3).
+///
+/// # Shapes
+/// hidden_sample `[chains, n_hidden]` -> visible `[chains, n_visible]`, hidden
+/// `[chains, n_hidden]`
+pub fn negative_phase<B: Backend>(
+    rbm: &Rbm<B>,
+    hidden_sample: Tensor<B, 2>,
+    k: usize,
+) -> NegativePhase<B> {
+    let h = (1..k).fold(hidden_sample, |h, _| {
+        let v = rbm.sample_visible(rbm.visible_mean(h));
+        rbm.sample_hidden(rbm.hidden_probs(v))
+    });
+    let visible = rbm.visible_mean(h);
+    let hidden = rbm.hidden_probs(visible.clone());
+    NegativePhase { visible, hidden }
+}
+
+/// The CD estimate of the log-likelihood gradient: data statistics minus model statistics.
+///
+/// # Shapes
+/// v0 `[batch, n_visible]`, h0 `[batch, n_hidden]` (probabilities)
+pub fn cd_gradient<B: Backend>(
+    v0: Tensor<B, 2>,
+    h0: Tensor<B, 2>,
+    negative: NegativePhase<B>,
+) -> RbmDelta<B> {
+    RbmDelta::statistics(v0, h0) - RbmDelta::statistics(negative.visible, negative.hidden)
+}
+
+/// Adds the L2 weight-decay term `-weight_decay · W` to the weight gradient (biases untouched).
+pub fn add_weight_decay<B: Backend>(
+    gradient: RbmDelta<B>,
+    rbm: &Rbm<B>,
+    weight_decay: f64,
+) -> RbmDelta<B> {
+    RbmDelta {
+        weights: gradient.weights - rbm.weights.val().mul_scalar(weight_decay),
+        ..gradient
+    }
+}
+
+/// Updates the running mean of hidden activations: `decay · q + (1 - decay) · mean(h0)`; the
+/// first batch starts it at `mean(h0)`.
+///
+/// # Shapes
+/// q `[n_hidden]`, h0 `[batch, n_hidden]` -> `[n_hidden]`
+pub fn update_hidden_activity<B: Backend>(
+    q: Option<Tensor<B, 1>>,
+    h0: Tensor<B, 2>,
+    decay: f64,
+) -> Tensor<B, 1> {
+    let current = h0.mean_dim(0).squeeze_dim(0);
+    match q {
+        Some(q) => q.mul_scalar(decay) + current.mul_scalar(1.0 - decay),
+        None => current,
+    }
+}
+
+/// Adds the sparsity penalty's gradient, `-cost · (q - target)` on the hidden biases and
+/// `-cost · ⟨v0⟩ (q - target)ᵀ` on the weights (Hinton's guide, section 11).
+///
+/// # Shapes
+/// q `[n_hidden]`, v0 `[batch, n_visible]`
+pub fn add_sparsity_penalty<B: Backend>(
+    gradient: RbmDelta<B>,
+    q: Tensor<B, 1>,
+    v0: Tensor<B, 2>,
+    target: f64,
+    cost: f64,
+) -> RbmDelta<B> {
+    let excess = q.sub_scalar(target).mul_scalar(cost); // [n_hidden]
+    let mean_v = v0.mean_dim(0).transpose(); // [n_visible, 1]
+    RbmDelta {
+        weights: gradient.weights - mean_v.matmul(excess.clone().unsqueeze()),
+        hidden_bias: gradient.hidden_bias - excess,
+        ..gradient
+    }
+}
+
+impl<B: Backend> Rbm<B> {
+    /// The RBM moved by `delta`: `θ + delta` for every parameter.
+    pub fn apply(self, delta: &RbmDelta<B>) -> Self {
+        Self {
+            weights: self.weights.map(|w| w + delta.weights.clone()),
+            visible_bias: self.visible_bias.map(|a| a + delta.visible_bias.clone()),
+            hidden_bias: self.hidden_bias.map(|b| b + delta.hidden_bias.clone()),
+            visible: self.visible,
+        }
+    }
+}
+
+/// What CD training carries from one mini-batch to the next.
+#[derive(Clone, Debug)]
+pub struct CdState<B: Backend> {
+    /// The momentum-smoothed update.
+    pub velocity: RbmDelta<B>,
+    /// PCD's persistent visible states, `[chains, n_visible]`; `None` for CD or before the first
+    /// batch.
+    pub chains: Option<Tensor<B, 2>>,
+    /// Running mean of hidden activations for the sparsity penalty, `[n_hidden]`.
+    pub hidden_activity: Option<Tensor<B, 1>>,
+}
+
+impl<B: Backend> CdState<B> {
+    /// The state before the first batch: zero velocity, no chains.
+    pub fn new(rbm: &Rbm<B>) -> Self {
+        Self {
+            velocity: RbmDelta::zeros(rbm),
+            chains: None,
+            hidden_activity: None,
+        }
+    }
+
+    /// One CD-k (or PCD-k) update on mini-batch `v0` with the given momentum; returns the updated
+    /// RBM and state. PCD chains start as a sample of the first batch.
+    ///
+    /// # Shapes
+    /// v0 `[batch, n_visible]`
+    pub fn step(
+        self,
+        rbm: Rbm<B>,
+        v0: Tensor<B, 2>,
+        config: &CdConfig,
+        momentum: f64,
+    ) -> (Rbm<B>, Self) {
+        let h0 = rbm.hidden_probs(v0.clone()); // [batch, n_hidden]
+        let start = match (config.persistent, &self.chains) {
+            (true, Some(chains)) => rbm.sample_hidden(rbm.hidden_probs(chains.clone())),
+            (true, None) => {
+                let chains = rbm.sample_visible(v0.clone());
+                rbm.sample_hidden(rbm.hidden_probs(chains))
+            }
+            (false, _) => rbm.sample_hidden(h0.clone()),
+        };
+        let negative = negative_phase(&rbm, start, config.k);
+        let chains = config
+            .persistent
+            .then(|| rbm.sample_visible(negative.visible.clone()));
+        let mut gradient = cd_gradient(v0.clone(), h0.clone(), negative);
+        gradient = add_weight_decay(gradient, &rbm, config.weight_decay);
+        let mut hidden_activity = self.hidden_activity;
+        if config.sparsity_cost > 0.0 {
+            let q = update_hidden_activity(hidden_activity, h0, config.sparsity_decay);
+            gradient = add_sparsity_penalty(
+                gradient,
+                q.clone(),
+                v0,
+                config.sparsity_target,
+                config.sparsity_cost,
+            );
+            hidden_activity = Some(q);
+        }
+        let velocity = self
+            .velocity
+            .scale_add(momentum, gradient, config.learning_rate);
+        let rbm = rbm.apply(&velocity);
+        let state = Self {
+            velocity,
+            chains,
+            hidden_activity,
+        };
+        (rbm, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::exact_gradient;
+    use crate::math::to_f64;
+    use crate::rbm::VisibleUnits;
+    use crate::rbm::tests::{B, all_states, assert_close, random_rbm};
+
+    fn cosine(a: RbmDelta<B>, b: RbmDelta<B>) -> f64 {
+        let (a, b) = (to_f64(a.flatten()), to_f64(b.flatten()));
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let norm = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>().sqrt();
+        dot / (norm(&a) * norm(&b))
+    }
+
+    /// An RBM whose hidden probabilities on the data are exactly 0 or 1 (saturated hidden
+    /// biases, tiny weights), so a CD-1 step draws nothing random and is exactly predictable.
+    fn deterministic_rbm() -> (Rbm<B>, Tensor<B, 2>) {
+        let device = Default::default();
+        let w = Tensor::<B, 2>::from_floats([[0.01, -0.02], [0.03, 0.01], [-0.01, 0.02]], &device);
+        let a = Tensor::from_floats([0.1, -0.2, 0.3], &device);
+        let b = Tensor::from_floats([200.0, -200.0], &device);
+        let rbm = Rbm::new(w, a, b, VisibleUnits::Bernoulli).unwrap();
+        let v0 = Tensor::from_floats([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], &device);
+        (rbm, v0)
+    }
+
+    fn plain(config: CdConfig) -> CdConfig {
+        config.with_weight_decay(0.0).with_learning_rate(0.5)
+    }
+
+    #[test]
+    fn a_cd1_step_matches_the_hand_computed_update() {
+        // h0 = [1, 0] for both examples; v1 = σ(a + W[:, 0]); h1 = P(h | v1) = [1, 0].
+        let (rbm, v0) = deterministic_rbm();
+        let config = plain(CdConfig::new());
+        let (after, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, 0.0);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let v1 = [sig(0.1 + 0.01), sig(-0.2 + 0.03), sig(0.3 - 0.01)];
+        let mean_v0 = [0.5, 0.5, 1.0];
+        let expected_w: Vec<f64> = (0..3)
+            .flat_map(|i| {
+                let w = [[0.01, -0.02], [0.03, 0.01], [-0.01, 0.02]][i];
+                [w[0] + 0.5 * (mean_v0[i] - v1[i]), w[1]]
+            })
+            .collect();
+        assert_close(&to_f64(after.weights.val()), &expected_w, 1e-6);
+        let expected_a: Vec<f64> = (0..3)
+            .map(|i| [0.1, -0.2, 0.3][i] + 0.5 * (mean_v0[i] - v1[i]))
+            .collect();
+        assert_close(&to_f64(after.visible_bias.val()), &expected_a, 1e-6);
+        assert_close(&to_f64(after.hidden_bias.val()), &[200.0, -200.0], 1e-4);
+    }
+
+    #[test]
+    fn weight_decay_subtracts_its_multiple_of_the_weights_and_spares_biases() {
+        let (rbm, v0) = deterministic_rbm();
+        let base = plain(CdConfig::new());
+        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, 0.0);
+        let decayed = base.clone().with_weight_decay(0.01);
+        let (with, _) = CdState::new(&rbm).step(rbm.clone(), v0, &decayed, 0.0);
+        let diff = to_f64(with.weights.val() - without.weights.val());
+        let expected = to_f64(rbm.weights.val().mul_scalar(-0.5 * 0.01));
+        assert_close(&diff, &expected, 1e-7);
+        let bias_diff = to_f64(with.visible_bias.val() - without.visible_bias.val());
+        assert_close(&bias_diff, &[0.0; 3], 0.0);
+    }
+
+    #[test]
+    fn momentum_adds_its_fraction_of_the_previous_velocity() {
+        let (rbm, v0) = deterministic_rbm();
+        let config = plain(CdConfig::new());
+        let mut state = CdState::new(&rbm);
+        state.velocity.weights = Tensor::ones([3, 2], &Default::default()).mul_scalar(0.1);
+        let (with, _) = state.clone().step(rbm.clone(), v0.clone(), &config, 0.9);
+        let (without, _) = state.step(rbm, v0, &config, 0.0);
+        let diff = to_f64(with.weights.val() - without.weights.val());
+        assert_close(&diff, &[0.09; 6], 1e-7);
+    }
+
+    #[test]
+    fn sparsity_pushes_hidden_units_toward_the_target() {
+        // q = mean(h0) = [1, 0] on the first batch; target 0.1, cost 0.2:
+        // hidden bias -= lr·cost·(q - target), weights -= lr·cost·⟨v0⟩(q - target)ᵀ.
+        let (rbm, v0) = deterministic_rbm();
+        let base = plain(CdConfig::new());
+        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, 0.0);
+        let sparse = base
+            .clone()
+            .with_sparsity_cost(0.2)
+            .with_sparsity_target(0.1);
+        let (with, state) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &sparse, 0.0);
+        let excess = [0.9 * 0.2, -0.1 * 0.2];
+        let bias_diff = to_f64(with.hidden_bias.val() - without.hidden_bias.val());
+        assert_close(&bias_diff, &[-0.5 * excess[0], -0.5 * excess[1]], 1e-4);
+        let mean_v0 = [0.5, 0.5, 1.0];
+        let expected: Vec<f64> = (0..3)
+            .flat_map(|i| excess.map(|e| -0.5 * mean_v0[i] * e))
+            .collect();
+        let w_diff = to_f64(with.weights.val() - without.weights.val());
+        assert_close(&w_diff, &expected, 1e-6);
+        // The running mean decays toward the next batch's activity.
+        let q = update_hidden_activity(
+            state.hidden_activity,
+            Tensor::zeros([2, 2], &Default::default()),
+            0.95,
+        );
+        assert_close(&to_f64(q), &[0.95, 0.0], 1e-6);
+    }
+
+    #[test]
+    fn pcd_keeps_its_chains_between_batches() {
+        // A saturated "memory" RBM: each state [1, 0], [0, 1], [0, 0] maps to itself through
+        // h and back, with probabilities exactly 0 or 1, so the chains are deterministic.
+        let device = Default::default();
+        let w = Tensor::<B, 2>::from_floats([[300.0, -300.0], [-300.0, 300.0]], &device);
+        let bias = || Tensor::<B, 1>::from_floats([-150.0, -150.0], &device);
+        let rbm = Rbm::new(w, bias(), bias(), VisibleUnits::Bernoulli).unwrap();
+        let ones_first = Tensor::<B, 2>::from_floats([[1.0, 0.0], [1.0, 0.0]], &device);
+        let zeros = Tensor::<B, 2>::zeros([2, 2], &device);
+        let pcd = plain(CdConfig::new()).with_persistent(true);
+        // Batch 1 puts the chains at [1, 0].
+        let (rbm, state) = CdState::new(&rbm).step(rbm, ones_first, &pcd, 0.0);
+        assert_eq!(
+            to_f64(state.chains.clone().unwrap()),
+            vec![1.0, 0.0, 1.0, 0.0]
+        );
+        // Batch 2 is zeros: PCD's negative phase still runs from [1, 0], so the visible bias
+        // moves by lr·(⟨v0⟩ - ⟨v_neg⟩) = 0.5·([0, 0] - [1, 0]); CD's would run from the data.
+        let (after_pcd, state) = state.step(rbm.clone(), zeros.clone(), &pcd, 0.0);
+        assert_eq!(to_f64(state.chains.unwrap()), vec![1.0, 0.0, 1.0, 0.0]);
+        let moved = to_f64(after_pcd.visible_bias.val() - rbm.visible_bias.val());
+        assert_close(&moved, &[-0.5, 0.0], 1e-4);
+        let cd = plain(CdConfig::new());
+        let (after_cd, cd_state) = CdState::new(&rbm).step(rbm.clone(), zeros, &cd, 0.0);
+        assert!(cd_state.chains.is_none());
+        let moved = to_f64(after_cd.visible_bias.val() - rbm.visible_bias.val());
+        assert_close(&moved, &[0.0, 0.0], 1e-4);
+    }
+
+    #[test]
+    fn cd_k_with_large_k_points_along_the_exact_gradient() {
+        // A 6x4 RBM and a small data set; CD-50 averaged over many replicated chains against the
+        // exact gradient of the mean log-likelihood (enumerating all 2^4 hidden states).
+        let device = Default::default();
+        B::seed(&device, 21);
+        let rbm = random_rbm(6, 4, 0.7, 21);
+        let data = Tensor::<B, 2>::from_floats(
+            [
+                [1., 1., 0., 0., 1., 0.],
+                [0., 1., 1., 0., 0., 1.],
+                [1., 0., 0., 1., 1., 1.],
+                [0., 0., 1., 1., 0., 0.],
+            ],
+            &device,
+        );
+        let exact = exact_gradient(&rbm, data.clone()).unwrap();
+        let v0 = data.repeat_dim(0, 2500); // 10,000 chains
+        let h0 = rbm.hidden_probs(v0.clone());
+        let negative = negative_phase(&rbm, rbm.sample_hidden(h0.clone()), 50);
+        let estimate = cd_gradient(v0, h0, negative);
+        let c = cosine(estimate, exact);
+        assert!(c > 0.9, "cosine {c}");
+    }
+
+    #[test]
+    fn the_statistics_of_all_states_weighted_uniformly_are_plain_means() {
+        let v = all_states(3);
+        let stats = RbmDelta::<B>::statistics(v.clone(), v);
+        // ⟨v_i v_j⟩ over all 8 states: 1/2 on the diagonal, 1/4 off it.
+        let w = to_f64(stats.weights);
+        assert_close(
+            &w,
+            &[0.5, 0.25, 0.25, 0.25, 0.5, 0.25, 0.25, 0.25, 0.5],
+            1e-7,
+        );
+        assert_close(&to_f64(stats.visible_bias), &[0.5; 3], 1e-7);
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let cases = [
+            (CdConfig::new().with_learning_rate(0.0), "learning_rate"),
+            (
+                CdConfig::new().with_learning_rate(f64::NAN),
+                "learning_rate",
+            ),
+            (CdConfig::new().with_final_momentum(1.0), "final_momentum"),
+            (CdConfig::new().with_k(0), "k"),
+            (CdConfig::new().with_batch_size(0), "batch_size"),
+            (CdConfig::new().with_sparsity_target(1.5), "sparsity_target"),
+            (CdConfig::new().with_patience(Some(0)), "patience"),
+        ];
+        for (config, field) in cases {
+            let err = config.validate().unwrap_err();
+            assert!(
+                matches!(err, ModelError::InvalidConfig { field: f, .. } if f == field),
+                "{err}"
+            );
+        }
+        assert!(CdConfig::new().validate().is_ok());
+    }
+}

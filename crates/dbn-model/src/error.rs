@@ -1,0 +1,61 @@
+//! Errors of model construction and training: each names the setting, shape or place at fault.
+
+/// What can go wrong building or training a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A setting outside its valid range.
+    #[error("invalid setting {field} = {value}: {reason}")]
+    InvalidConfig {
+        /// The setting's name, as in the config.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What a valid value is.
+        reason: &'static str,
+    },
+    /// A tensor whose shape does not fit the model.
+    #[error("{what}: expected shape {expected:?}, got {actual:?}")]
+    Shape {
+        /// Which tensor.
+        what: &'static str,
+        /// The shape required.
+        expected: Vec<usize>,
+        /// The shape given.
+        actual: Vec<usize>,
+    },
+    /// Input data holding NaN or infinite values.
+    #[error("{what} contains NaN or infinite values")]
+    NonFiniteData {
+        /// Which data.
+        what: &'static str,
+    },
+    /// Training produced a NaN or infinite weight, bias or statistic.
+    #[error(
+        "layer {layer} diverged at epoch {epoch}, batch {batch}: a weight, bias or statistic \
+         became NaN or infinite; lower the learning rate (now {learning_rate})"
+    )]
+    Diverged {
+        /// The RBM's layer in its stack, 1 for the bottom one.
+        layer: usize,
+        /// The epoch, counted from 1.
+        epoch: usize,
+        /// The mini-batch within the epoch, counted from 1.
+        batch: usize,
+        /// The learning rate in use.
+        learning_rate: f64,
+    },
+    /// An exact computation asked of a model too large to enumerate.
+    #[error("exact {what} enumerates 2^{n_units} states; at most 2^{limit} are supported")]
+    TooLargeToEnumerate {
+        /// Which computation.
+        what: &'static str,
+        /// Units on the enumerated side.
+        n_units: usize,
+        /// The largest supported.
+        limit: usize,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, ModelError>;

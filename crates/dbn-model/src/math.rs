@@ -1,0 +1,84 @@
+//! Numerical building blocks shared by the models: stable softplus, Bernoulli sampling,
+//! finiteness checks, and log-sum-exp on the host.
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+/// `log(1 + exp(x))`, stable for large |x| (Burn's `softplus` overflows in `f32` above ~88).
+///
+/// # Shapes
+/// any; output as input.
+pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
+}
+
+/// One Bernoulli draw per element: 1.0 with probability `p`, else 0.0. Uses the backend's RNG
+/// (seed it with `B::seed`).
+///
+/// # Shapes
+/// any; output as input.
+pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
+    p.random_like(Distribution::Default).lower(p).float()
+}
+
+/// Whether every element is finite (one reduction, one read back to the host).
+pub fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
+    x.is_finite().all().into_scalar().to_bool()
+}
+
+/// `log(sum(exp(values)))`, stable; `-inf` for no values.
+pub fn log_sum_exp(values: &[f64]) -> f64 {
+    let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return max;
+    }
+    max + values.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+/// A tensor's elements as `f64`s on the host.
+pub fn to_f64<B: Backend, const D: usize>(x: Tensor<B, D>) -> Vec<f64> {
+    x.into_data()
+        .convert::<f64>()
+        .into_vec()
+        .expect("converted data is f64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn softplus_is_exact_and_does_not_overflow() {
+        let device = Default::default();
+        let x = Tensor::<NdArray, 1>::from_floats([-200.0, -1.0, 0.0, 2.0, 200.0], &device);
+        let y = to_f64(softplus(x));
+        let expected = [
+            0.0,
+            (1.0f64 + (-1.0f64).exp()).ln(),
+            2f64.ln(),
+            (1.0f64 + 2f64.exp()).ln(),
+            200.0,
+        ];
+        for (a, b) in y.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_is_stable() {
+        assert!((log_sum_exp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert_eq!(log_sum_exp(&[]), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn finiteness_is_detected() {
+        let device = Default::default();
+        let ok = Tensor::<NdArray, 1>::from_floats([1.0, 2.0], &device);
+        assert!(all_finite(ok));
+        let nan = Tensor::<NdArray, 1>::from_floats([1.0, f32::NAN], &device);
+        assert!(!all_finite(nan));
+        let inf = Tensor::<NdArray, 1>::from_floats([f32::INFINITY, 0.0], &device);
+        assert!(!all_finite(inf));
+    }
+}

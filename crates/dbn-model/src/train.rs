@@ -1,0 +1,493 @@
+//! Training an RBM: epochs of shuffled mini-batches of CD updates, per-epoch monitoring,
+//! early stopping on a reconstruction-error plateau, and a stop with a clear error on divergence.
+//!
+//! Every epoch reseeds the backend and the shuffle from `(seed, layer, epoch)`, so a run with one
+//! seed is reproducible bit for bit on the CPU backends, and an epoch's randomness does not
+//! depend on the epochs before it.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::cd::{CdConfig, CdState};
+use crate::error::ModelError;
+use crate::math::all_finite;
+use crate::rbm::Rbm;
+
+/// What one epoch of training measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// The RBM's layer in its stack, 1 for the bottom one.
+    pub layer: usize,
+    /// The epoch, counted from 1.
+    pub epoch: usize,
+    /// Mean over the monitored training examples of `‖v - reconstruct(v)‖²`.
+    pub reconstruction_error: f64,
+    /// The same on the monitored validation examples, when validation data is given.
+    pub valid_reconstruction_error: Option<f64>,
+    /// Mean free energy of the monitored validation examples minus that of as many training
+    /// examples: near 0 while the model generalises, growing as it overfits (Hinton's guide,
+    /// section 6).
+    pub free_energy_gap: Option<f64>,
+    /// Momentum used in this epoch.
+    pub momentum: f64,
+    /// Wall time of the epoch, monitoring included.
+    pub seconds: f64,
+}
+
+/// The outcome of [`RbmTrainer::fit`].
+#[derive(Debug)]
+pub struct FittedRbm<B: Backend> {
+    /// The trained RBM.
+    pub rbm: Rbm<B>,
+    /// One entry per epoch trained.
+    pub history: Vec<EpochStats>,
+    /// Whether the reconstruction-error plateau ended training before `epochs`.
+    pub stopped_early: bool,
+}
+
+/// Trains one RBM by CD-k or PCD-k according to a [`CdConfig`].
+#[derive(Clone, Debug)]
+pub struct RbmTrainer {
+    config: CdConfig,
+    layer: usize,
+}
+
+impl RbmTrainer {
+    /// A trainer for the bottom layer (layer 1).
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for an invalid setting.
+    pub fn new(config: CdConfig) -> Result<Self, ModelError> {
+        config.validate()?;
+        Ok(Self { config, layer: 1 })
+    }
+
+    /// The same trainer for layer `layer` of a stack (named in statistics and errors, and part of
+    /// the seed).
+    pub fn for_layer(self, layer: usize) -> Self {
+        Self { layer, ..self }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &CdConfig {
+        &self.config
+    }
+
+    /// Trains for up to `epochs` epochs (fewer if the reconstruction error plateaus with
+    /// `patience` set), calling `on_epoch` after each.
+    ///
+    /// # Shapes
+    /// train `[n, n_visible]`, valid `[n_valid, n_visible]`
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] for data of the wrong width or no examples,
+    /// [`ModelError::NonFiniteData`] for NaN or infinite data, [`ModelError::Diverged`] when an
+    /// update produces a non-finite parameter (the diverged RBM is dropped, never returned).
+    pub fn fit<B: Backend>(
+        &self,
+        rbm: Rbm<B>,
+        train: Tensor<B, 2>,
+        valid: Option<Tensor<B, 2>>,
+        mut on_epoch: impl FnMut(&EpochStats),
+    ) -> Result<FittedRbm<B>, ModelError> {
+        self.check_data("training data", &rbm, &train)?;
+        if let Some(valid) = &valid {
+            self.check_data("validation data", &rbm, valid)?;
+        }
+        let mut rbm = if self.config.init_visible_bias_from_data {
+            rbm.with_visible_bias_from_data(train.clone())
+        } else {
+            rbm
+        };
+        let mut state = CdState::new(&rbm);
+        let mut plateau = self
+            .config
+            .patience
+            .map(|p| Plateau::new(p, self.config.min_delta));
+        let mut history = Vec::new();
+        for epoch in 1..=self.config.epochs {
+            let start = Instant::now();
+            (rbm, state) = self.epoch(rbm, state, &train, epoch)?;
+            let stats = self.monitor(&rbm, &train, valid.as_ref(), epoch, start);
+            on_epoch(&stats);
+            let stop = plateau
+                .as_mut()
+                .is_some_and(|p| p.stalled(stats.reconstruction_error));
+            history.push(stats);
+            if stop {
+                return Ok(FittedRbm {
+                    rbm,
+                    history,
+                    stopped_early: epoch < self.config.epochs,
+                });
+            }
+        }
+        Ok(FittedRbm {
+            rbm,
+            history,
+            stopped_early: false,
+        })
+    }
+
+    /// One epoch of CD updates over `train` in a shuffled order; checks every update for
+    /// divergence.
+    ///
+    /// # Shapes
+    /// train `[n, n_visible]`
+    ///
+    /// # Errors
+    /// [`ModelError::Diverged`] naming layer, epoch (`epoch`, from 1) and batch (from 1).
+    pub fn epoch<B: Backend>(
+        &self,
+        rbm: Rbm<B>,
+        state: CdState<B>,
+        train: &Tensor<B, 2>,
+        epoch: usize,
+    ) -> Result<(Rbm<B>, CdState<B>), ModelError> {
+        let device = train.device();
+        let mut rng = StdRng::from_seed(epoch_seed(self.config.seed, self.layer, epoch));
+        B::seed(&device, rng.next_u64());
+        let mut order: Vec<i64> = (0..train.dims()[0] as i64).collect();
+        order.shuffle(&mut rng);
+        let momentum = self.config.momentum(epoch);
+        let (mut rbm, mut state) = (rbm, state);
+        for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
+            let indices =
+                Tensor::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
+            let v0 = train.clone().select(0, indices); // [batch, n_visible]
+            (rbm, state) = state.step(rbm, v0, &self.config, momentum);
+            if !parameters_finite(&rbm) {
+                return Err(ModelError::Diverged {
+                    layer: self.layer,
+                    epoch,
+                    batch: batch + 1,
+                    learning_rate: self.config.learning_rate,
+                });
+            }
+        }
+        Ok((rbm, state))
+    }
+
+    /// Reconstruction errors and free-energy gap on the first `monitor_size` examples.
+    fn monitor<B: Backend>(
+        &self,
+        rbm: &Rbm<B>,
+        train: &Tensor<B, 2>,
+        valid: Option<&Tensor<B, 2>>,
+        epoch: usize,
+        start: Instant,
+    ) -> EpochStats {
+        let head = |data: &Tensor<B, 2>| {
+            let [n, n_visible] = data.dims();
+            data.clone()
+                .slice([0..n.min(self.config.monitor_size), 0..n_visible])
+        };
+        let mean = |t: Tensor<B, 1>| t.mean().into_scalar().elem::<f64>();
+        let train_head = head(train);
+        let valid_head = valid.map(head);
+        let reconstruction_error = mean(rbm.reconstruction_error(train_head.clone()));
+        let valid_reconstruction_error = valid_head
+            .clone()
+            .map(|v| mean(rbm.reconstruction_error(v)));
+        let free_energy_gap = valid_head.map(|v| {
+            // Compare equal numbers of examples.
+            let n = v.dims()[0].min(train_head.dims()[0]);
+            let cols = rbm.n_visible();
+            let valid_f = mean(rbm.free_energy(v.slice([0..n, 0..cols])));
+            let train_f = mean(rbm.free_energy(train_head.clone().slice([0..n, 0..cols])));
+            valid_f - train_f
+        });
+        EpochStats {
+            layer: self.layer,
+            epoch,
+            reconstruction_error,
+            valid_reconstruction_error,
+            free_energy_gap,
+            momentum: self.config.momentum(epoch),
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
+    fn check_data<B: Backend>(
+        &self,
+        what: &'static str,
+        rbm: &Rbm<B>,
+        data: &Tensor<B, 2>,
+    ) -> Result<(), ModelError> {
+        rbm.check_visible(what, data)?;
+        if data.dims()[0] == 0 {
+            return Err(ModelError::Shape {
+                what,
+                expected: vec![1, rbm.n_visible()],
+                actual: data.dims().to_vec(),
+            });
+        }
+        if !all_finite(data.clone()) {
+            return Err(ModelError::NonFiniteData { what });
+        }
+        Ok(())
+    }
+}
+
+/// Whether every weight and bias is finite (one reduction read back).
+fn parameters_finite<B: Backend>(rbm: &Rbm<B>) -> bool {
+    let total =
+        rbm.weights.val().sum() + rbm.visible_bias.val().sum() + rbm.hidden_bias.val().sum();
+    all_finite(total)
+}
+
+/// The 256-bit seed of one epoch of one layer: (seed, layer, epoch) side by side.
+fn epoch_seed(seed: u64, layer: usize, epoch: usize) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&(layer as u64).to_le_bytes());
+    bytes[16..24].copy_from_slice(&(epoch as u64).to_le_bytes());
+    bytes
+}
+
+/// Detects a plateau: `patience` consecutive values without a relative improvement of
+/// `min_delta` over the best so far.
+#[derive(Clone, Debug)]
+struct Plateau {
+    patience: usize,
+    min_delta: f64,
+    best: f64,
+    since_best: usize,
+}
+
+impl Plateau {
+    fn new(patience: usize, min_delta: f64) -> Self {
+        Self {
+            patience,
+            min_delta,
+            best: f64::INFINITY,
+            since_best: 0,
+        }
+    }
+
+    /// Records `value`; true once it has stalled for `patience` values.
+    fn stalled(&mut self, value: f64) -> bool {
+        if value < self.best * (1.0 - self.min_delta) {
+            self.best = value;
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        self.since_best >= self.patience
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::log_likelihood;
+    use crate::rbm::tests::{B, all_states, random_rbm};
+    use crate::rbm::{RbmConfig, VisibleUnits};
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn a_plateau_is_patience_values_without_enough_improvement() {
+        let mut p = Plateau::new(2, 0.01);
+        assert!(!p.stalled(10.0));
+        assert!(!p.stalled(9.0));
+        assert!(!p.stalled(8.95)); // under 1% better: one stall
+        assert!(!p.stalled(8.0)); // improvement resets
+        assert!(!p.stalled(8.0));
+        assert!(p.stalled(7.99));
+    }
+
+    #[test]
+    fn training_a_tiny_rbm_approaches_the_entropy_bound() {
+        // Data: 4 distinct patterns of 6 units, equally frequent. The best any model can do is
+        // mean log p = -log 4 = -1.386 nats (the data's entropy). A 6x4 RBM trained with CD-1
+        // must get most of the way from its start (about -6 log 2 = -4.16).
+        let device = Default::default();
+        let patterns = [
+            [1., 1., 1., 0., 0., 0.],
+            [0., 0., 0., 1., 1., 1.],
+            [1., 0., 1., 0., 1., 0.],
+            [0., 1., 0., 1., 0., 1.],
+        ];
+        let data = Tensor::<B, 2>::from_floats(patterns, &device).repeat_dim(0, 25);
+        let rbm = RbmConfig::new(6, 4).with_init_std(0.1).init::<B>(&device);
+        let before = log_likelihood(&rbm, data.clone()).unwrap();
+        let config = CdConfig::new()
+            .with_epochs(300)
+            .with_batch_size(10)
+            .with_learning_rate(0.1)
+            .with_k(5)
+            .with_weight_decay(0.0)
+            .with_seed(3);
+        let fitted = RbmTrainer::new(config)
+            .unwrap()
+            .fit(rbm, data.clone(), None, |_| {})
+            .unwrap();
+        let after = log_likelihood(&fitted.rbm, data).unwrap();
+        let bound = -(4f64).ln();
+        eprintln!("log-likelihood: {before:.3} before, {after:.3} after, bound {bound:.3}");
+        assert!(before < -3.5, "{before}");
+        assert!(
+            after > bound - 0.15,
+            "log-likelihood {after}, bound {bound}, start {before}"
+        );
+        assert!(after <= bound + 1e-6, "above the entropy bound: {after}");
+    }
+
+    #[test]
+    fn gaussian_visible_units_reconstruct_real_valued_data() {
+        // Standardised real data on a 2-D subspace of 8 dimensions: a Gaussian-Bernoulli RBM
+        // must reconstruct it far better than the mean (error = total variance ≈ 8).
+        let device = Default::default();
+        B::seed(&device, 41);
+        let z = Tensor::<B, 2>::random([2000, 2], Distribution::Normal(0.0, 1.0), &device);
+        let mixing = Tensor::<B, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &device);
+        let x = z.matmul(mixing);
+        let x = (x.clone() - x.clone().mean_dim(0)) / x.var(0).sqrt();
+        let rbm = RbmConfig::new(8, 30)
+            .with_visible(VisibleUnits::Gaussian)
+            .init::<B>(&device);
+        let config = CdConfig::new()
+            .with_learning_rate(0.005)
+            .with_epochs(30)
+            .with_batch_size(20)
+            .with_seed(5);
+        let fitted = RbmTrainer::new(config)
+            .unwrap()
+            .fit(rbm, x.clone(), None, |_| {})
+            .unwrap();
+        let error = fitted.history.last().unwrap().reconstruction_error;
+        assert!(
+            error < 2.0,
+            "reconstruction error {error} (mean predictor: 8)"
+        );
+        let first = fitted.history[0].reconstruction_error;
+        eprintln!("reconstruction error: {first:.3} after epoch 1, {error:.3} at the end");
+        assert!(error < first, "{error} vs first epoch {first}");
+    }
+
+    #[test]
+    fn early_stopping_ends_on_a_plateau() {
+        // A learning rate so small that nothing changes: the plateau stops after `patience`.
+        let data = all_states(5);
+        let rbm = random_rbm(5, 3, 0.1, 42);
+        let config = CdConfig::new()
+            .with_learning_rate(1e-9)
+            .with_epochs(50)
+            .with_batch_size(8)
+            .with_init_visible_bias_from_data(false)
+            .with_patience(Some(3));
+        let fitted = RbmTrainer::new(config)
+            .unwrap()
+            .fit(rbm, data, None, |_| {})
+            .unwrap();
+        assert!(fitted.stopped_early);
+        assert_eq!(
+            fitted.history.len(),
+            4,
+            "the first epoch sets the best, 3 more stall"
+        );
+    }
+
+    #[test]
+    fn divergence_names_layer_epoch_and_batch() {
+        let device = Default::default();
+        B::seed(&device, 43);
+        let data = Tensor::<B, 2>::random([400, 20], Distribution::Normal(0.0, 50.0), &device);
+        let rbm = RbmConfig::new(20, 10)
+            .with_visible(VisibleUnits::Gaussian)
+            .init::<B>(&device);
+        let config = CdConfig::new()
+            .with_learning_rate(1e3)
+            .with_epochs(5)
+            .with_batch_size(10);
+        let trainer = RbmTrainer::new(config).unwrap().for_layer(2);
+        let err = trainer.fit(rbm, data, None, |_| {}).unwrap_err();
+        let ModelError::Diverged {
+            layer,
+            epoch,
+            batch,
+            ..
+        } = err
+        else {
+            panic!("expected divergence, got {err}");
+        };
+        assert_eq!(layer, 2);
+        assert!(epoch >= 1 && batch >= 1);
+        let message = err.to_string();
+        assert!(message.contains("lower the learning rate"), "{message}");
+        assert!(
+            message.contains(&format!("epoch {epoch}, batch {batch}")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_data_is_rejected_before_training() {
+        let device = Default::default();
+        let rbm = random_rbm(4, 2, 0.1, 44);
+        let trainer = RbmTrainer::new(CdConfig::new()).unwrap();
+        let wide = Tensor::<B, 2>::zeros([3, 5], &device);
+        let err = trainer.fit(rbm.clone(), wide, None, |_| {}).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("training data: expected shape [3, 4]"),
+            "{err}"
+        );
+        let nan = Tensor::<B, 2>::from_floats([[0.0, f32::NAN, 1.0, 0.0]], &device);
+        let err = trainer
+            .fit(
+                rbm.clone(),
+                Tensor::zeros([2, 4], &device),
+                Some(nan),
+                |_| {},
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::NonFiniteData {
+                    what: "validation data"
+                }
+            ),
+            "{err}"
+        );
+        let empty = Tensor::<B, 2>::zeros([0, 4], &device);
+        assert!(trainer.fit(rbm, empty, None, |_| {}).is_err());
+    }
+
+    #[test]
+    fn each_epoch_reports_its_statistics() {
+        let device = Default::default();
+        let data = all_states(6);
+        let (train, valid) = (
+            data.clone().slice([0..48, 0..6]),
+            data.slice([48..64, 0..6]),
+        );
+        let rbm = RbmConfig::new(6, 4).init::<B>(&device);
+        let config = CdConfig::new()
+            .with_epochs(7)
+            .with_batch_size(8)
+            .with_monitor_size(16);
+        let mut seen = Vec::new();
+        let fitted = RbmTrainer::new(config)
+            .unwrap()
+            .fit(rbm, train, Some(valid), |s| seen.push(s.epoch))
+            .unwrap();
+        assert_eq!(seen, (1..=7).collect::<Vec<_>>());
+        let last = fitted.history.last().unwrap();
+        assert_eq!((last.layer, last.epoch, last.momentum), (1, 7, 0.9));
+        assert_eq!(fitted.history[0].momentum, 0.5);
+        assert!(last.valid_reconstruction_error.is_some() && last.free_energy_gap.is_some());
+        assert!(
+            fitted
+                .history
+                .iter()
+                .all(|s| s.reconstruction_error.is_finite() && s.seconds >= 0.0)
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Seeded training is reproducible bit for bit on the CPU backends (ndarray and flex).
+//!
+//! The only test of this binary: the backend's RNG is process-wide, so a test running beside it
+//! could draw from it between our draws.
+
+use burn::backend::{Flex, NdArray};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dbn_model::{CdConfig, RbmConfig, RbmTrainer};
+
+fn train<B: Backend>(seed: u64, persistent: bool) -> Vec<f32> {
+    let device = Default::default();
+    B::seed(&device, 1);
+    let data = Tensor::<B, 2>::random([300, 16], Distribution::Default, &device);
+    let rbm = RbmConfig::new(16, 8).init::<B>(&device);
+    let config = CdConfig::new()
+        .with_epochs(3)
+        .with_batch_size(32)
+        .with_k(2)
+        .with_persistent(persistent)
+        .with_sparsity_cost(0.01)
+        .with_seed(seed);
+    let fitted = RbmTrainer::new(config)
+        .unwrap()
+        .fit(rbm, data, None, |_| {})
+        .unwrap();
+    fitted.rbm.weights.val().into_data().to_vec().unwrap()
+}
+
+fn check<B: Backend>() {
+    for persistent in [false, true] {
+        let first = train::<B>(9, persistent);
+        assert_eq!(
+            first,
+            train::<B>(9, persistent),
+            "persistent = {persistent}"
+        );
+        assert_ne!(
+            first,
+            train::<B>(10, persistent),
+            "persistent = {persistent}"
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_other_weights() {
+    check::<NdArray>();
+    check::<Flex>();
+}
