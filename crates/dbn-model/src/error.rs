@@ -45,6 +45,24 @@ pub enum ModelError {
         /// The learning rate in use.
         learning_rate: f64,
     },
+    /// A checkpoint or saved model that cannot be written or read.
+    #[error("{}: {reason}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Training stopped on request (the progress callback said so) after saving its checkpoint.
+    #[error(
+        "pretraining interrupted after layer {layer}, epoch {epoch}; resume from the checkpoint"
+    )]
+    Interrupted {
+        /// The layer being trained.
+        layer: usize,
+        /// The last epoch completed.
+        epoch: usize,
+    },
     /// An exact computation asked of a model too large to enumerate.
     #[error("exact {what} enumerates 2^{n_units} states; at most 2^{limit} are supported")]
     TooLargeToEnumerate {

@@ -10,6 +10,12 @@
 //!   [`ModelError::Diverged`] naming layer, epoch and batch on a non-finite update, and
 //!   seed-reproducible runs.
 //! - [`exact`]: exact `log Z`, log-likelihood and gradient of RBMs with up to 24 hidden units.
+//! - [`dbn`]: [`Dbn`] / [`DbnConfig`], the stack: up and down passes, generation, encoding.
+//! - [`pretrain`]: [`DbnPretrainer`], greedy layer-wise pretraining with per-epoch checkpoints
+//!   and bit-exact resume.
+//! - [`classifier`]: [`DbnEncoder`] and [`DbnClassifier`], the stack as a feed-forward net for
+//!   fine-tuning on an autodiff backend, and the same architecture from random initialisation.
+//! - [`io`]: saving and loading every module as a Burn record plus its config as JSON.
 //! - [`ais`]: annealed importance sampling of `log Z` for RBMs of any size, and the average
 //!   log-likelihood of data from it.
 //!
@@ -37,14 +43,22 @@
 
 pub mod ais;
 pub mod cd;
+pub mod classifier;
+pub mod dbn;
 pub mod error;
 pub mod exact;
+pub mod io;
 pub mod math;
+pub mod pretrain;
 pub mod rbm;
 pub mod train;
 
 pub use ais::{AisConfig, AisEstimate};
 pub use cd::{CdConfig, CdState, RbmDelta};
+pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
+pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
+pub use io::{Persist, load_module, save_module};
+pub use pretrain::{DbnPretrainer, PretrainedDbn};
 pub use rbm::{Rbm, RbmConfig, VisibleUnits};
-pub use train::{EpochStats, FittedRbm, RbmTrainer};
+pub use train::{EpochStats, FittedRbm, Plateau, RbmRun, RbmTrainer, RunProgress};

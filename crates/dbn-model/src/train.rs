@@ -50,6 +50,36 @@ pub struct FittedRbm<B: Backend> {
     pub stopped_early: bool,
 }
 
+/// How far a run has come: everything besides tensors that continuing it exactly needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunProgress {
+    /// One entry per epoch trained so far.
+    pub history: Vec<EpochStats>,
+    /// The plateau detector, when `patience` is set.
+    pub plateau: Option<Plateau>,
+    /// Whether the plateau ended the run.
+    pub stopped_early: bool,
+}
+
+impl RunProgress {
+    /// Epochs trained so far.
+    pub fn epochs_done(&self) -> usize {
+        self.history.len()
+    }
+}
+
+/// A training run between two epochs: the RBM, the CD state and the progress. Saving and
+/// restoring these three continues the run exactly as if it had never stopped.
+#[derive(Clone, Debug)]
+pub struct RbmRun<B: Backend> {
+    /// The RBM as trained so far.
+    pub rbm: Rbm<B>,
+    /// Velocity, persistent chains and hidden activity.
+    pub state: CdState<B>,
+    /// Epochs done, their statistics, the plateau detector.
+    pub progress: RunProgress,
+}
+
 /// Trains one RBM by CD-k or PCD-k according to a [`CdConfig`].
 #[derive(Clone, Debug)]
 pub struct RbmTrainer {
@@ -95,43 +125,96 @@ impl RbmTrainer {
         valid: Option<Tensor<B, 2>>,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> Result<FittedRbm<B>, ModelError> {
-        self.check_data("training data", &rbm, &train)?;
-        if let Some(valid) = &valid {
-            self.check_data("validation data", &rbm, valid)?;
-        }
-        let mut rbm = if self.config.init_visible_bias_from_data {
+        let run = self.start(rbm, &train)?;
+        let run = self.run(run, &train, valid.as_ref(), |run| {
+            if let Some(stats) = run.progress.history.last() {
+                on_epoch(stats);
+            }
+            Ok::<(), ModelError>(())
+        })?;
+        Ok(FittedRbm {
+            rbm: run.rbm,
+            history: run.progress.history,
+            stopped_early: run.progress.stopped_early,
+        })
+    }
+
+    /// A run before its first epoch: visible biases from the data if so configured, zero
+    /// velocity.
+    ///
+    /// # Errors
+    /// As [`RbmTrainer::fit`] for the training data.
+    pub fn start<B: Backend>(
+        &self,
+        rbm: Rbm<B>,
+        train: &Tensor<B, 2>,
+    ) -> Result<RbmRun<B>, ModelError> {
+        self.check_data("training data", &rbm, train)?;
+        let rbm = if self.config.init_visible_bias_from_data {
             rbm.with_visible_bias_from_data(train.clone())
         } else {
             rbm
         };
-        let mut state = CdState::new(&rbm);
-        let mut plateau = self
+        let state = CdState::new(&rbm);
+        let plateau = self
             .config
             .patience
             .map(|p| Plateau::new(p, self.config.min_delta));
-        let mut history = Vec::new();
-        for epoch in 1..=self.config.epochs {
+        Ok(RbmRun {
+            rbm,
+            state,
+            progress: RunProgress {
+                history: Vec::new(),
+                plateau,
+                stopped_early: false,
+            },
+        })
+    }
+
+    /// Whether `run` has nothing left to train.
+    pub fn finished<B: Backend>(&self, run: &RbmRun<B>) -> bool {
+        run.progress.stopped_early || run.progress.epochs_done() >= self.config.epochs
+    }
+
+    /// Continues `run` to its end, calling `on_epoch` with the run after every epoch (to report
+    /// or checkpoint it); an error from `on_epoch` stops the run and is returned.
+    ///
+    /// # Shapes
+    /// train `[n, n_visible]`, valid `[n_valid, n_visible]`
+    ///
+    /// # Errors
+    /// As [`RbmTrainer::fit`], and whatever `on_epoch` returns.
+    pub fn run<B: Backend, E: From<ModelError>>(
+        &self,
+        mut run: RbmRun<B>,
+        train: &Tensor<B, 2>,
+        valid: Option<&Tensor<B, 2>>,
+        mut on_epoch: impl FnMut(&RbmRun<B>) -> Result<(), E>,
+    ) -> Result<RbmRun<B>, E> {
+        self.check_data("training data", &run.rbm, train)?;
+        if let Some(valid) = valid {
+            self.check_data("validation data", &run.rbm, valid)?;
+        }
+        while !self.finished(&run) {
+            let epoch = run.progress.epochs_done() + 1;
             let start = Instant::now();
-            (rbm, state) = self.epoch(rbm, state, &train, epoch)?;
-            let stats = self.monitor(&rbm, &train, valid.as_ref(), epoch, start);
-            on_epoch(&stats);
-            let stop = plateau
+            let (rbm, state) = self.epoch(run.rbm, run.state, train, epoch)?;
+            let stats = self.monitor(&rbm, train, valid, epoch, start);
+            let stalled = run
+                .progress
+                .plateau
                 .as_mut()
                 .is_some_and(|p| p.stalled(stats.reconstruction_error));
-            history.push(stats);
-            if stop {
-                return Ok(FittedRbm {
-                    rbm,
-                    history,
-                    stopped_early: epoch < self.config.epochs,
-                });
-            }
+            run.progress.history.push(stats);
+            run.progress.stopped_early = stalled && epoch < self.config.epochs;
+            run = RbmRun {
+                rbm,
+                state,
+                progress: run.progress,
+            };
+            on_epoch(&run)?;
         }
-        Ok(FittedRbm {
-            rbm,
-            history,
-            stopped_early: false,
-        })
+        Ok(run)
     }
 
     /// One epoch of CD updates over `train` in a shuffled order; checks every update for
@@ -252,31 +335,33 @@ fn epoch_seed(seed: u64, layer: usize, epoch: usize) -> [u8; 32] {
 
 /// Detects a plateau: `patience` consecutive values without a relative improvement of
 /// `min_delta` over the best so far.
-#[derive(Clone, Debug)]
-struct Plateau {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plateau {
     patience: usize,
     min_delta: f64,
-    best: f64,
+    best: Option<f64>,
     since_best: usize,
 }
 
 impl Plateau {
-    fn new(patience: usize, min_delta: f64) -> Self {
+    /// A detector that has seen nothing yet.
+    pub fn new(patience: usize, min_delta: f64) -> Self {
         Self {
             patience,
             min_delta,
-            best: f64::INFINITY,
+            best: None,
             since_best: 0,
         }
     }
 
     /// Records `value`; true once it has stalled for `patience` values.
-    fn stalled(&mut self, value: f64) -> bool {
-        if value < self.best * (1.0 - self.min_delta) {
-            self.best = value;
-            self.since_best = 0;
-        } else {
-            self.since_best += 1;
+    pub fn stalled(&mut self, value: f64) -> bool {
+        match self.best {
+            Some(best) if value >= best * (1.0 - self.min_delta) => self.since_best += 1,
+            _ => {
+                self.best = Some(value);
+                self.since_best = 0;
+            }
         }
         self.since_best >= self.patience
     }

@@ -1,11 +1,14 @@
-//! CD-1 on the shipped MNIST: one epoch of a 784-500 RBM must learn real features.
+//! Learning on the shipped MNIST: one CD-1 epoch of a 784-500 RBM must learn real features, and
+//! a small pretrained DBN must generate digit-like images.
+
+use std::ops::ControlFlow;
 
 use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
-use dbn_model::{CdConfig, RbmConfig, RbmTrainer};
+use dbn_model::{CdConfig, Dbn, DbnConfig, DbnPretrainer, RbmConfig, RbmTrainer};
 
 type B = NdArray;
 
@@ -53,4 +56,47 @@ fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error() {
         stats.free_energy_gap.unwrap().abs() < 5.0,
         "one epoch cannot overfit"
     );
+}
+
+/// Pearson correlation of two equally long vectors.
+fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
+        ab += dx * dy;
+        aa += dx * dx;
+        bb += dy * dy;
+    }
+    ab / (aa * bb).sqrt()
+}
+
+/// Mean image of the generated visible probabilities, `[784]`.
+fn mean_generated(dbn: &Dbn<B>) -> Vec<f32> {
+    let generated = dbn.generate(200, 200);
+    generated.probs.mean_dim(0).into_data().to_vec().unwrap()
+}
+
+#[test]
+fn a_pretrained_dbn_generates_digit_like_images_and_an_untrained_one_does_not() {
+    let device = Default::default();
+    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let train: Tensor<B, 2> =
+        ImageBatcher::default().batch(splits.train.take(5000).iter().collect(), &device);
+    let data_mean: Vec<f32> = train.clone().mean_dim(0).into_data().to_vec().unwrap();
+    let cd = CdConfig::new().with_epochs(5).with_seed(3);
+    let config = DbnConfig::new(vec![784, 200, 200]).with_cd(cd);
+    let untrained = config.init::<B>(&device).unwrap();
+    let untrained_corr = correlation(&mean_generated(&untrained), &data_mean);
+    let pretrained = DbnPretrainer::new(config)
+        .unwrap()
+        .pretrain(untrained, train, None, |_| ControlFlow::Continue(()))
+        .unwrap();
+    let pretrained_corr = correlation(&mean_generated(&pretrained.dbn), &data_mean);
+    eprintln!(
+        "mean-image correlation with the data: pretrained {pretrained_corr:.3}, untrained {untrained_corr:.3}"
+    );
+    assert!(pretrained_corr > 0.8, "{pretrained_corr}");
+    assert!(untrained_corr.abs() < 0.5, "{untrained_corr}");
 }

@@ -1,0 +1,373 @@
+//! The pretrained stack as a feed-forward net: [`DbnEncoder`] (sigmoid layers from the RBMs'
+//! weights and hidden biases) and [`DbnClassifier`] (the encoder plus an output layer), both
+//! plain Burn modules whose every parameter trains on an autodiff backend.
+//!
+//! ```text
+//! encoder:     h(l) = σ(b_l + W_lᵀ h(l-1)),  l = 1..L         (Linear weight = W_l, bias = b_l)
+//! classifier:  logits = W_out h(L) + b_out
+//!              softmax over classes, or one sigmoid unit for binary targets
+//! ```
+//!
+//! [`DbnClassifierConfig::init`] builds the same architecture from random initialisation, the
+//! baseline a pretrained net must always be compared with.
+
+use burn::module::{Initializer, Param};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{sigmoid, softmax};
+
+use crate::dbn::Dbn;
+use crate::error::ModelError;
+use crate::math::softplus;
+
+/// Bottom-up sigmoid layers, the feature extractor of a DBN, for use inside any Burn model.
+#[derive(Module, Debug)]
+pub struct DbnEncoder<B: Backend> {
+    /// One `Linear` per RBM, bottom first: weight `[n_in, n_out]` = the RBM's `W`, bias = its
+    /// hidden bias.
+    pub layers: Vec<Linear<B>>,
+}
+
+impl<B: Backend> DbnEncoder<B> {
+    /// An encoder holding copies of `dbn`'s weights and hidden biases on `device` (of any
+    /// backend: a DBN pretrained without autodiff gives trainable parameters on an autodiff
+    /// backend).
+    pub fn from_dbn<B2: Backend>(dbn: &Dbn<B2>, device: &B::Device) -> Self {
+        let layers = dbn
+            .rbms
+            .iter()
+            .map(|rbm| Linear {
+                weight: Param::from_data(rbm.weights.val().into_data(), device),
+                bias: Some(Param::from_data(rbm.hidden_bias.val().into_data(), device)),
+            })
+            .collect();
+        Self { layers }
+    }
+
+    /// Features of the top layer: `σ(b + Wᵀx)` through every layer.
+    ///
+    /// # Shapes
+    /// x `[batch, n_visible]` -> `[batch, n_top]`
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.layers
+            .iter()
+            .fold(x, |h, layer| sigmoid(layer.forward(h)))
+    }
+}
+
+/// Configuration of a [`DbnClassifier`].
+#[derive(Config, Debug)]
+pub struct DbnClassifierConfig {
+    /// Layer sizes of the encoder from the input up, e.g. `[784, 500, 500, 2000]`.
+    pub layers: Vec<usize>,
+    /// Output units: the number of classes for a softmax head, or 1 for a single sigmoid unit
+    /// (binary targets 0/1).
+    #[config(default = 10)]
+    pub n_outputs: usize,
+}
+
+impl DbnClassifierConfig {
+    /// Checks the sizes.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] naming `layers` or `n_outputs`.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.layers.len() < 2 || self.layers.contains(&0) {
+            return Err(ModelError::InvalidConfig {
+                field: "layers",
+                value: format!("{:?}", self.layers),
+                reason: "at least an input and one hidden size, none zero",
+            });
+        }
+        if self.n_outputs == 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "n_outputs",
+                value: "0".into(),
+                reason: "1 for a sigmoid unit, or the number of classes",
+            });
+        }
+        Ok(())
+    }
+
+    /// The architecture from random initialisation (Xavier-uniform weights and biases): the
+    /// baseline for a pretrained net.
+    ///
+    /// # Errors
+    /// As [`DbnClassifierConfig::validate`].
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<DbnClassifier<B>, ModelError> {
+        self.validate()?;
+        let layers = self
+            .layers
+            .windows(2)
+            .map(|pair| linear(pair[0], pair[1], device))
+            .collect();
+        Ok(DbnClassifier {
+            encoder: DbnEncoder { layers },
+            output: self.output_layer(device),
+        })
+    }
+
+    /// The encoder copied from a pretrained `dbn` (whose layer sizes must be `layers`), and a
+    /// randomly initialised output layer.
+    ///
+    /// # Errors
+    /// As [`DbnClassifierConfig::validate`], and [`ModelError::InvalidConfig`] when the DBN's
+    /// layer sizes differ from `layers`.
+    pub fn pretrained<B: Backend, B2: Backend>(
+        &self,
+        dbn: &Dbn<B2>,
+        device: &B::Device,
+    ) -> Result<DbnClassifier<B>, ModelError> {
+        self.validate()?;
+        if dbn.layer_sizes() != self.layers {
+            return Err(ModelError::InvalidConfig {
+                field: "layers",
+                value: format!("{:?}", self.layers),
+                reason: "the pretrained DBN has other layer sizes",
+            });
+        }
+        Ok(DbnClassifier {
+            encoder: DbnEncoder::from_dbn(dbn, device),
+            output: self.output_layer(device),
+        })
+    }
+
+    fn output_layer<B: Backend>(&self, device: &B::Device) -> Linear<B> {
+        let top = *self.layers.last().expect("validated: at least two sizes");
+        linear(top, self.n_outputs, device)
+    }
+}
+
+/// A `Linear` layer with Xavier-uniform weights and biases (suited to sigmoid units), drawn
+/// now: Burn initialises parameters lazily, and a clone of a lazy parameter draws its own
+/// values (a model saved before its first use would not be the model used).
+fn linear<B: Backend>(n_in: usize, n_out: usize, device: &B::Device) -> Linear<B> {
+    let lazy = LinearConfig::new(n_in, n_out)
+        .with_initializer(Initializer::XavierUniform { gain: 1.0 })
+        .init(device);
+    Linear {
+        weight: Param::from_tensor(lazy.weight.val()),
+        bias: lazy.bias.map(|b| Param::from_tensor(b.val())),
+    }
+}
+
+/// A feed-forward classifier: a [`DbnEncoder`] and an output layer.
+#[derive(Module, Debug)]
+pub struct DbnClassifier<B: Backend> {
+    /// The sigmoid layers.
+    pub encoder: DbnEncoder<B>,
+    /// The output layer, `[n_top, n_outputs]`.
+    pub output: Linear<B>,
+}
+
+impl<B: Backend> DbnClassifier<B> {
+    /// Output logits (pre-activations).
+    ///
+    /// # Shapes
+    /// x `[batch, n_visible]` -> `[batch, n_outputs]`
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.output.forward(self.encoder.forward(x))
+    }
+
+    /// Number of output units.
+    pub fn n_outputs(&self) -> usize {
+        self.output.weight.dims()[1]
+    }
+
+    /// Output probabilities: softmax over classes, or the sigmoid of a single unit
+    /// (P(target = 1)).
+    ///
+    /// # Shapes
+    /// logits `[batch, n_outputs]` -> `[batch, n_outputs]`
+    pub fn probabilities(&self, logits: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self.n_outputs() {
+            1 => sigmoid(logits),
+            _ => softmax(logits, 1),
+        }
+    }
+
+    /// Mean loss: cross-entropy of the softmax, or binary cross-entropy of the sigmoid unit
+    /// (`softplus(z) - y·z`, stable).
+    ///
+    /// # Shapes
+    /// logits `[batch, n_outputs]`, targets `[batch]` (class indices, or 0/1) -> `[1]`
+    pub fn loss(&self, logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+        match self.n_outputs() {
+            1 => {
+                let z = logits.squeeze_dim::<1>(1); // [batch]
+                (softplus(z.clone()) - z * targets.float()).mean()
+            }
+            _ => CrossEntropyLossConfig::new()
+                .init(&logits.device())
+                .forward(logits, targets),
+        }
+    }
+
+    /// Predicted classes: the arg-max of the logits, or `logit > 0` for a sigmoid unit.
+    ///
+    /// # Shapes
+    /// logits `[batch, n_outputs]` -> `[batch]`
+    pub fn predict(&self, logits: Tensor<B, 2>) -> Tensor<B, 1, Int> {
+        match self.n_outputs() {
+            1 => logits.greater_elem(0.0).int().squeeze_dim(1),
+            _ => logits.argmax(1).squeeze_dim(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dbn::tests::tutorial_dbn;
+    use crate::math::to_f64;
+    use crate::rbm::tests::assert_close;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::module::AutodiffModule;
+    use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+
+    type AB = Autodiff<NdArray>;
+
+    /// The tutorial's Example 2: the Example 1 stack with one sigmoid output unit,
+    /// W3 = [0.6, -0.4], b3 = 0.1.
+    fn tutorial_classifier() -> DbnClassifier<AB> {
+        let device = Default::default();
+        let mut net = DbnClassifierConfig::new(vec![4, 3, 2])
+            .with_n_outputs(1)
+            .pretrained::<AB, NdArray>(&tutorial_dbn(), &device)
+            .unwrap();
+        net.output = Linear {
+            weight: Param::from_data([[0.6f32], [-0.4]], &device),
+            bias: Some(Param::from_data([0.1f32], &device)),
+        };
+        net
+    }
+
+    #[test]
+    fn tutorial_example_2_forward_and_backward_through_autodiff() {
+        // Exact values (f64 from the unrounded Example 1 activations): prediction 0.55614,
+        // loss -log 0.55614 = 0.58674, ∂L/∂W3 = (ŷ - 1)·h2 = [-0.24967, -0.23524],
+        // error at h2 = (ŷ - 1)·W3 ⊙ h2 ⊙ (1 - h2) = [-0.06554, 0.04423].
+        let device = Default::default();
+        let net = tutorial_classifier();
+        let v = Tensor::<AB, 2>::from_floats([[1.0, 0.0, 1.0, 1.0]], &device);
+        let logits = net.forward(v);
+        assert_close(
+            &to_f64(net.probabilities(logits.clone()).inner()),
+            &[0.55614],
+            1e-5,
+        );
+        let loss = net.loss(logits, Tensor::from_ints([1], &device));
+        assert_close(&to_f64(loss.clone().inner()), &[0.58674], 1e-5);
+        let grads = loss.backward();
+        let w3 = net.output.weight.grad(&grads).unwrap();
+        assert_close(&to_f64(w3), &[-0.24967, -0.23524], 1e-5);
+        // For one example, ∂L/∂b2 is the error at h2's total input.
+        let b2 = net.encoder.layers[1]
+            .bias
+            .as_ref()
+            .unwrap()
+            .grad(&grads)
+            .unwrap();
+        assert_close(&to_f64(b2), &[-0.06554, 0.04423], 1e-5);
+    }
+
+    #[test]
+    fn one_optimiser_step_moves_every_parameter_of_a_pretrained_classifier() {
+        let device = Default::default();
+        let dbn = tutorial_dbn(); // pretrained-style weights on the plain backend
+        let net = DbnClassifierConfig::new(vec![4, 3, 2])
+            .with_n_outputs(3)
+            .pretrained::<AB, NdArray>(&dbn, &device)
+            .unwrap();
+        let before = net.clone().valid();
+        let x = Tensor::<AB, 2>::from_floats([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]], &device);
+        let logits = net.forward(x);
+        let loss = net.loss(logits, Tensor::from_ints([2, 0], &device));
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        let mut optimizer = SgdConfig::new().init();
+        let after = optimizer.step(0.5, net, grads).valid();
+        let pairs = [
+            (
+                before.encoder.layers[0].weight.val(),
+                after.encoder.layers[0].weight.val(),
+            ),
+            (
+                before.encoder.layers[1].weight.val(),
+                after.encoder.layers[1].weight.val(),
+            ),
+            (before.output.weight.val(), after.output.weight.val()),
+        ];
+        for (i, (b, a)) in pairs.into_iter().enumerate() {
+            assert!(
+                to_f64((a - b).abs().max()).iter().all(|&d| d > 0.0),
+                "weight {i} frozen"
+            );
+        }
+        for i in 0..2 {
+            let b = before.encoder.layers[i].bias.as_ref().unwrap().val();
+            let a = after.encoder.layers[i].bias.as_ref().unwrap().val();
+            assert!(to_f64((a - b).abs().max())[0] > 0.0, "bias {i} frozen");
+        }
+        let b = before.output.bias.as_ref().unwrap().val();
+        let a = after.output.bias.as_ref().unwrap().val();
+        assert!(to_f64((a - b).abs().max())[0] > 0.0, "output bias frozen");
+    }
+
+    #[test]
+    fn the_encoder_computes_the_dbn_up_pass() {
+        let device = Default::default();
+        let dbn = tutorial_dbn();
+        let encoder = DbnEncoder::<NdArray>::from_dbn(&dbn, &device);
+        let v = Tensor::<NdArray, 2>::from_floats(
+            [[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0]],
+            &device,
+        );
+        assert_close(
+            &to_f64(encoder.forward(v.clone())),
+            &to_f64(dbn.encode(v)),
+            1e-7,
+        );
+    }
+
+    #[test]
+    fn random_and_pretrained_classifiers_share_the_architecture() {
+        let device = Default::default();
+        let config = DbnClassifierConfig::new(vec![4, 3, 2]).with_n_outputs(10);
+        let random = config.init::<NdArray>(&device).unwrap();
+        let pretrained = config
+            .pretrained::<NdArray, NdArray>(&tutorial_dbn(), &device)
+            .unwrap();
+        assert_eq!(random.num_params(), pretrained.num_params());
+        assert_eq!(random.num_params(), 4 * 3 + 3 + 3 * 2 + 2 + 2 * 10 + 10);
+        let x = Tensor::<NdArray, 2>::zeros([5, 4], &device);
+        let probs = random.probabilities(random.forward(x));
+        assert_close(&to_f64(probs.sum_dim(1)), &[1.0; 5], 1e-6);
+        let err = DbnClassifierConfig::new(vec![4, 5, 2])
+            .pretrained::<NdArray, NdArray>(&tutorial_dbn(), &device)
+            .unwrap_err();
+        assert!(err.to_string().contains("other layer sizes"), "{err}");
+    }
+
+    fn classes(t: Tensor<NdArray, 1, Int>) -> Vec<i64> {
+        t.into_data().convert::<i64>().to_vec().unwrap()
+    }
+
+    #[test]
+    fn predictions_are_argmax_or_the_sign_of_the_logit() {
+        let device = Default::default();
+        let net = DbnClassifierConfig::new(vec![4, 3])
+            .with_n_outputs(3)
+            .init::<NdArray>(&device)
+            .unwrap();
+        let logits =
+            Tensor::<NdArray, 2>::from_floats([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]], &device);
+        assert_eq!(classes(net.predict(logits)), vec![1, 0]);
+        let binary = DbnClassifierConfig::new(vec![4, 3])
+            .with_n_outputs(1)
+            .init::<NdArray>(&device)
+            .unwrap();
+        let logits = Tensor::<NdArray, 2>::from_floats([[0.3], [-0.2]], &device);
+        assert_eq!(classes(binary.predict(logits)), vec![1, 0]);
+    }
+}

@@ -1,0 +1,269 @@
+//! Saving and loading modules ([`save_module`], [`load_module`] for every [`Persist`] module:
+//! [`Rbm`], [`Dbn`], [`DbnClassifier`]): a Burn record (`NAME.mpk`, full precision, so a round trip is
+//! bit-exact) beside its config as JSON (`NAME.json`). Each file is written under a temporary
+//! name and renamed into place, so an interrupted save never leaves a truncated file that loads;
+//! loading checks that the record's shapes are the config's.
+
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+
+use crate::classifier::{DbnClassifier, DbnClassifierConfig};
+use crate::dbn::{Dbn, DbnConfig};
+use crate::error::ModelError;
+use crate::rbm::{Rbm, RbmConfig};
+
+/// File stem of a saved DBN in its folder: `dbn.json` and `dbn.mpk`.
+pub const DBN_NAME: &str = "dbn";
+/// File stem of a saved RBM in its folder: `rbm.json` and `rbm.mpk`.
+pub const RBM_NAME: &str = "rbm";
+/// File stem of a saved classifier in its folder: `classifier.json` and `classifier.mpk`.
+pub const CLASSIFIER_NAME: &str = "classifier";
+
+type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+
+fn io_error(path: &Path, reason: impl std::fmt::Display) -> ModelError {
+    ModelError::Io {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// `dir/NAME.EXT`.
+fn file(dir: &Path, name: &str, ext: &str) -> PathBuf {
+    dir.join(format!("{name}.{ext}"))
+}
+
+/// Writes `config` and `module`'s record into `dir` under `name`, each through a temporary file.
+fn save<B: Backend, M: Module<B>, C: Config>(
+    module: &M,
+    config: &C,
+    dir: &Path,
+    name: &str,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| io_error(dir, format!("cannot create folder: {e}")))?;
+    let tmp_name = format!(".{name}-tmp"); // no dot: the recorder replaces an extension
+    let json = file(dir, name, "json");
+    let tmp_json = file(dir, &tmp_name, "json");
+    config
+        .save(&tmp_json)
+        .map_err(|e| io_error(&json, format!("cannot write: {e}")))?;
+    // The recorder appends ".mpk" to the path it is given.
+    let record = file(dir, name, "mpk");
+    module
+        .clone()
+        .save_file(dir.join(&tmp_name), &Recorder::new())
+        .map_err(|e| io_error(&record, format!("cannot write: {e}")))?;
+    for (tmp, path) in [(tmp_json, json), (file(dir, &tmp_name, "mpk"), record)] {
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| io_error(&path, format!("cannot rename into place: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Reads `dir/NAME.json`.
+fn load_config<C: Config>(dir: &Path, name: &str) -> Result<C, ModelError> {
+    let path = file(dir, name, "json");
+    if !path.is_file() {
+        return Err(io_error(&path, "not found"));
+    }
+    C::load(&path).map_err(|e| io_error(&path, format!("invalid config: {e}")))
+}
+
+/// Loads `dir/NAME.mpk` into `module`, whose shapes come from the config.
+fn load_record<B: Backend, M: Module<B>>(
+    module: M,
+    dir: &Path,
+    name: &str,
+    device: &B::Device,
+) -> Result<M, ModelError> {
+    let path = file(dir, name, "mpk");
+    if !path.is_file() {
+        return Err(io_error(&path, "not found"));
+    }
+    module
+        .load_file(dir.join(name), &Recorder::new(), device)
+        .map_err(|e| io_error(&path, format!("cannot load: {e}")))
+}
+
+/// A module saved as a record beside its config, and rebuilt from them.
+pub trait Persist<B: Backend>: Module<B> {
+    /// Its configuration type.
+    type Config: Config;
+    /// File stem in the folder.
+    const NAME: &'static str;
+    /// A module of the config's shapes, for the record to be loaded into.
+    ///
+    /// # Errors
+    /// For an invalid config.
+    fn from_config(config: &Self::Config, device: &B::Device) -> Result<Self, ModelError>;
+    /// The layer sizes this module has, to compare with its config's.
+    fn sizes(&self) -> Vec<usize>;
+    /// The layer sizes the config describes.
+    fn config_sizes(config: &Self::Config) -> Vec<usize>;
+}
+
+impl<B: Backend> Persist<B> for Rbm<B> {
+    type Config = RbmConfig;
+    const NAME: &'static str = RBM_NAME;
+    fn from_config(config: &RbmConfig, device: &B::Device) -> Result<Self, ModelError> {
+        config.validate()?;
+        Ok(config.init(device))
+    }
+    fn sizes(&self) -> Vec<usize> {
+        vec![self.n_visible(), self.n_hidden()]
+    }
+    fn config_sizes(config: &RbmConfig) -> Vec<usize> {
+        vec![config.n_visible, config.n_hidden]
+    }
+}
+
+impl<B: Backend> Persist<B> for Dbn<B> {
+    type Config = DbnConfig;
+    const NAME: &'static str = DBN_NAME;
+    fn from_config(config: &DbnConfig, device: &B::Device) -> Result<Self, ModelError> {
+        config.init(device)
+    }
+    fn sizes(&self) -> Vec<usize> {
+        self.layer_sizes()
+    }
+    fn config_sizes(config: &DbnConfig) -> Vec<usize> {
+        config.layers.clone()
+    }
+}
+
+impl<B: Backend> Persist<B> for DbnClassifier<B> {
+    type Config = DbnClassifierConfig;
+    const NAME: &'static str = CLASSIFIER_NAME;
+    fn from_config(config: &DbnClassifierConfig, device: &B::Device) -> Result<Self, ModelError> {
+        config.init(device)
+    }
+    fn sizes(&self) -> Vec<usize> {
+        let mut sizes = vec![self.encoder.layers[0].weight.dims()[0]];
+        sizes.extend(self.encoder.layers.iter().map(|l| l.weight.dims()[1]));
+        sizes.push(self.n_outputs());
+        sizes
+    }
+    fn config_sizes(config: &DbnClassifierConfig) -> Vec<usize> {
+        let mut sizes = config.layers.clone();
+        sizes.push(config.n_outputs);
+        sizes
+    }
+}
+
+/// Saves `module` and its `config` into `dir` (`NAME.json`, `NAME.mpk`).
+///
+/// # Errors
+/// [`ModelError::Io`] naming the file that cannot be written.
+pub fn save_module<B: Backend, M: Persist<B>>(
+    module: &M,
+    config: &M::Config,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    save(module, config, dir, M::NAME)
+}
+
+/// Loads a module saved by [`save_module`], with its config.
+///
+/// # Errors
+/// [`ModelError::Io`] naming a missing or invalid file, or a record whose sizes are not the
+/// config's.
+pub fn load_module<B: Backend, M: Persist<B>>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(M, M::Config), ModelError> {
+    let config: M::Config = load_config(dir, M::NAME)?;
+    let module = load_record(M::from_config(&config, device)?, dir, M::NAME, device)?;
+    let (sizes, expected) = (module.sizes(), M::config_sizes(&config));
+    if sizes != expected {
+        let path = file(dir, M::NAME, "mpk");
+        let reason = format!("holds layers {sizes:?}, its config says {expected:?}");
+        return Err(io_error(&path, reason));
+    }
+    Ok((module, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rbm::VisibleUnits;
+    use crate::rbm::tests::B;
+
+    fn values<M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
+        struct Collect(Vec<Vec<f32>>);
+        impl burn::module::ModuleVisitor<B> for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+                self.0.push(param.val().into_data().to_vec().unwrap());
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        module.visit(&mut collect);
+        collect.0
+    }
+
+    #[test]
+    fn a_dbn_round_trip_is_bit_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let config = DbnConfig::new(vec![7, 5, 3])
+            .with_visible(VisibleUnits::Gaussian)
+            .with_init_std(0.3);
+        let dbn = config.init::<B>(&device).unwrap();
+        save_module(&dbn, &config, dir.path()).unwrap();
+        let (loaded, loaded_config) = load_module::<B, Dbn<B>>(dir.path(), &device).unwrap();
+        assert_eq!(values(&loaded), values(&dbn));
+        assert_eq!(loaded_config.layers, config.layers);
+        assert_eq!(loaded.rbms[0].visible, VisibleUnits::Gaussian);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "only dbn.json and dbn.mpk remain: {names:?}"
+        );
+    }
+
+    #[test]
+    fn an_rbm_round_trip_is_bit_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let config = RbmConfig::new(9, 4).with_visible(VisibleUnits::Gaussian);
+        let rbm = config.init::<B>(&device);
+        save_module(&rbm, &config, dir.path()).unwrap();
+        let (loaded, _) = load_module::<B, Rbm<B>>(dir.path(), &device).unwrap();
+        assert_eq!(values(&loaded), values(&rbm));
+        assert_eq!(loaded.visible, VisibleUnits::Gaussian);
+    }
+
+    #[test]
+    fn a_classifier_round_trip_is_bit_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let config = DbnClassifierConfig::new(vec![6, 4, 3]).with_n_outputs(5);
+        let net = config.init::<B>(&device).unwrap();
+        save_module(&net, &config, dir.path()).unwrap();
+        let (loaded, _) = load_module::<B, DbnClassifier<B>>(dir.path(), &device).unwrap();
+        assert_eq!(values(&loaded), values(&net));
+    }
+
+    #[test]
+    fn a_record_of_other_sizes_is_an_error_not_a_silent_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let small = DbnConfig::new(vec![7, 5]);
+        save_module(&small.init::<B>(&device).unwrap(), &small, dir.path()).unwrap();
+        // A config claiming other sizes beside that record.
+        DbnConfig::new(vec![7, 6])
+            .save(dir.path().join("dbn.json"))
+            .unwrap();
+        let err = load_module::<B, Dbn<B>>(dir.path(), &device).unwrap_err();
+        assert!(err.to_string().contains("dbn.mpk"), "{err}");
+        let err = load_module::<B, Dbn<B>>(&dir.path().join("nothing"), &device).unwrap_err();
+        assert!(err.to_string().contains("dbn.json: not found"), "{err}");
+    }
+}

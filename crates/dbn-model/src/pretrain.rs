@@ -1,0 +1,428 @@
+//! Greedy layer-wise pretraining, checkpointed after every epoch and resumable.
+//!
+//! RBM 1 trains on the data; it is then frozen and the data mapped through `P(h(1) | v)`
+//! (probabilities, or samples with `sample_up`) for RBM 2, and so on: each RBM sees only the
+//! layer below it. With a checkpoint file, the whole position (every RBM's parameters, the
+//! current RBM's CD state, the statistics so far) is written after each epoch to a temporary
+//! file renamed over the checkpoint, so an interruption at any moment leaves the last complete
+//! checkpoint; a resumed run ends with the same weights as one that never stopped (CPU
+//! backends, same seed).
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::cd::{CdState, RbmDelta};
+use crate::dbn::{Dbn, DbnConfig};
+use crate::error::ModelError;
+use crate::math::bernoulli;
+use crate::rbm::Rbm;
+use crate::train::{EpochStats, RbmRun, RbmTrainer, RunProgress};
+
+/// The outcome of pretraining.
+#[derive(Debug)]
+pub struct PretrainedDbn<B: Backend> {
+    /// The pretrained stack.
+    pub dbn: Dbn<B>,
+    /// Per RBM (bottom first), its statistics per epoch.
+    pub history: Vec<Vec<EpochStats>>,
+}
+
+/// Pretrains a [`Dbn`] greedily, bottom up, as its [`DbnConfig`] says.
+#[derive(Clone, Debug)]
+pub struct DbnPretrainer {
+    config: DbnConfig,
+    checkpoint: Option<PathBuf>,
+}
+
+/// Where a pretraining run stands: the stack, the layer in training, its run, and the finished
+/// layers' statistics.
+struct Position<B: Backend> {
+    dbn: Dbn<B>,
+    layer: usize,
+    run: Option<RbmRun<B>>,
+    finished: Vec<Vec<EpochStats>>,
+}
+
+impl DbnPretrainer {
+    /// A pretrainer without checkpoints.
+    ///
+    /// # Errors
+    /// As [`DbnConfig::validate`].
+    pub fn new(config: DbnConfig) -> Result<Self, ModelError> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            checkpoint: None,
+        })
+    }
+
+    /// The same pretrainer writing a checkpoint to `path` after every epoch.
+    pub fn with_checkpoint(self, path: impl Into<PathBuf>) -> Self {
+        Self {
+            checkpoint: Some(path.into()),
+            ..self
+        }
+    }
+
+    /// Pretrains every RBM of `dbn` in turn, calling `on_epoch` after each epoch of each layer;
+    /// `ControlFlow::Break` stops after that epoch's checkpoint with
+    /// [`ModelError::Interrupted`].
+    ///
+    /// # Shapes
+    /// train `[n, layers[0]]`, valid `[n_valid, layers[0]]`
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] when `dbn` or the data do not match the configured layers,
+    /// any error of [`RbmTrainer::run`], [`ModelError::Io`] when a checkpoint cannot be written.
+    pub fn pretrain<B: Backend>(
+        &self,
+        dbn: Dbn<B>,
+        train: Tensor<B, 2>,
+        valid: Option<Tensor<B, 2>>,
+        on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
+    ) -> Result<PretrainedDbn<B>, ModelError> {
+        if dbn.layer_sizes() != self.config.layers {
+            return Err(ModelError::InvalidConfig {
+                field: "layers",
+                value: format!("{:?}", self.config.layers),
+                reason: "the DBN given has other layer sizes",
+            });
+        }
+        let position = Position {
+            dbn,
+            layer: 1,
+            run: None,
+            finished: Vec::new(),
+        };
+        self.continue_from(position, train, valid, on_epoch)
+    }
+
+    /// Continues the run saved in the checkpoint file.
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] when no valid checkpoint for this configuration exists, and the errors
+    /// of [`DbnPretrainer::pretrain`].
+    pub fn resume<B: Backend>(
+        &self,
+        train: Tensor<B, 2>,
+        valid: Option<Tensor<B, 2>>,
+        on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
+    ) -> Result<PretrainedDbn<B>, ModelError> {
+        let path = self.checkpoint.as_ref().ok_or(ModelError::InvalidConfig {
+            field: "checkpoint",
+            value: "none".into(),
+            reason: "resuming needs a checkpoint file (DbnPretrainer::with_checkpoint)",
+        })?;
+        let position =
+            Checkpoint::read(path)?.into_position(&self.config, path, &train.device())?;
+        self.continue_from(position, train, valid, on_epoch)
+    }
+
+    /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the (sampled,
+    /// with `sample_up`) up pass through the RBMs below.
+    ///
+    /// # Shapes
+    /// data `[n, layers[0]]` -> `[n, layers[layer - 1]]`
+    pub fn layer_input<B: Backend>(
+        &self,
+        dbn: &Dbn<B>,
+        data: Tensor<B, 2>,
+        layer: usize,
+    ) -> Tensor<B, 2> {
+        if self.config.sample_up && layer > 1 {
+            B::seed(&data.device(), self.config.seed ^ layer as u64);
+        }
+        (1..layer).fold(data, |h, below| {
+            let probs = dbn.up_step(below, h);
+            if self.config.sample_up {
+                bernoulli(probs)
+            } else {
+                probs
+            }
+        })
+    }
+
+    fn continue_from<B: Backend>(
+        &self,
+        mut position: Position<B>,
+        train: Tensor<B, 2>,
+        valid: Option<Tensor<B, 2>>,
+        mut on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
+    ) -> Result<PretrainedDbn<B>, ModelError> {
+        self.config.check_data_width(train.dims()[1])?;
+        for layer in position.layer..=self.config.n_rbms() {
+            let trainer = RbmTrainer::new(self.config.cd_for(layer).clone())?.for_layer(layer);
+            let input = self.layer_input(&position.dbn, train.clone(), layer);
+            let valid_input = valid
+                .clone()
+                .map(|v| self.layer_input(&position.dbn, v, layer));
+            let run = match position.run.take() {
+                Some(run) => run,
+                None => trainer.start(position.dbn.rbms[layer - 1].clone(), &input)?,
+            };
+            let run = trainer.run(run, &input, valid_input.as_ref(), |run| {
+                let stats = run.progress.history.last().expect("an epoch was trained");
+                let flow = on_epoch(stats);
+                if let Some(path) = &self.checkpoint {
+                    Checkpoint::new(&position.dbn, layer, run, &position.finished).write(path)?;
+                }
+                match flow {
+                    ControlFlow::Continue(()) => Ok(()),
+                    ControlFlow::Break(()) => Err(ModelError::Interrupted {
+                        layer,
+                        epoch: stats.epoch,
+                    }),
+                }
+            })?;
+            position.dbn.rbms[layer - 1] = run.rbm;
+            position.finished.push(run.progress.history);
+        }
+        Ok(PretrainedDbn {
+            dbn: position.dbn,
+            history: position.finished,
+        })
+    }
+}
+
+/// An RBM's or a CD state's three parameter-shaped tensors, as data.
+#[derive(Serialize, Deserialize)]
+struct Triple {
+    weights: TensorData,
+    visible_bias: TensorData,
+    hidden_bias: TensorData,
+}
+
+impl Triple {
+    fn of_rbm<B: Backend>(rbm: &Rbm<B>) -> Self {
+        Self {
+            weights: rbm.weights.val().into_data(),
+            visible_bias: rbm.visible_bias.val().into_data(),
+            hidden_bias: rbm.hidden_bias.val().into_data(),
+        }
+    }
+
+    fn of_delta<B: Backend>(delta: &RbmDelta<B>) -> Self {
+        Self {
+            weights: delta.weights.to_data(),
+            visible_bias: delta.visible_bias.to_data(),
+            hidden_bias: delta.hidden_bias.to_data(),
+        }
+    }
+
+    fn into_delta<B: Backend>(self, device: &B::Device) -> RbmDelta<B> {
+        RbmDelta {
+            weights: Tensor::from_data(self.weights, device),
+            visible_bias: Tensor::from_data(self.visible_bias, device),
+            hidden_bias: Tensor::from_data(self.hidden_bias, device),
+        }
+    }
+}
+
+/// Everything a resumed pretraining run needs, in one file.
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    layers: Vec<usize>,
+    layer: usize,
+    finished: Vec<Vec<EpochStats>>,
+    progress: RunProgress,
+    rbms: Vec<Triple>,
+    velocity: Triple,
+    chains: Option<TensorData>,
+    hidden_activity: Option<TensorData>,
+}
+
+impl Checkpoint {
+    /// The position after an epoch of RBM `layer`, whose current parameters are `run.rbm`.
+    fn new<B: Backend>(
+        dbn: &Dbn<B>,
+        layer: usize,
+        run: &RbmRun<B>,
+        finished: &[Vec<EpochStats>],
+    ) -> Self {
+        let rbms = dbn
+            .rbms
+            .iter()
+            .enumerate()
+            .map(|(i, rbm)| Triple::of_rbm(if i + 1 == layer { &run.rbm } else { rbm }))
+            .collect();
+        Self {
+            layers: dbn.layer_sizes(),
+            layer,
+            finished: finished.to_vec(),
+            progress: run.progress.clone(),
+            rbms,
+            velocity: Triple::of_delta(&run.state.velocity),
+            chains: run.state.chains.as_ref().map(Tensor::to_data),
+            hidden_activity: run.state.hidden_activity.as_ref().map(Tensor::to_data),
+        }
+    }
+
+    /// Writes to `path.tmp`, then renames it over `path`.
+    fn write(&self, path: &Path) -> Result<(), ModelError> {
+        let io = |reason: String| ModelError::Io {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = rmp_serde::to_vec_named(self).map_err(|e| io(format!("cannot encode: {e}")))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .map_err(|e| io(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(|e| io(format!("cannot rename {}: {e}", tmp.display())))
+    }
+
+    fn read(path: &Path) -> Result<Self, ModelError> {
+        let io = |reason: String| ModelError::Io {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read checkpoint: {e}")))?;
+        rmp_serde::from_slice(&bytes).map_err(|e| io(format!("not a valid checkpoint: {e}")))
+    }
+
+    fn into_position<B: Backend>(
+        self,
+        config: &DbnConfig,
+        path: &Path,
+        device: &B::Device,
+    ) -> Result<Position<B>, ModelError> {
+        if self.layers != config.layers || self.layer == 0 || self.layer > config.n_rbms() {
+            return Err(ModelError::Io {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "the checkpoint is of layers {:?} (at RBM {}), the configuration has {:?}",
+                    self.layers, self.layer, config.layers
+                ),
+            });
+        }
+        let rbms = self
+            .rbms
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let visible = config.rbm_config(i + 1).visible;
+                let delta = t.into_delta::<B>(device);
+                Rbm::new(
+                    delta.weights,
+                    delta.visible_bias,
+                    delta.hidden_bias,
+                    visible,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dbn = Dbn::new(rbms)?;
+        if dbn.layer_sizes() != config.layers {
+            return Err(ModelError::Io {
+                path: path.to_path_buf(),
+                reason: "the checkpoint's tensors do not have its layer sizes".into(),
+            });
+        }
+        let state = CdState {
+            velocity: self.velocity.into_delta(device),
+            chains: self.chains.map(|d| Tensor::from_data(d, device)),
+            hidden_activity: self.hidden_activity.map(|d| Tensor::from_data(d, device)),
+        };
+        let run = RbmRun {
+            rbm: dbn.rbms[self.layer - 1].clone(),
+            state,
+            progress: self.progress,
+        };
+        Ok(Position {
+            dbn,
+            layer: self.layer,
+            run: Some(run),
+            finished: self.finished,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cd::CdConfig;
+    use crate::math::to_f64;
+    use crate::rbm::tests::{B, all_states, assert_close};
+
+    #[test]
+    fn each_rbm_trains_on_the_probabilities_of_the_layer_below() {
+        // With a negligible learning rate, RBM 2's visible biases keep their start,
+        // logit(mean P(h1 | data)) of RBM 1: they were fitted to the mapped data, not the raw.
+        let device = Default::default();
+        let data = all_states(6).slice([0..40, 0..6]);
+        let cd = CdConfig::new()
+            .with_learning_rate(1e-12)
+            .with_epochs(1)
+            .with_batch_size(8);
+        let config = DbnConfig::new(vec![6, 6, 6]).with_cd(cd).with_init_std(0.5);
+        let dbn = config.init::<B>(&device).unwrap();
+        let pretrainer = DbnPretrainer::new(config).unwrap();
+        let mut layers_seen = Vec::new();
+        let pretrained = pretrainer
+            .pretrain(dbn, data.clone(), None, |s| {
+                layers_seen.push(s.layer);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(layers_seen, vec![1, 2]);
+        assert_eq!(pretrained.history.len(), 2);
+        let dbn = pretrained.dbn;
+        let mapped = dbn.up(data.clone(), 1);
+        let logit = |t: Tensor<B, 2>| {
+            let p = t.mean_dim(0).squeeze_dim::<1>(0).clamp(0.001, 0.999);
+            to_f64((p.clone() / (p.neg() + 1.0)).log())
+        };
+        let expected = logit(mapped);
+        assert_close(&to_f64(dbn.rbms[1].visible_bias.val()), &expected, 1e-4);
+        let raw = logit(data);
+        let distance: f64 = raw.iter().zip(&expected).map(|(a, b)| (a - b).abs()).sum();
+        assert!(distance > 0.5, "raw and mapped data coincide: {distance}");
+    }
+
+    #[test]
+    fn sample_up_feeds_binary_states_to_the_layers_above() {
+        let device = Default::default();
+        let config = DbnConfig::new(vec![6, 5, 4])
+            .with_sample_up(true)
+            .with_init_std(1.0);
+        let dbn = config.init::<B>(&device).unwrap();
+        let pretrainer = DbnPretrainer::new(config.clone()).unwrap();
+        let input = to_f64(pretrainer.layer_input(&dbn, all_states(6), 2));
+        assert!(input.iter().all(|&x| x == 0.0 || x == 1.0));
+        assert!(input.contains(&1.0) && input.contains(&0.0));
+        let probabilities = DbnPretrainer::new(config.with_sample_up(false)).unwrap();
+        let input = to_f64(probabilities.layer_input(&dbn, all_states(6), 2));
+        assert!(input.iter().any(|&x| x > 0.0 && x < 1.0));
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_stack_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pretrain.ckpt");
+        let device = Default::default();
+        let cd = CdConfig::new().with_epochs(1).with_batch_size(8);
+        let config = DbnConfig::new(vec![6, 4]).with_cd(cd.clone());
+        let dbn = config.init::<B>(&device).unwrap();
+        let pretrainer = DbnPretrainer::new(config).unwrap().with_checkpoint(&path);
+        pretrainer
+            .pretrain(dbn, all_states(6), None, |_| ControlFlow::Continue(()))
+            .unwrap();
+        let other = DbnPretrainer::new(DbnConfig::new(vec![6, 5]).with_cd(cd))
+            .unwrap()
+            .with_checkpoint(&path);
+        let err = other
+            .resume::<B>(all_states(6), None, |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the checkpoint is of layers [6, 4]"),
+            "{err}"
+        );
+        std::fs::write(&path, b"garbage").unwrap();
+        let err = pretrainer
+            .resume::<B>(all_states(6), None, |_| ControlFlow::Continue(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("not a valid checkpoint"), "{err}");
+    }
+}

@@ -1,0 +1,110 @@
+//! A pretraining run interrupted and resumed from its checkpoint ends bit-identical to one that
+//! never stopped (CPU backend, same seed).
+//!
+//! The only test of this binary: the backend's RNG is process-wide.
+
+use std::ops::ControlFlow;
+
+use burn::backend::NdArray;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use dbn_model::{CdConfig, Dbn, DbnConfig, DbnPretrainer, ModelError};
+
+type B = NdArray;
+
+fn config() -> DbnConfig {
+    let cd = CdConfig::new()
+        .with_epochs(3)
+        .with_batch_size(25)
+        .with_persistent(true)
+        .with_sparsity_cost(0.01)
+        .with_patience(Some(5));
+    DbnConfig::new(vec![20, 12, 8, 6]).with_cd(cd).with_seed(5)
+}
+
+fn data() -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let device = Default::default();
+    B::seed(&device, 77);
+    let all = Tensor::<B, 2>::random([250, 20], Distribution::Default, &device);
+    (
+        all.clone().slice([0..200, 0..20]),
+        all.slice([200..250, 0..20]),
+    )
+}
+
+fn weights(dbn: &Dbn<B>) -> Vec<Vec<f32>> {
+    dbn.rbms
+        .iter()
+        .flat_map(|r| {
+            [
+                r.weights.val().into_data().to_vec().unwrap(),
+                r.visible_bias.val().into_data().to_vec().unwrap(),
+                r.hidden_bias.val().into_data().to_vec().unwrap(),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn resumed_pretraining_matches_an_uninterrupted_run() {
+    let device = Default::default();
+    let (train, valid) = data();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pretrain.ckpt");
+
+    let straight = DbnPretrainer::new(config()).unwrap();
+    let dbn = config().init::<B>(&device).unwrap();
+    let reference = straight
+        .pretrain(dbn, train.clone(), Some(valid.clone()), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+
+    // Interrupt at (layer 1, epoch 2), then at (layer 2, epoch 3: the end of a layer), then
+    // finish; each interruption goes through the checkpoint file.
+    let pretrainer = DbnPretrainer::new(config()).unwrap().with_checkpoint(&path);
+    let stop_at = |layer: usize, epoch: usize| {
+        move |s: &dbn_model::EpochStats| {
+            if (s.layer, s.epoch) == (layer, epoch) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    };
+    let dbn = config().init::<B>(&device).unwrap();
+    let err = pretrainer
+        .pretrain(dbn, train.clone(), Some(valid.clone()), stop_at(1, 2))
+        .unwrap_err();
+    assert!(
+        matches!(err, ModelError::Interrupted { layer: 1, epoch: 2 }),
+        "{err}"
+    );
+    let err = pretrainer
+        .resume(train.clone(), Some(valid.clone()), stop_at(2, 3))
+        .unwrap_err();
+    assert!(
+        matches!(err, ModelError::Interrupted { layer: 2, epoch: 3 }),
+        "{err}"
+    );
+    let resumed = pretrainer
+        .resume(train, Some(valid), |_| ControlFlow::Continue(()))
+        .unwrap();
+
+    assert_eq!(weights(&resumed.dbn), weights(&reference.dbn));
+    assert_eq!(resumed.history.len(), 3);
+    let epochs = |h: &Vec<Vec<dbn_model::EpochStats>>| {
+        h.iter()
+            .map(|l| {
+                l.iter()
+                    .map(|s| (s.layer, s.epoch, s.reconstruction_error))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(epochs(&resumed.history), epochs(&reference.history));
+    assert!(
+        !path.with_extension("tmp").exists(),
+        "no temporary file is left behind"
+    );
+}
