@@ -3,10 +3,9 @@
 //! A folder holds four files, each raw or gzipped (`NAME` or `NAME.gz`):
 //! `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
 //! `t10k-labels-idx1-ubyte`. A split is decoded once into memory as bytes; a
-//! [`MnistDataset`] is a cheap view (shared data, a range of it), so the deterministic
-//! train/validation split copies nothing.
+//! [`MnistDataset`] is a cheap view (shared data, a list of positions in it), so the
+//! deterministic train/validation split and labelled subsets copy no images.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -73,11 +72,13 @@ struct Decoded {
     labels: Vec<u8>,
 }
 
-/// A contiguous range of one decoded split; implements Burn's [`Dataset`].
+/// A view of one decoded split (examples at given positions of its files); implements Burn's
+/// [`Dataset`].
 #[derive(Clone, Debug)]
 pub struct MnistDataset {
     data: Arc<Decoded>,
-    range: Range<usize>,
+    /// Positions in the split's files, in the order served.
+    positions: Arc<[usize]>,
 }
 
 impl MnistDataset {
@@ -100,7 +101,7 @@ impl MnistDataset {
                 n_labels: labels.len(),
             });
         }
-        let range = 0..labels.len();
+        let positions = (0..labels.len()).collect();
         let data = Decoded {
             images_path,
             rows: images.rows,
@@ -110,7 +111,7 @@ impl MnistDataset {
         };
         Ok(Self {
             data: Arc::new(data),
-            range,
+            positions,
         })
     }
 
@@ -126,24 +127,41 @@ impl MnistDataset {
                 available,
             });
         }
-        let cut = self.range.end - n_valid;
-        let train = Self {
-            data: Arc::clone(&self.data),
-            range: self.range.start..cut,
-        };
-        let valid = Self {
-            data: self.data,
-            range: cut..self.range.end,
-        };
-        Ok((train, valid))
+        let (train, valid) = self.positions.split_at(available - n_valid);
+        Ok((self.view(train.into()), self.view(valid.into())))
     }
 
     /// The first `n` examples (all of them if fewer): a small slice for quick runs and tests.
     pub fn take(self, n: usize) -> Self {
-        let end = self.range.start + n.min(self.len());
+        let n = n.min(self.len());
+        self.view(self.positions[..n].into())
+    }
+
+    /// A labelled subset with classes as even as possible: the first `n / 10` examples of each
+    /// class (one more for the first `n % 10` classes), in their order in this set; classes with
+    /// too few examples give all they have.
+    pub fn balanced(self, n: usize) -> Self {
+        let mut wanted: [usize; N_CLASSES] =
+            std::array::from_fn(|c| n / N_CLASSES + usize::from(c < n % N_CLASSES));
+        let positions: Vec<usize> = self
+            .positions
+            .iter()
+            .copied()
+            .filter(|&at| {
+                let class = self.data.labels[at] as usize;
+                let keep = wanted[class] > 0;
+                wanted[class] = wanted[class].saturating_sub(1);
+                keep
+            })
+            .collect();
+        self.view(positions.into())
+    }
+
+    /// The same data seen through other positions.
+    fn view(&self, positions: Arc<[usize]>) -> Self {
         Self {
-            range: self.range.start..end,
-            data: self.data,
+            data: Arc::clone(&self.data),
+            positions,
         }
     }
 
@@ -182,15 +200,15 @@ impl MnistDataset {
     /// Number of examples of each class.
     pub fn label_counts(&self) -> [usize; N_CLASSES] {
         let mut counts = [0; N_CLASSES];
-        for &label in &self.data.labels[self.range.clone()] {
-            counts[label as usize] += 1;
+        for &at in self.positions.iter() {
+            counts[self.data.labels[at] as usize] += 1;
         }
         counts
     }
 
     /// Position in the split's file of example `i` of this view.
     fn absolute(&self, i: usize) -> Option<usize> {
-        (i < self.len()).then(|| self.range.start + i)
+        self.positions.get(i).copied()
     }
 }
 
@@ -204,7 +222,7 @@ impl Dataset<MnistItem> for MnistDataset {
     }
 
     fn len(&self) -> usize {
-        self.range.len()
+        self.positions.len()
     }
 }
 
@@ -316,6 +334,20 @@ mod tests {
         let head = train.take(2);
         assert_eq!(head.len(), 2);
         assert_eq!(head.get(1).unwrap().label, 1);
+    }
+
+    #[test]
+    fn balanced_subsets_take_the_first_examples_of_each_class() {
+        let dir = tempfile::tempdir().unwrap();
+        // Labels 0..9 three times over: positions 0..30.
+        let labels: Vec<u8> = (0..30).map(|i| (i % 10) as u8).collect();
+        write_split(dir.path(), Split::Train, &labels);
+        let set = MnistDataset::load(dir.path(), Split::Train).unwrap();
+        let subset = set.clone().balanced(23);
+        assert_eq!(subset.label_counts(), [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]);
+        let positions: Vec<usize> = subset.iter().map(|item| item.index).collect();
+        assert_eq!(&positions[..12], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        assert_eq!(set.balanced(100).len(), 30, "classes give all they have");
     }
 
     #[test]

@@ -1,24 +1,33 @@
 //! The command line: subcommands, their flags and what they run.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::data::dataloader::batcher::Batcher;
+use burn::backend::Autodiff;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{
-    DEFAULT_VALIDATION, DataError, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES,
+    Binarization, DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES,
     shipped_mnist_dir,
 };
+use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood, base_visible_bias};
+use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
-use crate::backend;
+use crate::backend::{self, Selected};
+use crate::config::{OptimizerKind, Preset, RunConfig};
+use crate::pictures::{rows, save_png, tile_grid};
+use crate::pipeline::{self, Data, Summary, seconds};
+use crate::run::{Existing, RunDir};
+
+type Inner = Selected;
+type Train = Autodiff<Selected>;
 
 /// Deep belief networks on Burn: pretrain stacked RBMs, sample from them, fine-tune them into
 /// classifiers.
 #[derive(Debug, Parser)]
-#[command(name = "dbn", version, about, long_about = None)]
+#[command(name = "dbn", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -26,6 +35,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: greedy pretraining, supervised fine-tuning, then the test error.
+    Train(RunArgs),
+    /// Greedy layer-wise pretraining only; saves the stack and its pictures.
+    Pretrain(RunArgs),
+    /// Fine-tuning only, from a pretrained stack (--from) or from random initialisation.
+    Finetune(FinetuneArgs),
+    /// Test error of a fine-tuned classifier.
+    Evaluate(ModelArgs),
+    /// Generate images from a pretrained stack.
+    Sample(SampleArgs),
+    /// Pretrained vs random initialisation: same architecture, optimiser, epochs and seed.
+    Compare(RunArgs),
+    /// AIS estimate of the test log-likelihood of a stack's first RBM, in nats.
+    Loglik(LoglikArgs),
     /// Load a data folder, check every file, and print the examples per split and per label.
     Data(DataArgs),
 }
@@ -37,36 +60,484 @@ struct DataSource {
     /// Fashion-MNIST alike. Defaults to the MNIST copy shipped in the repository's data/mnist/.
     #[arg(long, env = "DBN_DATA_DIR", value_name = "DIR", default_value_os_t = shipped_mnist_dir())]
     data_dir: PathBuf,
-
-    /// Number of training images held out for validation (the last ones of the training file).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_VALIDATION)]
-    validation: usize,
 }
 
 #[derive(Debug, Args)]
 struct DataArgs {
     #[command(flatten)]
     source: DataSource,
+    /// Number of training images held out for validation (the last ones of the training file).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_VALIDATION)]
+    validation: usize,
+}
+
+/// Settings of a training run: a preset, then a config file, then these flags.
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    source: DataSource,
+    /// Folder of the run's artifacts (config, models, metrics, pictures, summary); an existing
+    /// one is refused unless --resume or --overwrite [default: artifacts/COMMAND].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the interrupted run in --out from its last checkpoint.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Replace an existing --out folder.
+    #[arg(long)]
+    overwrite: bool,
+    /// Starting settings: quick (default, under 15 minutes on 2 cores) or hinton (the classic
+    /// 784-500-500-2000-10 recipe).
+    #[arg(long, value_enum, default_value_t = Preset::Quick)]
+    preset: Preset,
+    /// JSON file of settings (a run's config.json) replacing the preset's.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seed of initialisation, shuffling and sampling (CPU runs are reproducible).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000.
+    #[arg(long, value_delimiter = ',', value_name = "SIZES")]
+    layers: Option<Vec<usize>>,
+    /// CD epochs per RBM.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pretrain_epochs: Option<usize>,
+    /// CD learning rate.
+    #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
+    pretrain_lr: Option<f64>,
+    /// CD mini-batch size.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    pretrain_batch_size: Option<usize>,
+    /// Gibbs steps of CD-k.
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    cd_k: Option<usize>,
+    /// Persistent CD (chains kept across mini-batches).
+    #[arg(long)]
+    persistent: bool,
+    /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    finetune_epochs: Option<usize>,
+    /// Fine-tuning learning rate.
+    #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
+    finetune_lr: Option<f64>,
+    /// Fine-tuning mini-batch size.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    batch_size: Option<usize>,
+    /// Fine-tuning optimiser.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerKind>,
+    /// Epochs without validation-loss improvement before fine-tuning stops.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    patience: Option<usize>,
+    /// Training images held out for validation.
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
+    /// Use only the first N training images (quick runs).
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    train_limit: Option<usize>,
+    /// Fine-tune on only N labelled images (N/10 per class); pretraining sees all of them.
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    labels: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct FinetuneArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Folder of a pretraining run (`dbn pretrain --out DIR`) whose stack to fine-tune.
+    #[arg(long, value_name = "DIR", required_unless_present = "random_init")]
+    from: Option<PathBuf>,
+    /// Start from random initialisation instead (the baseline).
+    #[arg(long, conflicts_with = "from")]
+    random_init: bool,
+}
+
+#[derive(Debug, Args)]
+struct ModelArgs {
+    #[command(flatten)]
+    source: DataSource,
+    /// Folder of a run holding the model (classifier.json and .mpk, or dbn.json and .mpk).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SampleArgs {
+    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Number of images.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
+    n: usize,
+    /// Gibbs steps in the top RBM.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    steps: usize,
+    /// Seed of the chains.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the grid of samples (PNG).
+    #[arg(long, value_name = "FILE", default_value = "samples.png")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct LoglikArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Annealing runs.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
+    runs: usize,
+    /// Intermediate temperatures.
+    #[arg(long, value_name = "N", default_value_t = 14_500, value_parser = at_least_one)]
+    betas: usize,
+    /// Seed of the binarisation and of the annealing.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// A count of at least one.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number of at least 1".into()),
+    }
+}
+
+/// A positive, finite number.
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err("must be a positive number".into()),
+    }
+}
+
+impl RunArgs {
+    /// The preset, replaced by the config file if given, then overridden by each flag given.
+    fn settings(&self) -> Result<RunConfig, Box<dyn Error>> {
+        let mut config = match &self.config {
+            Some(path) => RunConfig::from_file(path)?,
+            None => self.preset.config(),
+        };
+        let cd = &mut config.dbn.cd;
+        if let Some(v) = self.pretrain_epochs {
+            cd.epochs = v;
+        }
+        if let Some(v) = self.pretrain_lr {
+            cd.learning_rate = v;
+        }
+        if let Some(v) = self.pretrain_batch_size {
+            cd.batch_size = v;
+        }
+        if let Some(v) = self.cd_k {
+            cd.k = v;
+        }
+        cd.persistent |= self.persistent;
+        let f = &mut config.finetune;
+        if let Some(v) = self.finetune_epochs {
+            f.epochs = v;
+        }
+        if let Some(v) = self.finetune_lr {
+            f.learning_rate = v;
+        }
+        if let Some(v) = self.batch_size {
+            f.batch_size = v;
+        }
+        if let Some(v) = self.optimizer {
+            f.optimizer = v;
+        }
+        if let Some(v) = self.patience {
+            f.patience = v;
+        }
+        if let Some(layers) = &self.layers {
+            config.dbn.layers = layers.clone();
+            config.dbn.layer_cd.clear();
+        }
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        config.dbn.seed = config.seed;
+        config.dbn.cd.seed = config.seed;
+        if let Some(v) = self.validation {
+            config.validation = v;
+        }
+        config.train_limit = self.train_limit.or(config.train_limit);
+        config.labels = self.labels.or(config.labels);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The run folder (default `artifacts/COMMAND`), prepared as the flags say.
+    fn run_dir(&self, command: &str) -> Result<RunDir, Box<dyn Error>> {
+        let path = self
+            .out
+            .clone()
+            .unwrap_or_else(|| Path::new("artifacts").join(command));
+        let existing = match (self.resume, self.overwrite) {
+            (true, _) => Existing::Resume,
+            (_, true) => Existing::Overwrite,
+            _ => Existing::Refuse,
+        };
+        Ok(RunDir::prepare(&path, existing)?)
+    }
+
+    /// Settings, data and run folder, all checked before any training; the config is saved.
+    fn start(&self, command: &str) -> Result<(RunConfig, Data, RunDir), Box<dyn Error>> {
+        let config = self.settings()?;
+        let data = pipeline::load_data(&self.source.data_dir, &config)?;
+        let run = self.run_dir(command)?;
+        if self.resume {
+            let saved = RunConfig::from_file(&run.file("config.json"))?;
+            if serde_json::to_value(&saved)? != serde_json::to_value(&config)? {
+                return Err(format!(
+                    "--resume: the settings differ from those of the run in {}; give the same \
+                     flags, or --config {}",
+                    run.path().display(),
+                    run.file("config.json").display()
+                )
+                .into());
+            }
+        }
+        run.write_json("config.json", &config)?;
+        println!(
+            "run folder: {}  (backend {}, seed {})",
+            run.path().display(),
+            backend::NAME,
+            config.seed
+        );
+        Ok((config, data, run))
+    }
 }
 
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
+        let device = backend::device();
         match self.command {
-            Command::Data(args) => data_summary(&args.source),
+            Command::Train(args) => train(&args, &device, true),
+            Command::Pretrain(args) => train(&args, &device, false),
+            Command::Finetune(args) => finetune(&args, &device),
+            Command::Evaluate(args) => evaluate(&args, &device),
+            Command::Sample(args) => sample(&args, &device),
+            Command::Compare(args) => compare(&args, &device),
+            Command::Loglik(args) => loglik(&args, &device),
+            Command::Data(args) => data_summary(&args, &device),
         }
     }
 }
 
-/// `dbn data`: loads the three splits and prints a table of counts per label.
-fn data_summary(source: &DataSource) -> Result<(), Box<dyn Error>> {
+/// `dbn train` (and `dbn pretrain` with `finetune = false`).
+fn train(
+    args: &RunArgs,
+    device: &burn::tensor::Device<Inner>,
+    finetune: bool,
+) -> Result<(), Box<dyn Error>> {
+    let command = if finetune { "train" } else { "pretrain" };
     let start = Instant::now();
-    let splits = MnistSplits::load(&source.data_dir, source.validation).map_err(|e| match e {
-        DataError::InvalidSplit { .. } => format!("--validation: {e}").into(),
-        other => Box::<dyn Error>::from(other),
-    })?;
+    let (config, data, run) = args.start(command)?;
+    let pretrain_start = Instant::now();
+    let PretrainedDbn { dbn, history } =
+        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
+    let pretrain_seconds = seconds(pretrain_start);
+    pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
+    let (test_error, finetune_seconds) = if finetune {
+        let finetune_start = Instant::now();
+        let net = pipeline::finetune_stage::<Train>(
+            &config,
+            &run,
+            &data,
+            Some(&dbn),
+            device,
+            args.resume,
+        )?;
+        let seconds = seconds(finetune_start);
+        (Some(pipeline::evaluate(&net, &data, device)), Some(seconds))
+    } else {
+        (None, None)
+    };
+    let summary = Summary {
+        command: command.into(),
+        test_error,
+        test_images: data.test.len(),
+        random_init: false,
+        pretrain_seconds: Some(pretrain_seconds),
+        finetune_seconds,
+        total_seconds: seconds(start),
+        backend: backend::NAME.into(),
+        seed: config.seed,
+        layers: config.dbn.layers.clone(),
+        labelled_images: data.labelled.len(),
+    };
+    run.write_json("summary.json", &summary)?;
+    summary.print();
+    Ok(())
+}
+
+/// `dbn finetune`.
+fn finetune(
+    args: &FinetuneArgs,
+    device: &burn::tensor::Device<Inner>,
+) -> Result<(), Box<dyn Error>> {
+    let start = Instant::now();
+    let dbn = match &args.from {
+        Some(dir) => Some(load_module::<Inner, Dbn<Inner>>(dir, device)?.0),
+        None => None,
+    };
+    let (mut config, data, run) = args.run.start("finetune")?;
+    if let Some(dbn) = &dbn {
+        if dbn.layer_sizes() != config.dbn.layers {
+            return Err(format!(
+                "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
+                dbn.layer_sizes(),
+                config.dbn.layers
+            )
+            .into());
+        }
+        config.dbn.layers = dbn.layer_sizes();
+    }
+    let net = pipeline::finetune_stage::<Train>(
+        &config,
+        &run,
+        &data,
+        dbn.as_ref(),
+        device,
+        args.run.resume,
+    )?;
+    let finetune_seconds = seconds(start);
+    let error = pipeline::evaluate(&net, &data, device);
+    let summary = Summary {
+        command: "finetune".into(),
+        test_error: Some(error),
+        test_images: data.test.len(),
+        random_init: args.random_init,
+        pretrain_seconds: None,
+        finetune_seconds: Some(finetune_seconds),
+        total_seconds: seconds(start),
+        backend: backend::NAME.into(),
+        seed: config.seed,
+        layers: config.dbn.layers.clone(),
+        labelled_images: data.labelled.len(),
+    };
+    run.write_json("summary.json", &summary)?;
+    summary.print();
+    Ok(())
+}
+
+/// `dbn compare`: one pretraining, then the same fine-tuning from the stack and from random
+/// initialisation.
+fn compare(args: &RunArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let (config, data, run) = args.start("compare")?;
+    let PretrainedDbn { dbn, history } =
+        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
+    pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
+    let pretrained_dir = run.sub("pretrained")?;
+    let random_dir = run.sub("random-init")?;
+    let pretrained = pipeline::finetune_stage::<Train>(
+        &config,
+        &pretrained_dir,
+        &data,
+        Some(&dbn),
+        device,
+        args.resume,
+    )?;
+    let random =
+        pipeline::finetune_stage::<Train>(&config, &random_dir, &data, None, device, args.resume)?;
+    let pretrained_error = pipeline::evaluate(&pretrained, &data, device);
+    let random_error = pipeline::evaluate(&random, &data, device);
+    let comparison = serde_json::json!({
+        "layers": config.dbn.layers,
+        "labelled_images": data.labelled.len(),
+        "seed": config.seed,
+        "backend": backend::NAME,
+        "pretrained_test_error": pretrained_error,
+        "random_init_test_error": random_error,
+    });
+    run.write_json("summary.json", &comparison)?;
+    println!();
+    println!("{:<16}{:>12}", "initialisation", "test error");
+    println!("{:<16}{:>11.2}%", "pretrained", 100.0 * pretrained_error);
+    println!("{:<16}{:>11.2}%", "random", 100.0 * random_error);
+    println!(
+        "({} labelled images, layers {:?}, seed {})",
+        data.labelled.len(),
+        config.dbn.layers,
+        config.seed
+    );
+    Ok(())
+}
+
+/// `dbn evaluate`.
+fn evaluate(args: &ModelArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let (net, _) = load_module::<Inner, DbnClassifier<Inner>>(&args.model, device)?;
+    let splits = MnistSplits::load(&args.source.data_dir, DEFAULT_VALIDATION)?;
+    let error = crate::finetune::test_error(&net, &splits.test, device);
+    println!(
+        "test error: {:.2}% ({} images)",
+        100.0 * error,
+        splits.test.len()
+    );
+    Ok(())
+}
+
+/// `dbn sample`.
+fn sample(args: &SampleArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model, device)?;
+    let n_visible = dbn.layer_sizes()[0];
+    let side = (n_visible as f64).sqrt() as usize;
+    if side * side != n_visible {
+        return Err(format!("--model: {n_visible} visible units are not a square image").into());
+    }
+    Inner::seed(device, args.seed);
+    let generated = dbn.generate(args.n, args.steps);
+    let values: Vec<f32> = generated.probs.into_data().to_vec()?;
+    save_png(tile_grid(&rows(&values, n_visible), side, 10, 2), &args.out)?;
+    println!(
+        "{} samples after {} Gibbs steps: {}",
+        args.n,
+        args.steps,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `dbn loglik`.
+fn loglik(args: &LoglikArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model.model, device)?;
+    let rbm = &dbn.rbms[0];
+    let splits = MnistSplits::load(&args.model.source.data_dir, DEFAULT_VALIDATION)?;
+    let binary = ImageBatcher::new(Binarization::Stochastic { seed: args.seed })?;
+    let set = |d: &MnistDataset| -> Tensor<Inner, 2> {
+        use burn::data::dataloader::batcher::Batcher;
+        binary.batch(d.iter().collect(), device)
+    };
+    let start = Instant::now();
+    let base = base_visible_bias(rbm, set(&splits.train));
+    let ais = AisConfig::new()
+        .with_n_runs(args.runs)
+        .with_n_betas(args.betas)
+        .with_seed(args.seed);
+    let estimate = ais_log_partition(rbm, base, &ais)?;
+    let test = average_log_likelihood(rbm, set(&splits.test), estimate.log_z)?;
+    println!(
+        "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
+        estimate.log_z,
+        estimate.std_err,
+        test,
+        args.runs,
+        args.betas,
+        seconds(start)
+    );
+    Ok(())
+}
+
+/// `dbn data`: loads the three splits and prints a table of counts per label.
+fn data_summary(
+    args: &DataArgs,
+    device: &burn::tensor::Device<Inner>,
+) -> Result<(), Box<dyn Error>> {
+    let start = Instant::now();
+    let splits = pipeline::load_splits(&args.source.data_dir, args.validation)?;
     let elapsed = start.elapsed();
-    println!("data folder: {}", source.data_dir.display());
+    println!("data folder: {}", args.source.data_dir.display());
     println!(
         "images: {}x{} pixels; loaded and checked in {:.2} s; backend: {}",
         splits.train.rows(),
@@ -80,13 +551,15 @@ fn data_summary(source: &DataSource) -> Result<(), Box<dyn Error>> {
         print!("{class:>7}");
     }
     println!();
-    let rows: [(&str, &MnistDataset); 3] = [
+    for (name, set) in [
         ("train", &splits.train),
         ("validation", &splits.valid),
         ("test", &splits.test),
-    ];
-    for (name, set) in rows {
-        let mean = mean_pixel::<backend::Selected>(set, &backend::device());
+    ] {
+        let mean = pipeline::images::<Inner>(set, device)
+            .mean()
+            .into_scalar()
+            .elem::<f64>();
         print!("{name:<12}{:>8}{mean:>7.4}", set.len());
         for count in set.label_counts() {
             print!("{count:>7}");
@@ -94,19 +567,4 @@ fn data_summary(source: &DataSource) -> Result<(), Box<dyn Error>> {
         println!();
     }
     Ok(())
-}
-
-/// Mean pixel value in [0, 1] over a whole set, computed on backend `B` in batches of images.
-fn mean_pixel<B: Backend>(set: &MnistDataset, device: &B::Device) -> f64 {
-    const CHUNK: usize = 10_000;
-    let batcher = ImageBatcher::default();
-    let mut sum = 0.0;
-    for start in (0..set.len()).step_by(CHUNK) {
-        let items = (start..set.len().min(start + CHUNK))
-            .filter_map(|i| set.get(i))
-            .collect();
-        let images: Tensor<B, 2> = batcher.batch(items, device); // [chunk, n_pixels]
-        sum += images.sum().into_scalar().elem::<f64>();
-    }
-    sum / (set.len() * set.n_pixels()) as f64
 }

@@ -2,6 +2,12 @@
 
 mod backend;
 mod cli;
+mod config;
+mod finetune;
+mod pictures;
+mod pipeline;
+mod renderer;
+mod run;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,165 @@
+//! PNG pictures of a run: layer-1 filters, generated samples, reconstructions beside their
+//! inputs, and the reconstruction error per epoch of every layer.
+
+use std::path::Path;
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+
+/// Grey tiles (values in [0, 1], `side x side` each, row-major) laid out `columns` per row with a
+/// one-pixel gap, each pixel drawn `zoom x zoom`.
+pub fn tile_grid(tiles: &[Vec<f32>], side: usize, columns: usize, zoom: u32) -> GrayImage {
+    let rows = tiles.len().div_ceil(columns).max(1);
+    let cell = side as u32 * zoom + 1;
+    let mut img = GrayImage::from_pixel(
+        columns as u32 * cell + 1,
+        rows as u32 * cell + 1,
+        Luma([40]),
+    );
+    for (t, tile) in tiles.iter().enumerate() {
+        let (x0, y0) = (
+            (t % columns) as u32 * cell + 1,
+            (t / columns) as u32 * cell + 1,
+        );
+        for (p, &v) in tile.iter().enumerate().take(side * side) {
+            let shade = Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]);
+            let (px, py) = ((p % side) as u32 * zoom, (p / side) as u32 * zoom);
+            for dy in 0..zoom {
+                for dx in 0..zoom {
+                    img.put_pixel(x0 + px + dx, y0 + py + dy, shade);
+                }
+            }
+        }
+    }
+    img
+}
+
+/// Each of `n_filters` columns of a `[n_visible, n_hidden]` row-major weight matrix, scaled to
+/// [0, 1] by its own range, as a tile.
+pub fn filters(
+    weights: &[f32],
+    n_visible: usize,
+    n_hidden: usize,
+    n_filters: usize,
+) -> Vec<Vec<f32>> {
+    (0..n_filters.min(n_hidden))
+        .map(|j| {
+            let column: Vec<f32> = (0..n_visible).map(|i| weights[i * n_hidden + j]).collect();
+            let (lo, hi) = column
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &w| (lo.min(w), hi.max(w)));
+            let range = (hi - lo).max(f32::EPSILON);
+            column.iter().map(|w| (w - lo) / range).collect()
+        })
+        .collect()
+}
+
+/// Rows of a row-major `[n, width]` matrix as tiles.
+pub fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
+    values.chunks(width).map(<[f32]>::to_vec).collect()
+}
+
+/// Line colours of the plot, one per layer (cycled).
+const COLOURS: [[u8; 3]; 4] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]];
+
+/// A line plot of several series (one per layer) against their index, each scaled to its own
+/// range so the shapes compare; axes in grey. 640x400 pixels.
+pub fn line_plot(series: &[Vec<f64>]) -> RgbImage {
+    let (width, height, margin) = (640u32, 400u32, 30u32);
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let axis = Rgb([120, 120, 120]);
+    for x in margin..width - margin {
+        img.put_pixel(x, height - margin, axis);
+    }
+    for y in margin..=height - margin {
+        img.put_pixel(margin, y, axis);
+    }
+    let (w, h) = ((width - 2 * margin) as f64, (height - 2 * margin) as f64);
+    for (k, values) in series.iter().enumerate() {
+        let colour = Rgb(COLOURS[k % COLOURS.len()]);
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let span = (hi - lo).max(f64::EPSILON);
+        let point = |i: usize, v: f64| {
+            let x = margin as f64 + w * i as f64 / (values.len().max(2) - 1) as f64;
+            let y = (height - margin) as f64 - h * (v - lo) / span;
+            (x, y)
+        };
+        let points: Vec<(f64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| point(i, v))
+            .collect();
+        for pair in points.windows(2) {
+            let steps = ((pair[1].0 - pair[0].0)
+                .abs()
+                .max((pair[1].1 - pair[0].1).abs()) as usize)
+                .max(1);
+            for s in 0..=steps {
+                let t = s as f64 / steps as f64;
+                let (x, y) = (
+                    pair[0].0 + t * (pair[1].0 - pair[0].0),
+                    pair[0].1 + t * (pair[1].1 - pair[0].1),
+                );
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
+                    img.put_pixel(
+                        (x as u32 + dx).min(width - 1),
+                        (y as u32 + dy).min(height - 1),
+                        colour,
+                    );
+                }
+            }
+        }
+        for &(x, y) in &points {
+            for d in 0..3 {
+                img.put_pixel(
+                    (x as u32 + d).min(width - 1),
+                    (y as u32).min(height - 1),
+                    colour,
+                );
+            }
+        }
+    }
+    img
+}
+
+/// Saves a picture as PNG through a temporary file renamed into place.
+pub fn save_png<I: Into<image::DynamicImage>>(picture: I, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension("png.tmp");
+    picture
+        .into()
+        .save_with_format(&tmp, image::ImageFormat::Png)
+        .map_err(|e| format!("{}: cannot write: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("{}: cannot rename into place: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_places_each_tile_in_its_cell() {
+        let tiles = vec![vec![1.0; 4], vec![0.0; 4], vec![0.5; 4]];
+        let img = tile_grid(&tiles, 2, 2, 1);
+        assert_eq!(img.dimensions(), (7, 7));
+        assert_eq!(img.get_pixel(1, 1)[0], 255);
+        assert_eq!(img.get_pixel(4, 1)[0], 0);
+        assert_eq!(img.get_pixel(1, 4)[0], 128);
+        assert_eq!(img.get_pixel(0, 0)[0], 40, "gaps are dark grey");
+    }
+
+    #[test]
+    fn filters_are_columns_scaled_to_their_range() {
+        // W = [[1, 10], [3, 20]]: filter 0 = [1, 3] -> [0, 1]; filter 1 = [10, 20] -> [0, 1].
+        let f = filters(&[1.0, 10.0, 3.0, 20.0], 2, 2, 5);
+        assert_eq!(f, vec![vec![0.0, 1.0], vec![0.0, 1.0]]);
+    }
+
+    #[test]
+    fn a_plot_draws_every_series() {
+        let img = line_plot(&[vec![3.0, 2.0, 1.5], vec![1.0, 0.5]]);
+        let has = |c: [u8; 3]| img.pixels().any(|p| p.0 == c);
+        assert!(has(COLOURS[0]) && has(COLOURS[1]));
+    }
+}

@@ -1,0 +1,278 @@
+//! The stages of a run, shared by the subcommands: data, pretraining, fine-tuning, evaluation,
+//! pictures, summary.
+
+use std::error::Error;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
+use dbn_model::{
+    Dbn, DbnClassifier, DbnClassifierConfig, DbnPretrainer, EpochStats, PretrainedDbn, load_module,
+    save_module,
+};
+use serde::Serialize;
+
+use crate::config::RunConfig;
+use crate::finetune::{finetune, test_error};
+use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
+use crate::run::RunDir;
+
+/// The data of a run.
+pub struct Data {
+    /// Training images for pretraining (all of them, or the first `train_limit`).
+    pub unlabelled: MnistDataset,
+    /// Labelled training images for fine-tuning (`labels` of them, balanced, or all).
+    pub labelled: MnistDataset,
+    /// Validation images (held out from the training file).
+    pub valid: MnistDataset,
+    /// Test images.
+    pub test: MnistDataset,
+}
+
+/// Loads the three splits of a folder, naming the `--validation` flag when it is the culprit.
+pub fn load_splits(dir: &Path, n_valid: usize) -> Result<MnistSplits, Box<dyn Error>> {
+    MnistSplits::load(dir, n_valid).map_err(|e| match e {
+        dbn_data::DataError::InvalidSplit { .. } => format!("--validation: {e}").into(),
+        other => Box::<dyn Error>::from(other),
+    })
+}
+
+/// Loads the folder and applies the run's limits; checks the image size against the stack.
+pub fn load_data(dir: &Path, config: &RunConfig) -> Result<Data, Box<dyn Error>> {
+    let splits = load_splits(dir, config.validation)?;
+    config.dbn.check_data_width(splits.train.n_pixels())?;
+    let unlabelled = match config.train_limit {
+        Some(n) => splits.train.take(n),
+        None => splits.train,
+    };
+    let labelled = match config.labels {
+        Some(n) => unlabelled.clone().balanced(n),
+        None => unlabelled.clone(),
+    };
+    Ok(Data {
+        unlabelled,
+        labelled,
+        valid: splits.valid,
+        test: splits.test,
+    })
+}
+
+/// A whole set as one `[n, n_pixels]` tensor of grey levels in [0, 1].
+pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2> {
+    ImageBatcher::default().batch(set.iter().collect(), device)
+}
+
+/// One progress line per pretraining epoch.
+fn report(stats: &EpochStats, n_layers: usize, epochs: usize) {
+    let valid = stats
+        .valid_reconstruction_error
+        .map_or(String::new(), |v| format!(" (validation {v:.3})"));
+    let gap = stats
+        .free_energy_gap
+        .map_or(String::new(), |g| format!(", free-energy gap {g:+.3}"));
+    println!(
+        "pretrain layer {}/{n_layers} epoch {}/{epochs}: reconstruction error {:.3}{valid}{gap}, {:.1} s",
+        stats.layer, stats.epoch, stats.reconstruction_error, stats.seconds
+    );
+}
+
+/// Greedy pretraining with a checkpoint in the run folder after every epoch; with `resume`,
+/// reuses a finished stack or continues from the checkpoint. Saves `dbn.json`, `dbn.mpk` and
+/// `pretrain-metrics.csv`.
+pub fn pretrain<B: Backend>(
+    config: &RunConfig,
+    run: &RunDir,
+    data: &Data,
+    device: &B::Device,
+    resume: bool,
+) -> Result<PretrainedDbn<B>, Box<dyn Error>> {
+    if resume && run.file("dbn.mpk").is_file() {
+        println!(
+            "pretraining: reusing the finished stack in {}",
+            run.path().display()
+        );
+        let (dbn, _) = load_module::<B, Dbn<B>>(run.path(), device)?;
+        let history = Vec::new();
+        return Ok(PretrainedDbn { dbn, history });
+    }
+    let checkpoint = run.file("pretrain.ckpt");
+    let pretrainer = DbnPretrainer::new(config.dbn.clone())?.with_checkpoint(&checkpoint);
+    let train = images::<B>(&data.unlabelled, device);
+    let valid = images::<B>(&data.valid, device);
+    let n_layers = config.dbn.n_rbms();
+    let on_epoch = |stats: &EpochStats| {
+        report(stats, n_layers, config.dbn.cd_for(stats.layer).epochs);
+        ControlFlow::Continue(())
+    };
+    let pretrained = if resume && checkpoint.is_file() {
+        println!("pretraining: resuming from {}", checkpoint.display());
+        pretrainer.resume(train, Some(valid), on_epoch)?
+    } else {
+        let dbn = config.dbn.init::<B>(device)?;
+        pretrainer.pretrain(dbn, train, Some(valid), on_epoch)?
+    };
+    save_module(&pretrained.dbn, &config.dbn, run.path())?;
+    run.write_pretrain_csv("pretrain-metrics.csv", &pretrained.history)?;
+    std::fs::remove_file(&checkpoint).ok();
+    Ok(pretrained)
+}
+
+/// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
+/// `None`) in `run/finetune/`, saves it (`classifier.json`, `classifier.mpk`) with
+/// `finetune-metrics.csv`, and returns it.
+pub fn finetune_stage<AB: AutodiffBackend>(
+    config: &RunConfig,
+    run: &RunDir,
+    data: &Data,
+    dbn: Option<&Dbn<AB::InnerBackend>>,
+    device: &AB::Device,
+    resume: bool,
+) -> Result<DbnClassifier<AB::InnerBackend>, Box<dyn Error>> {
+    let classifier_config = DbnClassifierConfig::new(config.dbn.layers.clone());
+    AB::seed(device, config.seed);
+    let net = match dbn {
+        Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
+        None => classifier_config.init::<AB>(device)?,
+    };
+    let logs = run.file("finetune");
+    let trained = finetune(
+        net,
+        &config.finetune,
+        config.seed,
+        data.labelled.clone(),
+        data.valid.clone(),
+        &logs,
+        resume,
+    );
+    save_module(&trained, &classifier_config, run.path())?;
+    run.write_finetune_csv("finetune-metrics.csv", &logs)?;
+    Ok(trained)
+}
+
+/// Writes the pictures of a pretrained stack: `filters.png` (layer-1 weights), `samples.png`
+/// (generated from noise), `reconstructions.png` (test images above their reconstruction
+/// through the whole stack) and, when there is history, `reconstruction-error.png`.
+pub fn pictures<B: Backend>(
+    run: &RunDir,
+    dbn: &Dbn<B>,
+    history: &[Vec<EpochStats>],
+    data: &Data,
+    seed: u64,
+) -> Result<(), Box<dyn Error>> {
+    let side = data.test.rows();
+    let width = data.test.n_pixels();
+    if data.test.cols() == side {
+        let rbm = &dbn.rbms[0];
+        let weights: Vec<f32> = rbm.weights.val().into_data().to_vec()?;
+        let tiles = filters(&weights, rbm.n_visible(), rbm.n_hidden(), 100);
+        save_png(tile_grid(&tiles, side, 10, 2), &run.file("filters.png"))?;
+        let device = rbm.weights.device();
+        B::seed(&device, seed);
+        let generated = dbn.generate(100, 1000);
+        let samples: Vec<f32> = generated.probs.into_data().to_vec()?;
+        save_png(
+            tile_grid(&rows(&samples, width), side, 10, 2),
+            &run.file("samples.png"),
+        )?;
+        let inputs = images::<B>(&data.test.clone().take(10), &device);
+        let top = dbn.rbms.len();
+        let down = (1..=top)
+            .rev()
+            .fold(dbn.encode(inputs.clone()), |h, layer| {
+                dbn.down_step(layer, h)
+            });
+        let both: Vec<f32> = Tensor::cat(vec![inputs, down], 0).into_data().to_vec()?;
+        save_png(
+            tile_grid(&rows(&both, width), side, 10, 3),
+            &run.file("reconstructions.png"),
+        )?;
+    }
+    if history.iter().any(|layer| !layer.is_empty()) {
+        let series: Vec<Vec<f64>> = history
+            .iter()
+            .map(|layer| layer.iter().map(|s| s.reconstruction_error).collect())
+            .collect();
+        save_png(line_plot(&series), &run.file("reconstruction-error.png"))?;
+    }
+    Ok(())
+}
+
+/// The `summary.json` of a run.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The subcommand that ran.
+    pub command: String,
+    /// Share of misclassified test images, in [0, 1].
+    pub test_error: Option<f64>,
+    /// Test images evaluated.
+    pub test_images: usize,
+    /// Whether fine-tuning started from random initialisation instead of the pretrained stack.
+    pub random_init: bool,
+    /// Wall time of pretraining, seconds.
+    pub pretrain_seconds: Option<f64>,
+    /// Wall time of fine-tuning, seconds.
+    pub finetune_seconds: Option<f64>,
+    /// Wall time of the whole command, seconds.
+    pub total_seconds: f64,
+    /// The backend (cargo feature) used.
+    pub backend: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Layer sizes.
+    pub layers: Vec<usize>,
+    /// Labelled images used for fine-tuning.
+    pub labelled_images: usize,
+}
+
+impl Summary {
+    /// Prints the closing table.
+    pub fn print(&self) {
+        println!();
+        println!("summary");
+        println!("{:<24}{}", "  backend", self.backend);
+        println!("{:<24}{:?}", "  layers", self.layers);
+        println!("{:<24}{}", "  seed", self.seed);
+        println!("{:<24}{}", "  labelled images", self.labelled_images);
+        if let Some(s) = self.pretrain_seconds {
+            println!("{:<24}{s:.1} s", "  pretraining");
+        }
+        if let Some(s) = self.finetune_seconds {
+            let init = if self.random_init {
+                " (random init)"
+            } else {
+                ""
+            };
+            println!("{:<24}{s:.1} s{init}", "  fine-tuning");
+        }
+        println!("{:<24}{:.1} s", "  total", self.total_seconds);
+        if let Some(e) = self.test_error {
+            println!(
+                "{:<24}{:.2}% of {} images",
+                "  test error",
+                100.0 * e,
+                self.test_images
+            );
+        }
+    }
+}
+
+/// Seconds since `start`.
+pub fn seconds(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// Test error of `net` on the data's test set, printed as it would be reported.
+pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Device) -> f64 {
+    let error = test_error(net, &data.test, device);
+    println!(
+        "test error: {:.2}% ({} images)",
+        100.0 * error,
+        data.test.len()
+    );
+    error
+}

@@ -1,0 +1,216 @@
+//! `dbn train` and the other subcommands end to end on a small slice of MNIST.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn dbn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dbn"))
+        .args(args)
+        .env_remove("DBN_DATA_DIR")
+        .output()
+        .expect("the dbn binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// A small run: 3,000 training images, a 784-200-200 stack, 2 CD epochs, 8 fine-tuning epochs
+/// at a learning rate that suits so few steps.
+const SMALL: &[&str] = &[
+    "--train-limit",
+    "3000",
+    "--layers",
+    "784,200,200",
+    "--pretrain-epochs",
+    "2",
+    "--finetune-epochs",
+    "8",
+    "--finetune-lr",
+    "0.5",
+];
+
+fn run_args<'a>(command: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![command, "--out", out];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    args
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = root.path().join("run");
+    let out = out_dir.to_str().unwrap();
+    let stdout = ok(&dbn(&run_args("train", out, &[])));
+    assert!(stdout.contains("pretrain layer 2/2 epoch 2/2"), "{stdout}");
+    assert!(stdout.contains("fine-tune epoch 1/8"), "{stdout}");
+
+    let summary = summary(&out_dir);
+    let error = summary["test_error"].as_f64().unwrap();
+    // An untrained net errs on about 90% of the images, a frozen one (nothing trained) too.
+    assert!(error < 0.12, "test error {error}");
+    assert_eq!(summary["backend"], "ndarray");
+    assert_eq!(summary["seed"], 42);
+
+    for file in [
+        "config.json",
+        "dbn.json",
+        "dbn.mpk",
+        "classifier.json",
+        "classifier.mpk",
+        "pretrain-metrics.csv",
+        "finetune-metrics.csv",
+        "summary.json",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    for picture in [
+        "filters.png",
+        "samples.png",
+        "reconstructions.png",
+        "reconstruction-error.png",
+    ] {
+        let img = image::open(out_dir.join(picture)).unwrap_or_else(|e| panic!("{picture}: {e}"));
+        assert!(img.width() > 50 && img.height() > 50, "{picture}");
+    }
+    let pretrain_csv = std::fs::read_to_string(out_dir.join("pretrain-metrics.csv")).unwrap();
+    assert_eq!(pretrain_csv.lines().count(), 1 + 2 * 2, "{pretrain_csv}");
+    let finetune_csv = std::fs::read_to_string(out_dir.join("finetune-metrics.csv")).unwrap();
+    assert!(finetune_csv.lines().count() >= 2, "{finetune_csv}");
+
+    // The saved classifier reloads and gives the same test error.
+    let evaluated = ok(&dbn(&["evaluate", "--model", out]));
+    assert!(
+        evaluated.contains(&format!("test error: {:.2}%", 100.0 * error)),
+        "{evaluated}"
+    );
+
+    // The saved stack reloads and generates.
+    let samples = root.path().join("samples.png");
+    ok(&dbn(&[
+        "sample",
+        "--model",
+        out,
+        "--n",
+        "20",
+        "--steps",
+        "50",
+        "--out",
+        samples.to_str().unwrap(),
+    ]));
+    assert!(image::open(&samples).is_ok());
+
+    // AIS on the first RBM gives a finite log-likelihood.
+    let loglik = ok(&dbn(&[
+        "loglik", "--model", out, "--runs", "10", "--betas", "200",
+    ]));
+    assert!(loglik.contains("average test log-likelihood -"), "{loglik}");
+
+    // The folder is not overwritten silently; --resume reuses what is finished.
+    let again = dbn(&run_args("train", out, &[]));
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("--resume"),
+        "{}",
+        text(&again.stderr)
+    );
+    let resumed = ok(&dbn(&run_args("train", out, &["--resume"])));
+    assert!(resumed.contains("reusing the finished stack"), "{resumed}");
+}
+
+#[test]
+fn compare_prints_pretrained_and_random_init_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = root.path().join("cmp");
+    let stdout = ok(&dbn(&run_args(
+        "compare",
+        out_dir.to_str().unwrap(),
+        &["--labels", "500"],
+    )));
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in\n{stdout}"))
+            .to_string()
+    };
+    assert!(line("pretrained").ends_with('%'));
+    assert!(line("random").ends_with('%'));
+    assert!(stdout.contains("(500 labelled images"), "{stdout}");
+    let summary = summary(&out_dir);
+    assert!(summary["pretrained_test_error"].as_f64().unwrap() < 0.9);
+    assert!(summary["random_init_test_error"].as_f64().is_some());
+}
+
+#[test]
+fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
+    let root = tempfile::tempdir().unwrap();
+    let unreadable = root.path().join("config.json");
+    std::fs::write(&unreadable, "{ not json").unwrap();
+    let unreadable = unreadable.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--data-dir", "/nonexistent/mnist"],
+            "/nonexistent/mnist/train-images-idx3-ubyte: file not found",
+        ),
+        (
+            vec!["--layers", "700,200"],
+            "[700, 200] for data of 784 features",
+        ),
+        (vec!["--layers", "784,0"], "layers = [784, 0]"),
+        (
+            vec!["--preset", "huge"],
+            "invalid value 'huge' for '--preset <PRESET>'",
+        ),
+        (
+            vec!["--batch-size", "0"],
+            "invalid value '0' for '--batch-size <N>'",
+        ),
+        (
+            vec!["--finetune-lr", "-0.1"],
+            "invalid value '-0.1' for '--finetune-lr <RATE>'",
+        ),
+        (
+            vec!["--pretrain-lr", "nan"],
+            "invalid value 'nan' for '--pretrain-lr <RATE>'",
+        ),
+        (vec!["--config", unreadable], "config.json: invalid"),
+        (
+            vec!["--config", "/nonexistent.json"],
+            "--config /nonexistent.json: cannot read",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let out_dir = root.path().join("never-created");
+        let mut args = vec!["train", "--out", out_dir.to_str().unwrap()];
+        args.extend(flags.iter().copied());
+        let out = dbn(&args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{flags:?} succeeded");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(expected),
+            "{flags:?}: first line {first:?}, expected {expected:?}\n{stderr}"
+        );
+        assert!(!out_dir.exists(), "{flags:?} created the run folder");
+        assert!(
+            !text(&out.stdout).contains("pretrain layer"),
+            "{flags:?} started training"
+        );
+    }
+}
