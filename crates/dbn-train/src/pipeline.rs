@@ -2,6 +2,7 @@
 //! pictures, summary.
 
 use std::error::Error;
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
@@ -12,14 +13,15 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
-    Dbn, DbnClassifier, DbnClassifierConfig, DbnPretrainer, EpochStats, PretrainedDbn, load_module,
-    save_module,
+    Dbn, DbnClassifier, DbnClassifierConfig, DbnPretrainer, EpochStats, ModelError, PretrainedDbn,
+    load_module, save_module,
 };
 use serde::Serialize;
 
 use crate::config::RunConfig;
 use crate::finetune::{finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
+use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
 
 /// The data of a run.
@@ -105,17 +107,43 @@ pub fn pretrain<B: Backend>(
     let train = images::<B>(&data.unlabelled, device);
     let valid = images::<B>(&data.valid, device);
     let n_layers = config.dbn.n_rbms();
+    let mut dashboard = std::io::stdout()
+        .is_terminal()
+        .then(|| PretrainDashboard::new(n_layers));
     let on_epoch = |stats: &EpochStats| {
-        report(stats, n_layers, config.dbn.cd_for(stats.layer).epochs);
-        ControlFlow::Continue(())
+        let epochs = config.dbn.cd_for(stats.layer).epochs;
+        match dashboard.as_mut() {
+            Some(dashboard) => dashboard.epoch(stats, epochs),
+            None => {
+                report(stats, n_layers, epochs);
+                ControlFlow::Continue(())
+            }
+        }
     };
     let pretrained = if resume && checkpoint.is_file() {
         println!("pretraining: resuming from {}", checkpoint.display());
-        pretrainer.resume(train, Some(valid), on_epoch)?
+        pretrainer.resume(train, Some(valid), on_epoch)
     } else {
         let dbn = config.dbn.init::<B>(device)?;
-        pretrainer.pretrain(dbn, train, Some(valid), on_epoch)?
+        pretrainer.pretrain(dbn, train, Some(valid), on_epoch)
     };
+    drop(dashboard); // closes the TUI before anything else is printed
+    let pretrained = pretrained.map_err(|e| match e {
+        ModelError::Interrupted { .. } => {
+            format!("{e}: run the same command with --resume to continue it").into()
+        }
+        other => Box::<dyn Error>::from(other),
+    })?;
+    for (layer, history) in pretrained.history.iter().enumerate() {
+        if let Some(last) = history.last() {
+            println!(
+                "pretraining of layer {} done: {} epochs, reconstruction error {:.3}",
+                layer + 1,
+                history.len(),
+                last.reconstruction_error
+            );
+        }
+    }
     save_module(&pretrained.dbn, &config.dbn, run.path())?;
     run.write_pretrain_csv("pretrain-metrics.csv", &pretrained.history)?;
     std::fs::remove_file(&checkpoint).ok();

@@ -1,14 +1,23 @@
-//! Fine-tuning progress where there is no terminal (a pipe, CI): one line per epoch with the
-//! mean training and validation metrics, instead of burn-train's per-batch debug lines. In a
-//! terminal burn-train's own TUI dashboard runs instead.
+//! Progress displays. Fine-tuning where there is no terminal (a pipe, CI): one line per epoch
+//! with the mean training and validation metrics, instead of burn-train's per-batch debug
+//! lines (in a terminal burn-train's own TUI dashboard runs). Pretraining in a terminal: the
+//! same TUI dashboard, fed per epoch.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
 
-use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::data::dataloader::Progress;
+use burn::train::Interrupter;
+use burn::train::metric::{
+    MetricDefinition, MetricEntry, MetricId, NumericAttributes, NumericEntry, SerializedEntry,
+};
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::renderer::{
     EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
+use dbn_model::EpochStats;
 
 /// Weighted sums of one metric over an epoch.
 #[derive(Clone, Copy, Debug, Default)]
@@ -110,6 +119,81 @@ impl MetricsRenderer for EpochLines {
 
     fn register_metric(&mut self, definition: MetricDefinition) {
         self.names.insert(definition.metric_id, definition.name);
+    }
+}
+
+/// Pretraining progress in burn-train's TUI dashboard: per epoch, the reconstruction error
+/// (train and validation) and the free-energy gap, with the epoch's and the layer's progress.
+/// Pressing `q` asks pretraining to stop after its checkpoint.
+pub struct PretrainDashboard {
+    tui: TuiMetricsRendererWrapper,
+    interrupter: Interrupter,
+    n_layers: usize,
+}
+
+const RECONSTRUCTION: &str = "Reconstruction error";
+const GAP: &str = "Free-energy gap";
+
+fn numeric(name: &str, value: f64) -> MetricState {
+    let id = MetricId::new(Arc::new(name.to_string()));
+    let entry = SerializedEntry {
+        formatted: format!("{value:.4}"),
+        serialized: value.to_string(),
+    };
+    MetricState::Numeric(MetricEntry::new(id, entry), NumericEntry::Value(value))
+}
+
+impl PretrainDashboard {
+    /// Opens the dashboard for a stack of `n_layers` RBMs.
+    pub fn new(n_layers: usize) -> Self {
+        let interrupter = Interrupter::new();
+        let mut tui = TuiMetricsRendererWrapper::new(interrupter.clone(), None);
+        for name in [RECONSTRUCTION, GAP] {
+            tui.register_metric(MetricDefinition {
+                metric_id: MetricId::new(Arc::new(name.to_string())),
+                name: name.to_string(),
+                description: None,
+                attributes: NumericAttributes {
+                    unit: None,
+                    higher_is_better: false,
+                }
+                .into(),
+            });
+        }
+        Self {
+            tui,
+            interrupter,
+            n_layers,
+        }
+    }
+
+    /// Shows one epoch of layer `stats.layer` out of `epochs`; `Break` when the user quit.
+    pub fn epoch(&mut self, stats: &EpochStats, epochs: usize) -> ControlFlow<()> {
+        self.tui
+            .update_train(numeric(RECONSTRUCTION, stats.reconstruction_error));
+        if let Some(v) = stats.valid_reconstruction_error {
+            self.tui.update_valid(numeric(RECONSTRUCTION, v));
+        }
+        if let Some(gap) = stats.free_energy_gap {
+            self.tui.update_valid(numeric(GAP, gap));
+        }
+        let progress = TrainingProgress {
+            progress: Some(Progress {
+                items_processed: stats.epoch,
+                items_total: epochs,
+            }),
+            global_progress: Progress {
+                items_processed: stats.layer,
+                items_total: self.n_layers,
+            },
+            iteration: Some(stats.epoch),
+        };
+        self.tui.render_train(progress, Vec::new());
+        if self.interrupter.should_stop() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
 
