@@ -339,9 +339,9 @@ fn train(
         pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
     let pretrain_seconds = seconds(pretrain_start);
     pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
-    let (test_error, finetune_seconds) = if finetune {
+    let (test_error, finetune_seconds, finetune_best_epoch) = if finetune {
         let finetune_start = Instant::now();
-        let net = pipeline::finetune_stage::<Train>(
+        let tuned = pipeline::finetune_stage::<Train>(
             &config,
             &run,
             &data,
@@ -350,9 +350,10 @@ fn train(
             args.resume,
         )?;
         let seconds = seconds(finetune_start);
-        (Some(pipeline::evaluate(&net, &data, device)), Some(seconds))
+        let error = pipeline::evaluate(&tuned.net, &data, device);
+        (Some(error), Some(seconds), tuned.best_epoch)
     } else {
-        (None, None)
+        (None, None, None)
     };
     let summary = Summary {
         command: command.into(),
@@ -361,6 +362,7 @@ fn train(
         random_init: false,
         pretrain_seconds: Some(pretrain_seconds),
         finetune_seconds,
+        finetune_best_epoch,
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
         seed: config.seed,
@@ -394,7 +396,7 @@ fn finetune(
         }
         config.dbn.layers = dbn.layer_sizes();
     }
-    let net = pipeline::finetune_stage::<Train>(
+    let tuned = pipeline::finetune_stage::<Train>(
         &config,
         &run,
         &data,
@@ -403,7 +405,7 @@ fn finetune(
         args.run.resume,
     )?;
     let finetune_seconds = seconds(start);
-    let error = pipeline::evaluate(&net, &data, device);
+    let error = pipeline::evaluate(&tuned.net, &data, device);
     let summary = Summary {
         command: "finetune".into(),
         test_error: Some(error),
@@ -411,6 +413,7 @@ fn finetune(
         random_init: args.random_init,
         pretrain_seconds: None,
         finetune_seconds: Some(finetune_seconds),
+        finetune_best_epoch: tuned.best_epoch,
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
         seed: config.seed,
@@ -441,8 +444,8 @@ fn compare(args: &RunArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
     )?;
     let random =
         pipeline::finetune_stage::<Train>(&config, &random_dir, &data, None, device, args.resume)?;
-    let pretrained_error = pipeline::evaluate(&pretrained, &data, device);
-    let random_error = pipeline::evaluate(&random, &data, device);
+    let pretrained_error = pipeline::evaluate(&pretrained.net, &data, device);
+    let random_error = pipeline::evaluate(&random.net, &data, device);
     let comparison = serde_json::json!({
         "layers": config.dbn.layers,
         "labelled_images": data.labelled.len(),

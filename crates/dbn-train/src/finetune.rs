@@ -13,6 +13,9 @@ use burn::optim::{AdamConfig, Optimizer, SgdConfig, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
@@ -24,6 +27,7 @@ use dbn_model::DbnClassifier;
 
 use crate::config::{FinetuneConfig, OptimizerKind};
 use crate::renderer::EpochLines;
+use crate::run::epoch_mean;
 
 /// The classifier as burn-train trains it (a local type, so the training traits can be
 /// implemented for it).
@@ -79,9 +83,27 @@ pub fn last_checkpoint(dir: &Path) -> Option<usize> {
         .max()
 }
 
+/// A fine-tuned network: the epoch with the lowest validation loss.
+pub struct Finetuned<B: Backend> {
+    /// The network as it was after `best_epoch`.
+    pub net: DbnClassifier<B>,
+    /// The epoch (from 1) with the lowest mean validation loss; `None` when burn-train logged
+    /// no validation loss (the last epoch's network is kept).
+    pub best_epoch: Option<usize>,
+}
+
+/// The epoch with the lowest mean validation loss in burn-train's logs under `dir`.
+pub fn best_epoch(dir: &Path) -> Option<usize> {
+    (1..)
+        .map_while(|epoch| Some((epoch, epoch_mean(dir, "valid", epoch, "Loss")?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(epoch, _)| epoch)
+}
+
 /// Fine-tunes `net` on `train`, validating on `valid`, with burn-train's dashboard (a terminal)
 /// or plain lines, checkpoints and early stopping in `dir`; continues from the last checkpoint
-/// there when `resume` is set. Returns the trained network on the inner backend.
+/// there when `resume` is set. Returns, on the inner backend, the network of the epoch with
+/// the lowest validation loss (its checkpoint is kept for that).
 pub fn finetune<B: AutodiffBackend>(
     net: DbnClassifier<B>,
     config: &FinetuneConfig,
@@ -90,7 +112,7 @@ pub fn finetune<B: AutodiffBackend>(
     valid: MnistDataset,
     dir: &Path,
     resume: bool,
-) -> DbnClassifier<B::InnerBackend> {
+) -> Finetuned<B::InnerBackend> {
     let model = FineTuned { net };
     match config.optimizer {
         OptimizerKind::Sgd => {
@@ -128,7 +150,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     valid: MnistDataset,
     dir: &Path,
     resume: bool,
-) -> DbnClassifier<B::InnerBackend> {
+) -> Finetuned<B::InnerBackend> {
     let steps_per_epoch = train.len().div_ceil(config.batch_size).max(1);
     let gamma = config.lr_decay.powf(1.0 / steps_per_epoch as f64);
     let scheduler = ExponentialLrSchedulerConfig::new(config.learning_rate, gamma)
@@ -145,6 +167,17 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let mut training = SupervisedTraining::new(dir, loader_train, loader_valid)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        .with_checkpointing_strategy(
+            ComposedCheckpointingStrategy::builder()
+                .add(KeepLastNCheckpoints::new(2))
+                .add(MetricCheckpointingStrategy::new(
+                    &LossMetric::<B>::new(),
+                    Aggregate::Mean,
+                    Direction::Lowest,
+                    Split::Valid,
+                ))
+                .build(),
+        )
         .early_stopping(MetricEarlyStoppingStrategy::new(
             &LossMetric::<B>::new(),
             Aggregate::Mean,
@@ -164,7 +197,30 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     }
     let result = training.launch(Learner::new(model, optimizer, scheduler));
     drop(result.renderer);
-    result.model.net
+    let last = result.model;
+    let best = best_epoch(dir);
+    let checkpoint = best.map(|epoch| dir.join("checkpoint").join(format!("model-{epoch}")));
+    match (
+        best,
+        checkpoint.filter(|path| path.with_extension("mpk").is_file()),
+    ) {
+        (Some(epoch), Some(path)) => {
+            let device = last.net.output.weight.device();
+            let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+            let model = last
+                .load_file(path, &recorder, &device)
+                .expect("burn-train wrote this checkpoint of the same model");
+            println!("fine-tuning: restored epoch {epoch}, the lowest validation loss");
+            Finetuned {
+                net: model.net,
+                best_epoch: Some(epoch),
+            }
+        }
+        _ => Finetuned {
+            net: last.net,
+            best_epoch: None,
+        },
+    }
 }
 
 /// Share of `set` that `net` misclassifies, in [0, 1].

@@ -19,7 +19,7 @@ use dbn_model::{
 use serde::Serialize;
 
 use crate::config::RunConfig;
-use crate::finetune::{finetune, test_error};
+use crate::finetune::{Finetuned, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
@@ -151,8 +151,8 @@ pub fn pretrain<B: Backend>(
 }
 
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
-/// `None`) in `run/finetune/`, saves it (`classifier.json`, `classifier.mpk`) with
-/// `finetune-metrics.csv`, and returns it.
+/// `None`) in `run/finetune/`, saves the epoch with the lowest validation loss
+/// (`classifier.json`, `classifier.mpk`) with `finetune-metrics.csv`, and returns it.
 pub fn finetune_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
@@ -160,7 +160,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     dbn: Option<&Dbn<AB::InnerBackend>>,
     device: &AB::Device,
     resume: bool,
-) -> Result<DbnClassifier<AB::InnerBackend>, Box<dyn Error>> {
+) -> Result<Finetuned<AB::InnerBackend>, Box<dyn Error>> {
     let classifier_config = DbnClassifierConfig::new(config.dbn.layers.clone());
     AB::seed(device, config.seed);
     let net = match dbn {
@@ -177,7 +177,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         &logs,
         resume,
     );
-    save_module(&trained, &classifier_config, run.path())?;
+    save_module(&trained.net, &classifier_config, run.path())?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     Ok(trained)
 }
@@ -245,6 +245,8 @@ pub struct Summary {
     pub pretrain_seconds: Option<f64>,
     /// Wall time of fine-tuning, seconds.
     pub finetune_seconds: Option<f64>,
+    /// The fine-tuning epoch kept: the one with the lowest validation loss.
+    pub finetune_best_epoch: Option<usize>,
     /// Wall time of the whole command, seconds.
     pub total_seconds: f64,
     /// The backend (cargo feature) used.
@@ -276,6 +278,9 @@ impl Summary {
                 ""
             };
             println!("{:<24}{s:.1} s{init}", "  fine-tuning");
+        }
+        if let Some(epoch) = self.finetune_best_epoch {
+            println!("{:<24}{epoch} (lowest validation loss)", "  epoch kept");
         }
         println!("{:<24}{:.1} s", "  total", self.total_seconds);
         if let Some(e) = self.test_error {

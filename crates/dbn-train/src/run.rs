@@ -163,6 +163,17 @@ fn log_mean(path: &Path) -> Option<f64> {
     (count > 0.0).then(|| sum / count)
 }
 
+/// The mean of `metric` (`Loss`, `Accuracy`) over epoch `epoch` of `split` (`train`,
+/// `valid`) in burn-train's logs under `logs`.
+pub fn epoch_mean(logs: &Path, split: &str, epoch: usize, metric: &str) -> Option<f64> {
+    log_mean(
+        &logs
+            .join(split)
+            .join(format!("epoch-{epoch}"))
+            .join(format!("{metric}.log")),
+    )
+}
+
 impl RunDir {
     /// Writes fine-tuning metrics per epoch to `folder/name` as CSV, from the logs burn-train
     /// keeps in `logs/{train,valid}/epoch-N/{Loss,Accuracy}.log`.

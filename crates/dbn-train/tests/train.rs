@@ -83,6 +83,16 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     // An untrained net errs on about 90% of the images, a frozen one (nothing trained) too.
     assert!(error < 0.12, "test error {error}");
     assert_eq!(summary["backend"], "ndarray");
+    // The kept epoch is the one of lowest validation loss, and its checkpoint survived.
+    let best = summary["finetune_best_epoch"].as_u64().unwrap();
+    assert!((1..=8).contains(&best), "{best}");
+    let checkpoint = out_dir.join(format!("finetune/checkpoint/model-{best}.mpk"));
+    assert!(checkpoint.is_file(), "{}", checkpoint.display());
+    let csv = std::fs::read_to_string(out_dir.join("finetune-metrics.csv")).unwrap();
+    let valid_loss = |line: &str| line.split(',').nth(3).unwrap().parse::<f64>().unwrap();
+    let lowest = csv.lines().skip(1).map(valid_loss).fold(f64::MAX, f64::min);
+    let kept = valid_loss(csv.lines().nth(best as usize).unwrap());
+    assert_eq!(kept, lowest, "{csv}");
     assert_eq!(summary["seed"], 42);
 
     for file in [
