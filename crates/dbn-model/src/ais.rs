@@ -53,18 +53,6 @@ pub struct AisEstimate {
     pub std_err: f64,
 }
 
-/// The base model's visible biases from data: `log(p / (1 - p))` of each unit's mean `p`
-/// (clamped to [0.001, 0.999]) for Bernoulli units, the mean for Gaussian ones.
-///
-/// # Shapes
-/// data `[n, n_visible]` -> `[n_visible]`
-pub fn base_visible_bias<B: Backend>(rbm: &Rbm<B>, data: Tensor<B, 2>) -> Tensor<B, 1> {
-    rbm.clone()
-        .with_visible_bias_from_data(data)
-        .visible_bias
-        .val()
-}
-
 /// The annealing schedule: `n_betas + 1` values from 0 to 1 (see [`AisConfig::n_betas`]).
 pub fn beta_schedule(n_betas: usize) -> Vec<f64> {
     let segments = [(0.0, 0.5, 500.0), (0.5, 0.9, 4000.0), (0.9, 1.0, 10000.0)];
@@ -153,7 +141,7 @@ fn base_model<B: Backend>(
 }
 
 /// Estimates `log Z` of `rbm` by AIS from the base model with visible biases `base_bias`
-/// (see [`base_visible_bias`]).
+/// (see [`Rbm::visible_bias_from_data`]).
 ///
 /// # Shapes
 /// base_bias `[n_visible]`
@@ -299,7 +287,7 @@ mod tests {
         let b = Tensor::<B, 1>::random([20], Distribution::Normal(-0.5, 0.5), &device);
         let rbm = Rbm::new(rbm.weights.val(), a.clone(), b, VisibleUnits::Bernoulli).unwrap();
         let data = bernoulli(sigmoid(a.unsqueeze::<2>().repeat_dim(0, 500)));
-        let base = base_visible_bias(&rbm, data);
+        let base = rbm.visible_bias_from_data(data);
         assert_agrees(
             &rbm,
             base,

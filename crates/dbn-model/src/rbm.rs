@@ -307,21 +307,29 @@ impl<B: Backend> Rbm<B> {
         (v - reconstruction).square().sum_dim(1).squeeze_dim(1)
     }
 
-    /// The same RBM with visible biases set from the data: `log(p / (1 - p))` of each unit's
-    /// mean `p` (clamped to [0.001, 0.999]) for Bernoulli units, as Hinton's guide advises; the
-    /// data mean for Gaussian units.
+    /// Visible biases fitted to the data's marginals: `log(p / (1 - p))` of each unit's mean `p`
+    /// (clamped to [0.001, 0.999]) for Bernoulli units, as Hinton's guide advises; the data mean
+    /// for Gaussian units. Also the base model of AIS.
     ///
     /// # Shapes
-    /// data `[n, n_visible]`
-    pub fn with_visible_bias_from_data(self, data: Tensor<B, 2>) -> Self {
+    /// data `[n, n_visible]` -> `[n_visible]`
+    pub fn visible_bias_from_data(&self, data: Tensor<B, 2>) -> Tensor<B, 1> {
         let mean = data.mean_dim(0).squeeze_dim(0); // [n_visible]
-        let bias = match self.visible {
+        match self.visible {
             VisibleUnits::Bernoulli => {
                 let p = mean.clamp(0.001, 0.999);
                 (p.clone() / (p.neg() + 1.0)).log()
             }
             VisibleUnits::Gaussian => mean,
-        };
+        }
+    }
+
+    /// The same RBM with its visible biases set by [`Rbm::visible_bias_from_data`].
+    ///
+    /// # Shapes
+    /// data `[n, n_visible]`
+    pub fn with_visible_bias_from_data(self, data: Tensor<B, 2>) -> Self {
+        let bias = self.visible_bias_from_data(data);
         Self {
             visible_bias: self.visible_bias.map(|_| bias),
             ..self

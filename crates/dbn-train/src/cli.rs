@@ -12,7 +12,7 @@ use dbn_data::{
     Binarization, DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES,
     shipped_mnist_dir,
 };
-use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood, base_visible_bias};
+use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
 use crate::backend::{self, Selected};
@@ -513,7 +513,7 @@ fn loglik(args: &LoglikArgs, device: &burn::tensor::Device<Inner>) -> Result<(),
         binary.batch(d.iter().collect(), device)
     };
     let start = Instant::now();
-    let base = base_visible_bias(rbm, set(&splits.train));
+    let base = rbm.visible_bias_from_data(set(&splits.train));
     let ais = AisConfig::new()
         .with_n_runs(args.runs)
         .with_n_betas(args.betas)
