@@ -100,20 +100,31 @@ pub fn best_epoch(dir: &Path) -> Option<usize> {
         .map(|(epoch, _)| epoch)
 }
 
-/// Fine-tunes `net` on `train`, validating on `valid`, with burn-train's dashboard (a terminal)
-/// or plain lines, checkpoints and early stopping in `dir`; continues from the last checkpoint
-/// there when `resume` is set. Returns, on the inner backend, the network of the epoch with
+/// What a fine-tuning run works on and where.
+pub struct FinetuneJob<'a> {
+    /// The settings.
+    pub config: &'a FinetuneConfig,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// Labelled training examples.
+    pub train: MnistDataset,
+    /// Validation examples (early stopping, the epoch kept).
+    pub valid: MnistDataset,
+    /// Folder of burn-train's logs and checkpoints.
+    pub dir: &'a Path,
+    /// Continue from the last checkpoint in `dir`.
+    pub resume: bool,
+}
+
+/// Fine-tunes `net` as `job` says, with burn-train's dashboard (a terminal) or plain lines,
+/// checkpoints and early stopping. Returns, on the inner backend, the network of the epoch with
 /// the lowest validation loss (its checkpoint is kept for that).
 pub fn finetune<B: AutodiffBackend>(
     net: DbnClassifier<B>,
-    config: &FinetuneConfig,
-    seed: u64,
-    train: MnistDataset,
-    valid: MnistDataset,
-    dir: &Path,
-    resume: bool,
+    job: FinetuneJob<'_>,
 ) -> Finetuned<B::InnerBackend> {
     let model = FineTuned { net };
+    let config = job.config;
     match config.optimizer {
         OptimizerKind::Sgd => {
             let momentum = (config.momentum > 0.0).then(|| {
@@ -125,13 +136,13 @@ pub fn finetune<B: AutodiffBackend>(
                 .with_momentum(momentum)
                 .with_weight_decay(weight_decay(config))
                 .init();
-            learn(model, optimizer, config, seed, train, valid, dir, resume)
+            learn(model, optimizer, job)
         }
         OptimizerKind::Adam => {
             let optimizer = AdamConfig::new()
                 .with_weight_decay(weight_decay(config))
                 .init();
-            learn(model, optimizer, config, seed, train, valid, dir, resume)
+            learn(model, optimizer, job)
         }
     }
 }
@@ -140,17 +151,20 @@ fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
     (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32))
 }
 
-#[allow(clippy::too_many_arguments)] // the one generic body behind `finetune`'s two optimisers
+/// The one generic body behind `finetune`'s two optimisers.
 fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     model: FineTuned<B>,
     optimizer: O,
-    config: &FinetuneConfig,
-    seed: u64,
-    train: MnistDataset,
-    valid: MnistDataset,
-    dir: &Path,
-    resume: bool,
+    job: FinetuneJob<'_>,
 ) -> Finetuned<B::InnerBackend> {
+    let FinetuneJob {
+        config,
+        seed,
+        train,
+        valid,
+        dir,
+        resume,
+    } = job;
     let steps_per_epoch = train.len().div_ceil(config.batch_size).max(1);
     let gamma = config.lr_decay.powf(1.0 / steps_per_epoch as f64);
     let scheduler = ExponentialLrSchedulerConfig::new(config.learning_rate, gamma)

@@ -19,7 +19,7 @@ use dbn_model::{
 use serde::Serialize;
 
 use crate::config::RunConfig;
-use crate::finetune::{Finetuned, finetune, test_error};
+use crate::finetune::{FinetuneJob, Finetuned, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
@@ -168,15 +168,15 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         None => classifier_config.init::<AB>(device)?,
     };
     let logs = run.file("finetune");
-    let trained = finetune(
-        net,
-        &config.finetune,
-        config.seed,
-        data.labelled.clone(),
-        data.valid.clone(),
-        &logs,
+    let job = FinetuneJob {
+        config: &config.finetune,
+        seed: config.seed,
+        train: data.labelled.clone(),
+        valid: data.valid.clone(),
+        dir: &logs,
         resume,
-    );
+    };
+    let trained = finetune(net, job);
     save_module(&trained.net, &classifier_config, run.path())?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     Ok(trained)
