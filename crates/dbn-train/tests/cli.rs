@@ -1,18 +1,10 @@
 //! The `dbn` binary as a user runs it.
 
-use std::process::{Command, Output};
+mod common;
 
-fn dbn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbn"))
-        .args(args)
-        .env_remove("DBN_DATA_DIR")
-        .output()
-        .expect("the dbn binary runs")
-}
+use std::process::Command;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{dbn, text};
 
 #[test]
 fn data_prints_counts_per_split_and_label_of_the_shipped_mnist() {

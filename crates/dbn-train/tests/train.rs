@@ -1,19 +1,11 @@
 //! `dbn train` and the other subcommands end to end on a small slice of MNIST.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn dbn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dbn"))
-        .args(args)
-        .env_remove("DBN_DATA_DIR")
-        .output()
-        .expect("the dbn binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{dbn, text};
 
 fn ok(out: &Output) -> String {
     let stdout = text(&out.stdout);
