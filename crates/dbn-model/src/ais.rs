@@ -22,10 +22,10 @@
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::sigmoid;
 
 use crate::error::ModelError;
-use crate::math::{bernoulli, log_sum_exp, softplus, to_f64};
+use crate::kernels::{bernoulli, sigmoid};
+use crate::math::{log_sum_exp, softplus, to_f64};
 use crate::rbm::{Rbm, VisibleUnits};
 
 /// Settings of an AIS run.

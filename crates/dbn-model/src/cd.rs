@@ -8,11 +8,10 @@
 //!          | sample(P(h | chains))  (PCD: the persistent chains)
 //! v_k, h_k = k Gibbs steps from start; the last step uses probabilities:
 //!            v_k = E[v | h_(k-1)],  h_k = P(h | v_k)       negative phase
-//! grad     = ⟨v0 h0ᵀ⟩ - ⟨v_k h_kᵀ⟩  (and the bias terms)   statistics difference
-//! grad.W  -= weight_decay · W                            L2 on weights only
-//! grad    -= sparsity_cost · (q - target)                q: running mean of h0
-//! velocity = momentum · velocity + learning_rate · grad
-//! θ       += velocity
+//! step     = lr · (⟨v0 h0ᵀ⟩ - ⟨v_k h_kᵀ⟩)  (and the bias terms: one GEMM, stacked)
+//! step    -= lr · sparsity_cost · (q - target)           q: running mean of h0
+//! velocity = momentum · velocity + step - lr · weight_decay · W   (decay on weights only)
+//! θ       += velocity                                    (one fused pass on Flex)
 //! ```
 //!
 //! Reference: G. Hinton, *A Practical Guide to Training Restricted Boltzmann Machines*, UTML TR
@@ -21,7 +20,10 @@
 
 use burn::prelude::*;
 
+use burn::module::Param;
+
 use crate::error::ModelError;
+use crate::kernels::momentum_update;
 use crate::rbm::Rbm;
 
 /// Settings of contrastive-divergence training, with Hinton's practical defaults.
@@ -220,17 +222,6 @@ impl<B: Backend> RbmDelta<B> {
         }
     }
 
-    /// `self * factor + other * scale`: the momentum update with `factor` = momentum and
-    /// `scale` = learning rate.
-    pub fn scale_add(self, factor: f64, other: Self, scale: f64) -> Self {
-        Self {
-            weights: self.weights.mul_scalar(factor) + other.weights.mul_scalar(scale),
-            visible_bias: self.visible_bias.mul_scalar(factor)
-                + other.visible_bias.mul_scalar(scale),
-            hidden_bias: self.hidden_bias.mul_scalar(factor) + other.hidden_bias.mul_scalar(scale),
-        }
-    }
-
     /// All three parts flattened into one vector `[n_visible·n_hidden + n_visible + n_hidden]`.
     pub fn flatten(self) -> Tensor<B, 1> {
         Tensor::cat(
@@ -286,27 +277,37 @@ pub fn negative_phase<B: Backend>(
     NegativePhase { visible, hidden }
 }
 
-/// The CD estimate of the log-likelihood gradient: data statistics minus model statistics.
+/// The CD estimate of the log-likelihood gradient times `scale`:
+/// `scale · (⟨v0 h0ᵀ⟩ − ⟨v_k h_kᵀ⟩)` and the bias terms. The weight part is one matrix product
+/// over the data and model rows stacked, `[v0; v_k]ᵀ [c0·h0; −c1·h_k]`, with each mean's
+/// `1/n` and the scale folded into the (small) hidden side.
 ///
 /// # Shapes
-/// v0 `[batch, n_visible]`, h0 `[batch, n_hidden]` (probabilities)
+/// v0 `[batch, n_visible]`, h0 `[batch, n_hidden]` (probabilities), negative `[chains, _]`
 pub fn cd_gradient<B: Backend>(
     v0: Tensor<B, 2>,
     h0: Tensor<B, 2>,
     negative: NegativePhase<B>,
+    scale: f64,
 ) -> RbmDelta<B> {
-    RbmDelta::statistics(v0, h0) - RbmDelta::statistics(negative.visible, negative.hidden)
-}
-
-/// Adds the L2 weight-decay term `-weight_decay · W` to the weight gradient (biases untouched).
-pub fn add_weight_decay<B: Backend>(
-    gradient: RbmDelta<B>,
-    rbm: &Rbm<B>,
-    weight_decay: f64,
-) -> RbmDelta<B> {
+    let data_scale = scale / v0.dims()[0] as f64;
+    let model_scale = scale / negative.visible.dims()[0] as f64;
+    let visible_bias = v0.clone().sum_dim(0).mul_scalar(data_scale)
+        - negative.visible.clone().sum_dim(0).mul_scalar(model_scale);
+    let hidden_bias = h0.clone().sum_dim(0).mul_scalar(data_scale)
+        - negative.hidden.clone().sum_dim(0).mul_scalar(model_scale);
+    let visible = Tensor::cat(vec![v0, negative.visible], 0);
+    let hidden = Tensor::cat(
+        vec![
+            h0.mul_scalar(data_scale),
+            negative.hidden.mul_scalar(-model_scale),
+        ],
+        0,
+    );
     RbmDelta {
-        weights: gradient.weights - rbm.weights.val().mul_scalar(weight_decay),
-        ..gradient
+        weights: visible.transpose().matmul(hidden),
+        visible_bias: visible_bias.squeeze_dim(0),
+        hidden_bias: hidden_bias.squeeze_dim(0),
     }
 }
 
@@ -328,7 +329,8 @@ pub fn update_hidden_activity<B: Backend>(
 }
 
 /// Adds the sparsity penalty's gradient, `-cost · (q - target)` on the hidden biases and
-/// `-cost · ⟨v0⟩ (q - target)ᵀ` on the weights (Hinton's guide, section 11).
+/// `-cost · ⟨v0⟩ (q - target)ᵀ` on the weights (Hinton's guide, section 11). On a scaled
+/// gradient, scale `cost` alike.
 ///
 /// # Shapes
 /// q `[n_hidden]`, v0 `[batch, n_visible]`
@@ -349,14 +351,63 @@ pub fn add_sparsity_penalty<B: Backend>(
 }
 
 impl<B: Backend> Rbm<B> {
-    /// The RBM moved by `delta`: `θ + delta` for every parameter.
-    pub fn apply(self, delta: &RbmDelta<B>) -> Self {
-        Self {
-            weights: self.weights.map(|w| w + delta.weights.clone()),
-            visible_bias: self.visible_bias.map(|a| a + delta.visible_bias.clone()),
-            hidden_bias: self.hidden_bias.map(|b| b + delta.hidden_bias.clone()),
-            visible: self.visible,
+    /// The momentum step with L2 weight decay on the weights:
+    /// `velocity ← momentum · velocity + step − decay · W` (biases without the decay term),
+    /// then `θ ← θ + velocity`. `step` is the scaled gradient estimate and `decay` the learning
+    /// rate times the weight-decay coefficient. Returns the moved RBM and the new velocity; on
+    /// the `Flex` backend each parameter is updated in one fused pass ([`crate::kernels`]).
+    pub fn momentum_step(
+        self,
+        velocity: RbmDelta<B>,
+        step: RbmDelta<B>,
+        momentum: f64,
+        decay: f64,
+    ) -> (Self, RbmDelta<B>) {
+        /// Moves one parameter, keeping its id; returns its new velocity through `out`.
+        fn update<B: Backend, const D: usize>(
+            param: Param<Tensor<B, D>>,
+            velocity: Tensor<B, D>,
+            step: Tensor<B, D>,
+            (momentum, decay): (f64, f64),
+            out: &mut Option<Tensor<B, D>>,
+        ) -> Param<Tensor<B, D>> {
+            param.map(|p| {
+                let (p, v) = momentum_update(p, velocity, step, momentum, decay);
+                *out = Some(v);
+                p
+            })
         }
+        let (mut w, mut a, mut b) = (None, None, None);
+        let moved = Self {
+            weights: update(
+                self.weights,
+                velocity.weights,
+                step.weights,
+                (momentum, decay),
+                &mut w,
+            ),
+            visible_bias: update(
+                self.visible_bias,
+                velocity.visible_bias,
+                step.visible_bias,
+                (momentum, 0.0),
+                &mut a,
+            ),
+            hidden_bias: update(
+                self.hidden_bias,
+                velocity.hidden_bias,
+                step.hidden_bias,
+                (momentum, 0.0),
+                &mut b,
+            ),
+            visible: self.visible,
+        };
+        let velocity = RbmDelta {
+            weights: w.expect("map runs its function"),
+            visible_bias: a.expect("map runs its function"),
+            hidden_bias: b.expect("map runs its function"),
+        };
+        (moved, velocity)
     }
 }
 
@@ -407,24 +458,22 @@ impl<B: Backend> CdState<B> {
         let chains = config
             .persistent
             .then(|| rbm.sample_visible(negative.visible.clone()));
-        let mut gradient = cd_gradient(v0.clone(), h0.clone(), negative);
-        gradient = add_weight_decay(gradient, &rbm, config.weight_decay);
+        let lr = config.learning_rate;
+        let mut step = cd_gradient(v0.clone(), h0.clone(), negative, lr);
         let mut hidden_activity = self.hidden_activity;
         if config.sparsity_cost > 0.0 {
             let q = update_hidden_activity(hidden_activity, h0, config.sparsity_decay);
-            gradient = add_sparsity_penalty(
-                gradient,
+            step = add_sparsity_penalty(
+                step,
                 q.clone(),
                 v0,
                 config.sparsity_target,
-                config.sparsity_cost,
+                lr * config.sparsity_cost,
             );
             hidden_activity = Some(q);
         }
-        let velocity = self
-            .velocity
-            .scale_add(momentum, gradient, config.learning_rate);
-        let rbm = rbm.apply(&velocity);
+        let (rbm, velocity) =
+            rbm.momentum_step(self.velocity, step, momentum, lr * config.weight_decay);
         let state = Self {
             velocity,
             chains,
@@ -594,7 +643,7 @@ mod tests {
         let v0 = data.repeat_dim(0, 2500); // 10,000 chains
         let h0 = rbm.hidden_probs(v0.clone());
         let negative = negative_phase(&rbm, rbm.sample_hidden(h0.clone()), 50);
-        let estimate = cd_gradient(v0, h0, negative);
+        let estimate = cd_gradient(v0, h0, negative, 1.0);
         let c = cosine(estimate, exact);
         assert!(c > 0.9, "cosine {c}");
     }

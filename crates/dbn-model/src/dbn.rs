@@ -17,7 +17,7 @@ use burn::prelude::*;
 
 use crate::cd::CdConfig;
 use crate::error::ModelError;
-use crate::math::bernoulli;
+use crate::kernels::bernoulli;
 use crate::rbm::{Rbm, RbmConfig, VisibleUnits};
 
 /// Configuration of a [`Dbn`] and of its greedy pretraining.

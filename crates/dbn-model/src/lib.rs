@@ -48,6 +48,7 @@ pub mod dbn;
 pub mod error;
 pub mod exact;
 pub mod io;
+pub mod kernels;
 pub mod math;
 pub mod pretrain;
 pub mod rbm;

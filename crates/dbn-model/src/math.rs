@@ -1,8 +1,6 @@
-//! Numerical building blocks shared by the models: stable softplus, Bernoulli sampling,
-//! finiteness checks, and log-sum-exp on the host.
+//! Numerical building blocks shared by the models: stable softplus, finiteness checks, and log-sum-exp on the host.
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 /// `log(1 + exp(x))`, stable for large |x| (Burn's `softplus` overflows in `f32` above ~88).
 ///
@@ -10,15 +8,6 @@ use burn::tensor::Distribution;
 /// any; output as input.
 pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
-}
-
-/// One Bernoulli draw per element: 1.0 with probability `p`, else 0.0. Uses the backend's RNG
-/// (seed it with `B::seed`).
-///
-/// # Shapes
-/// any; output as input.
-pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
-    p.random_like(Distribution::Default).lower(p).float()
 }
 
 /// Whether every element is finite (one reduction, one read back to the host).

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::cd::{CdState, RbmDelta};
 use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
-use crate::math::bernoulli;
+use crate::kernels::bernoulli;
 use crate::rbm::Rbm;
 use crate::train::{EpochStats, RbmRun, RbmTrainer, RunProgress};
 

@@ -18,11 +18,11 @@
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::sigmoid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::math::{bernoulli, softplus};
+use crate::kernels::{bernoulli, sigmoid};
+use crate::math::softplus;
 
 /// The kind of the visible units. Hidden units are always Bernoulli.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,373 @@
+//! Fused CPU kernels for the hot loop of contrastive divergence, with Burn's generic tensor
+//! operations as the fallback.
+//!
+//! Each function here is generic over `B: Backend` and computes the same thing on every
+//! backend. When the crate is built with the `flex` feature and `B` is Burn's `Flex` backend,
+//! it runs one fused pass over the raw `f32` buffers instead of a chain of tensor operations
+//! (each of which reads and writes a full weight-sized buffer). The backend is recognised at
+//! run time by the type of its tensor primitive, so no signature in this crate needs more than
+//! `B: Backend`, and a backend this crate does not know still works through the generic path.
+//! See `docs/performance.md` for the measurements behind each kernel.
+
+use burn::prelude::*;
+
+/// The momentum step with L2 weight decay, on one parameter tensor:
+///
+/// ```text
+/// velocity ← momentum · velocity + step − decay · param
+/// param    ← param + velocity
+/// ```
+///
+/// Returns `(param, velocity)`. `step` is the already scaled update (learning rate times the
+/// gradient estimate); `decay` is the learning rate times the weight-decay coefficient (0 for
+/// biases).
+///
+/// # Shapes
+/// param, velocity, step: the same shape `S` -> `(S, S)`
+pub fn momentum_update<B: Backend, const D: usize>(
+    param: Tensor<B, D>,
+    velocity: Tensor<B, D>,
+    step: Tensor<B, D>,
+    momentum: f64,
+    decay: f64,
+) -> (Tensor<B, D>, Tensor<B, D>) {
+    #[cfg(feature = "flex")]
+    let (param, velocity, step) =
+        match flex::momentum_update(param, velocity, step, momentum, decay) {
+            Ok(updated) => return updated,
+            Err(inputs) => inputs,
+        };
+    generic_momentum_update(param, velocity, step, momentum, decay)
+}
+
+/// The logistic function `σ(x) = 1 / (1 + e^(−x))`, element-wise. On `Flex`, in place with a
+/// vectorised exponential (at most a few `f32` rounding errors from the exact value, see the
+/// tests); NaN stays NaN.
+///
+/// # Shapes
+/// any; output as input.
+pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let x = match flex::map_in_place(x, flex::sigmoid_slice) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    burn::tensor::activation::sigmoid(x)
+}
+
+/// One Bernoulli draw per element: 1.0 with probability `p`, else 0.0. Uses the backend's RNG
+/// (seed it with `B::seed`); on `Flex`, one draw from it seeds a xoshiro256++ stream that makes
+/// the samples in the same pass that compares them.
+///
+/// # Shapes
+/// any; output as input.
+pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
+    #[cfg(feature = "flex")]
+    let p = {
+        let seed = flex::seed_from::<B>(&p.device());
+        match flex::map_in_place(p, |p| flex::bernoulli_slice(p, seed)) {
+            Ok(sample) => return sample,
+            Err(p) => p,
+        }
+    };
+    p.random_like(burn::tensor::Distribution::Default)
+        .lower(p)
+        .float()
+}
+
+/// [`momentum_update`] with Burn's tensor operations.
+fn generic_momentum_update<B: Backend, const D: usize>(
+    param: Tensor<B, D>,
+    velocity: Tensor<B, D>,
+    step: Tensor<B, D>,
+    momentum: f64,
+    decay: f64,
+) -> (Tensor<B, D>, Tensor<B, D>) {
+    let mut velocity = velocity.mul_scalar(momentum) + step;
+    if decay != 0.0 {
+        velocity = velocity - param.clone().mul_scalar(decay);
+    }
+    (param + velocity.clone(), velocity)
+}
+
+/// `e^x` in `f32` without library calls, so that loops over it vectorise: `x = n·ln2 + r`
+/// with `|r| ≤ ln2/2`, `e^r` by its degree-6 Taylor polynomial (error below 3e-8 relative), and
+/// `2^n` put into the exponent bits. Inputs are clamped to [−87.3, 88], where `2^n` is a normal
+/// `f32` (so `e^(−inf)` gives about 1.2e-38, not 0); NaN stays NaN.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75; // ln 2 split in two for an exact n·ln2
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
+    let x = x.clamp(-87.3, 88.0); // NaN stays NaN
+    let shifted = x * LOG2_E + ROUND;
+    let n = shifted - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let poly = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    let exponent = (shifted.to_bits().wrapping_sub(ROUND.to_bits()) as i32).wrapping_add(127);
+    poly * f32::from_bits((exponent as u32) << 23)
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    //! The kernels on Burn's `Flex` backend: plain loops over contiguous `f32` buffers, which
+    //! the compiler vectorises.
+
+    use std::any::Any;
+
+    use burn::prelude::*;
+    use burn::tensor::TensorPrimitive;
+    use burn_flex::FlexTensor;
+
+    /// `tensor`'s `Flex` primitive when `B` is `Flex` and the tensor is a contiguous `f32`
+    /// buffer; the tensor itself otherwise.
+    fn to_flex<B: Backend, const D: usize>(
+        tensor: Tensor<B, D>,
+    ) -> Result<FlexTensor, Tensor<B, D>> {
+        let TensorPrimitive::Float(primitive) = tensor.into_primitive() else {
+            unreachable!("a float tensor built by this crate is never quantized")
+        };
+        let boxed: Box<dyn Any> = Box::new(primitive);
+        match boxed.downcast::<FlexTensor>() {
+            Ok(flex)
+                if flex.dtype() == burn::tensor::DType::F32
+                    && flex.layout().contiguous_offsets().is_some() =>
+            {
+                Ok(*flex)
+            }
+            Ok(flex) => Err(from_flex(*flex)),
+            Err(boxed) => Err(Tensor::from_primitive(TensorPrimitive::Float(
+                *boxed
+                    .downcast::<B::FloatTensorPrimitive>()
+                    .expect("the box holds B's primitive"),
+            ))),
+        }
+    }
+
+    /// The tensor of a `Flex` primitive; `B` is `Flex` whenever this is called.
+    fn from_flex<B: Backend, const D: usize>(flex: FlexTensor) -> Tensor<B, D> {
+        let boxed: Box<dyn Any> = Box::new(flex);
+        let primitive = *boxed
+            .downcast::<B::FloatTensorPrimitive>()
+            .expect("called only when B is Flex");
+        Tensor::from_primitive(TensorPrimitive::Float(primitive))
+    }
+
+    /// The contiguous `f32` elements of `flex`, copied first if its buffer is shared.
+    fn elements_mut(flex: &mut FlexTensor) -> &mut [f32] {
+        let (start, end) = flex
+            .layout()
+            .contiguous_offsets()
+            .expect("checked by to_flex");
+        &mut flex.storage_mut::<f32>()[start..end]
+    }
+
+    /// The contiguous `f32` elements of `flex`.
+    fn elements(flex: &FlexTensor) -> &[f32] {
+        flex.as_slice::<f32>().expect("checked by to_flex")
+    }
+
+    type Inputs<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>);
+
+    /// `f` applied to `x`'s elements in place (after a copy if its buffer is shared); `x` back
+    /// when `B` is not `Flex`.
+    pub(super) fn map_in_place<B: Backend, const D: usize>(
+        x: Tensor<B, D>,
+        f: impl FnOnce(&mut [f32]),
+    ) -> Result<Tensor<B, D>, Tensor<B, D>> {
+        let mut flex = to_flex(x)?;
+        f(elements_mut(&mut flex));
+        Ok(from_flex(flex))
+    }
+
+    /// A seed drawn from `B`'s RNG (two uniform draws, 48 random bits), so that `B::seed`
+    /// makes the fused samplers reproducible.
+    pub(super) fn seed_from<B: Backend>(device: &B::Device) -> u64 {
+        let draws = Tensor::<B, 1>::random([2], burn::tensor::Distribution::Default, device)
+            .into_data()
+            .to_vec::<f32>()
+            .expect("a float tensor reads back as f32");
+        (u64::from(draws[0].to_bits()) << 32) | u64::from(draws[1].to_bits())
+    }
+
+    /// Replaces each probability by a Bernoulli draw: 1 when a uniform 24-bit number is below
+    /// it.
+    pub(super) fn bernoulli_slice(p: &mut [f32], seed: u64) {
+        use rand::{Rng, SeedableRng, rngs::SmallRng};
+        let mut rng = SmallRng::seed_from_u64(seed);
+        const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
+        for p in p {
+            let u = (rng.next_u32() >> 8) as f32 * SCALE;
+            *p = if u < *p { 1.0 } else { 0.0 };
+        }
+    }
+
+    /// σ on every element, with the widest vector instructions the CPU has.
+    pub(super) fn sigmoid_slice(x: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, checked just above.
+                return unsafe { sigmoid_avx512(x) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                return unsafe { sigmoid_avx2(x) };
+            }
+        }
+        sigmoid_loop(x);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn sigmoid_avx512(x: &mut [f32]) {
+        sigmoid_loop(x);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn sigmoid_avx2(x: &mut [f32]) {
+        sigmoid_loop(x);
+    }
+
+    /// The loop the compiler vectorises for each instruction set above.
+    #[inline(always)]
+    fn sigmoid_loop(x: &mut [f32]) {
+        for x in x {
+            *x = 1.0 / (1.0 + super::exp_f32(-*x));
+        }
+    }
+
+    /// [`super::momentum_update`] in one pass; the inputs back when `B` is not `Flex`.
+    pub(super) fn momentum_update<B: Backend, const D: usize>(
+        param: Tensor<B, D>,
+        velocity: Tensor<B, D>,
+        step: Tensor<B, D>,
+        momentum: f64,
+        decay: f64,
+    ) -> Result<(Tensor<B, D>, Tensor<B, D>), Inputs<B, D>> {
+        let flex = (to_flex(param), to_flex(velocity), to_flex(step));
+        let (mut param, mut velocity, step) = match flex {
+            (Ok(p), Ok(v), Ok(s)) => (p, v, s),
+            (p, v, s) => {
+                let back = |t: Result<FlexTensor, Tensor<B, D>>| t.map_or_else(|t| t, from_flex);
+                return Err((back(p), back(v), back(s)));
+            }
+        };
+        let (momentum, decay) = (momentum as f32, decay as f32);
+        {
+            let s = elements(&step);
+            let v = elements_mut(&mut velocity);
+            assert_eq!(v.len(), s.len(), "velocity and step differ in size");
+            let p = elements_mut(&mut param);
+            assert_eq!(p.len(), s.len(), "parameter and step differ in size");
+            for ((p, v), s) in p.iter_mut().zip(v.iter_mut()).zip(s) {
+                *v = momentum * *v + *s - decay * *p;
+                *p += *v;
+            }
+        }
+        Ok((from_flex(param), from_flex(velocity)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::math::to_f64;
+    use crate::rbm::tests::assert_close;
+
+    /// The update on `B`, and the generic one on `B`, from the same values.
+    fn both<B: Backend>() -> [(Vec<f64>, Vec<f64>); 2] {
+        let device = Default::default();
+        B::seed(&device, 5);
+        let random =
+            || Tensor::<B, 2>::random([7, 5], burn::tensor::Distribution::Default, &device);
+        let (p, v, s) = (random(), random(), random());
+        let fused = momentum_update(p.clone(), v.clone(), s.clone(), 0.9, 0.01);
+        let generic = generic_momentum_update(p, v, s, 0.9, 0.01);
+        [fused, generic].map(|(p, v)| (to_f64(p), to_f64(v)))
+    }
+
+    #[test]
+    fn the_update_is_the_formula() {
+        let device = Default::default();
+        let p = Tensor::<crate::rbm::tests::B, 1>::from_floats([1.0, -2.0], &device);
+        let v = Tensor::from_floats([0.5, 0.25], &device);
+        let s = Tensor::from_floats([0.1, 0.2], &device);
+        let (p, v) = momentum_update(p, v, s, 0.5, 0.1);
+        // v = 0.5·v + s − 0.1·p; p = p + v
+        assert_close(&to_f64(v), &[0.25 + 0.1 - 0.1, 0.125 + 0.2 + 0.2], 1e-7);
+        assert_close(&to_f64(p), &[1.25, -2.0 + 0.525], 1e-7);
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_flex_kernel_matches_the_generic_path() {
+        let [(p1, v1), (p2, v2)] = both::<burn_flex::Flex>();
+        assert_close(&p1, &p2, 1e-6);
+        assert_close(&v1, &v2, 1e-6);
+    }
+
+    #[test]
+    fn the_vectorisable_exp_is_accurate_over_the_whole_range() {
+        let mut worst: f64 = 0.0;
+        for i in -8730..=8800 {
+            let x = i as f32 * 0.01;
+            let exact = (x as f64).exp();
+            worst = worst.max((exp_f32(x) as f64 - exact).abs() / exact);
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert!(exp_f32(f32::NEG_INFINITY) > 0.0 && exp_f32(f32::NEG_INFINITY) < 1.3e-38);
+        assert!(exp_f32(f32::INFINITY).is_finite());
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_flex_sigmoid_matches_the_exact_one() {
+        type F = burn_flex::Flex;
+        let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.05).collect();
+        let x = Tensor::<F, 1>::from_floats(xs.as_slice(), &Default::default());
+        let got = to_f64(sigmoid(x));
+        let exact: Vec<f64> = xs
+            .iter()
+            .map(|&x| 1.0 / (1.0 + (-x as f64).exp()))
+            .collect();
+        assert_close(&got, &exact, 2e-7);
+        let special =
+            Tensor::<F, 1>::from_floats([f32::INFINITY, f32::NEG_INFINITY], &Default::default());
+        assert_close(&to_f64(sigmoid(special)), &[1.0, 0.0], 1e-30);
+        let nan = Tensor::<F, 1>::from_floats([f32::NAN], &Default::default());
+        assert!(to_f64(sigmoid(nan))[0].is_nan());
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_bernoulli_samples_have_the_right_means_and_follow_the_seed() {
+        type F = burn_flex::Flex;
+        let device = Default::default();
+        let p =
+            Tensor::<F, 2>::from_floats([[0.0, 0.1, 0.5, 0.9, 1.0]], &device).repeat_dim(0, 20_000);
+        F::seed(&device, 3);
+        let a = bernoulli(p.clone());
+        F::seed(&device, 3);
+        let b = bernoulli(p.clone());
+        assert_eq!(to_f64(a.clone()), to_f64(b));
+        let means = to_f64(a.mean_dim(0));
+        // Binomial standard error at p = 0.5 and n = 20,000 is 0.0035: 5 of them.
+        assert_close(&means, &[0.0, 0.1, 0.5, 0.9, 1.0], 0.018);
+        assert_ne!(to_f64(bernoulli(p.clone())), to_f64(bernoulli(p)));
+    }
+
+    #[test]
+    fn other_backends_take_the_generic_path() {
+        let [fused, generic] = both::<crate::rbm::tests::B>();
+        assert_eq!(fused, generic);
+    }
+}
