@@ -2,8 +2,8 @@
 //!
 //! Everything else in the workspace is generic over `B: Backend` (or `B: AutodiffBackend`);
 //! the binary instantiates it with [`Selected`]. When several features are on (the default
-//! `ndarray` plus a GPU one, say), the first of `cuda`, `wgpu`, `flex`, `ndarray` wins, so
-//! `--features cuda` needs no `--no-default-features`.
+//! `flex` plus another, say), the first of `cuda`, `wgpu`, `ndarray`, `flex` wins, so
+//! `--features cuda` or `--features ndarray` needs no `--no-default-features`.
 
 #[cfg(not(any(
     feature = "cuda",
@@ -11,7 +11,7 @@
     feature = "flex",
     feature = "ndarray"
 )))]
-compile_error!("enable one backend feature of dbn-train: ndarray, flex, wgpu or cuda");
+compile_error!("enable one backend feature of dbn-train: flex, ndarray, wgpu or cuda");
 
 /// The backend selected by cargo features.
 #[cfg(feature = "cuda")]
@@ -28,24 +28,24 @@ pub type Selected = burn::backend::Wgpu;
 pub const NAME: &str = "wgpu";
 
 /// The backend selected by cargo features.
-#[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
-pub type Selected = burn::backend::Flex;
+#[cfg(all(feature = "ndarray", not(any(feature = "cuda", feature = "wgpu"))))]
+pub type Selected = burn::backend::NdArray;
 /// Name of the selected backend, as printed and recorded in run summaries.
-#[cfg(all(feature = "flex", not(any(feature = "cuda", feature = "wgpu"))))]
-pub const NAME: &str = "flex";
+#[cfg(all(feature = "ndarray", not(any(feature = "cuda", feature = "wgpu"))))]
+pub const NAME: &str = "ndarray";
 
 /// The backend selected by cargo features.
 #[cfg(all(
-    feature = "ndarray",
-    not(any(feature = "cuda", feature = "wgpu", feature = "flex"))
+    feature = "flex",
+    not(any(feature = "cuda", feature = "wgpu", feature = "ndarray"))
 ))]
-pub type Selected = burn::backend::NdArray;
+pub type Selected = burn::backend::Flex;
 /// Name of the selected backend, as printed and recorded in run summaries.
 #[cfg(all(
-    feature = "ndarray",
-    not(any(feature = "cuda", feature = "wgpu", feature = "flex"))
+    feature = "flex",
+    not(any(feature = "cuda", feature = "wgpu", feature = "ndarray"))
 ))]
-pub const NAME: &str = "ndarray";
+pub const NAME: &str = "flex";
 
 /// The default device of the selected backend (the first GPU for `cuda` and `wgpu`).
 pub fn device() -> burn::tensor::Device<Selected> {

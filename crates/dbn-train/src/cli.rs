@@ -16,6 +16,7 @@ use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
 use crate::backend::{self, Selected};
+use crate::bench::{Peer, Workload, default_peer_script, run_peer};
 use crate::config::{OptimizerKind, Preset, RunConfig};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::pipeline::{self, Data, Summary, seconds};
@@ -51,6 +52,8 @@ enum Command {
     Loglik(LoglikArgs),
     /// Load a data folder, check every file, and print the examples per split and per label.
     Data(DataArgs),
+    /// Time our CD-1, pretraining and fine-tuning epochs against PyTorch doing the same work.
+    Bench(BenchArgs),
 }
 
 /// Where the data comes from.
@@ -195,6 +198,28 @@ struct LoglikArgs {
     seed: u64,
 }
 
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Examples per epoch (random Bernoulli(0.2) data held on the device).
+    #[arg(long, value_name = "N", default_value_t = 60_000, value_parser = at_least_one)]
+    examples: usize,
+    /// Times each workload is run; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    repeat: usize,
+    /// Only the workloads whose name contains this text (cd1, pretrain, finetune, 784x500...).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+    /// Python interpreter that runs the PyTorch peer.
+    #[arg(long, value_name = "PROGRAM", default_value = "python3")]
+    python: PathBuf,
+    /// The peer script [default: benches/peer_torch.py of this workspace].
+    #[arg(long, value_name = "FILE")]
+    peer_script: Option<PathBuf>,
+    /// Time our side only.
+    #[arg(long)]
+    no_peer: bool,
+}
+
 /// A count of at least one.
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -321,6 +346,7 @@ impl Cli {
             Command::Compare(args) => compare(&args, &device),
             Command::Loglik(args) => loglik(&args, &device),
             Command::Data(args) => data_summary(&args, &device),
+            Command::Bench(args) => bench(&args, &device),
         }
     }
 }
@@ -568,6 +594,79 @@ fn data_summary(
             print!("{count:>7}");
         }
         println!();
+    }
+    Ok(())
+}
+
+/// `dbn bench`: each workload on our backend, then on the PyTorch peer; seconds, GFLOP/s and
+/// the ratio of the two.
+fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let workloads: Vec<Workload> = Workload::standard()
+        .into_iter()
+        .filter(|w| {
+            args.only
+                .as_ref()
+                .is_none_or(|only| w.name().contains(only.as_str()))
+        })
+        .collect();
+    if let (true, Some(only)) = (workloads.is_empty(), &args.only) {
+        return Err(format!("--only {only:?} matches no workload").into());
+    }
+    let script = args.peer_script.clone().unwrap_or_else(default_peer_script);
+    println!(
+        "backend {} ({} CPU threads available), {} examples per epoch, median of {} run(s)",
+        backend::NAME,
+        std::thread::available_parallelism().map_or(1, usize::from),
+        args.examples,
+        args.repeat
+    );
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    for workload in &workloads {
+        let ours = median(
+            (0..args.repeat)
+                .map(|_| workload.run::<Train>(args.examples, device).as_secs_f64())
+                .collect(),
+        );
+        let gflops = |s: f64| workload.flops(args.examples) / s / 1e9;
+        let mut line = format!(
+            "{:<34} dbn {:>8.3} s {:>7.1} GFLOP/s",
+            workload.name(),
+            ours,
+            gflops(ours)
+        );
+        if args.no_peer {
+            println!("{line}");
+            continue;
+        }
+        let runs: Vec<Peer> = (0..args.repeat)
+            .map(|_| run_peer(&args.python, &script, workload, args.examples))
+            .collect();
+        let measured: Vec<(f64, usize)> = runs
+            .iter()
+            .filter_map(|p| match p {
+                Peer::Measured { seconds, threads } => Some((*seconds, *threads)),
+                Peer::Skipped(_) => None,
+            })
+            .collect();
+        match runs.iter().find_map(|p| match p {
+            Peer::Skipped(why) => Some(why.clone()),
+            Peer::Measured { .. } => None,
+        }) {
+            Some(why) => line += &format!("   peer skipped: {why}"),
+            None => {
+                let threads = measured[0].1;
+                let theirs = median(measured.into_iter().map(|(s, _)| s).collect());
+                line += &format!(
+                    " | torch ({threads} threads) {theirs:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
+                    gflops(theirs),
+                    ours / theirs
+                );
+            }
+        }
+        println!("{line}");
     }
     Ok(())
 }

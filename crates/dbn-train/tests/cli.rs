@@ -75,3 +75,40 @@ fn help_documents_every_flag() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+#[test]
+fn bench_times_every_workload_and_says_why_the_peer_is_skipped() {
+    let out = dbn(&[
+        "bench",
+        "--examples",
+        "300",
+        "--python",
+        "/nonexistent/python3",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for name in [
+        "cd1 784x500 b100",
+        "cd1 500x2000 b100",
+        "cd1 784x2000 b1000",
+        "pretrain 784-500-500-2000 b100",
+        "finetune 784-500-500-2000-10 b100",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{stdout}"));
+        assert!(line.contains("GFLOP/s"), "{line}");
+        assert!(
+            line.contains("peer skipped: cannot run /nonexistent/python3"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn bench_refuses_a_filter_that_matches_nothing() {
+    let out = dbn(&["bench", "--only", "cd7", "--no-peer"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--only \"cd7\" matches no workload"));
+}

@@ -41,10 +41,9 @@ fn run_args<'a>(command: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
 
 /// Every weight and bias of the classifier saved in `dir`.
 fn classifier_values(dir: &Path) -> Vec<Vec<f32>> {
-    use burn::backend::NdArray;
+    use burn::backend::Flex;
     use dbn_model::{DbnClassifier, load_module};
-    let (net, _) =
-        load_module::<NdArray, DbnClassifier<NdArray>>(dir, &Default::default()).unwrap();
+    let (net, _) = load_module::<Flex, DbnClassifier<Flex>>(dir, &Default::default()).unwrap();
     let layers = net.encoder.layers.iter().chain([&net.output]);
     layers
         .flat_map(|layer| {
@@ -74,7 +73,17 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     let error = summary["test_error"].as_f64().unwrap();
     // An untrained net errs on about 90% of the images, a frozen one (nothing trained) too.
     assert!(error < 0.12, "test error {error}");
-    assert_eq!(summary["backend"], "ndarray");
+    // The precedence of src/backend.rs: cuda, wgpu, ndarray, then the default flex.
+    let backend = if cfg!(feature = "cuda") {
+        "cuda"
+    } else if cfg!(feature = "wgpu") {
+        "wgpu"
+    } else if cfg!(feature = "ndarray") {
+        "ndarray"
+    } else {
+        "flex"
+    };
+    assert_eq!(summary["backend"], backend);
     // The kept epoch is the one of lowest validation loss, and its checkpoint survived.
     let best = summary["finetune_best_epoch"].as_u64().unwrap();
     assert!((1..=8).contains(&best), "{best}");

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `dbn bench`: the same work, timed in the same run.
+
+Usage: peer_torch.py WORKLOAD [ARGS...]; prints one JSON object {"seconds": s, "threads": t}.
+
+  cd1 N_VISIBLE N_HIDDEN BATCH EXAMPLES      one CD-1 epoch on random Bernoulli(0.2) data
+  pretrain SIZES BATCH EXAMPLES              one CD-1 epoch of every layer of a DBN, greedily,
+                                             each layer on P(h | v) of the one below
+                                             (SIZES like 784-500-500-2000)
+  finetune SIZES BATCH EXAMPLES              one epoch of SGD with momentum and softmax
+                                             cross-entropy on a sigmoid net (SIZES like
+                                             784-500-500-2000-10)
+
+Every CD-1 step does the work of dbn's step: five GEMMs, sigmoid, one Bernoulli draw, momentum
+and weight decay. Exits with status 3 and a message on stderr when PyTorch is not installed.
+"""
+import json
+import sys
+import time
+
+try:
+    import torch
+except ImportError:
+    print("PyTorch is not installed (pip install torch)", file=sys.stderr)
+    sys.exit(3)
+
+
+def bernoulli_data(n, nv, gen):
+    return (torch.rand(n, nv, generator=gen) < 0.2).float()
+
+
+class Rbm:
+    def __init__(self, nv, nh, gen):
+        self.w = torch.randn(nv, nh, generator=gen) * 0.01
+        self.a = torch.zeros(nv)
+        self.b = torch.zeros(nh)
+        self.vw = torch.zeros_like(self.w)
+        self.va = torch.zeros_like(self.a)
+        self.vb = torch.zeros_like(self.b)
+
+    def hidden(self, v):
+        return torch.sigmoid(torch.addmm(self.b, v, self.w))
+
+    def step(self, v0, gen, lr=0.1, momentum=0.5, decay=0.0002):
+        # In-place updates and fused multiply-adds (addmm_): the fastest plain PyTorch form.
+        c = lr / v0.shape[0]
+        h0 = self.hidden(v0)
+        hs = (torch.rand(h0.shape, generator=gen) < h0).float()
+        v1 = torch.sigmoid(torch.addmm(self.a, hs, self.w.t()))
+        h1 = self.hidden(v1)
+        self.vw.mul_(momentum).addmm_(v0.t(), h0, alpha=c).addmm_(v1.t(), h1, alpha=-c)
+        self.vw.add_(self.w, alpha=-lr * decay)
+        self.va.mul_(momentum).add_((v0 - v1).sum(0), alpha=c)
+        self.vb.mul_(momentum).add_((h0 - h1).sum(0), alpha=c)
+        self.w.add_(self.vw)
+        self.a.add_(self.va)
+        self.b.add_(self.vb)
+
+    def epoch(self, data, batch, gen):
+        for i in range(data.shape[0] // batch):
+            self.step(data[i * batch:(i + 1) * batch], gen)
+
+
+def timed(f):
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def cd1(nv, nh, batch, n):
+    gen = torch.Generator().manual_seed(0)
+    data = bernoulli_data(n, nv, gen)
+    rbm = Rbm(nv, nh, gen)
+    rbm.epoch(data[: 5 * batch], batch, gen)  # warm-up
+    return timed(lambda: rbm.epoch(data, batch, gen))
+
+
+def pretrain(sizes, batch, n):
+    gen = torch.Generator().manual_seed(0)
+    data = bernoulli_data(n, sizes[0], gen)
+    rbms = [Rbm(nv, nh, gen) for nv, nh in zip(sizes, sizes[1:])]
+
+    def run():
+        x = data
+        for rbm in rbms:
+            rbm.epoch(x, batch, gen)
+            x = rbm.hidden(x)
+
+    return timed(run)
+
+
+def finetune(sizes, batch, n):
+    gen = torch.Generator().manual_seed(0)
+    data = bernoulli_data(n, sizes[0], gen)
+    labels = torch.randint(0, sizes[-1], (n,), generator=gen)
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(torch.nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.Sigmoid())
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run():
+        perm = torch.randperm(n, generator=gen)
+        for i in range(n // batch):
+            idx = perm[i * batch:(i + 1) * batch]
+            opt.zero_grad()
+            loss = loss_fn(net(data[idx]), labels[idx])
+            loss.backward()
+            opt.step()
+
+    return timed(run)
+
+
+def main(argv):
+    sizes = lambda s: [int(x) for x in s.split("-")]
+    work = argv[0]
+    if work == "cd1":
+        nv, nh, batch, n = map(int, argv[1:5])
+        seconds = cd1(nv, nh, batch, n)
+    elif work == "pretrain":
+        seconds = pretrain(sizes(argv[1]), int(argv[2]), int(argv[3]))
+    elif work == "finetune":
+        seconds = finetune(sizes(argv[1]), int(argv[2]), int(argv[3]))
+    else:
+        print(f"unknown workload {work!r}", file=sys.stderr)
+        return 2
+    print(json.dumps({"seconds": seconds, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__}))
+    return 0
+
+
+if __name__ == "__main__":
+    with torch.no_grad() if len(sys.argv) > 1 and sys.argv[1] != "finetune" else torch.enable_grad():
+        sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,312 @@
+//! `dbn bench`: our contrastive divergence, DBN pretraining and fine-tuning epochs against the
+//! same work in PyTorch (`benches/peer_torch.py`), timed in one run.
+//!
+//! Every workload runs on random Bernoulli(0.2) data held on the device, so that the figures
+//! measure the training steps and not data loading; each is warmed up on a few batches first
+//! (kernel compilation on GPUs, allocator pools on CPUs) and timed until its result is read
+//! back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::TrainStep;
+use dbn_data::ClassificationBatch;
+use dbn_model::{CdConfig, CdState, DbnClassifierConfig, Rbm, RbmConfig};
+
+use crate::finetune::FineTuned;
+
+/// One measured workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// One CD-1 epoch of one RBM.
+    Cd1 {
+        /// Visible units.
+        n_visible: usize,
+        /// Hidden units.
+        n_hidden: usize,
+        /// Mini-batch size.
+        batch: usize,
+    },
+    /// One CD-1 epoch of every RBM of a stack, each on P(h | v) of the layer below.
+    Pretrain {
+        /// Layer sizes from the data up.
+        sizes: Vec<usize>,
+        /// Mini-batch size.
+        batch: usize,
+    },
+    /// One epoch of SGD (momentum 0.9) on the softmax cross-entropy of a sigmoid net.
+    Finetune {
+        /// Layer sizes from the data up, the classes last.
+        sizes: Vec<usize>,
+        /// Mini-batch size.
+        batch: usize,
+    },
+}
+
+fn dashed(sizes: &[usize]) -> String {
+    sizes
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+impl Workload {
+    /// The workloads of issue 6's goal and of the peer's published table.
+    pub fn standard() -> Vec<Self> {
+        let cd1 = |n_visible, n_hidden, batch| Self::Cd1 {
+            n_visible,
+            n_hidden,
+            batch,
+        };
+        vec![
+            cd1(784, 500, 100),
+            cd1(500, 2000, 100),
+            cd1(784, 2000, 1000),
+            Self::Pretrain {
+                sizes: vec![784, 500, 500, 2000],
+                batch: 100,
+            },
+            Self::Finetune {
+                sizes: vec![784, 500, 500, 2000, 10],
+                batch: 100,
+            },
+        ]
+    }
+
+    /// A short human name, e.g. `cd1 784x500 b100`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Cd1 {
+                n_visible,
+                n_hidden,
+                batch,
+            } => format!("cd1 {n_visible}x{n_hidden} b{batch}"),
+            Self::Pretrain { sizes, batch } => format!("pretrain {} b{batch}", dashed(sizes)),
+            Self::Finetune { sizes, batch } => format!("finetune {} b{batch}", dashed(sizes)),
+        }
+    }
+
+    /// Floating-point operations of the matrix products in one epoch of `examples` examples
+    /// (2 per multiply-add): 5 GEMMs per CD-1 step (3 of them in the statistics and negative
+    /// phase, 2 for the weight statistics) and, for fine-tuning, 3 per layer (forward, input
+    /// gradient, weight gradient).
+    pub fn flops(&self, examples: usize) -> f64 {
+        let pairs = |sizes: &[usize]| -> f64 {
+            sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+        };
+        let per_example = match self {
+            Self::Cd1 {
+                n_visible,
+                n_hidden,
+                ..
+            } => 5.0 * pairs(&[*n_visible, *n_hidden]),
+            Self::Pretrain { sizes, .. } => 5.0 * pairs(sizes) + pairs(&sizes[..sizes.len() - 1]),
+            Self::Finetune { sizes, .. } => 3.0 * pairs(sizes),
+        };
+        2.0 * per_example * examples as f64
+    }
+
+    /// The peer script's arguments for this workload.
+    fn peer_args(&self, examples: usize) -> Vec<String> {
+        let mut args = match self {
+            Self::Cd1 {
+                n_visible,
+                n_hidden,
+                batch,
+            } => vec![
+                "cd1".into(),
+                n_visible.to_string(),
+                n_hidden.to_string(),
+                batch.to_string(),
+            ],
+            Self::Pretrain { sizes, batch } => {
+                vec!["pretrain".into(), dashed(sizes), batch.to_string()]
+            }
+            Self::Finetune { sizes, batch } => {
+                vec!["finetune".into(), dashed(sizes), batch.to_string()]
+            }
+        };
+        args.push(examples.to_string());
+        args
+    }
+
+    /// Runs the workload once on `B` (fine-tuning on `Autodiff<B>` as `A`) and returns the
+    /// timed part's duration.
+    pub fn run<A: AutodiffBackend>(&self, examples: usize, device: &A::Device) -> Duration {
+        A::seed(device, 0);
+        match self {
+            Self::Cd1 {
+                n_visible,
+                n_hidden,
+                batch,
+            } => {
+                let data = bernoulli_data::<A::InnerBackend>(examples, *n_visible, device);
+                let rbm = RbmConfig::new(*n_visible, *n_hidden).init(device);
+                let cd = CdConfig::new().with_batch_size(*batch);
+                let rbm = cd1_epoch(rbm, data.clone().slice(0..5 * batch), &cd);
+                timed(|| {
+                    let rbm = cd1_epoch(rbm, data, &cd);
+                    rbm.weights.val().sum().into_scalar();
+                })
+            }
+            Self::Pretrain { sizes, batch } => {
+                let data = bernoulli_data::<A::InnerBackend>(examples, sizes[0], device);
+                let cd = CdConfig::new().with_batch_size(*batch);
+                let rbms: Vec<Rbm<A::InnerBackend>> = sizes
+                    .windows(2)
+                    .map(|w| RbmConfig::new(w[0], w[1]).init(device))
+                    .collect();
+                timed(|| {
+                    let mut x = data;
+                    for rbm in rbms {
+                        let rbm = cd1_epoch(rbm, x.clone(), &cd);
+                        x = rbm.hidden_probs(x);
+                    }
+                    x.sum().into_scalar();
+                })
+            }
+            Self::Finetune { sizes, batch } => {
+                let data = bernoulli_data::<A>(examples, sizes[0], device);
+                let labels = Tensor::<A, 1, Int>::random(
+                    [examples],
+                    Distribution::Uniform(0.0, sizes[sizes.len() - 1] as f64),
+                    device,
+                );
+                let config = DbnClassifierConfig::new(sizes[..sizes.len() - 1].to_vec())
+                    .with_n_outputs(sizes[sizes.len() - 1]);
+                let net = config.init::<A>(device).expect("bench sizes are valid");
+                let model = FineTuned { net };
+                let model = sgd_epoch(
+                    model,
+                    data.clone().slice(0..5 * batch),
+                    labels.clone(),
+                    *batch,
+                );
+                timed(|| {
+                    let model = sgd_epoch(model, data, labels, *batch);
+                    model
+                        .net
+                        .forward(Tensor::zeros([1, sizes[0]], device))
+                        .sum()
+                        .into_scalar();
+                })
+            }
+        }
+    }
+}
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+/// `[examples, n]` independent Bernoulli(0.2) values.
+fn bernoulli_data<B: Backend>(examples: usize, n: usize, device: &B::Device) -> Tensor<B, 2> {
+    Tensor::<B, 2>::random([examples, n], Distribution::Bernoulli(0.2), device)
+}
+
+/// One CD-1 epoch over `data` in order, with `cd`'s settings and its initial momentum.
+fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &CdConfig) -> Rbm<B> {
+    let [examples, _] = data.dims();
+    let momentum = cd.momentum(1);
+    let mut state = CdState::new(&rbm);
+    let mut rbm = rbm;
+    for start in (0..examples).step_by(cd.batch_size) {
+        let end = (start + cd.batch_size).min(examples);
+        (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, momentum);
+    }
+    rbm
+}
+
+/// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults) over
+/// `data` in order.
+fn sgd_epoch<A: AutodiffBackend>(
+    model: FineTuned<A>,
+    data: Tensor<A, 2>,
+    labels: Tensor<A, 1, Int>,
+    batch: usize,
+) -> FineTuned<A> {
+    let [examples, _] = data.dims();
+    let mut optimizer = SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
+        ))
+        .init();
+    let mut model = model;
+    for start in (0..examples).step_by(batch) {
+        let end = (start + batch).min(examples);
+        let batch = ClassificationBatch {
+            images: data.clone().slice(start..end),
+            targets: labels.clone().slice(start..end),
+        };
+        let grads: GradientsParams = model.step(batch).grads;
+        model = optimizer.step(0.5, model, grads);
+    }
+    model
+}
+
+/// What the peer reported, or why it did not run.
+pub enum Peer {
+    /// Seconds of the same work, and the threads PyTorch used.
+    Measured { seconds: f64, threads: usize },
+    /// The peer could not run (no Python, no PyTorch, ...).
+    Skipped(String),
+}
+
+/// Runs `benches/peer_torch.py` with `python` on the same workload.
+pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usize) -> Peer {
+    let output = match Command::new(python)
+        .arg(script)
+        .args(workload.peer_args(examples))
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => return Peer::Skipped(format!("cannot run {}: {e}", python.display())),
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().last().unwrap_or("no message").to_string();
+        return Peer::Skipped(reason);
+    }
+    let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&output.stdout);
+    match parsed {
+        Ok(value) => match (value["seconds"].as_f64(), value["threads"].as_u64()) {
+            (Some(seconds), Some(threads)) => Peer::Measured {
+                seconds,
+                threads: threads as usize,
+            },
+            _ => Peer::Skipped(format!("unexpected peer output: {value}")),
+        },
+        Err(e) => Peer::Skipped(format!("unreadable peer output: {e}")),
+    }
+}
+
+/// The peer script next to the workspace this binary was built from.
+pub fn default_peer_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/peer_torch.py")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_count_five_gemms_per_cd_step() {
+        let w = Workload::Cd1 {
+            n_visible: 784,
+            n_hidden: 500,
+            batch: 100,
+        };
+        assert_eq!(w.flops(60_000), 2.0 * 5.0 * 784.0 * 500.0 * 60_000.0);
+        assert_eq!(w.name(), "cd1 784x500 b100");
+        assert_eq!(w.peer_args(60_000), ["cd1", "784", "500", "100", "60000"]);
+    }
+}
