@@ -267,10 +267,19 @@ mod flex {
             assert_eq!(v.len(), s.len(), "velocity and step differ in size");
             let p = elements_mut(&mut param);
             assert_eq!(p.len(), s.len(), "parameter and step differ in size");
-            for ((p, v), s) in p.iter_mut().zip(v.iter_mut()).zip(s) {
-                *v = momentum * *v + *s - decay * *p;
-                *p += *v;
-            }
+            // Memory-bound: split large tensors between the threads, 64 Ki elements a task.
+            const CHUNK: usize = 1 << 16;
+            let update = |((p, v), s): ((&mut [f32], &mut [f32]), &[f32])| {
+                for ((p, v), s) in p.iter_mut().zip(v.iter_mut()).zip(s) {
+                    *v = momentum * *v + *s - decay * *p;
+                    *p += *v;
+                }
+            };
+            use rayon::prelude::*;
+            p.par_chunks_mut(CHUNK)
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(s.par_chunks(CHUNK))
+                .for_each(update);
         }
         Ok((from_flex(param), from_flex(velocity)))
     }
