@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::module::Param;
 
 use crate::error::ModelError;
-use crate::kernels::momentum_update;
+use crate::kernels::{MomentumStep, momentum_update};
 use crate::rbm::Rbm;
 
 /// Settings of contrastive-divergence training, with Hinton's practical defaults.
@@ -372,7 +372,7 @@ impl<B: Backend> Rbm<B> {
             out: &mut Option<Tensor<B, D>>,
         ) -> Param<Tensor<B, D>> {
             param.map(|p| {
-                let (p, v) = momentum_update(p, velocity, step, momentum, decay);
+                let (p, v) = momentum_update(p, velocity, step, MomentumStep::cd(momentum, decay));
                 *out = Some(v);
                 p
             })

@@ -11,16 +11,48 @@
 
 use burn::prelude::*;
 
-/// The momentum step with L2 weight decay, on one parameter tensor:
+/// The coefficients of a momentum step on one parameter tensor `p` with velocity `v`:
 ///
 /// ```text
-/// velocity ← momentum · velocity + step − decay · param
-/// param    ← param + velocity
+/// v ← momentum · v + step + param_term · p
+/// p ← p + apply · v
 /// ```
-///
-/// Returns `(param, velocity)`. `step` is the already scaled update (learning rate times the
-/// gradient estimate); `decay` is the learning rate times the weight-decay coefficient (0 for
-/// biases).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MomentumStep {
+    /// Fraction of the previous velocity kept.
+    pub momentum: f64,
+    /// Multiple of the parameter added to the velocity (weight decay).
+    pub param_term: f64,
+    /// Multiple of the velocity added to the parameter.
+    pub apply: f64,
+}
+
+impl MomentumStep {
+    /// Contrastive divergence's form (Hinton's guide): the velocity holds the scaled update,
+    /// `v ← momentum · v + step − decay · p`, `p ← p + v`, where `step` is the learning rate
+    /// times the gradient estimate and `decay` the learning rate times the weight-decay
+    /// coefficient.
+    pub fn cd(momentum: f64, decay: f64) -> Self {
+        Self {
+            momentum,
+            param_term: -decay,
+            apply: 1.0,
+        }
+    }
+
+    /// Gradient descent's form (PyTorch's and Burn's `Sgd` without dampening):
+    /// `v ← momentum · v + g + weight_decay · p`, `p ← p − learning_rate · v`.
+    pub fn sgd(momentum: f64, weight_decay: f64, learning_rate: f64) -> Self {
+        Self {
+            momentum,
+            param_term: weight_decay,
+            apply: -learning_rate,
+        }
+    }
+}
+
+/// One momentum step (see [`MomentumStep`]) on one parameter tensor; returns
+/// `(param, velocity)`. On `Flex`, one pass over the buffers, split between threads.
 ///
 /// # Shapes
 /// param, velocity, step: the same shape `S` -> `(S, S)`
@@ -28,16 +60,14 @@ pub fn momentum_update<B: Backend, const D: usize>(
     param: Tensor<B, D>,
     velocity: Tensor<B, D>,
     step: Tensor<B, D>,
-    momentum: f64,
-    decay: f64,
+    coefficients: MomentumStep,
 ) -> (Tensor<B, D>, Tensor<B, D>) {
     #[cfg(feature = "flex")]
-    let (param, velocity, step) =
-        match flex::momentum_update(param, velocity, step, momentum, decay) {
-            Ok(updated) => return updated,
-            Err(inputs) => inputs,
-        };
-    generic_momentum_update(param, velocity, step, momentum, decay)
+    let (param, velocity, step) = match flex::momentum_update(param, velocity, step, coefficients) {
+        Ok(updated) => return updated,
+        Err(inputs) => inputs,
+    };
+    generic_momentum_update(param, velocity, step, coefficients)
 }
 
 /// The logistic function `σ(x) = 1 / (1 + e^(−x))`, element-wise. On `Flex`, in place with a
@@ -80,14 +110,18 @@ fn generic_momentum_update<B: Backend, const D: usize>(
     param: Tensor<B, D>,
     velocity: Tensor<B, D>,
     step: Tensor<B, D>,
-    momentum: f64,
-    decay: f64,
+    c: MomentumStep,
 ) -> (Tensor<B, D>, Tensor<B, D>) {
-    let mut velocity = velocity.mul_scalar(momentum) + step;
-    if decay != 0.0 {
-        velocity = velocity - param.clone().mul_scalar(decay);
+    let mut velocity = velocity.mul_scalar(c.momentum) + step;
+    if c.param_term != 0.0 {
+        velocity = velocity + param.clone().mul_scalar(c.param_term);
     }
-    (param + velocity.clone(), velocity)
+    let param = if c.apply == 1.0 {
+        param + velocity.clone()
+    } else {
+        param + velocity.clone().mul_scalar(c.apply)
+    };
+    (param, velocity)
 }
 
 /// `e^x` in `f32` without library calls, so that loops over it vectorise: `x = n·ln2 + r`
@@ -249,8 +283,7 @@ mod flex {
         param: Tensor<B, D>,
         velocity: Tensor<B, D>,
         step: Tensor<B, D>,
-        momentum: f64,
-        decay: f64,
+        c: super::MomentumStep,
     ) -> Result<(Tensor<B, D>, Tensor<B, D>), Inputs<B, D>> {
         let flex = (to_flex(param), to_flex(velocity), to_flex(step));
         let (mut param, mut velocity, step) = match flex {
@@ -260,7 +293,8 @@ mod flex {
                 return Err((back(p), back(v), back(s)));
             }
         };
-        let (momentum, decay) = (momentum as f32, decay as f32);
+        let (momentum, param_term, apply) =
+            (c.momentum as f32, c.param_term as f32, c.apply as f32);
         {
             let s = elements(&step);
             let v = elements_mut(&mut velocity);
@@ -271,8 +305,8 @@ mod flex {
             const CHUNK: usize = 1 << 16;
             let update = |((p, v), s): ((&mut [f32], &mut [f32]), &[f32])| {
                 for ((p, v), s) in p.iter_mut().zip(v.iter_mut()).zip(s) {
-                    *v = momentum * *v + *s - decay * *p;
-                    *p += *v;
+                    *v = momentum * *v + *s + param_term * *p;
+                    *p += apply * *v;
                 }
             };
             use rayon::prelude::*;
@@ -292,15 +326,22 @@ mod tests {
     use crate::rbm::tests::assert_close;
 
     /// The update on `B`, and the generic one on `B`, from the same values.
-    fn both<B: Backend>() -> [(Vec<f64>, Vec<f64>); 2] {
+    fn both<B: Backend>() -> Vec<[(Vec<f64>, Vec<f64>); 2]> {
         let device = Default::default();
         B::seed(&device, 5);
         let random =
             || Tensor::<B, 2>::random([7, 5], burn::tensor::Distribution::Default, &device);
         let (p, v, s) = (random(), random(), random());
-        let fused = momentum_update(p.clone(), v.clone(), s.clone(), 0.9, 0.01);
-        let generic = generic_momentum_update(p, v, s, 0.9, 0.01);
-        [fused, generic].map(|(p, v)| (to_f64(p), to_f64(v)))
+        let mut results = Vec::new();
+        for c in [
+            MomentumStep::cd(0.9, 0.01),
+            MomentumStep::sgd(0.9, 0.01, 0.5),
+        ] {
+            let fused = momentum_update(p.clone(), v.clone(), s.clone(), c);
+            let generic = generic_momentum_update(p.clone(), v.clone(), s.clone(), c);
+            results.push([fused, generic].map(|(p, v)| (to_f64(p), to_f64(v))));
+        }
+        results
     }
 
     #[test]
@@ -309,18 +350,23 @@ mod tests {
         let p = Tensor::<crate::rbm::tests::B, 1>::from_floats([1.0, -2.0], &device);
         let v = Tensor::from_floats([0.5, 0.25], &device);
         let s = Tensor::from_floats([0.1, 0.2], &device);
-        let (p, v) = momentum_update(p, v, s, 0.5, 0.1);
+        let (p1, v1) = momentum_update(p.clone(), v.clone(), s.clone(), MomentumStep::cd(0.5, 0.1));
         // v = 0.5·v + s − 0.1·p; p = p + v
-        assert_close(&to_f64(v), &[0.25 + 0.1 - 0.1, 0.125 + 0.2 + 0.2], 1e-7);
-        assert_close(&to_f64(p), &[1.25, -2.0 + 0.525], 1e-7);
+        assert_close(&to_f64(v1), &[0.25 + 0.1 - 0.1, 0.125 + 0.2 + 0.2], 1e-7);
+        assert_close(&to_f64(p1), &[1.25, -2.0 + 0.525], 1e-7);
+        let (p2, v2) = momentum_update(p, v, s, MomentumStep::sgd(0.5, 0.1, 2.0));
+        // v = 0.5·v + g + 0.1·p; p = p − 2·v
+        assert_close(&to_f64(v2), &[0.25 + 0.1 + 0.1, 0.125 + 0.2 - 0.2], 1e-7);
+        assert_close(&to_f64(p2), &[1.0 - 0.9, -2.0 - 0.25], 1e-7);
     }
 
     #[cfg(feature = "flex")]
     #[test]
     fn the_flex_kernel_matches_the_generic_path() {
-        let [(p1, v1), (p2, v2)] = both::<burn_flex::Flex>();
-        assert_close(&p1, &p2, 1e-6);
-        assert_close(&v1, &v2, 1e-6);
+        for [(p1, v1), (p2, v2)] in both::<burn_flex::Flex>() {
+            assert_close(&p1, &p2, 1e-6);
+            assert_close(&v1, &v2, 1e-6);
+        }
     }
 
     #[test]
@@ -376,7 +422,8 @@ mod tests {
 
     #[test]
     fn other_backends_take_the_generic_path() {
-        let [fused, generic] = both::<crate::rbm::tests::B>();
-        assert_eq!(fused, generic);
+        for [fused, generic] in both::<crate::rbm::tests::B>() {
+            assert_eq!(fused, generic);
+        }
     }
 }

@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
@@ -20,6 +19,7 @@ use dbn_data::ClassificationBatch;
 use dbn_model::{CdConfig, CdState, DbnClassifierConfig, Rbm, RbmConfig};
 
 use crate::finetune::FineTuned;
+use crate::sgd::FusedSgd;
 
 /// One measured workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,8 +226,8 @@ fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &CdConfig) -> Rbm<
     rbm
 }
 
-/// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults) over
-/// `data` in order.
+/// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults, and its
+/// optimiser) over `data` in order.
 fn sgd_epoch<A: AutodiffBackend>(
     model: FineTuned<A>,
     data: Tensor<A, 2>,
@@ -235,11 +235,7 @@ fn sgd_epoch<A: AutodiffBackend>(
     batch: usize,
 ) -> FineTuned<A> {
     let [examples, _] = data.dims();
-    let mut optimizer = SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new().with_momentum(0.9).with_dampening(0.0),
-        ))
-        .init();
+    let mut optimizer = FusedSgd::new(0.9, 0.0).init();
     let mut model = model;
     for start in (0..examples).step_by(batch) {
         let end = (start + batch).min(examples);

@@ -8,8 +8,7 @@ use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, Optimizer, SgdConfig, decay::WeightDecayConfig};
+use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -28,6 +27,7 @@ use dbn_model::DbnClassifier;
 use crate::config::{FinetuneConfig, OptimizerKind};
 use crate::renderer::EpochLines;
 use crate::run::epoch_mean;
+use crate::sgd::FusedSgd;
 
 /// The classifier as burn-train trains it (a local type, so the training traits can be
 /// implemented for it).
@@ -127,15 +127,7 @@ pub fn finetune<B: AutodiffBackend>(
     let config = job.config;
     match config.optimizer {
         OptimizerKind::Sgd => {
-            let momentum = (config.momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(config.momentum)
-                    .with_dampening(0.0)
-            });
-            let optimizer = SgdConfig::new()
-                .with_momentum(momentum)
-                .with_weight_decay(weight_decay(config))
-                .init();
+            let optimizer = FusedSgd::new(config.momentum, config.weight_decay).init();
             learn(model, optimizer, job)
         }
         OptimizerKind::Adam => {

@@ -9,6 +9,7 @@ mod pictures;
 mod pipeline;
 mod renderer;
 mod run;
+mod sgd;
 
 use std::process::ExitCode;
 
