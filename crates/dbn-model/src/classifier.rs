@@ -15,10 +15,11 @@ use burn::module::{Initializer, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::activation::softmax;
 
 use crate::dbn::Dbn;
 use crate::error::ModelError;
+use crate::kernels::sigmoid;
 use crate::math::softplus;
 
 /// Bottom-up sigmoid layers, the feature extractor of a DBN, for use inside any Burn model.

@@ -72,7 +72,9 @@ pub fn momentum_update<B: Backend, const D: usize>(
 
 /// The logistic function `σ(x) = 1 / (1 + e^(−x))`, element-wise. On `Flex`, in place with a
 /// vectorised exponential (at most a few `f32` rounding errors from the exact value, see the
-/// tests); NaN stays NaN.
+/// tests); NaN stays NaN. On `Autodiff<Flex>`, the same forward pass and a backward pass of one
+/// fused loop, `∂x = ∂y · y (1 − y)`, from the saved output (Burn's recomputes σ and makes four
+/// passes).
 ///
 /// # Shapes
 /// any; output as input.
@@ -80,7 +82,10 @@ pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
     let x = match flex::map_in_place(x, flex::sigmoid_slice) {
         Ok(y) => return y,
-        Err(x) => x,
+        Err(x) => match flex::differentiable_sigmoid(x) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
     };
     burn::tensor::activation::sigmoid(x)
 }
@@ -216,6 +221,81 @@ mod flex {
         let mut flex = to_flex(x)?;
         f(elements_mut(&mut flex));
         Ok(from_flex(flex))
+    }
+
+    /// [`super::sigmoid`] on `Autodiff<Flex>` (default checkpointing) as one graph node whose
+    /// state is its output; `x` back for any other backend.
+    pub(super) fn differentiable_sigmoid<B: Backend, const D: usize>(
+        x: Tensor<B, D>,
+    ) -> Result<Tensor<B, D>, Tensor<B, D>> {
+        use burn::backend::Autodiff;
+        use burn::backend::autodiff::checkpoint::base::Checkpointer;
+        use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+        use burn::backend::autodiff::grads::Gradients;
+        use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+        use burn::tensor::ops::FloatTensor;
+        use burn_flex::Flex;
+
+        type Ad = Autodiff<Flex, NoCheckpointing>;
+
+        /// The backward step: `∂x = ∂y · y (1 − y)` in place on `∂y`.
+        #[derive(Debug)]
+        struct FusedSigmoid;
+
+        impl Backward<Flex, 1> for FusedSigmoid {
+            type State = FlexTensor;
+
+            fn backward(
+                self,
+                ops: Ops<FlexTensor, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let output = ops.state;
+                unary::<Flex, _>(ops.parents, ops.node, grads, |mut grad| {
+                    let y = elements(&output);
+                    let g = elements_mut(&mut grad);
+                    assert_eq!(g.len(), y.len(), "gradient and output differ in size");
+                    for (g, y) in g.iter_mut().zip(y) {
+                        *g *= y * (1.0 - y);
+                    }
+                    grad
+                });
+            }
+        }
+
+        if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Ad>() {
+            return Err(x);
+        }
+        let TensorPrimitive::Float(primitive) = x.into_primitive() else {
+            unreachable!("a float tensor built by this crate is never quantized")
+        };
+        let boxed: Box<dyn Any> = Box::new(primitive);
+        let x = *boxed
+            .downcast::<FloatTensor<Ad>>()
+            .expect("B is Autodiff<Flex>, checked above");
+        let contiguous_f32 = x.primitive.dtype() == burn::tensor::DType::F32
+            && x.primitive.layout().contiguous_offsets().is_some();
+        let y: FloatTensor<Ad> = if contiguous_f32 {
+            let node = x.node.clone();
+            let mut output = x.primitive; // x's buffer, overwritten in place if not shared
+            sigmoid_slice(elements_mut(&mut output));
+            match FusedSigmoid
+                .prepare::<NoCheckpointing>([node])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(output.clone(), output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            }
+        } else {
+            <Ad as burn::tensor::ops::ActivationOps<Ad>>::sigmoid(x)
+        };
+        let boxed: Box<dyn Any> = Box::new(y);
+        let y = *boxed
+            .downcast::<B::FloatTensorPrimitive>()
+            .expect("B is Autodiff<Flex>, checked above");
+        Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
     }
 
     /// A seed drawn from `B`'s RNG (two uniform draws, 48 random bits), so that `B::seed`
@@ -418,6 +498,29 @@ mod tests {
         // Binomial standard error at p = 0.5 and n = 20,000 is 0.0035: 5 of them.
         assert_close(&means, &[0.0, 0.1, 0.5, 0.9, 1.0], 0.018);
         assert_ne!(to_f64(bernoulli(p.clone())), to_f64(bernoulli(p)));
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_differentiable_sigmoid_has_burns_values_and_gradients() {
+        type Ad = burn::backend::Autodiff<burn_flex::Flex>;
+        let device = Default::default();
+        let xs: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.37).collect();
+        let run = |f: fn(Tensor<Ad, 2>) -> Tensor<Ad, 2>| {
+            let x = Tensor::<Ad, 1>::from_floats(xs.as_slice(), &device)
+                .reshape([9, 9])
+                .require_grad();
+            // A weighted sum, so that each element's gradient differs.
+            let weights = Tensor::<Ad, 1>::from_floats(xs.as_slice(), &device).reshape([9, 9]);
+            let y = f(x.clone());
+            let grads = (y.clone() * weights).sum().backward();
+            let dx = x.grad(&grads).expect("x is tracked");
+            (to_f64(y.inner()), to_f64(dx))
+        };
+        let (y, dx) = run(sigmoid);
+        let (burn_y, burn_dx) = run(burn::tensor::activation::sigmoid);
+        assert_close(&y, &burn_y, 2e-7);
+        assert_close(&dx, &burn_dx, 1e-6);
     }
 
     #[test]

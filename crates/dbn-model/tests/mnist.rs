@@ -12,8 +12,19 @@ use dbn_model::{CdConfig, Dbn, DbnConfig, DbnPretrainer, RbmConfig, RbmTrainer};
 
 type B = NdArray;
 
+/// Burn's generic operations.
 #[test]
 fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error() {
+    one_cd1_epoch::<B>();
+}
+
+/// The fused kernels of `dbn_model::kernels` (with the `flex` feature).
+#[test]
+fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error_on_flex() {
+    one_cd1_epoch::<burn::backend::Flex>();
+}
+
+fn one_cd1_epoch<B: Backend>() {
     let device = Default::default();
     let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let images = |set: &dbn_data::MnistDataset| -> Tensor<B, 2> {
@@ -26,20 +37,22 @@ fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error() {
     // The untrained model with the data-fitted visible biases that training starts from.
     let untrained = rbm.clone().with_visible_bias_from_data(train.clone());
     let monitor = valid.clone().slice([0..1000, 0..784]);
-    let untrained_error = untrained
+    let untrained_error: f32 = untrained
         .reconstruction_error(monitor.clone())
         .mean()
-        .into_scalar();
+        .into_scalar()
+        .elem();
     let fitted = RbmTrainer::new(config)
         .unwrap()
         .fit(rbm, train, Some(valid), |_| {})
         .unwrap();
     let stats = &fitted.history[0];
-    let trained_error = fitted
+    let trained_error: f32 = fitted
         .rbm
         .reconstruction_error(monitor)
         .mean()
-        .into_scalar();
+        .into_scalar()
+        .elem();
     eprintln!(
         "untrained {untrained_error:.2}, after one CD-1 epoch {trained_error:.2} \
          (validation; training subset {:.2}, free-energy gap {:.2}, {:.1} s)",
