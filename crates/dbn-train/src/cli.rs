@@ -624,12 +624,30 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
+    // Ours and the peer's runs alternate, so that a change in the machine's load hits both.
     for workload in &workloads {
-        let ours = median(
-            (0..args.repeat)
-                .map(|_| workload.run::<Train>(args.examples, device).as_secs_f64())
-                .collect(),
-        );
+        let mut ours = Vec::new();
+        let mut theirs: Result<Vec<f64>, String> = Ok(Vec::new());
+        let mut threads = 0;
+        for _ in 0..args.repeat {
+            ours.push(workload.run::<Train>(args.examples, device).as_secs_f64());
+            if args.no_peer {
+                continue;
+            }
+            if let Ok(runs) = &mut theirs {
+                match run_peer(&args.python, &script, workload, args.examples) {
+                    Peer::Measured {
+                        seconds,
+                        threads: t,
+                    } => {
+                        runs.push(seconds);
+                        threads = t;
+                    }
+                    Peer::Skipped(why) => theirs = Err(why),
+                }
+            }
+        }
+        let ours = median(ours);
         let gflops = |s: f64| workload.flops(args.examples) / s / 1e9;
         let mut line = format!(
             "{:<34} dbn {:>8.3} s {:>7.1} GFLOP/s",
@@ -637,28 +655,11 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
             ours,
             gflops(ours)
         );
-        if args.no_peer {
-            println!("{line}");
-            continue;
-        }
-        let runs: Vec<Peer> = (0..args.repeat)
-            .map(|_| run_peer(&args.python, &script, workload, args.examples))
-            .collect();
-        let measured: Vec<(f64, usize)> = runs
-            .iter()
-            .filter_map(|p| match p {
-                Peer::Measured { seconds, threads } => Some((*seconds, *threads)),
-                Peer::Skipped(_) => None,
-            })
-            .collect();
-        match runs.iter().find_map(|p| match p {
-            Peer::Skipped(why) => Some(why.clone()),
-            Peer::Measured { .. } => None,
-        }) {
-            Some(why) => line += &format!("   peer skipped: {why}"),
-            None => {
-                let threads = measured[0].1;
-                let theirs = median(measured.into_iter().map(|(s, _)| s).collect());
+        match theirs {
+            _ if args.no_peer => {}
+            Err(why) => line += &format!("   peer skipped: {why}"),
+            Ok(runs) => {
+                let theirs = median(runs);
                 line += &format!(
                     " | torch ({threads} threads) {theirs:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
                     gflops(theirs),
