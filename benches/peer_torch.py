@@ -7,6 +7,8 @@ Usage: peer_torch.py WORKLOAD [ARGS...]; prints one JSON object {"seconds": s, "
   pretrain SIZES BATCH EXAMPLES              one CD-1 epoch of every layer of a DBN, greedily,
                                              each layer on P(h | v) of the one below
                                              (SIZES like 784-500-500-2000)
+  peak                                       SGEMM throughput, 2048x2048 times 2048x2048
+                                             (prints {"gflops": g, "threads": t})
   finetune SIZES BATCH EXAMPLES              one epoch of SGD with momentum and softmax
                                              cross-entropy on a sigmoid net (SIZES like
                                              784-500-500-2000-10)
@@ -114,9 +116,19 @@ def finetune(sizes, batch, n):
     return timed(run)
 
 
+def peak(n=2048, reps=20):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    return 2 * n**3 * reps / timed(lambda: [a @ b for _ in range(reps)]) / 1e9
+
+
 def main(argv):
     sizes = lambda s: [int(x) for x in s.split("-")]
     work = argv[0]
+    if work == "peak":
+        print(json.dumps({"gflops": peak(), "threads": torch.get_num_threads()}))
+        return 0
     if work == "cd1":
         nv, nh, batch, n = map(int, argv[1:5])
         seconds = cd1(nv, nh, batch, n)

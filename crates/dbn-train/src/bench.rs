@@ -257,23 +257,24 @@ pub enum Peer {
     Skipped(String),
 }
 
-/// Runs `benches/peer_torch.py` with `python` on the same workload.
-pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usize) -> Peer {
-    let output = match Command::new(python)
+/// Runs `python script ARGS` and parses the one JSON object it prints; the reason otherwise
+/// (no interpreter, no PyTorch, a crash: the last line of its error output).
+fn run_script(python: &Path, script: &Path, args: &[String]) -> Result<serde_json::Value, String> {
+    let output = Command::new(python)
         .arg(script)
-        .args(workload.peer_args(examples))
+        .args(args)
         .output()
-    {
-        Ok(output) => output,
-        Err(e) => return Peer::Skipped(format!("cannot run {}: {e}", python.display())),
-    };
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let reason = stderr.lines().last().unwrap_or("no message").to_string();
-        return Peer::Skipped(reason);
+        return Err(stderr.lines().last().unwrap_or("no message").to_string());
     }
-    let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&output.stdout);
-    match parsed {
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("unreadable peer output: {e}"))
+}
+
+/// Runs `benches/peer_torch.py` with `python` on the same workload.
+pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usize) -> Peer {
+    match run_script(python, script, &workload.peer_args(examples)) {
         Ok(value) => match (value["seconds"].as_f64(), value["threads"].as_u64()) {
             (Some(seconds), Some(threads)) => Peer::Measured {
                 seconds,
@@ -281,8 +282,16 @@ pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usi
             },
             _ => Peer::Skipped(format!("unexpected peer output: {value}")),
         },
-        Err(e) => Peer::Skipped(format!("unreadable peer output: {e}")),
+        Err(why) => Peer::Skipped(why),
     }
+}
+
+/// The machine's SGEMM throughput as PyTorch reaches it (2048³, GFLOP/s).
+pub fn peer_peak(python: &Path, script: &Path) -> Result<f64, String> {
+    let value = run_script(python, script, &["peak".to_string()])?;
+    value["gflops"]
+        .as_f64()
+        .ok_or_else(|| format!("unexpected peer output: {value}"))
 }
 
 /// The peer script next to the workspace this binary was built from.

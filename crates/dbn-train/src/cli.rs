@@ -16,7 +16,7 @@ use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
 use crate::backend::{self, Selected};
-use crate::bench::{Peer, Workload, default_peer_script, run_peer};
+use crate::bench::{Peer, Workload, default_peer_script, peer_peak, run_peer};
 use crate::config::{OptimizerKind, Preset, RunConfig};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::pipeline::{self, Data, Summary, seconds};
@@ -620,6 +620,12 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
         args.examples,
         args.repeat
     );
+    if !args.no_peer {
+        match peer_peak(&args.python, &script) {
+            Ok(gflops) => println!("SGEMM peak (PyTorch, 2048x2048x2048): {gflops:.1} GFLOP/s"),
+            Err(why) => println!("SGEMM peak not measured: {why}"),
+        }
+    }
     let median = |mut xs: Vec<f64>| {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]

@@ -87,6 +87,10 @@ fn bench_times_every_workload_and_says_why_the_peer_is_skipped() {
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("SGEMM peak not measured: cannot run /nonexistent/python3"),
+        "{stdout}"
+    );
     for name in [
         "cd1 784x500 b100",
         "cd1 500x2000 b100",
