@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch peer of `dbn bench`: the same work, timed in the same run.
 
-Usage: peer_torch.py WORKLOAD [ARGS...]; prints one JSON object {"seconds": s, "threads": t}.
+Usage: peer_torch.py [--device cpu|cuda] WORKLOAD [ARGS...]; prints one JSON object
+{"seconds": s, "threads": t}. On cuda every timing waits for the GPU to finish.
 
   cd1 N_VISIBLE N_HIDDEN BATCH EXAMPLES      one CD-1 epoch on random Bernoulli(0.2) data
   pretrain SIZES BATCH EXAMPLES              one CD-1 epoch of every layer of a DBN, greedily,
@@ -27,15 +28,27 @@ except ImportError:
     sys.exit(3)
 
 
+DEVICE = "cpu"
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def generator():
+    return torch.Generator(device=DEVICE).manual_seed(0)
+
+
 def bernoulli_data(n, nv, gen):
-    return (torch.rand(n, nv, generator=gen) < 0.2).float()
+    return (torch.rand(n, nv, generator=gen, device=DEVICE) < 0.2).float()
 
 
 class Rbm:
     def __init__(self, nv, nh, gen):
-        self.w = torch.randn(nv, nh, generator=gen) * 0.01
-        self.a = torch.zeros(nv)
-        self.b = torch.zeros(nh)
+        self.w = torch.randn(nv, nh, generator=gen, device=DEVICE) * 0.01
+        self.a = torch.zeros(nv, device=DEVICE)
+        self.b = torch.zeros(nh, device=DEVICE)
         self.vw = torch.zeros_like(self.w)
         self.va = torch.zeros_like(self.a)
         self.vb = torch.zeros_like(self.b)
@@ -47,7 +60,7 @@ class Rbm:
         # In-place updates and fused multiply-adds (addmm_): the fastest plain PyTorch form.
         c = lr / v0.shape[0]
         h0 = self.hidden(v0)
-        hs = (torch.rand(h0.shape, generator=gen) < h0).float()
+        hs = (torch.rand(h0.shape, generator=gen, device=DEVICE) < h0).float()
         v1 = torch.sigmoid(torch.addmm(self.a, hs, self.w.t()))
         h1 = self.hidden(v1)
         self.vw.mul_(momentum).addmm_(v0.t(), h0, alpha=c).addmm_(v1.t(), h1, alpha=-c)
@@ -64,13 +77,15 @@ class Rbm:
 
 
 def timed(f):
+    sync()
     start = time.perf_counter()
     f()
+    sync()
     return time.perf_counter() - start
 
 
 def cd1(nv, nh, batch, n):
-    gen = torch.Generator().manual_seed(0)
+    gen = generator()
     data = bernoulli_data(n, nv, gen)
     rbm = Rbm(nv, nh, gen)
     rbm.epoch(data[: 5 * batch], batch, gen)  # warm-up
@@ -78,7 +93,7 @@ def cd1(nv, nh, batch, n):
 
 
 def pretrain(sizes, batch, n):
-    gen = torch.Generator().manual_seed(0)
+    gen = generator()
     data = bernoulli_data(n, sizes[0], gen)
     rbms = [Rbm(nv, nh, gen) for nv, nh in zip(sizes, sizes[1:])]
 
@@ -92,20 +107,20 @@ def pretrain(sizes, batch, n):
 
 
 def finetune(sizes, batch, n):
-    gen = torch.Generator().manual_seed(0)
+    gen = generator()
     data = bernoulli_data(n, sizes[0], gen)
-    labels = torch.randint(0, sizes[-1], (n,), generator=gen)
+    labels = torch.randint(0, sizes[-1], (n,), generator=gen, device=DEVICE)
     layers = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.Sigmoid())
-    net = torch.nn.Sequential(*layers)
+    net = torch.nn.Sequential(*layers).to(DEVICE)
     opt = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def run():
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen, device=DEVICE)
         for i in range(n // batch):
             idx = perm[i * batch:(i + 1) * batch]
             opt.zero_grad()
@@ -117,13 +132,16 @@ def finetune(sizes, batch, n):
 
 
 def peak(n=2048, reps=20):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     for _ in range(3):
         a @ b
     return 2 * n**3 * reps / timed(lambda: [a @ b for _ in range(reps)]) / 1e9
 
 
 def main(argv):
+    global DEVICE
+    if argv[:1] == ["--device"]:
+        DEVICE, argv = argv[1], argv[2:]
     sizes = lambda s: [int(x) for x in s.split("-")]
     work = argv[0]
     if work == "peak":
@@ -145,5 +163,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    with torch.no_grad() if len(sys.argv) > 1 and sys.argv[1] != "finetune" else torch.enable_grad():
+    with torch.enable_grad() if "finetune" in sys.argv else torch.no_grad():
         sys.exit(main(sys.argv[1:]))

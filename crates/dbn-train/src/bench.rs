@@ -257,14 +257,25 @@ pub enum Peer {
     Skipped(String),
 }
 
-/// Runs `python script ARGS` and parses the one JSON object it prints; the reason otherwise
+/// How to run the peer: the interpreter, the script, and PyTorch's device (`cpu` or `cuda`).
+pub struct PeerCommand<'a> {
+    /// The Python interpreter.
+    pub python: &'a Path,
+    /// `benches/peer_torch.py` or a copy of it.
+    pub script: &'a Path,
+    /// PyTorch's device.
+    pub device: &'a str,
+}
+
+/// Runs `python script --device DEVICE ARGS` and parses the one JSON object it prints; the reason otherwise
 /// (no interpreter, no PyTorch, a crash: the last line of its error output).
-fn run_script(python: &Path, script: &Path, args: &[String]) -> Result<serde_json::Value, String> {
-    let output = Command::new(python)
-        .arg(script)
+fn run_script(peer: &PeerCommand<'_>, args: &[String]) -> Result<serde_json::Value, String> {
+    let output = Command::new(peer.python)
+        .arg(peer.script)
+        .args(["--device", peer.device])
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        .map_err(|e| format!("cannot run {}: {e}", peer.python.display()))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(stderr.lines().last().unwrap_or("no message").to_string());
@@ -273,8 +284,8 @@ fn run_script(python: &Path, script: &Path, args: &[String]) -> Result<serde_jso
 }
 
 /// Runs `benches/peer_torch.py` with `python` on the same workload.
-pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usize) -> Peer {
-    match run_script(python, script, &workload.peer_args(examples)) {
+pub fn run_peer(peer: &PeerCommand<'_>, workload: &Workload, examples: usize) -> Peer {
+    match run_script(peer, &workload.peer_args(examples)) {
         Ok(value) => match (value["seconds"].as_f64(), value["threads"].as_u64()) {
             (Some(seconds), Some(threads)) => Peer::Measured {
                 seconds,
@@ -287,8 +298,8 @@ pub fn run_peer(python: &Path, script: &Path, workload: &Workload, examples: usi
 }
 
 /// The machine's SGEMM throughput as PyTorch reaches it (2048³, GFLOP/s).
-pub fn peer_peak(python: &Path, script: &Path) -> Result<f64, String> {
-    let value = run_script(python, script, &["peak".to_string()])?;
+pub fn peer_peak(peer: &PeerCommand<'_>) -> Result<f64, String> {
+    let value = run_script(peer, &["peak".to_string()])?;
     value["gflops"]
         .as_f64()
         .ok_or_else(|| format!("unexpected peer output: {value}"))

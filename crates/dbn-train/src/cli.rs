@@ -16,7 +16,7 @@ use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
 use crate::backend::{self, Selected};
-use crate::bench::{Peer, Workload, default_peer_script, peer_peak, run_peer};
+use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
 use crate::config::{OptimizerKind, Preset, RunConfig};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::pipeline::{self, Data, Summary, seconds};
@@ -215,6 +215,9 @@ struct BenchArgs {
     /// The peer script [default: benches/peer_torch.py of this workspace].
     #[arg(long, value_name = "FILE")]
     peer_script: Option<PathBuf>,
+    /// PyTorch's device [default: cuda with the cuda and wgpu backends, cpu otherwise].
+    #[arg(long, value_name = "DEVICE", value_parser = ["cpu", "cuda"])]
+    peer_device: Option<String>,
     /// Time our side only.
     #[arg(long)]
     no_peer: bool,
@@ -613,6 +616,15 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
         return Err(format!("--only {only:?} matches no workload").into());
     }
     let script = args.peer_script.clone().unwrap_or_else(default_peer_script);
+    let gpu = matches!(backend::NAME, "cuda" | "wgpu");
+    let peer = PeerCommand {
+        python: &args.python,
+        script: &script,
+        device: args
+            .peer_device
+            .as_deref()
+            .unwrap_or(if gpu { "cuda" } else { "cpu" }),
+    };
     println!(
         "backend {} ({} CPU threads available), {} examples per epoch, median of {} run(s)",
         backend::NAME,
@@ -621,8 +633,11 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
         args.repeat
     );
     if !args.no_peer {
-        match peer_peak(&args.python, &script) {
-            Ok(gflops) => println!("SGEMM peak (PyTorch, 2048x2048x2048): {gflops:.1} GFLOP/s"),
+        match peer_peak(&peer) {
+            Ok(gflops) => println!(
+                "SGEMM peak (PyTorch on {}, 2048x2048x2048): {gflops:.1} GFLOP/s",
+                peer.device
+            ),
             Err(why) => println!("SGEMM peak not measured: {why}"),
         }
     }
@@ -641,7 +656,7 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
                 continue;
             }
             if let Ok(runs) = &mut theirs {
-                match run_peer(&args.python, &script, workload, args.examples) {
+                match run_peer(&peer, workload, args.examples) {
                     Peer::Measured {
                         seconds,
                         threads: t,
@@ -667,7 +682,8 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
             Ok(runs) => {
                 let theirs = median(runs);
                 line += &format!(
-                    " | torch ({threads} threads) {theirs:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
+                    " | torch ({}, {threads} threads) {theirs:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
+                    peer.device,
                     gflops(theirs),
                     ours / theirs
                 );
