@@ -99,8 +99,12 @@ pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
 pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
     #[cfg(feature = "flex")]
     let p = {
-        let seed = flex::seed_from::<B>(&p.device());
-        match flex::map_in_place(p, |p| flex::bernoulli_slice(p, seed)) {
+        // The seed is drawn only once `B` is known to be Flex: elsewhere it would cost a
+        // read-back (a device sync on GPUs) per call.
+        let device = p.device();
+        match flex::map_in_place(p, |p| {
+            flex::bernoulli_slice(p, flex::seed_from::<B>(&device))
+        }) {
             Ok(sample) => return sample,
             Err(p) => p,
         }
@@ -162,38 +166,51 @@ mod flex {
     use burn::tensor::TensorPrimitive;
     use burn_flex::FlexTensor;
 
+    /// `value` as a `U` when it is one (the same type under another name); `value` back
+    /// otherwise.
+    fn cast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
+        let boxed: Box<dyn Any> = Box::new(value);
+        match boxed.downcast::<U>() {
+            Ok(u) => Ok(*u),
+            Err(boxed) => Err(*boxed.downcast::<T>().expect("the box holds a T")),
+        }
+    }
+
+    /// The float primitive of `tensor`.
+    fn primitive<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> B::FloatTensorPrimitive {
+        let TensorPrimitive::Float(primitive) = tensor.into_primitive() else {
+            unreachable!("a float tensor built by this crate is never quantized")
+        };
+        primitive
+    }
+
+    /// The tensor of primitive `p`, of a backend that is `B` under another name.
+    fn tensor_of<B: Backend, P: 'static, const D: usize>(p: P) -> Tensor<B, D> {
+        let primitive = cast::<P, B::FloatTensorPrimitive>(p)
+            .unwrap_or_else(|_| unreachable!("called only when B is the primitive's backend"));
+        Tensor::from_primitive(TensorPrimitive::Float(primitive))
+    }
+
+    /// Whether the fused loops can read `flex` as one `f32` slice.
+    fn contiguous_f32(flex: &FlexTensor) -> bool {
+        flex.dtype() == burn::tensor::DType::F32 && flex.layout().contiguous_offsets().is_some()
+    }
+
     /// `tensor`'s `Flex` primitive when `B` is `Flex` and the tensor is a contiguous `f32`
     /// buffer; the tensor itself otherwise.
     fn to_flex<B: Backend, const D: usize>(
         tensor: Tensor<B, D>,
     ) -> Result<FlexTensor, Tensor<B, D>> {
-        let TensorPrimitive::Float(primitive) = tensor.into_primitive() else {
-            unreachable!("a float tensor built by this crate is never quantized")
-        };
-        let boxed: Box<dyn Any> = Box::new(primitive);
-        match boxed.downcast::<FlexTensor>() {
-            Ok(flex)
-                if flex.dtype() == burn::tensor::DType::F32
-                    && flex.layout().contiguous_offsets().is_some() =>
-            {
-                Ok(*flex)
-            }
-            Ok(flex) => Err(from_flex(*flex)),
-            Err(boxed) => Err(Tensor::from_primitive(TensorPrimitive::Float(
-                *boxed
-                    .downcast::<B::FloatTensorPrimitive>()
-                    .expect("the box holds B's primitive"),
-            ))),
+        match cast::<_, FlexTensor>(primitive(tensor)) {
+            Ok(flex) if contiguous_f32(&flex) => Ok(flex),
+            Ok(flex) => Err(from_flex(flex)),
+            Err(primitive) => Err(Tensor::from_primitive(TensorPrimitive::Float(primitive))),
         }
     }
 
     /// The tensor of a `Flex` primitive; `B` is `Flex` whenever this is called.
     fn from_flex<B: Backend, const D: usize>(flex: FlexTensor) -> Tensor<B, D> {
-        let boxed: Box<dyn Any> = Box::new(flex);
-        let primitive = *boxed
-            .downcast::<B::FloatTensorPrimitive>()
-            .expect("called only when B is Flex");
-        Tensor::from_primitive(TensorPrimitive::Float(primitive))
+        tensor_of(flex)
     }
 
     /// The contiguous `f32` elements of `flex`, copied first if its buffer is shared.
@@ -267,16 +284,9 @@ mod flex {
         if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Ad>() {
             return Err(x);
         }
-        let TensorPrimitive::Float(primitive) = x.into_primitive() else {
-            unreachable!("a float tensor built by this crate is never quantized")
-        };
-        let boxed: Box<dyn Any> = Box::new(primitive);
-        let x = *boxed
-            .downcast::<FloatTensor<Ad>>()
-            .expect("B is Autodiff<Flex>, checked above");
-        let contiguous_f32 = x.primitive.dtype() == burn::tensor::DType::F32
-            && x.primitive.layout().contiguous_offsets().is_some();
-        let y: FloatTensor<Ad> = if contiguous_f32 {
+        let x = cast::<_, FloatTensor<Ad>>(primitive(x))
+            .unwrap_or_else(|_| unreachable!("B is Autodiff<Flex>, checked above"));
+        let y: FloatTensor<Ad> = if contiguous_f32(&x.primitive) {
             let node = x.node.clone();
             let mut output = x.primitive; // x's buffer, overwritten in place if not shared
             sigmoid_slice(elements_mut(&mut output));
@@ -291,11 +301,7 @@ mod flex {
         } else {
             <Ad as burn::tensor::ops::ActivationOps<Ad>>::sigmoid(x)
         };
-        let boxed: Box<dyn Any> = Box::new(y);
-        let y = *boxed
-            .downcast::<B::FloatTensorPrimitive>()
-            .expect("B is Autodiff<Flex>, checked above");
-        Ok(Tensor::from_primitive(TensorPrimitive::Float(y)))
+        Ok(tensor_of(y))
     }
 
     /// A seed drawn from `B`'s RNG (two uniform draws, 48 random bits), so that `B::seed`
