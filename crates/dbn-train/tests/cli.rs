@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{dbn, text};
+use common::{dbn, line_starting, text};
 
 #[test]
 fn data_prints_counts_per_split_and_label_of_the_shipped_mnist() {
@@ -12,10 +12,7 @@ fn data_prints_counts_per_split_and_label_of_the_shipped_mnist() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     let row = |name: &str| {
-        stdout
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} row in:\n{stdout}"))
+        line_starting(&stdout, name)
             .split_whitespace()
             .skip(1)
             .collect::<Vec<_>>()
@@ -98,10 +95,7 @@ fn bench_times_every_workload_and_says_why_the_peer_is_skipped() {
         "pretrain 784-500-500-2000 b100",
         "finetune 784-500-500-2000-10 b100",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no line for {name} in\n{stdout}"));
+        let line = line_starting(&stdout, name);
         assert!(line.contains("GFLOP/s"), "{line}");
         assert!(
             line.contains("peer skipped: cannot run /nonexistent/python3"),

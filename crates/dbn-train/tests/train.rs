@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{dbn, text};
+use common::{dbn, line_starting, text};
 
 fn ok(out: &Output) -> String {
     let stdout = text(&out.stdout);
@@ -194,15 +194,8 @@ fn compare_prints_pretrained_and_random_init_errors() {
         out_dir.to_str().unwrap(),
         &["--labels", "500"],
     )));
-    let line = |name: &str| {
-        stdout
-            .lines()
-            .find(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no {name} line in\n{stdout}"))
-            .to_string()
-    };
-    assert!(line("pretrained").ends_with('%'));
-    assert!(line("random").ends_with('%'));
+    assert!(line_starting(&stdout, "pretrained").ends_with('%'));
+    assert!(line_starting(&stdout, "random").ends_with('%'));
     assert!(stdout.contains("(500 labelled images"), "{stdout}");
     let summary = read_summary(&out_dir);
     assert!(summary["pretrained_test_error"].as_f64().unwrap() < 0.9);

@@ -15,3 +15,12 @@ pub fn dbn(args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The first line of `output` that starts with `prefix`; panics showing the whole output when
+/// there is none.
+pub fn line_starting<'a>(output: &'a str, prefix: &str) -> &'a str {
+    output
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{output}"))
+}
