@@ -159,9 +159,13 @@ impl Workload {
             Self::Pretrain { sizes, batch } => {
                 let data = bernoulli_data::<A::InnerBackend>(examples, sizes[0], device);
                 let cd = CdConfig::new().with_batch_size(*batch);
+                // Each RBM warmed up on a few batches of zeros of its input size.
                 let rbms: Vec<Rbm<A::InnerBackend>> = sizes
                     .windows(2)
-                    .map(|w| RbmConfig::new(w[0], w[1]).init(device))
+                    .map(|w| {
+                        let rbm = RbmConfig::new(w[0], w[1]).init(device);
+                        cd1_epoch(rbm, Tensor::zeros([5 * batch, w[0]], device), &cd)
+                    })
                     .collect();
                 timed(|| {
                     let mut x = data;
