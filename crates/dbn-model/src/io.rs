@@ -1,14 +1,17 @@
 //! Saving and loading modules ([`save_module`], [`load_module`] for every [`Persist`] module:
 //! [`Rbm`], [`Dbn`], [`DbnClassifier`]): a Burn record (`NAME.mpk`, full precision, so a round trip is
-//! bit-exact) beside its config as JSON (`NAME.json`). Each file is written under a temporary
-//! name and renamed into place, so an interrupted save never leaves a truncated file that loads;
-//! loading checks that the record's shapes are the config's.
+//! bit-exact) beside its config as JSON (`NAME.json`). Each file is written whole under a
+//! temporary name, flushed to disk and renamed into place ([`write_atomically`],
+//! [`AtomicMpkRecorder`]), so an interrupted save or a full disk never leaves a truncated file
+//! that loads; loading checks that the record's shapes are the config's.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::config::Config;
+use burn::config::{Config, config_to_json};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::classifier::{DbnClassifier, DbnClassifierConfig};
 use crate::dbn::{Dbn, DbnConfig};
@@ -22,7 +25,63 @@ pub const RBM_NAME: &str = "rbm";
 /// File stem of a saved classifier in its folder: `classifier.json` and `classifier.mpk`.
 pub const CLASSIFIER_NAME: &str = "classifier";
 
-type Recorder = NamedMpkFileRecorder<FullPrecisionSettings>;
+/// Writes `bytes` to `path` as a whole or not at all: into a hidden temporary file beside it,
+/// flushed to disk, then renamed over `path`. A crash, a kill or a full disk at any moment leaves
+/// either the old file or the new one, never a mix or a truncated file; the temporary file is
+/// removed when writing fails.
+///
+/// # Errors
+/// The first I/O error (creating, writing, flushing or renaming).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |name| name.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        std::fs::remove_file(&tmp).ok();
+    }
+    written
+}
+
+/// Burn's named MessagePack record format (what `NamedMpkFileRecorder<FullPrecisionSettings>`
+/// reads and writes), saved through [`write_atomically`]. Burn's own file recorders write in
+/// place and drop their buffered writer without checking the final flush, so a kill or a full
+/// disk can leave a truncated record; this one cannot. Usable wherever Burn takes a
+/// [`FileRecorder`], burn-train's checkpointer included.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AtomicMpkRecorder;
+
+impl<B: Backend> Recorder<B> for AtomicMpkRecorder {
+    type Settings = FullPrecisionSettings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: Serialize>(&self, item: I, mut file: PathBuf) -> Result<(), RecorderError> {
+        file.set_extension(<Self as FileRecorder<B>>::file_extension());
+        let bytes = rmp_serde::to_vec_named(&item)
+            .map_err(|e| RecorderError::Unknown(format!("{}: {e}", file.display())))?;
+        write_atomically(&file, &bytes)
+            .map_err(|e| RecorderError::Unknown(format!("{}: {e}", file.display())))
+    }
+
+    fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
+        file.set_extension(<Self as FileRecorder<B>>::file_extension());
+        let bytes = std::fs::read(&*file)
+            .map_err(|e| RecorderError::FileNotFound(format!("{}: {e}", file.display())))?;
+        rmp_serde::from_slice(&bytes)
+            .map_err(|e| RecorderError::DeserializeError(format!("{}: {e}", file.display())))
+    }
+}
+
+impl<B: Backend> FileRecorder<B> for AtomicMpkRecorder {
+    fn file_extension() -> &'static str {
+        "mpk"
+    }
+}
 
 fn io_error(path: &Path, reason: impl std::fmt::Display) -> ModelError {
     ModelError::Io {
@@ -36,7 +95,8 @@ fn file(dir: &Path, name: &str, ext: &str) -> PathBuf {
     dir.join(format!("{name}.{ext}"))
 }
 
-/// Writes `config` and `module`'s record into `dir` under `name`, each through a temporary file.
+/// Writes `config` and `module`'s record into `dir` under `name`, each atomically; the record
+/// last, so a folder whose record exists holds a complete save.
 fn save<B: Backend, M: Module<B>, C: Config>(
     module: &M,
     config: &C,
@@ -45,23 +105,14 @@ fn save<B: Backend, M: Module<B>, C: Config>(
 ) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| io_error(dir, format!("cannot create folder: {e}")))?;
-    let tmp_name = format!(".{name}-tmp"); // no dot: the recorder replaces an extension
     let json = file(dir, name, "json");
-    let tmp_json = file(dir, &tmp_name, "json");
-    config
-        .save(&tmp_json)
+    write_atomically(&json, config_to_json(config).as_bytes())
         .map_err(|e| io_error(&json, format!("cannot write: {e}")))?;
-    // The recorder appends ".mpk" to the path it is given.
-    let record = file(dir, name, "mpk");
+    // The recorder names the file NAME.mpk and reports the path in its error.
     module
         .clone()
-        .save_file(dir.join(&tmp_name), &Recorder::new())
-        .map_err(|e| io_error(&record, format!("cannot write: {e}")))?;
-    for (tmp, path) in [(tmp_json, json), (file(dir, &tmp_name, "mpk"), record)] {
-        std::fs::rename(&tmp, &path)
-            .map_err(|e| io_error(&path, format!("cannot rename into place: {e}")))?;
-    }
-    Ok(())
+        .save_file(dir.join(name), &AtomicMpkRecorder)
+        .map_err(|e| io_error(dir, format!("cannot save {name}.mpk: {e}")))
 }
 
 /// Reads `dir/NAME.json`.
@@ -85,7 +136,7 @@ fn load_record<B: Backend, M: Module<B>>(
         return Err(io_error(&path, "not found"));
     }
     module
-        .load_file(dir.join(name), &Recorder::new(), device)
+        .load_file(dir.join(name), &AtomicMpkRecorder, device)
         .map_err(|e| io_error(&path, format!("cannot load: {e}")))
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::cd::{CdState, RbmDelta};
 use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
+use crate::io::write_atomically;
 use crate::kernels::bernoulli;
 use crate::rbm::Rbm;
 use crate::train::{EpochStats, RbmRun, RbmTrainer, RunProgress};
@@ -260,17 +261,14 @@ impl Checkpoint {
         }
     }
 
-    /// Writes to `path.tmp`, then renames it over `path`.
+    /// Writes the checkpoint as a whole or not at all ([`write_atomically`]).
     fn write(&self, path: &Path) -> Result<(), ModelError> {
         let io = |reason: String| ModelError::Io {
             path: path.to_path_buf(),
             reason,
         };
         let bytes = rmp_serde::to_vec_named(self).map_err(|e| io(format!("cannot encode: {e}")))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)
-            .map_err(|e| io(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(|e| io(format!("cannot rename {}: {e}", tmp.display())))
+        write_atomically(path, &bytes).map_err(|e| io(format!("cannot write checkpoint: {e}")))
     }
 
     fn read(path: &Path) -> Result<Self, ModelError> {

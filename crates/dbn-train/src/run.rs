@@ -1,10 +1,9 @@
 //! A run's folder: created fresh (never overwriting silently), files written atomically, and the
 //! metrics and summary files.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dbn_model::EpochStats;
+use dbn_model::{EpochStats, write_atomically};
 use serde::Serialize;
 
 /// What to do when the run folder exists and is not empty.
@@ -96,20 +95,13 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Writes `bytes` to `folder/name` through a temporary file renamed into place.
+    /// Writes `bytes` to `folder/name` as a whole or not at all ([`write_atomically`]).
     ///
     /// # Errors
     /// A [`RunDirError`] naming the file.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<(), RunDirError> {
         let path = self.file(name);
-        let tmp = self.file(&format!(".{name}.tmp"));
-        let mut file =
-            std::fs::File::create(&tmp).map_err(|e| error(&tmp, format!("cannot create: {e}")))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| error(&tmp, format!("cannot write: {e}")))?;
-        std::fs::rename(&tmp, &path)
-            .map_err(|e| error(&path, format!("cannot rename into place: {e}")))
+        write_atomically(&path, bytes).map_err(|e| error(&path, format!("cannot write: {e}")))
     }
 
     /// Writes `value` as pretty JSON to `folder/name`.
