@@ -37,10 +37,12 @@
 pub mod batcher;
 pub mod error;
 pub mod idx;
+pub mod loader;
 pub mod mnist;
 
 pub use batcher::{Binarization, ClassificationBatch, ClassificationBatcher, ImageBatcher};
 pub use error::{DataError, Result};
+pub use loader::EpochLoader;
 pub use mnist::{
     DEFAULT_VALIDATION, MnistDataset, MnistItem, MnistSplits, N_CLASSES, Split, shipped_mnist_dir,
 };
