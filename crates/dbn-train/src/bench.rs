@@ -186,7 +186,7 @@ impl Workload {
                 let config = DbnClassifierConfig::new(sizes[..sizes.len() - 1].to_vec())
                     .with_n_outputs(sizes[sizes.len() - 1]);
                 let net = config.init::<A>(device).expect("bench sizes are valid");
-                let model = FineTuned { net };
+                let model = FineTuned::new(net);
                 let model = sgd_epoch(
                     model,
                     data.clone().slice(0..5 * batch),

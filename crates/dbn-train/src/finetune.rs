@@ -1,33 +1,45 @@
 //! Supervised fine-tuning through burn-train (`SupervisedTraining` + `Learner`), and test
 //! evaluation.
+//!
+//! A resumed run ends with the same weights as one that never stopped (CPU, same seed): every
+//! piece of state that burn-train does not checkpoint is a function of the epoch. The shuffle
+//! comes from an [`EpochLoader`] (seed, epoch); early stopping and the checkpoint kept read the
+//! whole history from burn-train's logs ([`NoImprovementSince`]); the learning rate, the
+//! optimiser's velocities and the weights are in burn-train's checkpoint, which is written
+//! through [`AtomicMpkRecorder`] (no truncated file after a kill) and used only when all three of
+//! its files exist ([`last_checkpoint`]). A NaN or infinite training loss stops the run at once,
+//! before that epoch is checkpointed ([`Diverged`]).
 
+use std::error::Error;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
-use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
 use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
-use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::logger::{FileMetricLogger, MetricLogger};
+use burn::train::metric::store::{
+    Aggregate, Direction, EpochSummary, EventStoreClient, MetricsUpdate, Split,
+};
+use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, NumericEntry};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
+    ClassificationOutput, EarlyStoppingStrategy, InferenceStep, Interrupter, Learner,
     SupervisedTraining, TrainOutput, TrainStep,
 };
-use dbn_data::{ClassificationBatch, ClassificationBatcher, MnistDataset};
-use dbn_model::DbnClassifier;
+use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDataset};
+use dbn_model::{AtomicMpkRecorder, DbnClassifier};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
 use crate::renderer::EpochLines;
 use crate::run::epoch_mean;
-use crate::sgd::FusedSgd;
+use crate::sgd::{ExponentialDecay, FusedSgd};
 
 /// The classifier as burn-train trains it (a local type, so the training traits can be
 /// implemented for it).
@@ -35,9 +47,20 @@ use crate::sgd::FusedSgd;
 pub struct FineTuned<B: Backend> {
     /// The network being fine-tuned.
     pub net: DbnClassifier<B>,
+    /// Stops the run at the first non-finite training loss (not saved in records).
+    #[module(skip)]
+    watch: DivergenceWatch,
 }
 
 impl<B: Backend> FineTuned<B> {
+    /// `net`, to be trained; its watch stops nothing until [`finetune`] gives it a run.
+    pub fn new(net: DbnClassifier<B>) -> Self {
+        Self {
+            net,
+            watch: DivergenceWatch::default(),
+        }
+    }
+
     /// Forward pass and loss of a batch.
     fn classify(&self, batch: ClassificationBatch<B>) -> ClassificationOutput<B> {
         let output = self.net.forward(batch.images);
@@ -56,6 +79,8 @@ impl<B: AutodiffBackend> TrainStep for FineTuned<B> {
 
     fn step(&self, batch: ClassificationBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
         let output = self.classify(batch);
+        self.watch
+            .observe(output.loss.clone().into_scalar().elem::<f64>());
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
@@ -69,9 +94,104 @@ impl<B: Backend> InferenceStep for FineTuned<B> {
     }
 }
 
-/// The last epoch whose checkpoint burn-train wrote in `dir/checkpoint/`, if any.
+/// Where the training loss first became NaN or infinite.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NonFinite {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Batch within the epoch, from 1.
+    pub batch: usize,
+    /// The loss there.
+    pub loss: f64,
+}
+
+/// Sees every training loss, in order, on the training thread, and interrupts burn-train at
+/// the first non-finite one: the epoch stops after that step, before validation and before a
+/// checkpoint is written. (burn-train computes its metrics on another thread, some steps
+/// behind, too late to keep a diverged epoch out of the checkpoints.) Clones share the state.
+#[derive(Clone, Default)]
+struct DivergenceWatch {
+    interrupter: Interrupter,
+    first_epoch: usize,
+    steps_per_epoch: usize,
+    steps: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Option<NonFinite>>>,
+}
+
+impl std::fmt::Debug for DivergenceWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DivergenceWatch")
+            .field("seen", &self.seen())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DivergenceWatch {
+    /// A watch of a run whose first step is batch 1 of `first_epoch`.
+    fn new(interrupter: Interrupter, first_epoch: usize, steps_per_epoch: usize) -> Self {
+        Self {
+            interrupter,
+            first_epoch,
+            steps_per_epoch,
+            ..Self::default()
+        }
+    }
+
+    /// Counts a step and interrupts the run if `loss` is not finite.
+    fn observe(&self, loss: f64) {
+        let step = self.steps.fetch_add(1, Ordering::SeqCst);
+        if loss.is_finite() {
+            return;
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_none() {
+            *seen = Some(NonFinite {
+                epoch: self.first_epoch + step / self.steps_per_epoch.max(1),
+                batch: step % self.steps_per_epoch.max(1) + 1,
+                loss,
+            });
+            self.interrupter
+                .stop(Some("the training loss is not finite"));
+        }
+    }
+
+    /// The first non-finite loss, if any.
+    fn seen(&self) -> Option<NonFinite> {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Fine-tuning diverged: names where, and which checkpoint is the last good one.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "fine-tuning diverged at epoch {}, batch {}: the training loss became {}; lower the \
+     learning rate (now {learning_rate}). {}",
+    at.epoch,
+    at.batch,
+    at.loss,
+    kept.as_ref().map_or_else(
+        || "No epoch had finished, so no checkpoint was written.".to_string(),
+        |(epoch, dir)| format!(
+            "The last good checkpoint (epoch {epoch}) is kept in {}.",
+            dir.display()
+        )
+    )
+)]
+pub struct Diverged {
+    /// Where the loss first became non-finite.
+    pub at: NonFinite,
+    /// The learning rate of the run.
+    pub learning_rate: f64,
+    /// The last complete checkpoint and its folder, if an epoch finished.
+    pub kept: Option<(usize, PathBuf)>,
+}
+
+/// The last epoch whose checkpoint burn-train wrote completely in `dir/checkpoint/`: all three
+/// of its files (model, optimiser, scheduler) exist. Each file is written atomically, but a
+/// kill can fall between them.
 pub fn last_checkpoint(dir: &Path) -> Option<usize> {
-    std::fs::read_dir(dir.join("checkpoint"))
+    let folder = dir.join("checkpoint");
+    std::fs::read_dir(&folder)
         .ok()?
         .filter_map(|entry| {
             let name = entry.ok()?.file_name().into_string().ok()?;
@@ -80,7 +200,38 @@ pub fn last_checkpoint(dir: &Path) -> Option<usize> {
                 .parse()
                 .ok()
         })
+        .filter(|epoch: &usize| {
+            ["optim", "scheduler"]
+                .iter()
+                .all(|part| folder.join(format!("{part}-{epoch}.mpk")).is_file())
+        })
         .max()
+}
+
+/// Removes burn-train's logs of the epochs after `epoch` (left by a run killed after its last
+/// complete checkpoint), so that the resumed run's logs are the only ones read.
+///
+/// # Errors
+/// When a log folder cannot be removed.
+fn forget_epochs_after(dir: &Path, epoch: usize) -> Result<(), Box<dyn Error>> {
+    for split in ["train", "valid"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(split)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let later = name
+                .to_str()
+                .and_then(|name| name.strip_prefix("epoch-")?.parse::<usize>().ok())
+                .is_some_and(|n| n > epoch);
+            if later {
+                std::fs::remove_dir_all(entry.path()).map_err(|e| {
+                    format!("cannot remove stale logs {}: {e}", entry.path().display())
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A fine-tuned network: the epoch with the lowest validation loss.
@@ -98,6 +249,70 @@ pub fn best_epoch(dir: &Path) -> Option<usize> {
         .map_while(|epoch| Some((epoch, epoch_mean(dir, "valid", epoch, "Loss")?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(epoch, _)| epoch)
+}
+
+/// Early stopping on the mean validation loss, over the whole run: stops once `patience`
+/// epochs have passed since the epoch with the lowest one. Unlike burn-train's
+/// `MetricEarlyStoppingStrategy`, which remembers the best epoch in memory, it reads the history
+/// from the logs, so a resumed run stops where an uninterrupted one would.
+#[derive(Clone, Debug)]
+pub struct NoImprovementSince {
+    patience: usize,
+    metric: String,
+}
+
+impl NoImprovementSince {
+    /// Stop after `patience` epochs without a lower mean validation value of `metric`.
+    pub fn new(patience: usize, metric: &impl Metric) -> Self {
+        let metric = metric.name().to_string();
+        Self { patience, metric }
+    }
+}
+
+impl EarlyStoppingStrategy for NoImprovementSince {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        store
+            .find_epoch(
+                &self.metric,
+                Aggregate::Mean,
+                Direction::Lowest,
+                &Split::Valid,
+            )
+            .is_some_and(|best| epoch >= best + self.patience)
+    }
+}
+
+/// burn-train's file metric logger, with the epoch of a resumed run put right. burn-train
+/// 0.21's event store numbers the first epoch after a resume 1 (its counter starts at 1 whatever
+/// the checkpoint), so that epoch's logs would overwrite epoch 1's and the history read by early
+/// stopping and checkpointing would have a hole; this logger files what is numbered below
+/// `first_epoch` under `first_epoch`.
+struct ResumedLogs {
+    inner: FileMetricLogger,
+    first_epoch: usize,
+}
+
+impl MetricLogger for ResumedLogs {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        self.inner.log(update, epoch.max(self.first_epoch), split);
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        self.inner.read_numeric(name, epoch, split)
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.inner.log_metric_definition(definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        self.inner.log_epoch_summary(summary);
+    }
 }
 
 /// What a fine-tuning run works on and where.
@@ -119,22 +334,25 @@ pub struct FinetuneJob<'a> {
 /// Fine-tunes `net` as `job` says, with burn-train's dashboard (a terminal) or plain lines,
 /// checkpoints and early stopping. Returns, on the inner backend, the network of the epoch with
 /// the lowest validation loss (its checkpoint is kept for that).
+///
+/// # Errors
+/// [`Diverged`] when a training loss is not finite; an error naming the checkpoint file when
+/// the best epoch's checkpoint cannot be loaded.
 pub fn finetune<B: AutodiffBackend>(
     net: DbnClassifier<B>,
     job: FinetuneJob<'_>,
-) -> Finetuned<B::InnerBackend> {
-    let model = FineTuned { net };
+) -> Result<Finetuned<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
     match config.optimizer {
         OptimizerKind::Sgd => {
             let optimizer = FusedSgd::new(config.momentum, config.weight_decay).init();
-            learn(model, optimizer, job)
+            learn(net, optimizer, job)
         }
         OptimizerKind::Adam => {
             let optimizer = AdamConfig::new()
                 .with_weight_decay(weight_decay(config))
                 .init();
-            learn(model, optimizer, job)
+            learn(net, optimizer, job)
         }
     }
 }
@@ -145,10 +363,10 @@ fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
 
 /// The one generic body behind `finetune`'s two optimisers.
 fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
-    model: FineTuned<B>,
+    net: DbnClassifier<B>,
     optimizer: O,
     job: FinetuneJob<'_>,
-) -> Finetuned<B::InnerBackend> {
+) -> Result<Finetuned<B::InnerBackend>, Box<dyn Error>> {
     let FinetuneJob {
         config,
         seed,
@@ -157,22 +375,50 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         dir,
         resume,
     } = job;
+    let device = net.output.weight.device();
+    let resumed = resume.then(|| last_checkpoint(dir)).flatten();
+    if let Some(epoch) = resumed {
+        forget_epochs_after(dir, epoch)?;
+    }
+    // A run that had already stopped early stays stopped.
+    let last_epoch = match resumed {
+        Some(epoch) if best_epoch(dir).is_some_and(|best| epoch >= best + config.patience) => epoch,
+        _ => config.epochs,
+    };
+    let first_epoch = resumed.map_or(1, |epoch| epoch + 1);
     let steps_per_epoch = train.len().div_ceil(config.batch_size).max(1);
     let gamma = config.lr_decay.powf(1.0 / steps_per_epoch as f64);
-    let scheduler = ExponentialLrSchedulerConfig::new(config.learning_rate, gamma)
-        .init()
-        .expect("validated: learning rate > 0 and decay in (0, 1]");
-    let loader_train = DataLoaderBuilder::<B, _, _>::new(ClassificationBatcher::default())
-        .batch_size(config.batch_size)
-        .shuffle(seed)
-        .build(train);
-    let loader_valid =
-        DataLoaderBuilder::<B::InnerBackend, _, _>::new(ClassificationBatcher::default())
-            .batch_size(config.batch_size)
-            .build(valid);
-    let mut training = SupervisedTraining::new(dir, loader_train, loader_valid)
+    let scheduler = ExponentialDecay::new(config.learning_rate, gamma);
+    let loader_train = EpochLoader::<B, _, _>::new(
+        train,
+        ClassificationBatcher::default(),
+        config.batch_size,
+        Some(seed),
+        first_epoch,
+        &device,
+    );
+    let loader_valid = EpochLoader::<B::InnerBackend, _, _>::new(
+        valid,
+        ClassificationBatcher::default(),
+        config.batch_size,
+        None,
+        first_epoch,
+        &device,
+    );
+    let interrupter = Interrupter::new();
+    let model = FineTuned {
+        net,
+        watch: DivergenceWatch::new(interrupter.clone(), first_epoch, steps_per_epoch),
+    };
+    let watch = model.watch.clone();
+    let mut training = SupervisedTraining::new(dir, Arc::new(loader_train), Arc::new(loader_valid))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        .with_metric_logger(ResumedLogs {
+            inner: FileMetricLogger::new(dir),
+            first_epoch,
+        })
+        .with_interrupter(interrupter)
+        .with_file_checkpointer(AtomicMpkRecorder)
         .with_checkpointing_strategy(
             ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(2))
@@ -184,25 +430,30 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
                 ))
                 .build(),
         )
-        .early_stopping(MetricEarlyStoppingStrategy::new(
+        .early_stopping(NoImprovementSince::new(
+            config.patience,
             &LossMetric::<B>::new(),
-            Aggregate::Mean,
-            Direction::Lowest,
-            Split::Valid,
-            StoppingCondition::NoImprovementSince {
-                n_epochs: config.patience,
-            },
         ))
-        .num_epochs(config.epochs)
+        .num_epochs(last_epoch)
         .summary();
     if !std::io::stdout().is_terminal() {
         training = training.renderer(EpochLines::default());
     }
-    if let Some(epoch) = resume.then(|| last_checkpoint(dir)).flatten() {
+    if let Some(epoch) = resumed {
+        println!("fine-tuning: resuming after epoch {epoch}");
         training = training.checkpoint(epoch);
     }
     let result = training.launch(Learner::new(model, optimizer, scheduler));
     drop(result.renderer);
+    if let Some(at) = watch.seen() {
+        let kept = last_checkpoint(dir).map(|epoch| (epoch, dir.join("checkpoint")));
+        return Err(Diverged {
+            at,
+            learning_rate: config.learning_rate,
+            kept,
+        }
+        .into());
+    }
     let last = result.model;
     let best = best_epoch(dir);
     let checkpoint = best.map(|epoch| dir.join("checkpoint").join(format!("model-{epoch}")));
@@ -211,21 +462,24 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         checkpoint.filter(|path| path.with_extension("mpk").is_file()),
     ) {
         (Some(epoch), Some(path)) => {
-            let device = last.net.output.weight.device();
-            let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
             let model = last
-                .load_file(path, &recorder, &device)
-                .expect("burn-train wrote this checkpoint of the same model");
+                .load_file(path.clone(), &AtomicMpkRecorder, &device)
+                .map_err(|e| {
+                    format!(
+                        "cannot load the best epoch's checkpoint {}: {e}",
+                        path.with_extension("mpk").display()
+                    )
+                })?;
             println!("fine-tuning: restored epoch {epoch}, the lowest validation loss");
-            Finetuned {
+            Ok(Finetuned {
                 net: model.net,
                 best_epoch: Some(epoch),
-            }
+            })
         }
-        _ => Finetuned {
+        _ => Ok(Finetuned {
             net: last.net,
             best_epoch: None,
-        },
+        }),
     }
 }
 

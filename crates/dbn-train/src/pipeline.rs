@@ -144,8 +144,9 @@ pub fn pretrain<B: Backend>(
             );
         }
     }
-    save_module(&pretrained.dbn, &config.dbn, run.path())?;
+    // The metrics first: a resumed run reuses a saved stack but has no history to write.
     run.write_pretrain_csv("pretrain-metrics.csv", &pretrained.history)?;
+    save_module(&pretrained.dbn, &config.dbn, run.path())?;
     std::fs::remove_file(&checkpoint).ok();
     Ok(pretrained)
 }
@@ -176,7 +177,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         dir: &logs,
         resume,
     };
-    let trained = finetune(net, job);
+    let trained = finetune(net, job)?;
     save_module(&trained.net, &classifier_config, run.path())?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     Ok(trained)

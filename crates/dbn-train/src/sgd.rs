@@ -1,4 +1,5 @@
-//! Stochastic gradient descent with momentum, one fused pass per parameter.
+//! Stochastic gradient descent with momentum, one fused pass per parameter, and the
+//! exponential learning-rate decay used with it.
 //!
 //! The same update as Burn's `Sgd` with momentum and no dampening,
 //!
@@ -11,7 +12,9 @@
 //! writes each parameter, velocity and gradient once (Burn's `Sgd` makes five passes with a new
 //! tensor each). Other backends take the generic path, the same operations as Burn's.
 
+use burn::lr_scheduler::LrScheduler;
 use burn::module::AutodiffModule;
+use burn::optim::LearningRate;
 use burn::optim::SimpleOptimizer;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::prelude::*;
@@ -74,6 +77,47 @@ impl<B: Backend> SimpleOptimizer<B> for FusedSgd {
     }
 }
 
+/// Exponential decay of the learning rate, one factor per step: step `t` (from 1) uses
+/// `learning_rate · gamma^(t−1)`. The same schedule as Burn's `ExponentialLrScheduler`, which
+/// refuses (by panicking) initial rates above 1; SGD on a sigmoid net is often run above 1.
+#[derive(Clone, Copy, Debug)]
+pub struct ExponentialDecay {
+    /// The rate of the previous step (before the first: `learning_rate / gamma`).
+    previous: f64,
+    gamma: f64,
+}
+
+impl ExponentialDecay {
+    /// The schedule from `learning_rate`, multiplied by `gamma` at every step.
+    pub fn new(learning_rate: f64, gamma: f64) -> Self {
+        Self {
+            previous: learning_rate / gamma,
+            gamma,
+        }
+    }
+}
+
+impl LrScheduler for ExponentialDecay {
+    /// The rate of the last step.
+    type Record<B: Backend> = LearningRate;
+
+    fn step(&mut self) -> LearningRate {
+        self.previous *= self.gamma;
+        self.previous
+    }
+
+    fn to_record<B: Backend>(&self) -> LearningRate {
+        self.previous
+    }
+
+    fn load_record<B: Backend>(self, record: LearningRate) -> Self {
+        Self {
+            previous: record,
+            ..self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +161,21 @@ mod tests {
             }
             assert_ne!(ours, train(FusedSgd::new(momentum, decay + 0.5).init()));
         }
+    }
+
+    #[test]
+    fn the_decay_schedule_is_burns_and_allows_rates_above_one() {
+        use burn::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
+        let mut ours = ExponentialDecay::new(0.5, 0.9);
+        let mut burns = ExponentialLrSchedulerConfig::new(0.5, 0.9).init().unwrap();
+        for _ in 0..5 {
+            assert_eq!(LrScheduler::step(&mut ours), LrScheduler::step(&mut burns));
+        }
+        let mut large = ExponentialDecay::new(8.0, 0.5);
+        assert_eq!(LrScheduler::step(&mut large), 8.0);
+        assert_eq!(LrScheduler::step(&mut large), 4.0);
+        let record = LrScheduler::to_record::<A>(&large);
+        let mut restored = ExponentialDecay::new(8.0, 0.5).load_record::<A>(record);
+        assert_eq!(LrScheduler::step(&mut restored), 2.0);
     }
 }

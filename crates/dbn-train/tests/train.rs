@@ -3,19 +3,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use common::{dbn, line_starting, text};
-
-fn ok(out: &Output) -> String {
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        text(&out.stderr)
-    );
-    stdout
-}
+use common::{classifier_values, dbn, line_starting, ok, text};
 
 /// A small run: 3,000 training images, a 784-200-200 stack, 2 CD epochs, 8 fine-tuning epochs
 /// at a learning rate that suits so few steps.
@@ -37,23 +26,6 @@ fn run_args<'a>(command: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
     args.extend_from_slice(SMALL);
     args.extend_from_slice(extra);
     args
-}
-
-/// Every weight and bias of the classifier saved in `dir`.
-fn classifier_values(dir: &Path) -> Vec<Vec<f32>> {
-    use burn::backend::Flex;
-    use dbn_model::{DbnClassifier, load_module};
-    let (net, _) = load_module::<Flex, DbnClassifier<Flex>>(dir, &Default::default()).unwrap();
-    let layers = net.encoder.layers.iter().chain([&net.output]);
-    layers
-        .flat_map(|layer| {
-            let bias = layer.bias.as_ref().unwrap().val();
-            [
-                layer.weight.val().into_data().to_vec().unwrap(),
-                bias.into_data().to_vec().unwrap(),
-            ]
-        })
-        .collect()
 }
 
 fn read_summary(dir: &Path) -> serde_json::Value {

@@ -1,5 +1,9 @@
 //! Running the `dbn` binary from the integration tests.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs `dbn ARGS` with the default data folder (no `DBN_DATA_DIR` from the environment).
@@ -23,4 +27,32 @@ pub fn line_starting<'a>(output: &'a str, prefix: &str) -> &'a str {
         .lines()
         .find(|l| l.starts_with(prefix))
         .unwrap_or_else(|| panic!("no line starting with {prefix:?} in:\n{output}"))
+}
+
+/// The standard output of a command that must have succeeded; panics showing both streams.
+pub fn ok(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// Every weight and bias of the classifier saved in `dir`.
+pub fn classifier_values(dir: &Path) -> Vec<Vec<f32>> {
+    use burn::backend::Flex;
+    use dbn_model::{DbnClassifier, load_module};
+    let (net, _) = load_module::<Flex, DbnClassifier<Flex>>(dir, &Default::default()).unwrap();
+    let layers = net.encoder.layers.iter().chain([&net.output]);
+    layers
+        .flat_map(|layer| {
+            let bias = layer.bias.as_ref().unwrap().val();
+            [
+                layer.weight.val().into_data().to_vec().unwrap(),
+                bias.into_data().to_vec().unwrap(),
+            ]
+        })
+        .collect()
 }
