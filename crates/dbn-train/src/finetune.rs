@@ -10,8 +10,10 @@
 //! its files exist ([`last_checkpoint`]). A NaN or infinite training loss stops the run at once,
 //! before that epoch is checkpointed ([`Diverged`]).
 
+use std::collections::HashMap;
 use std::error::Error;
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,11 +26,13 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
-use burn::train::logger::{FileMetricLogger, MetricLogger};
+use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{
     Aggregate, Direction, EpochSummary, EventStoreClient, MetricsUpdate, Split,
 };
-use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, NumericEntry};
+use burn::train::metric::{
+    AccuracyMetric, LossMetric, Metric, MetricDefinition, MetricId, NumericEntry,
+};
 use burn::train::{
     ClassificationOutput, EarlyStoppingStrategy, InferenceStep, Interrupter, Learner,
     SupervisedTraining, TrainOutput, TrainStep,
@@ -93,6 +97,9 @@ impl<B: Backend> InferenceStep for FineTuned<B> {
         self.classify(batch)
     }
 }
+
+/// The message of burn-train's dashboard when `q` stops a run.
+const USER_STOP: &str = "Stopping training from user input.";
 
 /// Where the training loss first became NaN or infinite.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -282,19 +289,101 @@ impl EarlyStoppingStrategy for NoImprovementSince {
     }
 }
 
-/// burn-train's file metric logger, with the epoch of a resumed run put right. burn-train
-/// 0.21's event store numbers the first epoch after a resume 1 (its counter starts at 1 whatever
-/// the checkpoint), so that epoch's logs would overwrite epoch 1's and the history read by early
-/// stopping and checkpointing would have a hole; this logger files what is numbered below
-/// `first_epoch` under `first_epoch`.
-struct ResumedLogs {
-    inner: FileMetricLogger,
+/// burn-train's metric logs, written by us: the files of its `FileMetricLogger`
+/// (`DIR/{train,valid}/epoch-N/NAME.log`, one serialized entry a line), with two differences.
+/// A write that fails (a full disk, a folder gone) interrupts the run with a message naming the
+/// file, where burn-train's logger panics in its logging thread. And the first epoch of a resumed
+/// run is filed under its own number: burn-train 0.21's event store numbers it 1 whatever the
+/// checkpoint, so its logs would overwrite epoch 1's and leave a hole in the history that early
+/// stopping and checkpointing read.
+struct MetricFiles {
+    dir: PathBuf,
     first_epoch: usize,
+    names: HashMap<MetricId, String>,
+    /// The epoch, path and file being written, per split and metric.
+    open: HashMap<(String, String), (usize, PathBuf, BufWriter<File>)>,
+    interrupter: Interrupter,
+    failure: Arc<Mutex<Option<String>>>,
 }
 
-impl MetricLogger for ResumedLogs {
+impl MetricFiles {
+    /// Logs under `dir`; a run whose first epoch is `first_epoch`.
+    fn new(dir: &Path, first_epoch: usize, interrupter: Interrupter) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            first_epoch,
+            names: HashMap::new(),
+            open: HashMap::new(),
+            interrupter,
+            failure: Arc::default(),
+        }
+    }
+
+    /// `DIR/SPLIT/epoch-N/NAME.log`.
+    fn path(&self, split: &Split, epoch: usize, name: &str) -> PathBuf {
+        self.dir
+            .join(split.to_string())
+            .join(format!("epoch-{epoch}"))
+            .join(format!("{}.log", name.replace(' ', "_")))
+    }
+
+    /// Appends `line` to the log of `name` in `epoch`, starting the file afresh on the epoch's
+    /// first line.
+    fn append(&mut self, split: &Split, epoch: usize, name: &str, line: &str) {
+        let path = self.path(split, epoch, name);
+        let key = (split.to_string(), name.to_string());
+        let written = match self.open.get_mut(&key) {
+            Some((current, _, file)) if *current == epoch => writeln!(file, "{line}"),
+            _ => std::fs::create_dir_all(path.parent().unwrap_or(&path))
+                .and_then(|()| File::create(&path))
+                .map(BufWriter::new)
+                .and_then(|mut file| {
+                    writeln!(file, "{line}")?;
+                    self.open.insert(key, (epoch, path.clone(), file));
+                    Ok(())
+                }),
+        };
+        if let Err(e) = written {
+            self.fail(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+
+    /// Flushes every open log.
+    fn flush(&mut self) {
+        let failed: Vec<String> = self
+            .open
+            .iter_mut()
+            .filter_map(|(_, (_, path, file))| {
+                file.flush()
+                    .err()
+                    .map(|e| format!("cannot write {}: {e}", path.display()))
+            })
+            .collect();
+        failed.into_iter().for_each(|message| self.fail(message));
+    }
+
+    /// Records the first failure and interrupts the run with it.
+    fn fail(&self, message: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            self.interrupter.stop(Some(&message));
+            *failure = Some(message);
+        }
+    }
+}
+
+impl MetricLogger for MetricFiles {
     fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
-        self.inner.log(update, epoch.max(self.first_epoch), split);
+        let epoch = epoch.max(self.first_epoch);
+        let entries = update
+            .entries
+            .iter()
+            .chain(update.entries_numeric.iter().map(|numeric| &numeric.entry));
+        for entry in entries {
+            if let Some(name) = self.names.get(&entry.metric_id).cloned() {
+                self.append(split, epoch, &name, &entry.serialized_entry.serialized);
+            }
+        }
     }
 
     fn read_numeric(
@@ -303,15 +392,21 @@ impl MetricLogger for ResumedLogs {
         epoch: usize,
         split: &Split,
     ) -> Result<Vec<NumericEntry>, String> {
-        self.inner.read_numeric(name, epoch, split)
+        self.flush();
+        std::fs::read_to_string(self.path(split, epoch, name))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| !line.is_empty())
+            .map(NumericEntry::deserialize)
+            .collect()
     }
 
     fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.inner.log_metric_definition(definition);
+        self.names.insert(definition.metric_id, definition.name);
     }
 
-    fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        self.inner.log_epoch_summary(summary);
+    fn log_epoch_summary(&mut self, _: EpochSummary) {
+        self.flush();
     }
 }
 
@@ -406,6 +501,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         &device,
     );
     let interrupter = Interrupter::new();
+    let stopped_by = interrupter.clone();
     let model = FineTuned {
         net,
         watch: DivergenceWatch::new(interrupter.clone(), first_epoch, steps_per_epoch),
@@ -413,10 +509,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let watch = model.watch.clone();
     let mut training = SupervisedTraining::new(dir, Arc::new(loader_train), Arc::new(loader_valid))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .with_metric_logger(ResumedLogs {
-            inner: FileMetricLogger::new(dir),
-            first_epoch,
-        })
+        .with_metric_logger(MetricFiles::new(dir, first_epoch, interrupter.clone()))
         .with_interrupter(interrupter)
         .with_file_checkpointer(AtomicMpkRecorder)
         .with_checkpointing_strategy(
@@ -453,6 +546,13 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
             kept,
         }
         .into());
+    }
+    // A message that is neither ours nor the dashboard's `q`: a log or checkpoint that could not
+    // be written.
+    if let Some(message) = stopped_by.get_message()
+        && message != USER_STOP
+    {
+        return Err(format!("fine-tuning stopped: {message}").into());
     }
     let last = result.model;
     let best = best_epoch(dir);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::classifier_values;
+use common::{classifier_values, dbn, ok, text};
 
 /// A run small enough to repeat, long enough to be killed inside an epoch.
 const RUN: &[&str] = &[
@@ -215,4 +215,290 @@ fn killed_at_random_points_and_resumed_a_run_ends_with_the_same_weights() {
         .filter(|p| p.to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The standard error of a command that must have failed, checked to hold no panic.
+fn failed(out: &std::process::Output) -> String {
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected a failure; stdout:\n{}",
+        text(&out.stdout)
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "a panic, not an error:\n{stderr}"
+    );
+    stderr
+}
+
+/// `dbn ARGS` with files limited to `kib` KiB (RLIMIT_FSIZE, SIGXFSZ ignored): any write
+/// beyond fails with EFBIG, as on a full disk.
+fn dbn_with_file_limit(kib: u64, args: &[&str]) -> std::process::Output {
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -f {kib}; trap '' XFSZ; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_dbn"))
+        .args(args)
+        .env_remove("DBN_DATA_DIR")
+        .output()
+        .expect("bash runs")
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A tiny stack: 1,000 images, one RBM of `hidden` units, `epochs` CD epochs.
+fn pretrain_tiny(out: &Path, hidden: &str, extra: &[&str]) -> std::process::Output {
+    let layers = format!("784,{hidden}");
+    let mut args = vec![
+        "pretrain",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-limit",
+        "1000",
+        "--layers",
+        &layers,
+    ];
+    args.extend_from_slice(extra);
+    dbn(&args)
+}
+
+#[test]
+fn diverging_pretraining_names_layer_epoch_and_batch_and_keeps_a_checkpoint_that_loads() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    let flags = ["--pretrain-epochs", "6", "--pretrain-lr", "1e5"];
+    let first = failed(&pretrain_tiny(&out, "100", &flags));
+    // "layer 1 diverged at epoch E, batch B: ... lower the learning rate (now 100000)"
+    let at = first
+        .split("layer 1 diverged at epoch ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{first}"));
+    let epoch: usize = at.split(',').next().unwrap().parse().unwrap();
+    assert!(at.contains(", batch "), "{first}");
+    assert!(
+        first.contains("lower the learning rate (now 100000)"),
+        "{first}"
+    );
+    assert!(epoch >= 2, "diverged in epoch 1, nothing to keep: {first}");
+    // The checkpoint of the last good epoch is kept, whole, and a resumed run loads it: it goes
+    // on from there and, the settings being the same, diverges at the same batch.
+    assert!(out.join("pretrain.ckpt").is_file());
+    assert!(!out.join("dbn.mpk").exists(), "no diverged stack is saved");
+    let mut resumed_flags = flags.to_vec();
+    resumed_flags.push("--resume");
+    let resumed = pretrain_tiny(&out, "100", &resumed_flags);
+    assert!(
+        text(&resumed.stdout).contains("pretraining: resuming from"),
+        "{}",
+        text(&resumed.stdout)
+    );
+    let again = failed(&resumed);
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("diverged"))
+            .map(str::to_owned)
+    };
+    assert_eq!(line(&again), line(&first));
+}
+
+#[test]
+fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    let err = failed(&dbn(&[
+        "finetune",
+        "--random-init",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-limit",
+        "1000",
+        "--layers",
+        "784,100",
+        "--finetune-lr",
+        "1e36",
+    ]));
+    assert!(
+        err.contains("fine-tuning diverged at epoch 1, batch "),
+        "{err}"
+    );
+    assert!(err.contains("the training loss became inf"), "{err}");
+    assert!(err.contains("no checkpoint was written"), "{err}");
+    assert!(!out.join("classifier.mpk").exists());
+}
+
+#[test]
+fn a_full_disk_stops_with_the_file_named_and_overwrites_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    // Pretraining: its checkpoint (about 1 MB here) cannot be written.
+    let run = root.path().join("pretrain");
+    let out = dbn_with_file_limit(
+        200,
+        &[
+            "train",
+            "--out",
+            run.to_str().unwrap(),
+            "--train-limit",
+            "1000",
+        ],
+    );
+    let err = failed(&out);
+    assert!(
+        err.contains("pretrain.ckpt: cannot write checkpoint: File too large"),
+        "{err}"
+    );
+
+    // Fine-tuning from a stack: burn-train's checkpoint cannot be written.
+    let stack = root.path().join("stack");
+    ok(&pretrain_tiny(&stack, "200", &["--pretrain-epochs", "1"]));
+    let tuned = root.path().join("tuned");
+    let finetune = |extra: &[&str]| {
+        let mut args = vec![
+            "finetune",
+            "--from",
+            stack.to_str().unwrap(),
+            "--out",
+            tuned.to_str().unwrap(),
+            "--train-limit",
+            "1000",
+            "--layers",
+            "784,200",
+            "--finetune-epochs",
+            "2",
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let args = finetune(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = failed(&dbn_with_file_limit(300, &args));
+    assert!(err.contains("fine-tuning stopped"), "{err}");
+    assert!(
+        err.contains("checkpoint") && err.contains("-1.mpk: File too large"),
+        "{err}"
+    );
+    assert_artifacts_whole(&tuned);
+
+    // A finished run resumed on a full disk: the error names the file, every file is as it was.
+    ok(&dbn(&args_with(&args, &["--overwrite"])));
+    let before = snapshot(&tuned);
+    let err = failed(&dbn_with_file_limit(300, &args_with(&args, &["--resume"])));
+    assert!(err.contains("File too large"), "{err}");
+    assert_unchanged(&before, &snapshot(&tuned));
+}
+
+/// The same files with the same bytes (burn-train's `experiment.log` may only have grown: it is
+/// appended to); otherwise names the ones that differ.
+fn assert_unchanged(before: &[(PathBuf, Vec<u8>)], after: &[(PathBuf, Vec<u8>)]) {
+    let names =
+        |files: &[(PathBuf, Vec<u8>)]| files.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(before), names(after), "the files differ");
+    let changed: Vec<_> = before
+        .iter()
+        .zip(after)
+        .filter(|(a, b)| match a.0.ends_with("experiment.log") {
+            true => !b.1.starts_with(&a.1),
+            false => a.1 != b.1,
+        })
+        .map(|(a, _)| a.0.display().to_string())
+        .collect();
+    assert!(changed.is_empty(), "changed: {changed:?}");
+}
+
+/// `args` followed by `extra`.
+fn args_with<'a>(args: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    args.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn an_unwritable_artifact_folder_is_named_before_any_training() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let out = file.join("run");
+    let err = failed(&pretrain_tiny(&out, "50", &[]));
+    assert!(
+        err.contains(&format!("{}: cannot create", out.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+}
+
+#[test]
+fn a_data_folder_that_vanishes_mid_run_does_not_stop_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    let shipped = dbn_data::shipped_mnist_dir();
+    for entry in std::fs::read_dir(&shipped).unwrap().flatten() {
+        std::fs::copy(entry.path(), data.join(entry.file_name())).unwrap();
+    }
+    let out = root.path().join("run");
+    let (mut child, lines) = spawn_train(&out, &["--data-dir", data.to_str().unwrap()]);
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a first line");
+    assert!(first.starts_with("run folder"), "{first}");
+    // Everything is read before training starts (settings and data are checked first).
+    std::fs::remove_dir_all(&data).unwrap();
+    assert!(child.wait().unwrap().success(), "the run failed");
+    assert!(out.join("summary.json").is_file());
+}
+
+#[test]
+fn a_record_of_other_sizes_is_refused_by_every_command_and_overwrites_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (small, large) = (root.path().join("small"), root.path().join("large"));
+    ok(&pretrain_tiny(&small, "50", &["--pretrain-epochs", "1"]));
+    ok(&pretrain_tiny(&large, "60", &["--pretrain-epochs", "1"]));
+    // A record of 784-60 beside a config of 784-50.
+    std::fs::copy(large.join("dbn.mpk"), small.join("dbn.mpk")).unwrap();
+    let before = snapshot(&small);
+    let model = small.to_str().unwrap();
+    let sample_out = root.path().join("samples");
+    let tuned = root.path().join("tuned");
+    for args in [
+        vec![
+            "sample",
+            "--model",
+            model,
+            "--out",
+            sample_out.to_str().unwrap(),
+        ],
+        vec!["loglik", "--model", model],
+        vec![
+            "finetune",
+            "--from",
+            model,
+            "--out",
+            tuned.to_str().unwrap(),
+            "--layers",
+            "784,50",
+            "--train-limit",
+            "1000",
+        ],
+    ] {
+        let err = failed(&dbn(&args));
+        assert!(
+            err.contains("dbn.mpk") && err.contains("784, 60"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_unchanged(&before, &snapshot(&small));
 }
