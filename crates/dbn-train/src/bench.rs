@@ -18,8 +18,8 @@ use burn::train::TrainStep;
 use dbn_data::ClassificationBatch;
 use dbn_model::{CdConfig, CdState, DbnClassifierConfig, Rbm, RbmConfig};
 
-use crate::finetune::FineTuned;
-use crate::sgd::FusedSgd;
+use dbn_train::finetune::FineTuned;
+use dbn_train::sgd::FusedSgd;
 
 /// One measured workload.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,10 +17,10 @@ use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
-use crate::config::{OptimizerKind, Preset, RunConfig};
-use crate::pictures::{rows, save_png, tile_grid};
-use crate::pipeline::{self, Data, Summary, seconds};
-use crate::run::{Existing, RunDir};
+use dbn_train::config::{OptimizerKind, Preset, RunConfig};
+use dbn_train::pictures::{rows, save_png, tile_grid};
+use dbn_train::pipeline::{self, Data, Summary, seconds};
+use dbn_train::run::{Existing, RunDir};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -501,7 +501,7 @@ fn compare(args: &RunArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
 fn evaluate(args: &ModelArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
     let (net, _) = load_module::<Inner, DbnClassifier<Inner>>(&args.model, device)?;
     let splits = MnistSplits::load(&args.source.data_dir, DEFAULT_VALIDATION)?;
-    let error = crate::finetune::test_error(&net, &splits.test, device);
+    let error = dbn_train::finetune::test_error(&net, &splits.test, device);
     println!(
         "test error: {:.2}% ({} images)",
         100.0 * error,

@@ -3,13 +3,6 @@
 mod backend;
 mod bench;
 mod cli;
-mod config;
-mod finetune;
-mod pictures;
-mod pipeline;
-mod renderer;
-mod run;
-mod sgd;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,290 @@
+//! Properties over settings and shapes: a configuration with one bad field is refused with an
+//! error naming that field, never a panic; every valid small one trains (CD and PCD
+//! pretraining of every layer, then a fine-tuning step with either optimiser) without a
+//! non-finite parameter.
+
+use std::ops::ControlFlow;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::train::TrainStep;
+use dbn_data::ClassificationBatch;
+use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, DbnPretrainer, VisibleUnits};
+use dbn_train::config::{FinetuneConfig, OptimizerKind, RunConfig};
+use dbn_train::finetune::FineTuned;
+use dbn_train::sgd::FusedSgd;
+use proptest::prelude::*;
+
+type B = Flex;
+type A = Autodiff<Flex>;
+
+/// Valid CD settings of small runs, over every option.
+fn cd_config() -> impl Strategy<Value = CdConfig> {
+    (
+        (
+            1e-4..1.0f64,
+            1usize..=3,
+            any::<bool>(),
+            0.0..0.99f64,
+            0.0..0.99f64,
+        ),
+        (
+            0usize..3,
+            0.0..0.01f64,
+            0.0..0.5f64,
+            0.01..0.99f64,
+            0.0..0.99f64,
+        ),
+        (
+            any::<bool>(),
+            1usize..=8,
+            1usize..=2,
+            1usize..=20,
+            proptest::option::of(1usize..3),
+        ),
+    )
+        .prop_map(|(a, b, c)| {
+            let (learning_rate, k, persistent, initial_momentum, final_momentum) = a;
+            let (initial_momentum_epochs, weight_decay, sparsity_cost, target, decay) = b;
+            let (init_visible_bias, batch_size, epochs, monitor_size, patience) = c;
+            CdConfig::new()
+                .with_learning_rate(learning_rate)
+                .with_k(k)
+                .with_persistent(persistent)
+                .with_initial_momentum(initial_momentum)
+                .with_final_momentum(final_momentum)
+                .with_initial_momentum_epochs(initial_momentum_epochs)
+                .with_weight_decay(weight_decay)
+                .with_sparsity_cost(sparsity_cost)
+                .with_sparsity_target(target)
+                .with_sparsity_decay(decay)
+                .with_init_visible_bias_from_data(init_visible_bias)
+                .with_batch_size(batch_size)
+                .with_epochs(epochs)
+                .with_monitor_size(monitor_size)
+                .with_patience(patience)
+        })
+}
+
+/// Valid run settings with 2 to 4 layers of 1 to 12 units.
+fn run_config() -> impl Strategy<Value = RunConfig> {
+    let layers = proptest::collection::vec(1usize..=12, 2..=4);
+    let finetune = (
+        1usize..=3,
+        1usize..=8,
+        any::<bool>(),
+        1e-4..2.0f64,
+        0.5..=1.0f64,
+        0.0..0.99f64,
+        0.0..0.01f64,
+        1usize..=3,
+    )
+        .prop_map(|(epochs, batch, adam, lr, decay, momentum, wd, patience)| {
+            FinetuneConfig::new()
+                .with_epochs(epochs)
+                .with_batch_size(batch)
+                .with_optimizer(if adam {
+                    OptimizerKind::Adam
+                } else {
+                    OptimizerKind::Sgd
+                })
+                .with_learning_rate(if adam { lr / 100.0 } else { lr })
+                .with_lr_decay(decay)
+                .with_momentum(momentum)
+                .with_weight_decay(wd)
+                .with_patience(patience)
+        });
+    (
+        layers,
+        cd_config(),
+        any::<bool>(),
+        any::<bool>(),
+        0.001..1.0f64,
+        any::<u64>(),
+        finetune,
+    )
+        .prop_map(
+            |(layers, cd, gaussian, sample_up, init_std, seed, finetune)| {
+                let visible = if gaussian {
+                    VisibleUnits::Gaussian
+                } else {
+                    VisibleUnits::Bernoulli
+                };
+                let cd = match gaussian {
+                    // Gaussian visible units want a rate about 100 times smaller (Hinton's guide).
+                    true => cd.clone().with_learning_rate(cd.learning_rate / 100.0),
+                    false => cd,
+                };
+                let dbn = DbnConfig::new(layers)
+                    .with_visible(visible)
+                    .with_cd(cd)
+                    .with_sample_up(sample_up)
+                    .with_init_std(init_std)
+                    .with_seed(seed);
+                RunConfig::new(dbn, finetune).with_seed(seed)
+            },
+        )
+}
+
+/// Sets one field of a configuration to a value it refuses, given a bad float to use.
+type Corrupt = fn(&mut RunConfig, f64);
+
+/// One bad value for one field: the field's name (as the error must give it), the change and
+/// the bad float it uses.
+fn corruption() -> impl Strategy<Value = (&'static str, Corrupt, f64)> {
+    let bad_float = prop_oneof![
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(-1.0),
+        Just(0.0),
+    ];
+    let cases: Vec<(&'static str, Corrupt)> = vec![
+        ("learning_rate", |c, x| c.dbn.cd.learning_rate = x),
+        ("initial_momentum", |c, x| {
+            c.dbn.cd.initial_momentum = x.abs() + 1.0
+        }),
+        ("final_momentum", |c, x| {
+            c.dbn.cd.final_momentum = -x.abs() - 1.0
+        }),
+        ("weight_decay", |c, x| {
+            c.dbn.cd.weight_decay = -x.abs() - 1e-3
+        }),
+        ("sparsity_cost", |c, x| {
+            c.dbn.cd.sparsity_cost = -x.abs() - 1e-3
+        }),
+        ("sparsity_target", |c, x| {
+            c.dbn.cd.sparsity_target = x.abs().max(1.0)
+        }),
+        ("sparsity_decay", |c, x| {
+            c.dbn.cd.sparsity_decay = x.abs() + 1.0
+        }),
+        ("min_delta", |c, x| c.dbn.cd.min_delta = -x.abs() - 1e-3),
+        ("k", |c, _| c.dbn.cd.k = 0),
+        ("batch_size", |c, _| c.dbn.cd.batch_size = 0),
+        ("epochs", |c, _| c.dbn.cd.epochs = 0),
+        ("monitor_size", |c, _| c.dbn.cd.monitor_size = 0),
+        ("patience", |c, _| c.dbn.cd.patience = Some(0)),
+        ("layers", |c, _| c.dbn.layers.truncate(1)),
+        ("layers", |c, _| c.dbn.layers.push(0)),
+        ("layer_cd", |c, _| {
+            c.dbn.layer_cd = vec![c.dbn.cd.clone(); c.dbn.layers.len()]
+        }),
+        ("init_std", |c, x| c.dbn.init_std = -x.abs() - 1e-3),
+        ("finetune.epochs", |c, _| c.finetune.epochs = 0),
+        ("finetune.batch_size", |c, _| c.finetune.batch_size = 0),
+        ("finetune.learning_rate", |c, x| {
+            c.finetune.learning_rate = x
+        }),
+        ("finetune.lr_decay", |c, x| {
+            c.finetune.lr_decay = x.abs() + 1.5
+        }),
+        ("finetune.momentum", |c, x| {
+            c.finetune.momentum = x.abs() + 1.0
+        }),
+        ("finetune.weight_decay", |c, x| {
+            c.finetune.weight_decay = -x.abs() - 1e-3
+        }),
+        ("finetune.patience", |c, _| c.finetune.patience = 0),
+        ("--labels", |c, _| c.labels = Some(0)),
+        ("--train-limit", |c, _| c.train_limit = Some(0)),
+    ];
+    (proptest::sample::select(cases), bad_float)
+        .prop_map(|((field, corrupt), x)| (field, corrupt, x))
+}
+
+/// Every parameter of `module` is finite.
+fn all_finite<M: Module<BB>, BB: Backend>(module: &M) -> bool {
+    struct Check(bool);
+    impl<BB: Backend> burn::module::ModuleVisitor<BB> for Check {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<BB, D>>) {
+            let values: Vec<f32> = param.val().into_data().convert::<f32>().to_vec().unwrap();
+            self.0 &= values.iter().all(|v| v.is_finite());
+        }
+    }
+    let mut check = Check(true);
+    module.visit(&mut check);
+    check.0
+}
+
+/// Pretrains `config`'s stack on `n` random examples, then takes one fine-tuning step of the
+/// classifier built from it; panics on any error or non-finite parameter.
+fn train_small(config: &RunConfig, n: usize) {
+    let device = Default::default();
+    B::seed(&device, config.seed);
+    let width = config.dbn.layers[0];
+    let data = match config.dbn.visible {
+        VisibleUnits::Bernoulli => {
+            Tensor::<B, 2>::random([n, width], Distribution::Default, &device)
+        }
+        VisibleUnits::Gaussian => {
+            Tensor::<B, 2>::random([n, width], Distribution::Normal(0.0, 1.0), &device)
+        }
+    };
+    let dbn = config
+        .dbn
+        .init::<B>(&device)
+        .expect("a valid config builds");
+    let pretrained = DbnPretrainer::new(config.dbn.clone())
+        .expect("a valid config")
+        .pretrain(dbn, data.clone(), Some(data.clone()), |_| {
+            ControlFlow::Continue(())
+        })
+        .expect("pretraining a valid config succeeds");
+    assert!(
+        all_finite(&pretrained.dbn),
+        "non-finite pretrained parameters"
+    );
+
+    let classifier = DbnClassifierConfig::new(config.dbn.layers.clone())
+        .pretrained::<A, B>(&pretrained.dbn, &device)
+        .expect("a valid stack");
+    let model = FineTuned::new(classifier);
+    let batch = config.finetune.batch_size.min(n);
+    let targets = Tensor::<A, 1, Int>::from_data(
+        TensorData::new(
+            (0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(),
+            [batch],
+        ),
+        &device,
+    );
+    let images = Tensor::<A, 2>::from_inner(data.slice(0..batch));
+    let grads: GradientsParams = model.step(ClassificationBatch { images, targets }).grads;
+    let f = &config.finetune;
+    let model = match f.optimizer {
+        OptimizerKind::Sgd => {
+            FusedSgd::new(f.momentum, f.weight_decay)
+                .init()
+                .step(f.learning_rate, model, grads)
+        }
+        OptimizerKind::Adam => AdamConfig::new().init().step(f.learning_rate, model, grads),
+    };
+    assert!(all_finite(&model), "non-finite fine-tuned parameters");
+}
+
+proptest! {
+    #[test]
+    fn every_valid_small_configuration_trains_without_a_non_finite_parameter(
+        config in run_config(),
+        extra in 0usize..5,
+    ) {
+        prop_assert!(config.validate().is_ok(), "{:?}", config.validate());
+        let n = config.dbn.cd.batch_size * 2 + extra;
+        train_small(&config, n);
+    }
+
+    #[test]
+    fn one_bad_field_is_an_error_naming_it_never_a_panic(
+        config in run_config(),
+        (field, corrupt, x) in corruption(),
+    ) {
+        let mut config = config;
+        corrupt(&mut config, x);
+        let error = config.validate().expect_err("a bad field is refused").to_string();
+        let name = field.trim_start_matches("finetune.");
+        prop_assert!(error.contains(name), "{field}: {error}");
+    }
+}
