@@ -4,11 +4,13 @@
 //! A resumed run ends with the same weights as one that never stopped (CPU, same seed): every
 //! piece of state that burn-train does not checkpoint is a function of the epoch. The shuffle
 //! comes from an [`EpochLoader`] (seed, epoch); early stopping and the checkpoint kept read the
-//! whole history from burn-train's logs ([`NoImprovementSince`]); the learning rate, the
+//! whole history from the metric logs ([`NoImprovementSince`]), which we write ourselves and
+//! which are on disk before their epoch's checkpoint is written; the learning rate, the
 //! optimiser's velocities and the weights are in burn-train's checkpoint, which is written
 //! through [`AtomicMpkRecorder`] (no truncated file after a kill) and used only when all three of
 //! its files exist ([`last_checkpoint`]). A NaN or infinite training loss stops the run at once,
-//! before that epoch is checkpointed ([`Diverged`]).
+//! before that epoch is checkpointed ([`Diverged`]); a log or checkpoint that cannot be written
+//! stops it with the file named.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -16,7 +18,8 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
@@ -24,7 +27,8 @@ use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
-    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+    CheckpointingAction, CheckpointingStrategy, ComposedCheckpointingStrategy,
+    KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{
@@ -304,11 +308,19 @@ struct MetricFiles {
     open: HashMap<(String, String), (usize, PathBuf, BufWriter<File>)>,
     interrupter: Interrupter,
     failure: Arc<Mutex<Option<String>>>,
+    /// The last epoch whose validation logs are complete on disk.
+    validated: ValidatedEpoch,
 }
 
 impl MetricFiles {
-    /// Logs under `dir`; a run whose first epoch is `first_epoch`.
-    fn new(dir: &Path, first_epoch: usize, interrupter: Interrupter) -> Self {
+    /// Logs under `dir`; a run whose first epoch is `first_epoch`. `validated` hears of each
+    /// epoch whose validation logs are on disk.
+    fn new(
+        dir: &Path,
+        first_epoch: usize,
+        interrupter: Interrupter,
+        validated: ValidatedEpoch,
+    ) -> Self {
         Self {
             dir: dir.to_path_buf(),
             first_epoch,
@@ -316,6 +328,7 @@ impl MetricFiles {
             open: HashMap::new(),
             interrupter,
             failure: Arc::default(),
+            validated,
         }
     }
 
@@ -405,8 +418,55 @@ impl MetricLogger for MetricFiles {
         self.names.insert(definition.metric_id, definition.name);
     }
 
-    fn log_epoch_summary(&mut self, _: EpochSummary) {
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
         self.flush();
+        if summary.split == Split::Valid {
+            self.validated.reach(summary.epoch_number);
+        }
+    }
+}
+
+/// The last epoch whose validation logs are on disk, shared between the logger (on
+/// burn-train's metrics thread) and [`AfterLogs`] (on the training thread).
+#[derive(Clone, Default)]
+struct ValidatedEpoch(Arc<(Mutex<usize>, Condvar)>);
+
+impl ValidatedEpoch {
+    /// Epoch `epoch`'s validation logs are written.
+    fn reach(&self, epoch: usize) {
+        let (last, changed) = &*self.0;
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last).max(epoch);
+        changed.notify_all();
+    }
+
+    /// Waits until epoch `epoch`'s validation logs are written, or `limit` has passed.
+    fn wait_for(&self, epoch: usize, limit: Duration) {
+        let (last, changed) = &*self.0;
+        let last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = changed.wait_timeout_while(last, limit, |last| *last < epoch);
+    }
+}
+
+/// A checkpointing strategy that decides, and lets burn-train write, epoch N's checkpoint only
+/// once epoch N's validation logs are on disk. burn-train computes and logs metrics on another
+/// thread, possibly still behind when the training thread checkpoints; a kill in between would
+/// leave a checkpoint whose epoch has incomplete logs, and a resumed run would choose its best
+/// epoch from them.
+struct AfterLogs<S> {
+    inner: S,
+    validated: ValidatedEpoch,
+}
+
+impl<S: CheckpointingStrategy> CheckpointingStrategy for AfterLogs<S> {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        // A minute is far beyond any lag; past it (a stuck logger) the run goes on as before.
+        self.validated.wait_for(epoch, Duration::from_secs(60));
+        self.inner.checkpointing(epoch, store)
     }
 }
 
@@ -502,6 +562,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     );
     let interrupter = Interrupter::new();
     let stopped_by = interrupter.clone();
+    let validated = ValidatedEpoch::default();
     let model = FineTuned {
         net,
         watch: DivergenceWatch::new(interrupter.clone(), first_epoch, steps_per_epoch),
@@ -509,11 +570,16 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let watch = model.watch.clone();
     let mut training = SupervisedTraining::new(dir, Arc::new(loader_train), Arc::new(loader_valid))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .with_metric_logger(MetricFiles::new(dir, first_epoch, interrupter.clone()))
+        .with_metric_logger(MetricFiles::new(
+            dir,
+            first_epoch,
+            interrupter.clone(),
+            validated.clone(),
+        ))
         .with_interrupter(interrupter)
         .with_file_checkpointer(AtomicMpkRecorder)
-        .with_checkpointing_strategy(
-            ComposedCheckpointingStrategy::builder()
+        .with_checkpointing_strategy(AfterLogs {
+            inner: ComposedCheckpointingStrategy::builder()
                 .add(KeepLastNCheckpoints::new(2))
                 .add(MetricCheckpointingStrategy::new(
                     &LossMetric::<B>::new(),
@@ -522,7 +588,8 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
                     Split::Valid,
                 ))
                 .build(),
-        )
+            validated: validated.clone(),
+        })
         .early_stopping(NoImprovementSince::new(
             config.patience,
             &LossMetric::<B>::new(),
