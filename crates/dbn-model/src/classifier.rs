@@ -8,12 +8,16 @@
 //!              softmax over classes, or one sigmoid unit for binary targets
 //! ```
 //!
+//! In training (on an autodiff backend) the classifier can drop out input and hidden units
+//! (Srivastava et al. 2014: each unit zeroed with probability p, the rest scaled by 1/(1-p));
+//! inference uses every unit.
+//!
 //! [`DbnClassifierConfig::init`] builds the same architecture from random initialisation, the
 //! baseline a pretrained net must always be compared with.
 
 use burn::module::{Initializer, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
@@ -55,6 +59,17 @@ impl<B: Backend> DbnEncoder<B> {
             .iter()
             .fold(x, |h, layer| sigmoid(layer.forward(h)))
     }
+
+    /// [`forward`](Self::forward) with `dropout` applied to every layer's output (in training
+    /// only: Burn's dropout passes its input through without autodiff).
+    ///
+    /// # Shapes
+    /// x `[batch, n_visible]` -> `[batch, n_top]`
+    pub fn forward_dropout(&self, x: Tensor<B, 2>, dropout: &Dropout) -> Tensor<B, 2> {
+        self.layers
+            .iter()
+            .fold(x, |h, layer| dropout.forward(sigmoid(layer.forward(h))))
+    }
 }
 
 /// Configuration of a [`DbnClassifier`].
@@ -66,6 +81,12 @@ pub struct DbnClassifierConfig {
     /// (binary targets 0/1).
     #[config(default = 10)]
     pub n_outputs: usize,
+    /// Probability of dropping each input unit in training, in [0, 1).
+    #[config(default = 0.0)]
+    pub input_dropout: f64,
+    /// Probability of dropping each hidden unit in training, in [0, 1).
+    #[config(default = 0.0)]
+    pub dropout: f64,
 }
 
 impl DbnClassifierConfig {
@@ -88,7 +109,27 @@ impl DbnClassifierConfig {
                 reason: "1 for a sigmoid unit, or the number of classes",
             });
         }
+        for (field, p) in [
+            ("input_dropout", self.input_dropout),
+            ("dropout", self.dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ModelError::InvalidConfig {
+                    field,
+                    value: p.to_string(),
+                    reason: "a probability in [0, 1)",
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The dropout modules: (input, hidden).
+    fn dropouts(&self) -> (Dropout, Dropout) {
+        (
+            DropoutConfig::new(self.input_dropout).init(),
+            DropoutConfig::new(self.dropout).init(),
+        )
     }
 
     /// The architecture from random initialisation (Xavier-uniform weights and biases): the
@@ -103,9 +144,12 @@ impl DbnClassifierConfig {
             .windows(2)
             .map(|pair| linear(pair[0], pair[1], device))
             .collect();
+        let (input_dropout, dropout) = self.dropouts();
         Ok(DbnClassifier {
             encoder: DbnEncoder { layers },
             output: self.output_layer(device),
+            input_dropout,
+            dropout,
         })
     }
 
@@ -128,9 +172,12 @@ impl DbnClassifierConfig {
                 reason: "the pretrained DBN has other layer sizes",
             });
         }
+        let (input_dropout, dropout) = self.dropouts();
         Ok(DbnClassifier {
             encoder: DbnEncoder::from_dbn(dbn, device),
             output: self.output_layer(device),
+            input_dropout,
+            dropout,
         })
     }
 
@@ -160,15 +207,21 @@ pub struct DbnClassifier<B: Backend> {
     pub encoder: DbnEncoder<B>,
     /// The output layer, `[n_top, n_outputs]`.
     pub output: Linear<B>,
+    /// Dropout of the input units (training only).
+    pub input_dropout: Dropout,
+    /// Dropout of every hidden layer's units (training only).
+    pub dropout: Dropout,
 }
 
 impl<B: Backend> DbnClassifier<B> {
-    /// Output logits (pre-activations).
+    /// Output logits (pre-activations), with dropout in training.
     ///
     /// # Shapes
     /// x `[batch, n_visible]` -> `[batch, n_outputs]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.output.forward(self.encoder.forward(x))
+        let x = self.input_dropout.forward(x);
+        self.output
+            .forward(self.encoder.forward_dropout(x, &self.dropout))
     }
 
     /// Number of output units.
@@ -348,6 +401,44 @@ mod tests {
             .pretrained::<NdArray, NdArray>(&tutorial_dbn(), &device)
             .unwrap_err();
         assert!(err.to_string().contains("other layer sizes"), "{err}");
+    }
+
+    #[test]
+    fn dropout_acts_in_training_only_and_keeps_the_expected_activation() {
+        let device = Default::default();
+        let config = DbnClassifierConfig::new(vec![50, 40])
+            .with_n_outputs(3)
+            .with_input_dropout(0.2)
+            .with_dropout(0.5);
+        AB::seed(&device, 5);
+        let net = config.init::<AB>(&device).unwrap();
+        let x = Tensor::<AB, 2>::ones([200, 50], &device);
+        // Inference (no autodiff): every unit, so the same as the net without dropout.
+        let plain = net.valid().encoder.forward(x.clone().inner());
+        let inferred = net
+            .valid()
+            .encoder
+            .forward_dropout(x.clone().inner(), &net.dropout);
+        assert_eq!(to_f64(plain.clone()), to_f64(inferred));
+        // Training: about half the hidden units are zero, the rest doubled, so the mean holds.
+        let trained = net.encoder.forward_dropout(x.clone(), &net.dropout).inner();
+        let values = to_f64(trained);
+        let zeros = values.iter().filter(|&&v| v == 0.0).count() as f64 / values.len() as f64;
+        assert!((zeros - 0.5).abs() < 0.03, "dropped share {zeros}");
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let expected = mean(&to_f64(plain));
+        assert!(
+            (mean(&values) - expected).abs() < 0.03 * expected,
+            "{}",
+            mean(&values)
+        );
+        // Two training passes draw different units; logits come out on every example.
+        let a = to_f64(net.forward(x.clone()).inner());
+        assert_ne!(a, to_f64(net.forward(x).inner()));
+        for p in [1.0, -0.1, f64::NAN] {
+            let err = config.clone().with_dropout(p).validate().unwrap_err();
+            assert!(err.to_string().contains("dropout"), "{err}");
+        }
     }
 
     fn classes(t: Tensor<NdArray, 1, Int>) -> Vec<i64> {

@@ -132,6 +132,12 @@ struct RunArgs {
     /// Epochs without validation-loss improvement before fine-tuning stops.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     patience: Option<usize>,
+    /// Fine-tuning dropout: probability of dropping each hidden unit, in [0, 1).
+    #[arg(long, value_name = "P", value_parser = probability, allow_negative_numbers = true)]
+    dropout: Option<f64>,
+    /// Fine-tuning dropout of the input pixels, in [0, 1).
+    #[arg(long, value_name = "P", value_parser = probability, allow_negative_numbers = true)]
+    input_dropout: Option<f64>,
     /// Training images held out for validation.
     #[arg(long, value_name = "N")]
     validation: Option<usize>,
@@ -239,6 +245,14 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A probability in [0, 1), for dropout.
+fn probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        _ => Err("must be a number in [0, 1)".into()),
+    }
+}
+
 impl RunArgs {
     /// The preset, replaced by the config file if given, then overridden by each flag given.
     fn settings(&self) -> Result<RunConfig, Box<dyn Error>> {
@@ -275,6 +289,12 @@ impl RunArgs {
         }
         if let Some(v) = self.patience {
             f.patience = v;
+        }
+        if let Some(v) = self.dropout {
+            f.dropout = v;
+        }
+        if let Some(v) = self.input_dropout {
+            f.input_dropout = v;
         }
         if let Some(layers) = &self.layers {
             config.dbn.layers = layers.clone();

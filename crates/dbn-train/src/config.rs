@@ -45,6 +45,13 @@ pub struct FinetuneConfig {
     /// Stop when the validation loss has not improved for this many epochs.
     #[config(default = 5)]
     pub patience: usize,
+    /// Probability of dropping each hidden unit in a training step (Srivastava et al. 2014
+    /// used 0.5); 0 turns dropout off.
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Probability of dropping each input pixel in a training step (0.2 in the same paper).
+    #[config(default = 0.0)]
+    pub input_dropout: f64,
 }
 
 /// Everything a `dbn` run needs besides paths: saved as the run's `config.json`.
@@ -160,6 +167,18 @@ impl RunConfig {
                 f.patience as f64,
                 f.patience >= 1,
                 "at least 1",
+            ),
+            (
+                "finetune.dropout",
+                f.dropout,
+                (0.0..1.0).contains(&f.dropout),
+                "in [0, 1)",
+            ),
+            (
+                "finetune.input_dropout",
+                f.input_dropout,
+                (0.0..1.0).contains(&f.input_dropout),
+                "in [0, 1)",
             ),
         ];
         for (field, value, ok, expected) in checks {

@@ -55,9 +55,10 @@ use crate::sgd::{ExponentialDecay, FusedSgd};
 pub struct FineTuned<B: Backend> {
     /// The network being fine-tuned.
     pub net: DbnClassifier<B>,
-    /// Stops the run at the first non-finite training loss (not saved in records).
+    /// Counts the training steps, seeds their random draws, stops the run at the first
+    /// non-finite training loss (not saved in records).
     #[module(skip)]
-    watch: DivergenceWatch,
+    watch: StepWatch,
 }
 
 impl<B: Backend> FineTuned<B> {
@@ -65,7 +66,7 @@ impl<B: Backend> FineTuned<B> {
     pub fn new(net: DbnClassifier<B>) -> Self {
         Self {
             net,
-            watch: DivergenceWatch::default(),
+            watch: StepWatch::default(),
         }
     }
 
@@ -86,9 +87,11 @@ impl<B: AutodiffBackend> TrainStep for FineTuned<B> {
     type Output = ClassificationOutput<B>;
 
     fn step(&self, batch: ClassificationBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
+        let at = self.watch.next_step();
+        B::seed(&batch.images.device(), self.watch.seed_of(at));
         let output = self.classify(batch);
         self.watch
-            .observe(output.loss.clone().into_scalar().elem::<f64>());
+            .observe(output.loss.clone().into_scalar().elem::<f64>(), at);
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
@@ -116,51 +119,68 @@ pub struct NonFinite {
     pub loss: f64,
 }
 
-/// Sees every training loss, in order, on the training thread, and interrupts burn-train at
-/// the first non-finite one: the epoch stops after that step, before validation and before a
-/// checkpoint is written. (burn-train computes its metrics on another thread, some steps
-/// behind, too late to keep a diverged epoch out of the checkpoints.) Clones share the state.
+/// Counts the training steps of a run, on the training thread, and sees every training loss in
+/// order. Each step's random draws (dropout) are seeded from (run seed, epoch, batch) alone, so
+/// a resumed run draws what an uninterrupted one drew. The first non-finite loss interrupts
+/// burn-train: the epoch stops after that step, before validation and before a checkpoint is
+/// written (burn-train computes its metrics on another thread, some steps behind, too late to
+/// keep a diverged epoch out of the checkpoints). Clones share the state.
 #[derive(Clone, Default)]
-struct DivergenceWatch {
+struct StepWatch {
     interrupter: Interrupter,
+    seed: u64,
     first_epoch: usize,
     steps_per_epoch: usize,
     steps: Arc<AtomicUsize>,
     seen: Arc<Mutex<Option<NonFinite>>>,
 }
 
-impl std::fmt::Debug for DivergenceWatch {
+impl std::fmt::Debug for StepWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DivergenceWatch")
+        f.debug_struct("StepWatch")
             .field("seen", &self.seen())
             .finish_non_exhaustive()
     }
 }
 
-impl DivergenceWatch {
-    /// A watch of a run whose first step is batch 1 of `first_epoch`.
-    fn new(interrupter: Interrupter, first_epoch: usize, steps_per_epoch: usize) -> Self {
+impl StepWatch {
+    /// A watch of a run with `seed` whose first step is batch 1 of `first_epoch`.
+    fn new(
+        interrupter: Interrupter,
+        seed: u64,
+        first_epoch: usize,
+        steps_per_epoch: usize,
+    ) -> Self {
         Self {
             interrupter,
+            seed,
             first_epoch,
             steps_per_epoch,
             ..Self::default()
         }
     }
 
-    /// Counts a step and interrupts the run if `loss` is not finite.
-    fn observe(&self, loss: f64) {
+    /// The (epoch, batch) of the next step, both from 1; counts the step.
+    fn next_step(&self) -> (usize, usize) {
         let step = self.steps.fetch_add(1, Ordering::SeqCst);
+        let per_epoch = self.steps_per_epoch.max(1);
+        (self.first_epoch + step / per_epoch, step % per_epoch + 1)
+    }
+
+    /// The seed of the random draws of step `at` (epoch, batch).
+    fn seed_of(&self, (epoch, batch): (usize, usize)) -> u64 {
+        let step = (epoch as u64) << 32 | batch as u64;
+        self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Interrupts the run if the loss of step `at` is not finite.
+    fn observe(&self, loss: f64, (epoch, batch): (usize, usize)) {
         if loss.is_finite() {
             return;
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.is_none() {
-            *seen = Some(NonFinite {
-                epoch: self.first_epoch + step / self.steps_per_epoch.max(1),
-                batch: step % self.steps_per_epoch.max(1) + 1,
-                loss,
-            });
+            *seen = Some(NonFinite { epoch, batch, loss });
             self.interrupter
                 .stop(Some("the training loss is not finite"));
         }
@@ -565,7 +585,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let validated = ValidatedEpoch::default();
     let model = FineTuned {
         net,
-        watch: DivergenceWatch::new(interrupter.clone(), first_epoch, steps_per_epoch),
+        watch: StepWatch::new(interrupter.clone(), seed, first_epoch, steps_per_epoch),
     };
     let watch = model.watch.clone();
     let mut training = SupervisedTraining::new(dir, Arc::new(loader_train), Arc::new(loader_valid))

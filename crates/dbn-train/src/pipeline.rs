@@ -162,7 +162,9 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     device: &AB::Device,
     resume: bool,
 ) -> Result<Finetuned<AB::InnerBackend>, Box<dyn Error>> {
-    let classifier_config = DbnClassifierConfig::new(config.dbn.layers.clone());
+    let classifier_config = DbnClassifierConfig::new(config.dbn.layers.clone())
+        .with_dropout(config.finetune.dropout)
+        .with_input_dropout(config.finetune.input_dropout);
     AB::seed(device, config.seed);
     let net = match dbn {
         Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,

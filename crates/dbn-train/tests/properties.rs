@@ -81,22 +81,27 @@ fn run_config() -> impl Strategy<Value = RunConfig> {
         0.0..0.99f64,
         0.0..0.01f64,
         1usize..=3,
+        (0.0..0.9f64, 0.0..0.9f64),
     )
-        .prop_map(|(epochs, batch, adam, lr, decay, momentum, wd, patience)| {
-            FinetuneConfig::new()
-                .with_epochs(epochs)
-                .with_batch_size(batch)
-                .with_optimizer(if adam {
-                    OptimizerKind::Adam
-                } else {
-                    OptimizerKind::Sgd
-                })
-                .with_learning_rate(if adam { lr / 100.0 } else { lr })
-                .with_lr_decay(decay)
-                .with_momentum(momentum)
-                .with_weight_decay(wd)
-                .with_patience(patience)
-        });
+        .prop_map(
+            |(epochs, batch, adam, lr, decay, momentum, wd, patience, dropouts)| {
+                FinetuneConfig::new()
+                    .with_epochs(epochs)
+                    .with_batch_size(batch)
+                    .with_optimizer(if adam {
+                        OptimizerKind::Adam
+                    } else {
+                        OptimizerKind::Sgd
+                    })
+                    .with_learning_rate(if adam { lr / 100.0 } else { lr })
+                    .with_lr_decay(decay)
+                    .with_momentum(momentum)
+                    .with_weight_decay(wd)
+                    .with_patience(patience)
+                    .with_dropout(dropouts.0)
+                    .with_input_dropout(dropouts.1)
+            },
+        );
     (
         layers,
         cd_config(),
@@ -189,6 +194,12 @@ fn corruption() -> impl Strategy<Value = (&'static str, Corrupt, f64)> {
             c.finetune.weight_decay = -x.abs() - 1e-3
         }),
         ("finetune.patience", |c, _| c.finetune.patience = 0),
+        ("finetune.dropout", |c, x| {
+            c.finetune.dropout = x.abs() + 1.0
+        }),
+        ("finetune.input_dropout", |c, x| {
+            c.finetune.input_dropout = -x.abs() - 1e-3
+        }),
         ("--labels", |c, _| c.labels = Some(0)),
         ("--train-limit", |c, _| c.train_limit = Some(0)),
     ];
@@ -240,6 +251,8 @@ fn train_small(config: &RunConfig, n: usize) {
     );
 
     let classifier = DbnClassifierConfig::new(config.dbn.layers.clone())
+        .with_dropout(config.finetune.dropout)
+        .with_input_dropout(config.finetune.input_dropout)
         .pretrained::<A, B>(&pretrained.dbn, &device)
         .expect("a valid stack");
     let model = FineTuned::new(classifier);

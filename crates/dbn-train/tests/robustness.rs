@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{classifier_values, dbn, ok, text};
 
-/// A run small enough to repeat, long enough to be killed inside an epoch.
+/// A run small enough to repeat, long enough to be killed inside an epoch; with dropout, so
+/// that fine-tuning draws random numbers too.
 const RUN: &[&str] = &[
     "--train-limit",
     "5000",
@@ -21,6 +22,8 @@ const RUN: &[&str] = &[
     "3",
     "--finetune-epochs",
     "5",
+    "--dropout",
+    "0.2",
     "--seed",
     "7",
 ];
