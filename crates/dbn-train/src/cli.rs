@@ -359,7 +359,7 @@ impl RunArgs {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
-        let device = backend::device();
+        let device = backend::device()?;
         match self.command {
             Command::Train(args) => train(&args, &device, true),
             Command::Pretrain(args) => train(&args, &device, false),
