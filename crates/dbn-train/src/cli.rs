@@ -20,7 +20,7 @@ use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, 
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::pictures::{rows, save_png, tile_grid};
 use dbn_train::pipeline::{self, Data, Summary, seconds};
-use dbn_train::run::{Existing, RunDir};
+use dbn_train::run::{Existing, RunDir, epoch_mean};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -47,7 +47,7 @@ enum Command {
     /// Generate images from a pretrained stack.
     Sample(SampleArgs),
     /// Pretrained vs random initialisation: same architecture, optimiser, epochs and seed.
-    Compare(RunArgs),
+    Compare(CompareArgs),
     /// AIS estimate of the test log-likelihood of a stack's first RBM, in nats.
     Loglik(LoglikArgs),
     /// Load a data folder, check every file, and print the examples per split and per label.
@@ -159,6 +159,17 @@ struct FinetuneArgs {
     /// Start from random initialisation instead (the baseline).
     #[arg(long, conflicts_with = "from")]
     random_init: bool,
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Fine-tuning learning rates to try for each initialisation, comma-separated, e.g.
+    /// 0.5,0.1,0.02: each initialisation keeps the rate with the lowest validation loss (the
+    /// test set is used only for the final errors) [default: --finetune-lr alone].
+    #[arg(long, value_name = "RATES", value_delimiter = ',', value_parser = positive)]
+    lr_grid: Vec<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -476,40 +487,81 @@ fn finetune(
 
 /// `dbn compare`: one pretraining, then the same fine-tuning from the stack and from random
 /// initialisation.
-fn compare(args: &RunArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let (config, data, run) = args.start("compare")?;
+fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let (config, data, run) = args.run.start("compare")?;
     let PretrainedDbn { dbn, history } =
-        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
+        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.run.resume)?;
     pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
-    let pretrained_dir = run.sub("pretrained")?;
-    let random_dir = run.sub("random-init")?;
-    let pretrained = pipeline::finetune_stage::<Train>(
-        &config,
-        &pretrained_dir,
-        &data,
-        Some(&dbn),
-        device,
-        args.resume,
-    )?;
-    let random =
-        pipeline::finetune_stage::<Train>(&config, &random_dir, &data, None, device, args.resume)?;
-    let pretrained_error = pipeline::evaluate(&pretrained.net, &data, device);
-    let random_error = pipeline::evaluate(&random.net, &data, device);
+    let rates = match args.lr_grid.is_empty() {
+        true => vec![config.finetune.learning_rate],
+        false => args.lr_grid.clone(),
+    };
+    let mut chosen = Vec::new();
+    for (name, stack) in [("pretrained", Some(&dbn)), ("random-init", None)] {
+        let mut best: Option<(f64, f64, f64)> = None; // (validation loss, rate, test error)
+        for &rate in &rates {
+            let mut tuned = config.clone();
+            tuned.finetune.learning_rate = rate;
+            let dir = run.sub(name)?.sub(&format!("lr-{rate}"))?;
+            let net = pipeline::finetune_stage::<Train>(
+                &tuned,
+                &dir,
+                &data,
+                stack,
+                device,
+                args.run.resume,
+            )?;
+            let valid_loss = net
+                .best_epoch
+                .and_then(|epoch| epoch_mean(&dir.file("finetune"), "valid", epoch, "Loss"))
+                .unwrap_or(f64::INFINITY);
+            let test_error = pipeline::evaluate(&net.net, &data, device);
+            println!(
+                "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
+                100.0 * test_error
+            );
+            if best.is_none_or(|(loss, _, _)| valid_loss < loss) {
+                best = Some((valid_loss, rate, test_error));
+            }
+        }
+        chosen.push(best.expect("at least one rate"));
+    }
+    let [
+        (pretrained_loss, pretrained_rate, pretrained_error),
+        (random_loss, random_rate, random_error),
+    ] = [chosen[0], chosen[1]];
     let comparison = serde_json::json!({
         "layers": config.dbn.layers,
         "labelled_images": data.labelled.len(),
         "seed": config.seed,
         "backend": backend::NAME,
+        "learning_rates_tried": rates,
         "pretrained_test_error": pretrained_error,
+        "pretrained_learning_rate": pretrained_rate,
+        "pretrained_valid_loss": pretrained_loss,
         "random_init_test_error": random_error,
+        "random_init_learning_rate": random_rate,
+        "random_init_valid_loss": random_loss,
     });
     run.write_json("summary.json", &comparison)?;
     println!();
-    println!("{:<16}{:>12}", "initialisation", "test error");
-    println!("{:<16}{:>11.2}%", "pretrained", 100.0 * pretrained_error);
-    println!("{:<16}{:>11.2}%", "random", 100.0 * random_error);
     println!(
-        "({} labelled images, layers {:?}, seed {})",
+        "{:<16}{:>12}{:>16}",
+        "initialisation", "test error", "learning rate"
+    );
+    println!(
+        "{:<16}{:>11.2}%{pretrained_rate:>16}",
+        "pretrained",
+        100.0 * pretrained_error
+    );
+    println!(
+        "{:<16}{:>11.2}%{random_rate:>16}",
+        "random",
+        100.0 * random_error
+    );
+    println!(
+        "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the validation \
+         split)",
         data.labelled.len(),
         config.dbn.layers,
         config.seed

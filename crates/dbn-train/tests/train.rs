@@ -164,14 +164,34 @@ fn compare_prints_pretrained_and_random_init_errors() {
     let stdout = ok(&dbn(&run_args(
         "compare",
         out_dir.to_str().unwrap(),
-        &["--labels", "500"],
+        &["--labels", "500", "--lr-grid", "0.5,0.05"],
     )));
-    assert!(line_starting(&stdout, "pretrained").ends_with('%'));
-    assert!(line_starting(&stdout, "random").ends_with('%'));
+    // One line per initialisation and rate, then the table of the rates chosen.
+    for name in ["pretrained", "random-init"] {
+        for rate in ["0.5", "0.05"] {
+            let line = line_starting(&stdout, &format!("{name}, learning rate {rate}:"));
+            assert!(line.ends_with('%'), "{line}");
+        }
+    }
     assert!(stdout.contains("(500 labelled images"), "{stdout}");
     let summary = read_summary(&out_dir);
     assert!(summary["pretrained_test_error"].as_f64().unwrap() < 0.9);
     assert!(summary["random_init_test_error"].as_f64().is_some());
+    // Each keeps the rate of its lowest validation loss, and the table says which.
+    for (name, row) in [("pretrained", "pretrained  "), ("random_init", "random  ")] {
+        let rate = summary[format!("{name}_learning_rate")].as_f64().unwrap();
+        assert!(rate == 0.5 || rate == 0.05, "{rate}");
+        assert!(
+            summary[format!("{name}_valid_loss")]
+                .as_f64()
+                .unwrap()
+                .is_finite()
+        );
+        assert!(
+            line_starting(&stdout, row).ends_with(&rate.to_string()),
+            "{stdout}"
+        );
+    }
 }
 
 #[test]
