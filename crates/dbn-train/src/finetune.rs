@@ -4,22 +4,19 @@
 //! A resumed run ends with the same weights as one that never stopped (CPU, same seed): every
 //! piece of state that burn-train does not checkpoint is a function of the epoch. The shuffle
 //! comes from an [`EpochLoader`] (seed, epoch); early stopping and the checkpoint kept read the
-//! whole history from the metric logs ([`NoImprovementSince`]), which we write ourselves and
+//! whole history from the metric logs ([`crate::history`]), which we write ourselves and
 //! which are on disk before their epoch's checkpoint is written; the learning rate, the
 //! optimiser's velocities and the weights are in burn-train's checkpoint, which is written
 //! through [`AtomicMpkRecorder`] (no truncated file after a kill) and used only when all three of
-//! its files exist ([`last_checkpoint`]). A NaN or infinite training loss stops the run at once,
+//! its files exist. A NaN or infinite training loss stops the run at once,
 //! before that epoch is checkpointed ([`Diverged`]); a log or checkpoint that cannot be written
 //! stops it with the file named.
 
-use std::collections::HashMap;
 use std::error::Error;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
@@ -27,26 +24,23 @@ use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::{
-    CheckpointingAction, CheckpointingStrategy, ComposedCheckpointingStrategy,
-    KeepLastNCheckpoints, MetricCheckpointingStrategy,
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
-use burn::train::logger::MetricLogger;
-use burn::train::metric::store::{
-    Aggregate, Direction, EpochSummary, EventStoreClient, MetricsUpdate, Split,
-};
-use burn::train::metric::{
-    AccuracyMetric, LossMetric, Metric, MetricDefinition, MetricId, NumericEntry,
-};
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
-    ClassificationOutput, EarlyStoppingStrategy, InferenceStep, Interrupter, Learner,
-    SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput,
+    TrainStep,
 };
 use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDataset};
 use dbn_model::{AtomicMpkRecorder, DbnClassifier};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
+use crate::history::{
+    AfterLogs, MetricFiles, NoImprovementSince, ValidatedEpoch, best_epoch, forget_epochs_after,
+    last_checkpoint,
+};
 use crate::renderer::EpochLines;
-use crate::run::epoch_mean;
 use crate::sgd::{ExponentialDecay, FusedSgd};
 
 /// The classifier as burn-train trains it (a local type, so the training traits can be
@@ -217,54 +211,6 @@ pub struct Diverged {
     pub kept: Option<(usize, PathBuf)>,
 }
 
-/// The last epoch whose checkpoint burn-train wrote completely in `dir/checkpoint/`: all three
-/// of its files (model, optimiser, scheduler) exist. Each file is written atomically, but a
-/// kill can fall between them.
-pub fn last_checkpoint(dir: &Path) -> Option<usize> {
-    let folder = dir.join("checkpoint");
-    std::fs::read_dir(&folder)
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".mpk")?
-                .parse()
-                .ok()
-        })
-        .filter(|epoch: &usize| {
-            ["optim", "scheduler"]
-                .iter()
-                .all(|part| folder.join(format!("{part}-{epoch}.mpk")).is_file())
-        })
-        .max()
-}
-
-/// Removes burn-train's logs of the epochs after `epoch` (left by a run killed after its last
-/// complete checkpoint), so that the resumed run's logs are the only ones read.
-///
-/// # Errors
-/// When a log folder cannot be removed.
-fn forget_epochs_after(dir: &Path, epoch: usize) -> Result<(), Box<dyn Error>> {
-    for split in ["train", "valid"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(split)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let later = name
-                .to_str()
-                .and_then(|name| name.strip_prefix("epoch-")?.parse::<usize>().ok())
-                .is_some_and(|n| n > epoch);
-            if later {
-                std::fs::remove_dir_all(entry.path()).map_err(|e| {
-                    format!("cannot remove stale logs {}: {e}", entry.path().display())
-                })?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// A fine-tuned network: the epoch with the lowest validation loss.
 pub struct Finetuned<B: Backend> {
     /// The network as it was after `best_epoch`.
@@ -272,222 +218,6 @@ pub struct Finetuned<B: Backend> {
     /// The epoch (from 1) with the lowest mean validation loss; `None` when burn-train logged
     /// no validation loss (the last epoch's network is kept).
     pub best_epoch: Option<usize>,
-}
-
-/// The epoch with the lowest mean validation loss in burn-train's logs under `dir`.
-pub fn best_epoch(dir: &Path) -> Option<usize> {
-    (1..)
-        .map_while(|epoch| Some((epoch, epoch_mean(dir, "valid", epoch, "Loss")?)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(epoch, _)| epoch)
-}
-
-/// Early stopping on the mean validation loss, over the whole run: stops once `patience`
-/// epochs have passed since the epoch with the lowest one. Unlike burn-train's
-/// `MetricEarlyStoppingStrategy`, which remembers the best epoch in memory, it reads the history
-/// from the logs, so a resumed run stops where an uninterrupted one would.
-#[derive(Clone, Debug)]
-pub struct NoImprovementSince {
-    patience: usize,
-    metric: String,
-}
-
-impl NoImprovementSince {
-    /// Stop after `patience` epochs without a lower mean validation value of `metric`.
-    pub fn new(patience: usize, metric: &impl Metric) -> Self {
-        let metric = metric.name().to_string();
-        Self { patience, metric }
-    }
-}
-
-impl EarlyStoppingStrategy for NoImprovementSince {
-    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        store
-            .find_epoch(
-                &self.metric,
-                Aggregate::Mean,
-                Direction::Lowest,
-                &Split::Valid,
-            )
-            .is_some_and(|best| epoch >= best + self.patience)
-    }
-}
-
-/// burn-train's metric logs, written by us: the files of its `FileMetricLogger`
-/// (`DIR/{train,valid}/epoch-N/NAME.log`, one serialized entry a line), with two differences.
-/// A write that fails (a full disk, a folder gone) interrupts the run with a message naming the
-/// file, where burn-train's logger panics in its logging thread. And the first epoch of a resumed
-/// run is filed under its own number: burn-train 0.21's event store numbers it 1 whatever the
-/// checkpoint, so its logs would overwrite epoch 1's and leave a hole in the history that early
-/// stopping and checkpointing read.
-struct MetricFiles {
-    dir: PathBuf,
-    first_epoch: usize,
-    names: HashMap<MetricId, String>,
-    /// The epoch, path and file being written, per split and metric.
-    open: HashMap<(String, String), (usize, PathBuf, BufWriter<File>)>,
-    interrupter: Interrupter,
-    failure: Arc<Mutex<Option<String>>>,
-    /// The last epoch whose validation logs are complete on disk.
-    validated: ValidatedEpoch,
-}
-
-impl MetricFiles {
-    /// Logs under `dir`; a run whose first epoch is `first_epoch`. `validated` hears of each
-    /// epoch whose validation logs are on disk.
-    fn new(
-        dir: &Path,
-        first_epoch: usize,
-        interrupter: Interrupter,
-        validated: ValidatedEpoch,
-    ) -> Self {
-        Self {
-            dir: dir.to_path_buf(),
-            first_epoch,
-            names: HashMap::new(),
-            open: HashMap::new(),
-            interrupter,
-            failure: Arc::default(),
-            validated,
-        }
-    }
-
-    /// `DIR/SPLIT/epoch-N/NAME.log`.
-    fn path(&self, split: &Split, epoch: usize, name: &str) -> PathBuf {
-        self.dir
-            .join(split.to_string())
-            .join(format!("epoch-{epoch}"))
-            .join(format!("{}.log", name.replace(' ', "_")))
-    }
-
-    /// Appends `line` to the log of `name` in `epoch`, starting the file afresh on the epoch's
-    /// first line.
-    fn append(&mut self, split: &Split, epoch: usize, name: &str, line: &str) {
-        let path = self.path(split, epoch, name);
-        let key = (split.to_string(), name.to_string());
-        let written = match self.open.get_mut(&key) {
-            Some((current, _, file)) if *current == epoch => writeln!(file, "{line}"),
-            _ => std::fs::create_dir_all(path.parent().unwrap_or(&path))
-                .and_then(|()| File::create(&path))
-                .map(BufWriter::new)
-                .and_then(|mut file| {
-                    writeln!(file, "{line}")?;
-                    self.open.insert(key, (epoch, path.clone(), file));
-                    Ok(())
-                }),
-        };
-        if let Err(e) = written {
-            self.fail(format!("cannot write {}: {e}", path.display()));
-        }
-    }
-
-    /// Flushes every open log.
-    fn flush(&mut self) {
-        let failed: Vec<String> = self
-            .open
-            .iter_mut()
-            .filter_map(|(_, (_, path, file))| {
-                file.flush()
-                    .err()
-                    .map(|e| format!("cannot write {}: {e}", path.display()))
-            })
-            .collect();
-        failed.into_iter().for_each(|message| self.fail(message));
-    }
-
-    /// Records the first failure and interrupts the run with it.
-    fn fail(&self, message: String) {
-        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-        if failure.is_none() {
-            self.interrupter.stop(Some(&message));
-            *failure = Some(message);
-        }
-    }
-}
-
-impl MetricLogger for MetricFiles {
-    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
-        let epoch = epoch.max(self.first_epoch);
-        let entries = update
-            .entries
-            .iter()
-            .chain(update.entries_numeric.iter().map(|numeric| &numeric.entry));
-        for entry in entries {
-            if let Some(name) = self.names.get(&entry.metric_id).cloned() {
-                self.append(split, epoch, &name, &entry.serialized_entry.serialized);
-            }
-        }
-    }
-
-    fn read_numeric(
-        &mut self,
-        name: &str,
-        epoch: usize,
-        split: &Split,
-    ) -> Result<Vec<NumericEntry>, String> {
-        self.flush();
-        std::fs::read_to_string(self.path(split, epoch, name))
-            .unwrap_or_default()
-            .lines()
-            .filter(|line| !line.is_empty())
-            .map(NumericEntry::deserialize)
-            .collect()
-    }
-
-    fn log_metric_definition(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id, definition.name);
-    }
-
-    fn log_epoch_summary(&mut self, summary: EpochSummary) {
-        self.flush();
-        if summary.split == Split::Valid {
-            self.validated.reach(summary.epoch_number);
-        }
-    }
-}
-
-/// The last epoch whose validation logs are on disk, shared between the logger (on
-/// burn-train's metrics thread) and [`AfterLogs`] (on the training thread).
-#[derive(Clone, Default)]
-struct ValidatedEpoch(Arc<(Mutex<usize>, Condvar)>);
-
-impl ValidatedEpoch {
-    /// Epoch `epoch`'s validation logs are written.
-    fn reach(&self, epoch: usize) {
-        let (last, changed) = &*self.0;
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        *last = (*last).max(epoch);
-        changed.notify_all();
-    }
-
-    /// Waits until epoch `epoch`'s validation logs are written, or `limit` has passed.
-    fn wait_for(&self, epoch: usize, limit: Duration) {
-        let (last, changed) = &*self.0;
-        let last = last.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = changed.wait_timeout_while(last, limit, |last| *last < epoch);
-    }
-}
-
-/// A checkpointing strategy that decides, and lets burn-train write, epoch N's checkpoint only
-/// once epoch N's validation logs are on disk. burn-train computes and logs metrics on another
-/// thread, possibly still behind when the training thread checkpoints; a kill in between would
-/// leave a checkpoint whose epoch has incomplete logs, and a resumed run would choose its best
-/// epoch from them.
-struct AfterLogs<S> {
-    inner: S,
-    validated: ValidatedEpoch,
-}
-
-impl<S: CheckpointingStrategy> CheckpointingStrategy for AfterLogs<S> {
-    fn checkpointing(
-        &mut self,
-        epoch: usize,
-        store: &EventStoreClient,
-    ) -> Vec<CheckpointingAction> {
-        // A minute is far beyond any lag; past it (a stuck logger) the run goes on as before.
-        self.validated.wait_for(epoch, Duration::from_secs(60));
-        self.inner.checkpointing(epoch, store)
-    }
 }
 
 /// What a fine-tuning run works on and where.

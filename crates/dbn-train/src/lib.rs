@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod finetune;
+pub mod history;
 pub mod pictures;
 pub mod pipeline;
 pub mod renderer;
