@@ -515,7 +515,7 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
                 .best_epoch
                 .and_then(|epoch| epoch_mean(&dir.file("finetune"), "valid", epoch, "Loss"))
                 .unwrap_or(f64::INFINITY);
-            let test_error = pipeline::evaluate(&net.net, &data, device);
+            let test_error = dbn_train::finetune::test_error(&net.net, &data.test, device);
             println!(
                 "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
                 100.0 * test_error
