@@ -79,6 +79,9 @@ pub fn device() -> Result<burn::tensor::Device<Selected>, String> {
 /// Runs `work`, returning instead of printing the first panic message of any thread while it
 /// runs (a GPU runtime fails in its own threads, and the caller then sees only a closed channel).
 fn without_panic<T>(work: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    // The panic hook is global: one caller at a time swaps it.
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _swapping = HOOK.lock().unwrap_or_else(|e| e.into_inner());
     let first = Arc::new(Mutex::new(None::<String>));
     let record = first.clone();
     let hook = std::panic::take_hook();
