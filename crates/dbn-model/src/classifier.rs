@@ -55,13 +55,11 @@ impl<B: Backend> DbnEncoder<B> {
     /// # Shapes
     /// x `[batch, n_visible]` -> `[batch, n_top]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.layers
-            .iter()
-            .fold(x, |h, layer| sigmoid(layer.forward(h)))
+        self.forward_dropout(x, &DropoutConfig::new(0.0).init())
     }
 
     /// [`forward`](Self::forward) with `dropout` applied to every layer's output (in training
-    /// only: Burn's dropout passes its input through without autodiff).
+    /// only: Burn's dropout passes its input through without autodiff, or with probability 0).
     ///
     /// # Shapes
     /// x `[batch, n_visible]` -> `[batch, n_top]`
