@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::config::Config;
 use dbn_data::DEFAULT_VALIDATION;
-use dbn_model::{CdConfig, DbnConfig};
+use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig};
 use serde::{Deserialize, Serialize};
 
 /// The optimiser of supervised fine-tuning.
@@ -116,6 +116,14 @@ impl RunConfig {
             .map_err(|e| SettingsError(format!("--config {}: invalid: {e}", path.display())))
     }
 
+    /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
+    /// classes, the fine-tuning dropout.
+    pub fn classifier_config(&self) -> DbnClassifierConfig {
+        DbnClassifierConfig::new(self.dbn.layers.clone())
+            .with_dropout(self.finetune.dropout)
+            .with_input_dropout(self.finetune.input_dropout)
+    }
+
     /// Checks every setting, naming the field of the first bad one.
     ///
     /// # Errors
@@ -124,6 +132,10 @@ impl RunConfig {
         self.dbn
             .validate()
             .map_err(|e| SettingsError(format!("pretraining: {e}")))?;
+        // The classifier's own checks (its dropout rates) serve the settings too.
+        self.classifier_config()
+            .validate()
+            .map_err(|e| SettingsError(format!("fine-tuning: {e}")))?;
         let f = &self.finetune;
         let checks = [
             (
@@ -167,18 +179,6 @@ impl RunConfig {
                 f.patience as f64,
                 f.patience >= 1,
                 "at least 1",
-            ),
-            (
-                "finetune.dropout",
-                f.dropout,
-                (0.0..1.0).contains(&f.dropout),
-                "in [0, 1)",
-            ),
-            (
-                "finetune.input_dropout",
-                f.input_dropout,
-                (0.0..1.0).contains(&f.input_dropout),
-                "in [0, 1)",
             ),
         ];
         for (field, value, ok, expected) in checks {

@@ -13,8 +13,8 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
-    Dbn, DbnClassifier, DbnClassifierConfig, DbnPretrainer, EpochStats, ModelError, PretrainedDbn,
-    load_module, save_module,
+    Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, load_module,
+    save_module,
 };
 use serde::Serialize;
 
@@ -162,9 +162,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     device: &AB::Device,
     resume: bool,
 ) -> Result<Finetuned<AB::InnerBackend>, Box<dyn Error>> {
-    let classifier_config = DbnClassifierConfig::new(config.dbn.layers.clone())
-        .with_dropout(config.finetune.dropout)
-        .with_input_dropout(config.finetune.input_dropout);
+    let classifier_config = config.classifier_config();
     AB::seed(device, config.seed);
     let net = match dbn {
         Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::train::TrainStep;
 use dbn_data::ClassificationBatch;
-use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, DbnPretrainer, VisibleUnits};
+use dbn_model::{CdConfig, DbnConfig, DbnPretrainer, VisibleUnits};
 use dbn_train::config::{FinetuneConfig, OptimizerKind, RunConfig};
 use dbn_train::finetune::FineTuned;
 use dbn_train::sgd::FusedSgd;
@@ -250,9 +250,8 @@ fn train_small(config: &RunConfig, n: usize) {
         "non-finite pretrained parameters"
     );
 
-    let classifier = DbnClassifierConfig::new(config.dbn.layers.clone())
-        .with_dropout(config.finetune.dropout)
-        .with_input_dropout(config.finetune.input_dropout)
+    let classifier = config
+        .classifier_config()
         .pretrained::<A, B>(&pretrained.dbn, &device)
         .expect("a valid stack");
     let model = FineTuned::new(classifier);
