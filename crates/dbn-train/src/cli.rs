@@ -20,7 +20,7 @@ use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, 
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::pictures::{rows, save_png, tile_grid};
 use dbn_train::pipeline::{self, Data, Summary, seconds};
-use dbn_train::run::{Existing, RunDir, epoch_mean};
+use dbn_train::run::{Existing, RunDir};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -411,7 +411,11 @@ fn train(
         )?;
         let seconds = seconds(finetune_start);
         let error = pipeline::evaluate(&tuned.net, &data, device);
-        (Some(error), Some(seconds), tuned.best_epoch)
+        (
+            Some(error),
+            Some(seconds),
+            tuned.best.map(|best| best.epoch),
+        )
     } else {
         (None, None, None)
     };
@@ -473,7 +477,7 @@ fn finetune(
         random_init: args.random_init,
         pretrain_seconds: None,
         finetune_seconds: Some(finetune_seconds),
-        finetune_best_epoch: tuned.best_epoch,
+        finetune_best_epoch: tuned.best.map(|best| best.epoch),
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
         seed: config.seed,
@@ -496,9 +500,20 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
         true => vec![config.finetune.learning_rate],
         false => args.lr_grid.clone(),
     };
-    let mut chosen = Vec::new();
-    for (name, stack) in [("pretrained", Some(&dbn)), ("random-init", None)] {
-        let mut best: Option<(f64, f64, f64)> = None; // (validation loss, rate, test error)
+    let mut summary = serde_json::json!({
+        "layers": config.dbn.layers,
+        "labelled_images": data.labelled.len(),
+        "seed": config.seed,
+        "backend": backend::NAME,
+        "learning_rates_tried": rates,
+    });
+    let mut table = Vec::new();
+    for (name, key, stack) in [
+        ("pretrained", "pretrained", Some(&dbn)),
+        ("random-init", "random_init", None),
+    ] {
+        // (validation loss, rate, test error) of the rate with the lowest validation loss.
+        let mut best: Option<(f64, f64, f64)> = None;
         for &rate in &rates {
             let mut tuned = config.clone();
             tuned.finetune.learning_rate = rate;
@@ -511,10 +526,7 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
                 device,
                 args.run.resume,
             )?;
-            let valid_loss = net
-                .best_epoch
-                .and_then(|epoch| epoch_mean(&dir.file("finetune"), "valid", epoch, "Loss"))
-                .unwrap_or(f64::INFINITY);
+            let valid_loss = net.best.map_or(f64::INFINITY, |best| best.valid_loss);
             let test_error = dbn_train::finetune::test_error(&net.net, &data.test, device);
             println!(
                 "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
@@ -524,41 +536,21 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
                 best = Some((valid_loss, rate, test_error));
             }
         }
-        chosen.push(best.expect("at least one rate"));
+        let (valid_loss, rate, test_error) = best.expect("at least one rate");
+        summary[format!("{key}_test_error")] = test_error.into();
+        summary[format!("{key}_learning_rate")] = rate.into();
+        summary[format!("{key}_valid_loss")] = valid_loss.into();
+        table.push((name.trim_end_matches("-init"), test_error, rate));
     }
-    let [
-        (pretrained_loss, pretrained_rate, pretrained_error),
-        (random_loss, random_rate, random_error),
-    ] = [chosen[0], chosen[1]];
-    let comparison = serde_json::json!({
-        "layers": config.dbn.layers,
-        "labelled_images": data.labelled.len(),
-        "seed": config.seed,
-        "backend": backend::NAME,
-        "learning_rates_tried": rates,
-        "pretrained_test_error": pretrained_error,
-        "pretrained_learning_rate": pretrained_rate,
-        "pretrained_valid_loss": pretrained_loss,
-        "random_init_test_error": random_error,
-        "random_init_learning_rate": random_rate,
-        "random_init_valid_loss": random_loss,
-    });
-    run.write_json("summary.json", &comparison)?;
+    run.write_json("summary.json", &summary)?;
     println!();
     println!(
         "{:<16}{:>12}{:>16}",
         "initialisation", "test error", "learning rate"
     );
-    println!(
-        "{:<16}{:>11.2}%{pretrained_rate:>16}",
-        "pretrained",
-        100.0 * pretrained_error
-    );
-    println!(
-        "{:<16}{:>11.2}%{random_rate:>16}",
-        "random",
-        100.0 * random_error
-    );
+    for (name, test_error, rate) in table {
+        println!("{name:<16}{:>11.2}%{rate:>16}", 100.0 * test_error);
+    }
     println!(
         "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the validation \
          split)",

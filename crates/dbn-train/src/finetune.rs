@@ -213,11 +213,20 @@ pub struct Diverged {
 
 /// A fine-tuned network: the epoch with the lowest validation loss.
 pub struct Finetuned<B: Backend> {
-    /// The network as it was after `best_epoch`.
+    /// The network as it was after the `best` epoch.
     pub net: DbnClassifier<B>,
-    /// The epoch (from 1) with the lowest mean validation loss; `None` when burn-train logged
-    /// no validation loss (the last epoch's network is kept).
-    pub best_epoch: Option<usize>,
+    /// The epoch with the lowest mean validation loss; `None` when no validation loss was
+    /// logged (the last epoch's network is kept).
+    pub best: Option<BestEpoch>,
+}
+
+/// The epoch kept.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BestEpoch {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Its mean validation loss.
+    pub valid_loss: f64,
 }
 
 /// What a fine-tuning run works on and where.
@@ -285,9 +294,12 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     if let Some(epoch) = resumed {
         forget_epochs_after(dir, epoch)?;
     }
+    let stopping = NoImprovementSince::new(config.patience, &LossMetric::<B>::new());
     // A run that had already stopped early stays stopped.
     let last_epoch = match resumed {
-        Some(epoch) if best_epoch(dir).is_some_and(|best| epoch >= best + config.patience) => epoch,
+        Some(epoch) if best_epoch(dir).is_some_and(|(best, _)| stopping.stops(epoch, best)) => {
+            epoch
+        }
         _ => config.epochs,
     };
     let first_epoch = resumed.map_or(1, |epoch| epoch + 1);
@@ -340,10 +352,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
                 .build(),
             validated: validated.clone(),
         })
-        .early_stopping(NoImprovementSince::new(
-            config.patience,
-            &LossMetric::<B>::new(),
-        ))
+        .early_stopping(stopping)
         .num_epochs(last_epoch)
         .summary();
     if !std::io::stdout().is_terminal() {
@@ -372,32 +381,29 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         return Err(format!("fine-tuning stopped: {message}").into());
     }
     let last = result.model;
-    let best = best_epoch(dir);
-    let checkpoint = best.map(|epoch| dir.join("checkpoint").join(format!("model-{epoch}")));
-    match (
-        best,
-        checkpoint.filter(|path| path.with_extension("mpk").is_file()),
-    ) {
-        (Some(epoch), Some(path)) => {
-            let model = last
-                .load_file(path.clone(), &AtomicMpkRecorder, &device)
-                .map_err(|e| {
-                    format!(
-                        "cannot load the best epoch's checkpoint {}: {e}",
-                        path.with_extension("mpk").display()
-                    )
-                })?;
-            println!("fine-tuning: restored epoch {epoch}, the lowest validation loss");
-            Ok(Finetuned {
-                net: model.net,
-                best_epoch: Some(epoch),
-            })
-        }
-        _ => Ok(Finetuned {
+    let checkpoint = |epoch: usize| dir.join("checkpoint").join(format!("model-{epoch}"));
+    let kept =
+        best_epoch(dir).filter(|&(epoch, _)| checkpoint(epoch).with_extension("mpk").is_file());
+    let Some((epoch, valid_loss)) = kept else {
+        return Ok(Finetuned {
             net: last.net,
-            best_epoch: None,
-        }),
-    }
+            best: None,
+        });
+    };
+    let path = checkpoint(epoch);
+    let model = last
+        .load_file(path.clone(), &AtomicMpkRecorder, &device)
+        .map_err(|e| {
+            format!(
+                "cannot load the best epoch's checkpoint {}: {e}",
+                path.with_extension("mpk").display()
+            )
+        })?;
+    println!("fine-tuning: restored epoch {epoch}, the lowest validation loss");
+    Ok(Finetuned {
+        net: model.net,
+        best: Some(BestEpoch { epoch, valid_loss }),
+    })
 }
 
 /// Share of `set` that `net` misclassifies, in [0, 1].

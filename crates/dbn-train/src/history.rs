@@ -75,12 +75,11 @@ pub fn forget_epochs_after(dir: &Path, epoch: usize) -> Result<(), Box<dyn Error
     Ok(())
 }
 
-/// The epoch with the lowest mean validation loss in burn-train's logs under `dir`.
-pub fn best_epoch(dir: &Path) -> Option<usize> {
+/// The epoch with the lowest mean validation loss in the logs under `dir`, and that loss.
+pub fn best_epoch(dir: &Path) -> Option<(usize, f64)> {
     (1..)
         .map_while(|epoch| Some((epoch, epoch_mean(dir, "valid", epoch, "Loss")?)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(epoch, _)| epoch)
 }
 
 /// Early stopping on the mean validation loss, over the whole run: stops once `patience`
@@ -101,6 +100,13 @@ impl NoImprovementSince {
     }
 }
 
+impl NoImprovementSince {
+    /// Whether a run at `epoch` whose best epoch was `best` stops.
+    pub fn stops(&self, epoch: usize, best: usize) -> bool {
+        epoch >= best + self.patience
+    }
+}
+
 impl EarlyStoppingStrategy for NoImprovementSince {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         store
@@ -110,7 +116,7 @@ impl EarlyStoppingStrategy for NoImprovementSince {
                 Direction::Lowest,
                 &Split::Valid,
             )
-            .is_some_and(|best| epoch >= best + self.patience)
+            .is_some_and(|best| self.stops(epoch, best))
     }
 }
 
