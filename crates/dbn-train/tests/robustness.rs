@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{classifier_values, dbn, ok, text};
+use common::{classifier_values, dbn, dbn_values, ok, text};
 
 /// A run small enough to repeat, long enough to be killed inside an epoch; with dropout, so
 /// that fine-tuning draws random numbers too.
@@ -68,43 +68,17 @@ impl Delays {
 /// Every JSON and record file in `dir` (not the logs) decodes completely: a kill never leaves a
 /// truncated artifact that would load.
 fn assert_artifacts_whole(dir: &Path) {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(folder) = stack.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if path.is_dir() {
-                stack.push(path);
-            } else if name.ends_with(".tmp") {
-                // An unfinished write: never read, replaced by the next one.
-            } else if name.ends_with(".json") {
-                let bytes = std::fs::read(&path).unwrap();
-                serde_json::from_slice::<serde_json::Value>(&bytes)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            } else if name.ends_with(".mpk") || name.ends_with(".ckpt") {
-                let bytes = std::fs::read(&path).unwrap();
-                rmp_serde::from_slice::<serde::de::IgnoredAny>(&bytes)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            }
+    for (path, bytes) in snapshot(dir) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        // `.tmp`: an unfinished write, never read, replaced by the next one.
+        if name.ends_with(".json") {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        } else if name.ends_with(".mpk") || name.ends_with(".ckpt") {
+            rmp_serde::from_slice::<serde::de::IgnoredAny>(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
     }
-}
-
-/// Every weight and bias of the stack saved in `dir`.
-fn dbn_values(dir: &Path) -> Vec<Vec<f32>> {
-    use burn::backend::Flex;
-    use dbn_model::{Dbn, load_module};
-    let (dbn, _) = load_module::<Flex, Dbn<Flex>>(dir, &Default::default()).unwrap();
-    dbn.rbms
-        .iter()
-        .flat_map(|rbm| {
-            [
-                rbm.weights.val().into_data().to_vec().unwrap(),
-                rbm.visible_bias.val().into_data().to_vec().unwrap(),
-                rbm.hidden_bias.val().into_data().to_vec().unwrap(),
-            ]
-        })
-        .collect()
 }
 
 /// The tensors are bit-identical; otherwise says which one differs and by how much.

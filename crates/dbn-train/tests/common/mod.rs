@@ -40,19 +40,34 @@ pub fn ok(out: &Output) -> String {
     stdout
 }
 
+/// Every parameter of `module`, tensor by tensor in the module's field order.
+fn values<M: burn::module::Module<burn::backend::Flex>>(module: &M) -> Vec<Vec<f32>> {
+    use burn::backend::Flex;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor<Flex> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Flex, D>>) {
+            self.0.push(param.val().into_data().to_vec().unwrap());
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
+}
+
 /// Every weight and bias of the classifier saved in `dir`.
 pub fn classifier_values(dir: &Path) -> Vec<Vec<f32>> {
     use burn::backend::Flex;
     use dbn_model::{DbnClassifier, load_module};
     let (net, _) = load_module::<Flex, DbnClassifier<Flex>>(dir, &Default::default()).unwrap();
-    let layers = net.encoder.layers.iter().chain([&net.output]);
-    layers
-        .flat_map(|layer| {
-            let bias = layer.bias.as_ref().unwrap().val();
-            [
-                layer.weight.val().into_data().to_vec().unwrap(),
-                bias.into_data().to_vec().unwrap(),
-            ]
-        })
-        .collect()
+    values(&net)
+}
+
+/// Every weight and bias of the stack saved in `dir`.
+pub fn dbn_values(dir: &Path) -> Vec<Vec<f32>> {
+    use burn::backend::Flex;
+    use dbn_model::{Dbn, load_module};
+    let (dbn, _) = load_module::<Flex, Dbn<Flex>>(dir, &Default::default()).unwrap();
+    values(&dbn)
 }
