@@ -33,6 +33,11 @@ pub struct CdConfig {
     /// Gaussian visible units).
     #[config(default = 0.1)]
     pub learning_rate: f64,
+    /// Factor applied to the learning rate after each epoch: epoch `e` (from 1) trains at
+    /// `learning_rate · lr_decay^(e-1)`; 1 keeps it constant. Persistent CD needs a rate that
+    /// shrinks for its chains to settle (Tieleman 2008 lets it fall to 0).
+    #[config(default = 1.0)]
+    pub lr_decay: f64,
     /// Gibbs steps of the negative phase (CD-k).
     #[config(default = 1)]
     pub k: usize,
@@ -93,12 +98,18 @@ impl CdConfig {
     /// # Errors
     /// [`ModelError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let checks: [(&'static str, f64, bool, &'static str); 8] = [
+        let checks: [(&'static str, f64, bool, &'static str); 9] = [
             (
                 "learning_rate",
                 self.learning_rate,
                 self.learning_rate > 0.0,
                 "must be positive",
+            ),
+            (
+                "lr_decay",
+                self.lr_decay,
+                self.lr_decay > 0.0 && self.lr_decay <= 1.0,
+                "must lie in (0, 1]",
             ),
             (
                 "initial_momentum",
@@ -185,6 +196,29 @@ impl CdConfig {
             self.final_momentum
         }
     }
+
+    /// Learning rate in epoch `epoch` (counted from 1): `learning_rate · lr_decay^(epoch-1)`.
+    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
+        let exponent = i32::try_from(epoch.saturating_sub(1)).unwrap_or(i32::MAX);
+        self.learning_rate * self.lr_decay.powi(exponent)
+    }
+
+    /// The step sizes of epoch `epoch` (counted from 1).
+    pub fn rates(&self, epoch: usize) -> Rates {
+        Rates {
+            learning_rate: self.learning_rate_at(epoch),
+            momentum: self.momentum(epoch),
+        }
+    }
+}
+
+/// The step sizes of one CD update, which change with the epoch (see [`CdConfig::rates`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// Scale of the gradient estimate (and, times `weight_decay`, of the decay term).
+    pub learning_rate: f64,
+    /// Fraction of the previous velocity kept.
+    pub momentum: f64,
 }
 
 /// A quantity shaped like the RBM's parameters: statistics, a gradient, a velocity.
@@ -433,8 +467,9 @@ impl<B: Backend> CdState<B> {
         }
     }
 
-    /// One CD-k (or PCD-k) update on mini-batch `v0` with the given momentum; returns the updated
-    /// RBM and state. PCD chains start as a sample of the first batch.
+    /// One CD-k (or PCD-k) update on mini-batch `v0` with the epoch's `rates` (see
+    /// [`CdConfig::rates`]); returns the updated RBM and state. PCD chains start as a sample of
+    /// the first batch.
     ///
     /// # Shapes
     /// v0 `[batch, n_visible]`
@@ -443,7 +478,7 @@ impl<B: Backend> CdState<B> {
         rbm: Rbm<B>,
         v0: Tensor<B, 2>,
         config: &CdConfig,
-        momentum: f64,
+        rates: Rates,
     ) -> (Rbm<B>, Self) {
         let h0 = rbm.hidden_probs(v0.clone()); // [batch, n_hidden]
         let start = match (config.persistent, &self.chains) {
@@ -458,7 +493,7 @@ impl<B: Backend> CdState<B> {
         let chains = config
             .persistent
             .then(|| rbm.sample_visible(negative.visible.clone()));
-        let lr = config.learning_rate;
+        let lr = rates.learning_rate;
         let mut step = cd_gradient(v0.clone(), h0.clone(), negative, lr);
         let mut hidden_activity = self.hidden_activity;
         if config.sparsity_cost > 0.0 {
@@ -472,8 +507,12 @@ impl<B: Backend> CdState<B> {
             );
             hidden_activity = Some(q);
         }
-        let (rbm, velocity) =
-            rbm.momentum_step(self.velocity, step, momentum, lr * config.weight_decay);
+        let (rbm, velocity) = rbm.momentum_step(
+            self.velocity,
+            step,
+            rates.momentum,
+            lr * config.weight_decay,
+        );
         let state = Self {
             velocity,
             chains,
@@ -510,6 +549,14 @@ mod tests {
         (rbm, v0)
     }
 
+    /// The configured learning rate with momentum `momentum`.
+    fn at(config: &CdConfig, momentum: f64) -> Rates {
+        Rates {
+            learning_rate: config.learning_rate,
+            momentum,
+        }
+    }
+
     fn plain(config: CdConfig) -> CdConfig {
         config.with_weight_decay(0.0).with_learning_rate(0.5)
     }
@@ -519,7 +566,7 @@ mod tests {
         // h0 = [1, 0] for both examples; v1 = σ(a + W[:, 0]); h1 = P(h | v1) = [1, 0].
         let (rbm, v0) = deterministic_rbm();
         let config = plain(CdConfig::new());
-        let (after, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, 0.0);
+        let (after, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, at(&config, 0.0));
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         let v1 = [sig(0.1 + 0.01), sig(-0.2 + 0.03), sig(0.3 - 0.01)];
         let mean_v0 = [0.5, 0.5, 1.0];
@@ -541,9 +588,9 @@ mod tests {
     fn weight_decay_subtracts_its_multiple_of_the_weights_and_spares_biases() {
         let (rbm, v0) = deterministic_rbm();
         let base = plain(CdConfig::new());
-        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, 0.0);
+        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, at(&base, 0.0));
         let decayed = base.clone().with_weight_decay(0.01);
-        let (with, _) = CdState::new(&rbm).step(rbm.clone(), v0, &decayed, 0.0);
+        let (with, _) = CdState::new(&rbm).step(rbm.clone(), v0, &decayed, at(&decayed, 0.0));
         let diff = to_f64(with.weights.val() - without.weights.val());
         let expected = to_f64(rbm.weights.val().mul_scalar(-0.5 * 0.01));
         assert_close(&diff, &expected, 1e-7);
@@ -557,10 +604,25 @@ mod tests {
         let config = plain(CdConfig::new());
         let mut state = CdState::new(&rbm);
         state.velocity.weights = Tensor::ones([3, 2], &Default::default()).mul_scalar(0.1);
-        let (with, _) = state.clone().step(rbm.clone(), v0.clone(), &config, 0.9);
-        let (without, _) = state.step(rbm, v0, &config, 0.0);
+        let (with, _) = state
+            .clone()
+            .step(rbm.clone(), v0.clone(), &config, at(&config, 0.9));
+        let (without, _) = state.step(rbm, v0, &config, at(&config, 0.0));
         let diff = to_f64(with.weights.val() - without.weights.val());
         assert_close(&diff, &[0.09; 6], 1e-7);
+    }
+
+    #[test]
+    fn the_step_scales_with_the_epochs_learning_rate() {
+        let (rbm, v0) = deterministic_rbm();
+        let config = plain(CdConfig::new()).with_lr_decay(0.5);
+        assert_eq!(config.learning_rate_at(1), 0.5);
+        assert_eq!(config.learning_rate_at(3), 0.125);
+        let (first, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &config, config.rates(1));
+        let (third, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, config.rates(3));
+        let moved = |after: &Rbm<B>| to_f64(after.weights.val() - rbm.weights.val());
+        let quarter: Vec<f64> = moved(&first).iter().map(|d| d / 4.0).collect();
+        assert_close(&moved(&third), &quarter, 1e-7);
     }
 
     #[test]
@@ -569,12 +631,13 @@ mod tests {
         // hidden bias -= lr·cost·(q - target), weights -= lr·cost·⟨v0⟩(q - target)ᵀ.
         let (rbm, v0) = deterministic_rbm();
         let base = plain(CdConfig::new());
-        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, 0.0);
+        let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, at(&base, 0.0));
         let sparse = base
             .clone()
             .with_sparsity_cost(0.2)
             .with_sparsity_target(0.1);
-        let (with, state) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &sparse, 0.0);
+        let (with, state) =
+            CdState::new(&rbm).step(rbm.clone(), v0.clone(), &sparse, at(&sparse, 0.0));
         let excess = [0.9 * 0.2, -0.1 * 0.2];
         let bias_diff = to_f64(with.hidden_bias.val() - without.hidden_bias.val());
         assert_close(&bias_diff, &[-0.5 * excess[0], -0.5 * excess[1]], 1e-4);
@@ -605,19 +668,19 @@ mod tests {
         let zeros = Tensor::<B, 2>::zeros([2, 2], &device);
         let pcd = plain(CdConfig::new()).with_persistent(true);
         // Batch 1 puts the chains at [1, 0].
-        let (rbm, state) = CdState::new(&rbm).step(rbm, ones_first, &pcd, 0.0);
+        let (rbm, state) = CdState::new(&rbm).step(rbm, ones_first, &pcd, at(&pcd, 0.0));
         assert_eq!(
             to_f64(state.chains.clone().unwrap()),
             vec![1.0, 0.0, 1.0, 0.0]
         );
         // Batch 2 is zeros: PCD's negative phase still runs from [1, 0], so the visible bias
         // moves by lr·(⟨v0⟩ - ⟨v_neg⟩) = 0.5·([0, 0] - [1, 0]); CD's would run from the data.
-        let (after_pcd, state) = state.step(rbm.clone(), zeros.clone(), &pcd, 0.0);
+        let (after_pcd, state) = state.step(rbm.clone(), zeros.clone(), &pcd, at(&pcd, 0.0));
         assert_eq!(to_f64(state.chains.unwrap()), vec![1.0, 0.0, 1.0, 0.0]);
         let moved = to_f64(after_pcd.visible_bias.val() - rbm.visible_bias.val());
         assert_close(&moved, &[-0.5, 0.0], 1e-4);
         let cd = plain(CdConfig::new());
-        let (after_cd, cd_state) = CdState::new(&rbm).step(rbm.clone(), zeros, &cd, 0.0);
+        let (after_cd, cd_state) = CdState::new(&rbm).step(rbm.clone(), zeros, &cd, at(&cd, 0.0));
         assert!(cd_state.chains.is_none());
         let moved = to_f64(after_cd.visible_bias.val() - rbm.visible_bias.val());
         assert_close(&moved, &[0.0, 0.0], 1e-4);
@@ -671,6 +734,8 @@ mod tests {
                 "learning_rate",
             ),
             (CdConfig::new().with_final_momentum(1.0), "final_momentum"),
+            (CdConfig::new().with_lr_decay(0.0), "lr_decay"),
+            (CdConfig::new().with_lr_decay(1.5), "lr_decay"),
             (CdConfig::new().with_k(0), "k"),
             (CdConfig::new().with_batch_size(0), "batch_size"),
             (CdConfig::new().with_sparsity_target(1.5), "sparsity_target"),

@@ -55,7 +55,7 @@ pub mod rbm;
 pub mod train;
 
 pub use ais::{AisConfig, AisEstimate};
-pub use cd::{CdConfig, CdState, RbmDelta};
+pub use cd::{CdConfig, CdState, Rates, RbmDelta};
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};

@@ -237,19 +237,19 @@ impl RbmTrainer {
         B::seed(&device, rng.next_u64());
         let mut order: Vec<i64> = (0..train.dims()[0] as i64).collect();
         order.shuffle(&mut rng);
-        let momentum = self.config.momentum(epoch);
+        let rates = self.config.rates(epoch);
         let (mut rbm, mut state) = (rbm, state);
         for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
             let indices =
                 Tensor::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
             let v0 = train.clone().select(0, indices); // [batch, n_visible]
-            (rbm, state) = state.step(rbm, v0, &self.config, momentum);
+            (rbm, state) = state.step(rbm, v0, &self.config, rates);
             if !parameters_finite(&rbm) {
                 return Err(ModelError::Diverged {
                     layer: self.layer,
                     epoch,
                     batch: batch + 1,
-                    learning_rate: self.config.learning_rate,
+                    learning_rate: rates.learning_rate,
                 });
             }
         }

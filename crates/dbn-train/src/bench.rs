@@ -217,15 +217,15 @@ fn bernoulli_data<B: Backend>(examples: usize, n: usize, device: &B::Device) -> 
     Tensor::<B, 2>::random([examples, n], Distribution::Bernoulli(0.2), device)
 }
 
-/// One CD-1 epoch over `data` in order, with `cd`'s settings and its initial momentum.
+/// One CD-1 epoch over `data` in order, with `cd`'s settings and its first epoch's rates.
 fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &CdConfig) -> Rbm<B> {
     let [examples, _] = data.dims();
-    let momentum = cd.momentum(1);
+    let rates = cd.rates(1);
     let mut state = CdState::new(&rbm);
     let mut rbm = rbm;
     for start in (0..examples).step_by(cd.batch_size) {
         let end = (start + cd.batch_size).min(examples);
-        (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, momentum);
+        (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, rates);
     }
     rbm
 }
