@@ -93,7 +93,8 @@ struct RunArgs {
     /// 784-500-500-2000-10 recipe).
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
-    /// JSON file of settings (a run's config.json) replacing the preset's.
+    /// JSON file of settings (a run's config.json, or only the settings to change) over the
+    /// preset's.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Seed of initialisation, shuffling and sampling (CPU runs are reproducible).
@@ -108,6 +109,9 @@ struct RunArgs {
     /// CD learning rate.
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     pretrain_lr: Option<f64>,
+    /// Factor applied to the CD learning rate after each epoch, in (0, 1] (1 keeps it constant).
+    #[arg(long, value_name = "FACTOR", value_parser = decay_factor, allow_negative_numbers = true)]
+    pretrain_lr_decay: Option<f64>,
     /// CD mini-batch size.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     pretrain_batch_size: Option<usize>,
@@ -117,12 +121,19 @@ struct RunArgs {
     /// Persistent CD (chains kept across mini-batches).
     #[arg(long)]
     persistent: bool,
+    /// Pretrain on binarised images (each pixel 1 with probability grey/255, drawn once from
+    /// the seed), as the log-likelihood literature does; fine-tuning still sees grey levels.
+    #[arg(long)]
+    binarize: bool,
     /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     finetune_epochs: Option<usize>,
     /// Fine-tuning learning rate.
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     finetune_lr: Option<f64>,
+    /// Factor applied to the fine-tuning learning rate over each epoch, in (0, 1].
+    #[arg(long, value_name = "FACTOR", value_parser = decay_factor, allow_negative_numbers = true)]
+    finetune_lr_decay: Option<f64>,
     /// Fine-tuning mini-batch size.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     batch_size: Option<usize>,
@@ -256,6 +267,14 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A factor in (0, 1], for learning-rate decay.
+fn decay_factor(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
+        _ => Err("must be a number in (0, 1]".into()),
+    }
+}
+
 /// A probability in [0, 1), for dropout.
 fn probability(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -268,7 +287,8 @@ impl RunArgs {
     /// The preset, replaced by the config file if given, then overridden by each flag given.
     fn settings(&self) -> Result<RunConfig, Box<dyn Error>> {
         let mut config = match &self.config {
-            Some(path) => RunConfig::from_file(path)?,
+            Some(path) => RunConfig::from_file(path, &self.preset.config())
+                .map_err(|e| format!("--config {e}"))?,
             None => self.preset.config(),
         };
         let cd = &mut config.dbn.cd;
@@ -278,6 +298,9 @@ impl RunArgs {
         if let Some(v) = self.pretrain_lr {
             cd.learning_rate = v;
         }
+        if let Some(v) = self.pretrain_lr_decay {
+            cd.lr_decay = v;
+        }
         if let Some(v) = self.pretrain_batch_size {
             cd.batch_size = v;
         }
@@ -285,12 +308,16 @@ impl RunArgs {
             cd.k = v;
         }
         cd.persistent |= self.persistent;
+        config.binarize |= self.binarize;
         let f = &mut config.finetune;
         if let Some(v) = self.finetune_epochs {
             f.epochs = v;
         }
         if let Some(v) = self.finetune_lr {
             f.learning_rate = v;
+        }
+        if let Some(v) = self.finetune_lr_decay {
+            f.lr_decay = v;
         }
         if let Some(v) = self.batch_size {
             f.batch_size = v;
@@ -345,7 +372,8 @@ impl RunArgs {
         let data = pipeline::load_data(&self.source.data_dir, &config)?;
         let run = self.run_dir(command)?;
         if self.resume {
-            let saved = RunConfig::from_file(&run.file("config.json"))?;
+            let saved = RunConfig::from_file(&run.file("config.json"), &self.preset.config())
+                .map_err(|e| format!("--resume: {e}"))?;
             if serde_json::to_value(&saved)? != serde_json::to_value(&config)? {
                 return Err(format!(
                     "--resume: the settings differ from those of the run in {}; give the same \

@@ -71,6 +71,10 @@ pub struct RunConfig {
     /// every training image.
     #[config(default = "None")]
     pub labels: Option<usize>,
+    /// Pretrain on binarised images: each pixel 1 with probability grey/255, drawn once from
+    /// `seed` (the data of the log-likelihood literature); fine-tuning sees grey levels.
+    #[config(default = false)]
+    pub binarize: bool,
     /// Seed of initialisation, shuffling and sampling: CPU runs with one seed are reproducible.
     #[config(default = 42)]
     pub seed: u64,
@@ -105,15 +109,21 @@ impl Preset {
 pub struct SettingsError(pub String);
 
 impl RunConfig {
-    /// Reads a JSON config file.
+    /// Reads a JSON config file over `base`: a setting the file leaves out keeps `base`'s value,
+    /// so a file may hold only the settings it changes (or predate a setting added since).
     ///
     /// # Errors
-    /// A [`SettingsError`] naming the file.
-    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SettingsError(format!("--config {}: cannot read: {e}", path.display())))?;
-        serde_json::from_str(&text)
-            .map_err(|e| SettingsError(format!("--config {}: invalid: {e}", path.display())))
+    /// A [`SettingsError`] naming the file, and the field for one that no setting has.
+    pub fn from_file(path: &Path, base: &RunConfig) -> Result<Self, SettingsError> {
+        let named = |what: &str, e: &dyn std::fmt::Display| {
+            SettingsError(format!("{}: {what}: {e}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
+        let file: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
+        let mut merged = serde_json::to_value(base).map_err(|e| named("invalid", &e))?;
+        overlay(&mut merged, file, "").map_err(|field| named("unknown setting", &field))?;
+        serde_json::from_value(merged).map_err(|e| named("invalid", &e))
     }
 
     /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
@@ -197,6 +207,29 @@ impl RunConfig {
     }
 }
 
+/// Writes `top` over `base`, object by object; any other value (arrays included) replaces
+/// `base`'s whole. Returns the dotted path of a key of `top` that `base` lacks.
+fn overlay(base: &mut serde_json::Value, top: serde_json::Value, at: &str) -> Result<(), String> {
+    match (base, top) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(top)) => {
+            for (key, value) in top {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                let slot = base.get_mut(&key).ok_or_else(|| path.clone())?;
+                overlay(slot, value, &path)?;
+            }
+            Ok(())
+        }
+        (base, top) => {
+            *base = top;
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +245,34 @@ mod tests {
             assert_eq!(back.finetune.epochs, config.finetune.epochs);
         }
         assert_eq!(Preset::Hinton.config().dbn.cd.epochs, 50);
+    }
+
+    #[test]
+    fn a_config_file_overrides_only_the_settings_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial.json");
+        let base = Preset::Hinton.config();
+        std::fs::write(
+            &path,
+            r#"{"finetune": {"dropout": 0.2}, "dbn": {"cd": {"k": 3}}}"#,
+        )
+        .unwrap();
+        let config = RunConfig::from_file(&path, &base).unwrap();
+        assert_eq!(config.finetune.dropout, 0.2);
+        assert_eq!(config.dbn.cd.k, 3);
+        assert_eq!(config.dbn.cd.epochs, base.dbn.cd.epochs);
+        assert_eq!(config.finetune.epochs, base.finetune.epochs);
+        assert_eq!(config.dbn.layers, base.dbn.layers);
+
+        std::fs::write(&path, r#"{"finetune": {"learning_rat": 0.1}}"#).unwrap();
+        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown setting: finetune.learning_rat"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"finetune": {"epochs": "many"}}"#).unwrap();
+        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
+        assert!(err.contains("partial.json: invalid"), "{err}");
     }
 
     #[test]

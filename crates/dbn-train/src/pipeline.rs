@@ -11,7 +11,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
+use dbn_data::{Binarization, ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, load_module,
     save_module,
@@ -69,6 +69,22 @@ pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2
     ImageBatcher::default().batch(set.iter().collect(), device)
 }
 
+/// What the stack is pretrained on: `images`, or with `binarize` one draw of binary images
+/// seeded by the run's seed.
+fn pretraining_images<B: Backend>(
+    set: &MnistDataset,
+    config: &RunConfig,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let batcher = if config.binarize {
+        let stochastic = Binarization::Stochastic { seed: config.seed };
+        ImageBatcher::new(stochastic).expect("stochastic binarisation has no setting to reject")
+    } else {
+        ImageBatcher::default()
+    };
+    batcher.batch(set.iter().collect(), device)
+}
+
 /// One progress line per pretraining epoch.
 fn report(stats: &EpochStats, n_layers: usize, epochs: usize) {
     let valid = stats
@@ -104,8 +120,8 @@ pub fn pretrain<B: Backend>(
     }
     let checkpoint = run.file("pretrain.ckpt");
     let pretrainer = DbnPretrainer::new(config.dbn.clone())?.with_checkpoint(&checkpoint);
-    let train = images::<B>(&data.unlabelled, device);
-    let valid = images::<B>(&data.valid, device);
+    let train = pretraining_images::<B>(&data.unlabelled, config, device);
+    let valid = pretraining_images::<B>(&data.valid, config, device);
     let n_layers = config.dbn.n_rbms();
     let mut dashboard = std::io::stdout()
         .is_terminal()

@@ -226,6 +226,14 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             vec!["--pretrain-lr", "nan"],
             "invalid value 'nan' for '--pretrain-lr <RATE>'",
         ),
+        (
+            vec!["--pretrain-lr-decay", "1.5"],
+            "invalid value '1.5' for '--pretrain-lr-decay <FACTOR>'",
+        ),
+        (
+            vec!["--finetune-lr-decay", "0"],
+            "invalid value '0' for '--finetune-lr-decay <FACTOR>'",
+        ),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
             vec!["--config", "/nonexistent.json"],
