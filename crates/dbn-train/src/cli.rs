@@ -118,7 +118,12 @@ struct RunArgs {
     /// Gibbs steps of CD-k.
     #[arg(long, value_name = "K", value_parser = at_least_one)]
     cd_k: Option<usize>,
-    /// Persistent CD (chains kept across mini-batches).
+    /// CD momentum, for every epoch (the presets use 0.5 for 5 epochs, then 0.9).
+    #[arg(long, value_name = "M", value_parser = unit_interval, allow_negative_numbers = true)]
+    pretrain_momentum: Option<f64>,
+    /// Persistent CD (chains kept across mini-batches). It wants a small step: with the
+    /// presets' momentum 0.9 our PCD runs fell below the untrained model; --pretrain-momentum 0
+    /// --pretrain-lr 0.05 learned well.
     #[arg(long)]
     persistent: bool,
     /// Pretrain on binarised images (each pixel 1 with probability grey/255, drawn once from
@@ -144,10 +149,10 @@ struct RunArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     patience: Option<usize>,
     /// Fine-tuning dropout: probability of dropping each hidden unit, in [0, 1).
-    #[arg(long, value_name = "P", value_parser = probability, allow_negative_numbers = true)]
+    #[arg(long, value_name = "P", value_parser = unit_interval, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Fine-tuning dropout of the input pixels, in [0, 1).
-    #[arg(long, value_name = "P", value_parser = probability, allow_negative_numbers = true)]
+    #[arg(long, value_name = "P", value_parser = unit_interval, allow_negative_numbers = true)]
     input_dropout: Option<f64>,
     /// Training images held out for validation.
     #[arg(long, value_name = "N")]
@@ -275,8 +280,8 @@ fn decay_factor(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A probability in [0, 1), for dropout.
-fn probability(text: &str) -> Result<f64, String> {
+/// A number in [0, 1): a dropout probability or a momentum.
+fn unit_interval(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
         _ => Err("must be a number in [0, 1)".into()),
@@ -300,6 +305,10 @@ impl RunArgs {
         }
         if let Some(v) = self.pretrain_lr_decay {
             cd.lr_decay = v;
+        }
+        if let Some(v) = self.pretrain_momentum {
+            cd.initial_momentum = v;
+            cd.final_momentum = v;
         }
         if let Some(v) = self.pretrain_batch_size {
             cd.batch_size = v;
