@@ -202,29 +202,44 @@ fn pcd_on_binarised_images_learns_a_density_far_above_the_pixel_marginals() {
 }
 
 #[test]
-fn compare_prints_pretrained_and_random_init_errors() {
+fn compare_shows_pretraining_paying_with_few_labels() {
+    // Issue 8's claim in small: pretrain on 10,000 images, fine-tune on 300 labelled ones; the
+    // pretrained net must err at most 0.75 times as often as the random-init one. Measured
+    // 2026-11-27 (flex, seed 42): 16.35% against 22.99%, a ratio of 0.71.
     let root = tempfile::tempdir().unwrap();
     let out_dir = root.path().join("cmp");
-    let stdout = ok(&dbn(&run_args(
+    let stdout = ok(&dbn(&[
         "compare",
+        "--out",
         out_dir.to_str().unwrap(),
-        &["--labels", "500", "--lr-grid", "0.5,0.05"],
-    )));
+        "--train-limit",
+        "10000",
+        "--layers",
+        "784,300,300",
+        "--pretrain-epochs",
+        "5",
+        "--labels",
+        "300",
+        "--finetune-epochs",
+        "30",
+        "--patience",
+        "10",
+        "--lr-grid",
+        "0.5,0.1",
+    ]));
     // One line per initialisation and rate, then the table of the rates chosen.
     for name in ["pretrained", "random-init"] {
-        for rate in ["0.5", "0.05"] {
+        for rate in ["0.5", "0.1"] {
             let line = line_starting(&stdout, &format!("{name}, learning rate {rate}:"));
             assert!(line.ends_with('%'), "{line}");
         }
     }
-    assert!(stdout.contains("(500 labelled images"), "{stdout}");
+    assert!(stdout.contains("(300 labelled images"), "{stdout}");
     let summary = read_summary(&out_dir);
-    assert!(summary["pretrained_test_error"].as_f64().unwrap() < 0.9);
-    assert!(summary["random_init_test_error"].as_f64().is_some());
     // Each keeps the rate of its lowest validation loss, and the table says which.
     for (name, row) in [("pretrained", "pretrained  "), ("random_init", "random  ")] {
         let rate = summary[format!("{name}_learning_rate")].as_f64().unwrap();
-        assert!(rate == 0.5 || rate == 0.05, "{rate}");
+        assert!(rate == 0.5 || rate == 0.1, "{rate}");
         assert!(
             summary[format!("{name}_valid_loss")]
                 .as_f64()
@@ -236,6 +251,12 @@ fn compare_prints_pretrained_and_random_init_errors() {
             "{stdout}"
         );
     }
+    let pretrained = summary["pretrained_test_error"].as_f64().unwrap();
+    let random = summary["random_init_test_error"].as_f64().unwrap();
+    assert!(
+        pretrained <= 0.75 * random,
+        "{pretrained} vs {random}\n{stdout}"
+    );
 }
 
 #[test]
