@@ -118,6 +118,9 @@ struct RunArgs {
     /// Gibbs steps of CD-k.
     #[arg(long, value_name = "K", value_parser = at_least_one)]
     cd_k: Option<usize>,
+    /// CD weight decay (L2, on the weights), in [0, 1).
+    #[arg(long, value_name = "COST", value_parser = unit_interval, allow_negative_numbers = true)]
+    pretrain_weight_decay: Option<f64>,
     /// CD momentum, for every epoch (the presets use 0.5 for 5 epochs, then 0.9).
     #[arg(long, value_name = "M", value_parser = unit_interval, allow_negative_numbers = true)]
     pretrain_momentum: Option<f64>,
@@ -280,7 +283,7 @@ fn decay_factor(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A number in [0, 1): a dropout probability or a momentum.
+/// A number in [0, 1): a dropout probability, a momentum or a weight decay.
 fn unit_interval(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
@@ -305,6 +308,9 @@ impl RunArgs {
         }
         if let Some(v) = self.pretrain_lr_decay {
             cd.lr_decay = v;
+        }
+        if let Some(v) = self.pretrain_weight_decay {
+            cd.weight_decay = v;
         }
         if let Some(v) = self.pretrain_momentum {
             cd.initial_momentum = v;

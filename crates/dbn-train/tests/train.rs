@@ -296,6 +296,10 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             "invalid value '1.5' for '--pretrain-lr-decay <FACTOR>'",
         ),
         (
+            vec!["--pretrain-weight-decay", "-1"],
+            "invalid value '-1' for '--pretrain-weight-decay <COST>'",
+        ),
+        (
             vec!["--pretrain-momentum", "1"],
             "invalid value '1' for '--pretrain-momentum <M>'",
         ),
