@@ -3,6 +3,7 @@
 //! One mini-batch step, each line one function of this module:
 //!
 //! ```text
+//! v0       = sample(v0)             (only with sample_data: the data read as probabilities)
 //! h0       = P(h | v0)                                   positive phase (probabilities)
 //! start    = sample(h0)             (CD: data-driven hidden states are sampled)
 //!          | sample(P(h | chains))  (PCD: the persistent chains)
@@ -23,7 +24,7 @@ use burn::prelude::*;
 use burn::module::Param;
 
 use crate::error::ModelError;
-use crate::kernels::{MomentumStep, momentum_update};
+use crate::kernels::{MomentumStep, bernoulli, momentum_update};
 use crate::rbm::Rbm;
 
 /// Settings of contrastive-divergence training, with Hinton's practical defaults.
@@ -45,6 +46,11 @@ pub struct CdConfig {
     /// at the data.
     #[config(default = false)]
     pub persistent: bool,
+    /// Train on a fresh Bernoulli sample of each mini-batch, reading the data as probabilities
+    /// (grey levels): every epoch sees other binary images. Bernoulli visible units and data
+    /// in [0, 1] only.
+    #[config(default = false)]
+    pub sample_data: bool,
     /// Momentum for the first `initial_momentum_epochs` epochs.
     #[config(default = 0.5)]
     pub initial_momentum: f64,
@@ -480,6 +486,11 @@ impl<B: Backend> CdState<B> {
         config: &CdConfig,
         rates: Rates,
     ) -> (Rbm<B>, Self) {
+        let v0 = if config.sample_data {
+            bernoulli(v0)
+        } else {
+            v0
+        };
         let h0 = rbm.hidden_probs(v0.clone()); // [batch, n_hidden]
         let start = match (config.persistent, &self.chains) {
             (true, Some(chains)) => rbm.sample_hidden(rbm.hidden_probs(chains.clone())),
@@ -623,6 +634,28 @@ mod tests {
         let moved = |after: &Rbm<B>| to_f64(after.weights.val() - rbm.weights.val());
         let quarter: Vec<f64> = moved(&first).iter().map(|d| d / 4.0).collect();
         assert_close(&moved(&third), &quarter, 1e-7);
+    }
+
+    #[test]
+    fn sample_data_trains_on_binary_draws_of_the_batch() {
+        // h0 = [1, 0] whatever v0 (hidden biases ±200), so the visible-bias step is
+        // lr · (v0 - v1) with v1 = σ(a + W[:, 0]): v0 shows through it, binary when sampled.
+        let (rbm, _) = deterministic_rbm();
+        let config = plain(CdConfig::new()).with_sample_data(true);
+        let v1 = [0.1 + 0.01, -0.2 + 0.03, 0.3 - 0.01].map(|x: f64| 1.0 / (1.0 + (-x).exp()));
+        let mut seen = Vec::new();
+        for seed in 0..8 {
+            B::seed(&Default::default(), seed);
+            let v0 = Tensor::<B, 2>::from_floats([[0.5, 0.5, 0.5]], &Default::default());
+            let (after, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, at(&config, 0.0));
+            let step = to_f64(after.visible_bias.val() - rbm.visible_bias.val());
+            for (i, d) in step.iter().enumerate() {
+                let v0 = d / 0.5 + v1[i];
+                assert!(v0.abs() < 1e-5 || (v0 - 1.0).abs() < 1e-5, "v0 {v0}");
+                seen.push(v0.round());
+            }
+        }
+        assert!(seen.contains(&0.0) && seen.contains(&1.0), "{seen:?}");
     }
 
     #[test]

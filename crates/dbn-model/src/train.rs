@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::cd::{CdConfig, CdState};
 use crate::error::ModelError;
 use crate::math::all_finite;
-use crate::rbm::Rbm;
+use crate::rbm::{Rbm, VisibleUnits};
 
 /// What one epoch of training measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -313,6 +313,18 @@ impl RbmTrainer {
         if !all_finite(data.clone()) {
             return Err(ModelError::NonFiniteData { what });
         }
+        if self.config.sample_data {
+            let bernoulli = rbm.visible == VisibleUnits::Bernoulli;
+            let in_unit_range = data.clone().min().into_scalar().elem::<f64>() >= 0.0
+                && data.clone().max().into_scalar().elem::<f64>() <= 1.0;
+            if !(bernoulli && in_unit_range) {
+                return Err(ModelError::InvalidConfig {
+                    field: "sample_data",
+                    value: "true".into(),
+                    reason: "needs Bernoulli visible units and data in [0, 1]",
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -542,7 +554,14 @@ mod tests {
             "{err}"
         );
         let empty = Tensor::<B, 2>::zeros([0, 4], &device);
-        assert!(trainer.fit(rbm, empty, None, |_| {}).is_err());
+        assert!(trainer.fit(rbm.clone(), empty, None, |_| {}).is_err());
+        // Sampling the data reads it as probabilities: values outside [0, 1] are refused.
+        let sampling = RbmTrainer::new(CdConfig::new().with_sample_data(true)).unwrap();
+        let grey = Tensor::<B, 2>::from_floats([[0.0, 0.5, 1.0, 0.2]], &device);
+        assert!(sampling.fit(rbm.clone(), grey, None, |_| {}).is_ok());
+        let beyond = Tensor::<B, 2>::from_floats([[0.0, 1.5, 1.0, 0.2]], &device);
+        let err = sampling.fit(rbm, beyond, None, |_| {}).unwrap_err();
+        assert!(err.to_string().contains("sample_data"), "{err}");
     }
 
     #[test]

@@ -129,6 +129,10 @@ struct RunArgs {
     /// --pretrain-lr 0.05 learned well.
     #[arg(long)]
     persistent: bool,
+    /// CD trains on a fresh Bernoulli sample of each mini-batch (grey levels, and in higher
+    /// layers the probabilities below, read as probabilities), so no binary image repeats.
+    #[arg(long)]
+    sample_data: bool,
     /// Pretrain on binarised images (each pixel 1 with probability grey/255, drawn once from
     /// the seed), as the log-likelihood literature does; fine-tuning still sees grey levels.
     #[arg(long)]
@@ -323,6 +327,7 @@ impl RunArgs {
             cd.k = v;
         }
         cd.persistent |= self.persistent;
+        cd.sample_data |= self.sample_data;
         config.binarize |= self.binarize;
         let f = &mut config.finetune;
         if let Some(v) = self.finetune_epochs {
