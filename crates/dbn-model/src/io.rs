@@ -3,7 +3,8 @@
 //! bit-exact) beside its config as JSON (`NAME.json`). Each file is written whole under a
 //! temporary name, flushed to disk and renamed into place ([`write_atomically`],
 //! [`AtomicMpkRecorder`]), so an interrupted save or a full disk never leaves a truncated file
-//! that loads; loading checks that the record's shapes are the config's.
+//! that loads; loading checks that the record's shapes are the config's, and lays the saved
+//! config over [`Persist::defaults`], so a file saved before a setting existed still loads.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use burn::prelude::*;
 use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::cd::CdConfig;
 use crate::classifier::{DbnClassifier, DbnClassifierConfig};
 use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
@@ -115,13 +117,59 @@ fn save<B: Backend, M: Module<B>, C: Config>(
         .map_err(|e| io_error(dir, format!("cannot save {name}.mpk: {e}")))
 }
 
-/// Reads `dir/NAME.json`.
-fn load_config<C: Config>(dir: &Path, name: &str) -> Result<C, ModelError> {
+/// Writes `top` over `base`: objects key by key (a key that `base` lacks is an error, which
+/// returns its dotted path), each element of an array over `base`'s first element (so an
+/// element gets the settings it leaves out), any other value replaced.
+///
+/// # Errors
+/// The path of the first key of `top` that `base` has no place for, e.g. `finetune.lr`.
+pub fn overlay(base: &mut serde_json::Value, top: serde_json::Value) -> Result<(), String> {
+    overlay_at(base, top, "")
+}
+
+fn overlay_at(
+    base: &mut serde_json::Value,
+    top: serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    use serde_json::Value;
+    let path = |key: &dyn std::fmt::Display| match at {
+        "" => key.to_string(),
+        _ => format!("{at}.{key}"),
+    };
+    match (base, top) {
+        (Value::Object(base), Value::Object(top)) => {
+            for (key, value) in top {
+                let slot = base.get_mut(&key).ok_or_else(|| path(&key))?;
+                overlay_at(slot, value, &path(&key))?;
+            }
+        }
+        (Value::Array(base), Value::Array(top)) => {
+            let template = base.first().cloned();
+            *base = Vec::with_capacity(top.len());
+            for (i, value) in top.into_iter().enumerate() {
+                let mut element = template.clone().unwrap_or(Value::Null);
+                overlay_at(&mut element, value, &path(&i))?;
+                base.push(element);
+            }
+        }
+        (base, top) => *base = top,
+    }
+    Ok(())
+}
+
+/// Reads `dir/NAME.json` over `defaults`.
+fn load_config<C: Config>(dir: &Path, name: &str, defaults: &C) -> Result<C, ModelError> {
     let path = file(dir, name, "json");
     if !path.is_file() {
         return Err(io_error(&path, "not found"));
     }
-    C::load(&path).map_err(|e| io_error(&path, format!("invalid config: {e}")))
+    let invalid = |e: &dyn std::fmt::Display| io_error(&path, format!("invalid config: {e}"));
+    let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+    let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&e))?;
+    let mut config = serde_json::to_value(defaults).map_err(|e| invalid(&e))?;
+    overlay(&mut config, saved).map_err(|field| invalid(&format!("unknown setting {field}")))?;
+    serde_json::from_value(config).map_err(|e| invalid(&e))
 }
 
 /// Loads `dir/NAME.mpk` into `module`, whose shapes come from the config.
@@ -146,6 +194,9 @@ pub trait Persist<B: Backend>: Module<B> {
     type Config: Config;
     /// File stem in the folder.
     const NAME: &'static str;
+    /// A config of every setting's default, under a saved one: settings added since it was
+    /// saved take these values. Array fields hold one element, the default of each element.
+    fn defaults() -> Self::Config;
     /// A module of the config's shapes, for the record to be loaded into.
     ///
     /// # Errors
@@ -160,6 +211,9 @@ pub trait Persist<B: Backend>: Module<B> {
 impl<B: Backend> Persist<B> for Rbm<B> {
     type Config = RbmConfig;
     const NAME: &'static str = RBM_NAME;
+    fn defaults() -> RbmConfig {
+        RbmConfig::new(0, 0)
+    }
     fn from_config(config: &RbmConfig, device: &B::Device) -> Result<Self, ModelError> {
         config.validate()?;
         Ok(config.init(device))
@@ -175,6 +229,9 @@ impl<B: Backend> Persist<B> for Rbm<B> {
 impl<B: Backend> Persist<B> for Dbn<B> {
     type Config = DbnConfig;
     const NAME: &'static str = DBN_NAME;
+    fn defaults() -> DbnConfig {
+        DbnConfig::new(Vec::new()).with_layer_cd(vec![CdConfig::new()])
+    }
     fn from_config(config: &DbnConfig, device: &B::Device) -> Result<Self, ModelError> {
         config.init(device)
     }
@@ -189,6 +246,9 @@ impl<B: Backend> Persist<B> for Dbn<B> {
 impl<B: Backend> Persist<B> for DbnClassifier<B> {
     type Config = DbnClassifierConfig;
     const NAME: &'static str = CLASSIFIER_NAME;
+    fn defaults() -> DbnClassifierConfig {
+        DbnClassifierConfig::new(Vec::new())
+    }
     fn from_config(config: &DbnClassifierConfig, device: &B::Device) -> Result<Self, ModelError> {
         config.init(device)
     }
@@ -226,7 +286,7 @@ pub fn load_module<B: Backend, M: Persist<B>>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(M, M::Config), ModelError> {
-    let config: M::Config = load_config(dir, M::NAME)?;
+    let config: M::Config = load_config(dir, M::NAME, &M::defaults())?;
     let module = load_record(M::from_config(&config, device)?, dir, M::NAME, device)?;
     let (sizes, expected) = (module.sizes(), M::config_sizes(&config));
     if sizes != expected {
@@ -276,6 +336,45 @@ mod tests {
             names.len(),
             2,
             "only dbn.json and dbn.mpk remain: {names:?}"
+        );
+    }
+
+    #[test]
+    fn a_config_saved_before_a_setting_existed_loads_with_its_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let cd = CdConfig::new().with_k(3).with_lr_decay(0.5);
+        let config = DbnConfig::new(vec![7, 5, 3])
+            .with_cd(cd.clone())
+            .with_layer_cd(vec![cd.clone(), cd]);
+        let dbn = config.init::<B>(&device).unwrap();
+        save_module(&dbn, &config, dir.path()).unwrap();
+        // Remove a setting everywhere, as a file from before it existed lacks it.
+        let path = dir.path().join("dbn.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        json["cd"].as_object_mut().unwrap().remove("lr_decay");
+        for layer in json["layer_cd"].as_array_mut().unwrap() {
+            layer.as_object_mut().unwrap().remove("lr_decay");
+        }
+        std::fs::write(&path, json.to_string()).unwrap();
+        let (_, loaded) = load_module::<B, Dbn<B>>(dir.path(), &device).unwrap();
+        assert_eq!(loaded.cd.lr_decay, 1.0);
+        assert_eq!(loaded.cd.k, 3, "the saved settings win");
+        assert_eq!(loaded.layer_cd.len(), 2);
+        assert!(
+            loaded
+                .layer_cd
+                .iter()
+                .all(|cd| cd.lr_decay == 1.0 && cd.k == 3)
+        );
+        // A setting no version has is an error naming it, not silently dropped.
+        json["cd"]["learning_rat"] = 0.1.into();
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = load_module::<B, Dbn<B>>(dir.path(), &device).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown setting cd.learning_rat"),
+            "{err}"
         );
     }
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::config::Config;
 use dbn_data::DEFAULT_VALIDATION;
-use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig};
+use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, overlay};
 use serde::{Deserialize, Serialize};
 
 /// The optimiser of supervised fine-tuning.
@@ -131,7 +131,7 @@ impl RunConfig {
         let file: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
         let mut merged = serde_json::to_value(base).map_err(|e| named("invalid", &e))?;
-        overlay(&mut merged, file, "").map_err(|field| named("unknown setting", &field))?;
+        overlay(&mut merged, file).map_err(|field| named("unknown setting", &field))?;
         serde_json::from_value(merged).map_err(|e| named("invalid", &e))
     }
 
@@ -213,29 +213,6 @@ impl RunConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// Writes `top` over `base`, object by object; any other value (arrays included) replaces
-/// `base`'s whole. Returns the dotted path of a key of `top` that `base` lacks.
-fn overlay(base: &mut serde_json::Value, top: serde_json::Value, at: &str) -> Result<(), String> {
-    match (base, top) {
-        (serde_json::Value::Object(base), serde_json::Value::Object(top)) => {
-            for (key, value) in top {
-                let path = if at.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{at}.{key}")
-                };
-                let slot = base.get_mut(&key).ok_or_else(|| path.clone())?;
-                overlay(slot, value, &path)?;
-            }
-            Ok(())
-        }
-        (base, top) => {
-            *base = top;
-            Ok(())
-        }
     }
 }
 
