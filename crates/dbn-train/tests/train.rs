@@ -275,44 +275,33 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             "[700, 200] for data of 784 features",
         ),
         (vec!["--layers", "784,0"], "layers = [784, 0]"),
-        (
-            vec!["--preset", "huge"],
-            "invalid value 'huge' for '--preset <PRESET>'",
-        ),
-        (
-            vec!["--batch-size", "0"],
-            "invalid value '0' for '--batch-size <N>'",
-        ),
-        (
-            vec!["--finetune-lr", "-0.1"],
-            "invalid value '-0.1' for '--finetune-lr <RATE>'",
-        ),
-        (
-            vec!["--pretrain-lr", "nan"],
-            "invalid value 'nan' for '--pretrain-lr <RATE>'",
-        ),
-        (
-            vec!["--pretrain-lr-decay", "1.5"],
-            "invalid value '1.5' for '--pretrain-lr-decay <FACTOR>'",
-        ),
-        (
-            vec!["--pretrain-weight-decay", "-1"],
-            "invalid value '-1' for '--pretrain-weight-decay <COST>'",
-        ),
-        (
-            vec!["--pretrain-momentum", "1"],
-            "invalid value '1' for '--pretrain-momentum <M>'",
-        ),
-        (
-            vec!["--finetune-lr-decay", "0"],
-            "invalid value '0' for '--finetune-lr-decay <FACTOR>'",
-        ),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
             vec!["--config", "/nonexistent.json"],
             "--config /nonexistent.json: cannot read",
         ),
     ];
+    // Values clap refuses, each named with its flag and placeholder.
+    let refused = [
+        ("--preset", "huge", "PRESET"),
+        ("--batch-size", "0", "N"),
+        ("--finetune-lr", "-0.1", "RATE"),
+        ("--pretrain-lr", "nan", "RATE"),
+        ("--pretrain-lr-decay", "1.5", "FACTOR"),
+        ("--pretrain-weight-decay", "-1", "COST"),
+        ("--pretrain-momentum", "1", "M"),
+        ("--finetune-lr-decay", "0", "FACTOR"),
+    ];
+    let messages: Vec<String> = refused
+        .iter()
+        .map(|(flag, value, name)| format!("invalid value '{value}' for '{flag} <{name}>'"))
+        .collect();
+    let cases = cases.into_iter().chain(
+        refused
+            .iter()
+            .zip(&messages)
+            .map(|((flag, value, _), message)| (vec![*flag, *value], message.as_str())),
+    );
     for (flags, expected) in cases {
         let out_dir = root.path().join("never-created");
         let mut args = vec!["train", "--out", out_dir.to_str().unwrap()];
