@@ -67,6 +67,14 @@ impl ImageBatcher {
         })
     }
 
+    /// A batcher for epoch 0 of [`Binarization::Stochastic`], which has no setting to reject.
+    pub fn stochastic(seed: u64) -> Self {
+        Self {
+            binarization: Binarization::Stochastic { seed },
+            epoch: 0,
+        }
+    }
+
     /// The same batcher for another epoch: stochastic binarisation draws afresh.
     pub fn for_epoch(&self, epoch: u64) -> Self {
         Self {
@@ -247,8 +255,10 @@ mod tests {
         .concat();
         assert_eq!(epoch0, halves);
         // Another epoch or seed: fresh draws.
+        // The infallible constructor is the same batcher.
+        assert_eq!(epoch0, run(&ImageBatcher::stochastic(7), batch.clone()));
         let epoch1 = run(&batcher.for_epoch(1), batch.clone());
-        let other_seed = ImageBatcher::new(Binarization::Stochastic { seed: 8 }).unwrap();
+        let other_seed = ImageBatcher::stochastic(8);
         let differing = |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x != y).count();
         assert!(
             differing(&epoch0, &epoch1) > 100,

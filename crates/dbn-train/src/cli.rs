@@ -9,8 +9,7 @@ use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{
-    Binarization, DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES,
-    shipped_mnist_dir,
+    DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, shipped_mnist_dir,
 };
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
@@ -648,11 +647,8 @@ fn loglik(args: &LoglikArgs, device: &burn::tensor::Device<Inner>) -> Result<(),
     let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model.model, device)?;
     let rbm = &dbn.rbms[0];
     let splits = MnistSplits::load(&args.model.source.data_dir, DEFAULT_VALIDATION)?;
-    let binary = ImageBatcher::new(Binarization::Stochastic { seed: args.seed })?;
-    let set = |d: &MnistDataset| -> Tensor<Inner, 2> {
-        use burn::data::dataloader::batcher::Batcher;
-        binary.batch(d.iter().collect(), device)
-    };
+    let binary = ImageBatcher::stochastic(args.seed);
+    let set = |d: &MnistDataset| pipeline::batch_all::<Inner>(d, &binary, device);
     let start = Instant::now();
     let base = rbm.visible_bias_from_data(set(&splits.train));
     let ais = AisConfig::new()

@@ -98,9 +98,7 @@ impl NoImprovementSince {
         let metric = metric.name().to_string();
         Self { patience, metric }
     }
-}
 
-impl NoImprovementSince {
     /// Whether a run at `epoch` whose best epoch was `best` stops.
     pub fn stops(&self, epoch: usize, best: usize) -> bool {
         epoch >= best + self.patience

@@ -11,7 +11,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{Binarization, ImageBatcher, MnistDataset, MnistSplits};
+use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, load_module,
     save_module,
@@ -64,9 +64,18 @@ pub fn load_data(dir: &Path, config: &RunConfig) -> Result<Data, Box<dyn Error>>
     })
 }
 
+/// A whole set as one `[n, n_pixels]` tensor, its pixels as `batcher` makes them.
+pub fn batch_all<B: Backend>(
+    set: &MnistDataset,
+    batcher: &ImageBatcher,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    batcher.batch(set.iter().collect(), device)
+}
+
 /// A whole set as one `[n, n_pixels]` tensor of grey levels in [0, 1].
 pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2> {
-    ImageBatcher::default().batch(set.iter().collect(), device)
+    batch_all(set, &ImageBatcher::default(), device)
 }
 
 /// What the stack is pretrained on: `images`, or with `binarize` one draw of binary images
@@ -77,12 +86,11 @@ fn pretraining_images<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     let batcher = if config.binarize {
-        let stochastic = Binarization::Stochastic { seed: config.seed };
-        ImageBatcher::new(stochastic).expect("stochastic binarisation has no setting to reject")
+        ImageBatcher::stochastic(config.seed)
     } else {
         ImageBatcher::default()
     };
-    batcher.batch(set.iter().collect(), device)
+    batch_all(set, &batcher, device)
 }
 
 /// One progress line per pretraining epoch.
