@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::module::Param;
 
 use crate::error::ModelError;
-use crate::kernels::{MomentumStep, bernoulli, momentum_update};
+use crate::kernels::{MomentumStep, bernoulli, matmul, momentum_update};
 use crate::rbm::Rbm;
 
 /// Settings of contrastive-divergence training, with Hinton's practical defaults.
@@ -345,7 +345,7 @@ pub fn cd_gradient<B: Backend>(
         0,
     );
     RbmDelta {
-        weights: visible.transpose().matmul(hidden),
+        weights: matmul(visible.transpose(), hidden),
         visible_bias: visible_bias.squeeze_dim(0),
         hidden_bias: hidden_bias.squeeze_dim(0),
     }

@@ -21,7 +21,7 @@ use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::kernels::{bernoulli, sigmoid};
+use crate::kernels::{affine, bernoulli, sigmoid};
 use crate::math::softplus;
 
 /// The kind of the visible units. Hidden units are always Bernoulli.
@@ -171,7 +171,7 @@ impl<B: Backend> Rbm<B> {
     /// # Shapes
     /// v `[batch, n_visible]` -> `[batch, n_hidden]`
     pub fn hidden_input(&self, v: Tensor<B, 2>) -> Tensor<B, 2> {
-        v.matmul(self.weights.val()) + self.hidden_bias.val().unsqueeze()
+        affine(v, self.weights.val(), self.hidden_bias.val())
     }
 
     /// `P(h = 1 | v) = σ(b + Wᵀv)`.
@@ -195,7 +195,7 @@ impl<B: Backend> Rbm<B> {
     /// # Shapes
     /// h `[batch, n_hidden]` -> `[batch, n_visible]`
     pub fn visible_input(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        h.matmul(self.weights.val().transpose()) + self.visible_bias.val().unsqueeze()
+        affine(h, self.weights.val().transpose(), self.visible_bias.val())
     }
 
     /// `E[v | h]`: `P(v = 1 | h) = σ(a + W h)` for Bernoulli units, the mean `a + W h` for
