@@ -381,7 +381,7 @@ mod flex {
         }
 
         /// The same matrix from column `col` on.
-        fn from_col(self, col: usize) -> Self {
+        fn at_col(self, col: usize) -> Self {
             Self {
                 // SAFETY: `col` is a column of the matrix, so the element is in its buffer.
                 start: unsafe { self.start.offset(col as isize * self.col_stride) },
@@ -420,14 +420,14 @@ mod flex {
                     m,
                     width,
                     k,
-                    out.from_col(first).start as *mut f32,
+                    out.at_col(first).start as *mut f32,
                     out.col_stride,
                     out.row_stride,
                     true,
                     a.start,
                     a.col_stride,
                     a.row_stride,
-                    b.from_col(first).start,
+                    b.at_col(first).start,
                     b.col_stride,
                     b.row_stride,
                     1.0,
