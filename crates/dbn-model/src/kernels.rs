@@ -130,8 +130,10 @@ pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     a.matmul(b)
 }
 
-/// The affine map `x · w + bias`, the bias added to every row. On `Flex`, [`matmul`]'s product
-/// accumulated onto rows that start as the bias (no separate pass for the sum).
+/// The affine map `x · w + bias`, the bias added to every row (what `burn::nn::Linear` computes).
+/// On `Flex`, [`matmul`]'s product accumulated onto rows that start as the bias (no separate
+/// pass for the sum); on `Autodiff<Flex>`, the same as one graph node whose backward products
+/// are split between the threads alike.
 ///
 /// # Shapes
 /// x `[m, k]`, w `[k, n]`, bias `[n]` -> `[m, n]`
@@ -139,7 +141,10 @@ pub fn affine<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, bias: Tensor<B, 1>) 
     #[cfg(feature = "flex")]
     let (x, w, bias) = match flex::product(x, w, Some(bias)) {
         Ok(product) => return product,
-        Err((x, w, bias)) => (x, w, bias.expect("given above")),
+        Err((x, w, bias)) => match flex::differentiable_affine(x, w, bias.expect("given above")) {
+            Ok(product) => return product,
+            Err(inputs) => inputs,
+        },
     };
     x.matmul(w) + bias.unsqueeze()
 }
@@ -465,15 +470,19 @@ mod flex {
             Some(Ok(bias)) => Some(bias),
             None => None,
         };
-        let (a_operand, [m, k]) = Operand::of(&a);
-        let (b_operand, [k_b, n]) = Operand::of(&b);
+        Ok(from_flex(flex_product(&a, &b, bias.as_ref().map(elements))))
+    }
+
+    /// `a · b (+ bias)` on `f32` buffers of any layout, as a new contiguous tensor.
+    fn flex_product(a: &FlexTensor, b: &FlexTensor, bias: Option<&[f32]>) -> FlexTensor {
+        let (a_operand, [m, k]) = Operand::of(a);
+        let (b_operand, [k_b, n]) = Operand::of(b);
         assert_eq!(
             k, k_b,
             "matmul: inner dimensions differ ({m}x{k} times {k_b}x{n})"
         );
-        let mut out = match &bias {
+        let mut out = match bias {
             Some(bias) => {
-                let bias = elements(bias);
                 assert_eq!(
                     bias.len(),
                     n,
@@ -485,12 +494,111 @@ mod flex {
             None => vec![0.0; m * n],
         };
         banded_gemm(&mut out, a_operand, b_operand, [m, k, n]);
-        let out = FlexTensor::new(
+        FlexTensor::new(
             burn::tensor::Bytes::from_elems(out),
             burn_flex::Layout::contiguous([m, n].into()),
             burn::tensor::DType::F32,
-        );
-        Ok(from_flex(out))
+        )
+    }
+
+    /// The sums of the columns of a 2-D `f32` tensor, `[n]`.
+    fn column_sums(x: &FlexTensor) -> FlexTensor {
+        let n = x.layout().shape()[1];
+        let x = x.to_contiguous();
+        let mut sums = vec![0.0f32; n];
+        for row in elements(&x).chunks_exact(n.max(1)) {
+            for (sum, value) in sums.iter_mut().zip(row) {
+                *sum += value;
+            }
+        }
+        FlexTensor::new(
+            burn::tensor::Bytes::from_elems(sums),
+            burn_flex::Layout::contiguous([n].into()),
+            burn::tensor::DType::F32,
+        )
+    }
+
+    /// [`super::affine`] on `Autodiff<Flex>` (default checkpointing) as one graph node whose
+    /// backward pass makes its two products the same way: `∂x = ∂y · wᵀ`, `∂w = xᵀ · ∂y`,
+    /// `∂bias` the column sums of `∂y`. The inputs back for any other backend.
+    pub(super) fn differentiable_affine<B: Backend>(
+        x: Tensor<B, 2>,
+        w: Tensor<B, 2>,
+        bias: Tensor<B, 1>,
+    ) -> Result<Tensor<B, 2>, (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
+        use burn::backend::Autodiff;
+        use burn::backend::autodiff::checkpoint::base::Checkpointer;
+        use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+        use burn::backend::autodiff::grads::Gradients;
+        use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+        use burn::tensor::ops::FloatTensor;
+        use burn_flex::Flex;
+
+        type Ad = Autodiff<Flex, NoCheckpointing>;
+
+        /// The backward step; its state is `x` (kept when `w` is tracked) and `w` (kept when
+        /// `x` is tracked).
+        #[derive(Debug)]
+        struct FusedAffine;
+
+        impl Backward<Flex, 3> for FusedAffine {
+            type State = (Option<FlexTensor>, Option<FlexTensor>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node_x, node_w, node_bias] = ops.parents;
+                let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+                let (x, w) = ops.state;
+                if let Some(node) = node_x {
+                    let w = w.expect("w is kept when x is tracked");
+                    grads.register::<Flex>(node.id, flex_product(&grad, &w.transpose(0, 1), None));
+                }
+                if let Some(node) = node_w {
+                    let x = x.expect("x is kept when w is tracked");
+                    grads.register::<Flex>(node.id, flex_product(&x.transpose(0, 1), &grad, None));
+                }
+                if let Some(node) = node_bias {
+                    grads.register::<Flex>(node.id, column_sums(&grad));
+                }
+            }
+        }
+
+        if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Ad>() {
+            return Err((x, w, bias));
+        }
+        let ad = |t| {
+            cast::<_, FloatTensor<Ad>>(t)
+                .unwrap_or_else(|_| unreachable!("B is Autodiff<Flex>, checked above"))
+        };
+        let (x, w, bias) = (ad(primitive(x)), ad(primitive(w)), ad(primitive(bias)));
+        let f32_inputs = [&x, &w, &bias]
+            .iter()
+            .all(|t| t.primitive.dtype() == burn::tensor::DType::F32);
+        if !f32_inputs || !contiguous_f32(&bias.primitive) {
+            let [x, w] = [x, w].map(tensor_of::<B, _, 2>);
+            return Err((x, w, tensor_of(bias)));
+        }
+        let output = flex_product(&x.primitive, &w.primitive, Some(elements(&bias.primitive)));
+        let (x_tracked, w_tracked) = (x.is_tracked(), w.is_tracked());
+        let y: FloatTensor<Ad> = match FusedAffine
+            .prepare::<NoCheckpointing>([x.node.clone(), w.node.clone(), bias.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (
+                    w_tracked.then_some(x.primitive),
+                    x_tracked.then_some(w.primitive),
+                );
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        Ok(tensor_of(y))
     }
 
     /// A seed drawn from `B`'s RNG (two uniform draws, 48 random bits), so that `B::seed`
@@ -744,6 +852,51 @@ mod tests {
                 &to_f64(a.matmul(b) + bias.unsqueeze()),
                 tolerance,
             );
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_differentiable_affine_map_has_burns_values_and_gradients() {
+        use burn::tensor::Distribution::Uniform;
+        type Ad = burn::backend::Autodiff<burn_flex::Flex>;
+        let device = Default::default();
+        Ad::seed(&device, 4);
+        // Above the threading threshold (split into bands) and below it.
+        for [m, k, n] in [[100, 300, 500], [5, 7, 3]] {
+            let x = Tensor::<Ad, 2>::random([m, k], Uniform(-1.0, 1.0), &device);
+            let w = Tensor::<Ad, 2>::random([k, n], Uniform(-1.0, 1.0), &device);
+            let bias = Tensor::<Ad, 1>::random([n], Uniform(-1.0, 1.0), &device);
+            // A weighted sum, so that each output's gradient differs.
+            let weights = Tensor::<Ad, 2>::random([m, n], Uniform(-1.0, 1.0), &device);
+            for track_x in [true, false] {
+                type Product = fn(Tensor<Ad, 2>, Tensor<Ad, 2>, Tensor<Ad, 1>) -> Tensor<Ad, 2>;
+                let run = |f: Product| {
+                    let x = if track_x {
+                        x.clone().require_grad()
+                    } else {
+                        x.clone()
+                    };
+                    let (w, bias) = (w.clone().require_grad(), bias.clone().require_grad());
+                    let y = f(x.clone(), w.clone(), bias.clone());
+                    let grads = (y.clone() * weights.clone()).sum().backward();
+                    let dx = x.grad(&grads).map(to_f64);
+                    let dw = to_f64(w.grad(&grads).expect("w is tracked"));
+                    let db = to_f64(bias.grad(&grads).expect("bias is tracked"));
+                    (to_f64(y.inner()), dx, dw, db)
+                };
+                let (y, dx, dw, db) = run(affine);
+                let (burn_y, burn_dx, burn_dw, burn_db) =
+                    run(|x, w, b| x.matmul(w) + b.unsqueeze());
+                let tolerance = 1e-5 * m.max(k) as f64;
+                assert_close(&y, &burn_y, tolerance);
+                assert_eq!(dx.is_some(), track_x);
+                if let (Some(dx), Some(burn_dx)) = (dx, burn_dx) {
+                    assert_close(&dx, &burn_dx, tolerance);
+                }
+                assert_close(&dw, &burn_dw, tolerance);
+                assert_close(&db, &burn_db, tolerance);
+            }
         }
     }
 
