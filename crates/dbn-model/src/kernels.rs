@@ -453,6 +453,7 @@ mod flex {
     }
 
     type ProductInputs<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>);
+    type AffineInputs<B> = (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>);
 
     /// [`super::matmul`] (no bias) and [`super::affine`] on `Flex`; the inputs back otherwise.
     pub(super) fn product<B: Backend>(
@@ -525,7 +526,7 @@ mod flex {
         x: Tensor<B, 2>,
         w: Tensor<B, 2>,
         bias: Tensor<B, 1>,
-    ) -> Result<Tensor<B, 2>, (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1>)> {
+    ) -> Result<Tensor<B, 2>, AffineInputs<B>> {
         use burn::backend::Autodiff;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
