@@ -385,6 +385,15 @@ mod flex {
             (operand, [rows, cols])
         }
 
+        /// The transposed matrix (the same elements, strides swapped).
+        fn transposed(self) -> Self {
+            Self {
+                row_stride: self.col_stride,
+                col_stride: self.row_stride,
+                ..self
+            }
+        }
+
         /// The same matrix from column `col` on.
         fn at_col(self, col: usize) -> Self {
             Self {
@@ -398,9 +407,19 @@ mod flex {
     /// Products below this many multiply-adds run on one thread (burn-flex's own threshold).
     const THREADED_PRODUCT: usize = 192 * 192 * 192;
 
+    /// Whether `gemm` wastes less work on the transposed problem `cᵀ = bᵀ aᵀ` than on
+    /// `c = a · b` for an `[m, n]` output: its AVX-512 `f32` kernel computes tiles of 64 rows by
+    /// 6 columns, so a 100-row output pads to 128 rows but 100 columns only to 102.
+    fn transposed_is_cheaper(m: usize, n: usize) -> bool {
+        let padded =
+            |rows: usize, cols: usize| rows.next_multiple_of(64) * cols.next_multiple_of(6);
+        padded(n, m) < padded(m, n)
+    }
+
     /// `[m, n]` = `a · b` accumulated onto `dst`'s values (a row-major `[m, n]` buffer), the
     /// output's columns split into one band per thread, each band a multiple of 16 wide (one
-    /// AVX-512 register of `f32`).
+    /// AVX-512 register of `f32`); each band computed as the transposed problem where that is
+    /// cheaper.
     fn banded_gemm(dst: &mut [f32], a: Operand, b: Operand, [m, k, n]: [usize; 3]) {
         assert_eq!(dst.len(), m * n, "output buffer and product differ in size");
         let threads = if m * k * n >= THREADED_PRODUCT {
@@ -417,24 +436,30 @@ mod flex {
         let run = |first: usize| {
             let (out, a, b) = (out, a, b); // whole operands, which are Sync, not their fields
             let width = band.min(n - first);
+            let (out, b) = (out.at_col(first), b.at_col(first));
+            let (rows, cols, out, lhs, rhs) = if transposed_is_cheaper(m, width) {
+                (width, m, out.transposed(), b.transposed(), a.transposed())
+            } else {
+                (m, width, out, a, b)
+            };
             // SAFETY: every operand points into a live buffer of the shape given, with its own
             // strides; the bands write disjoint columns of `dst`, which this function borrows
             // mutably, so no two calls write the same element.
             unsafe {
                 gemm::gemm(
-                    m,
-                    width,
+                    rows,
+                    cols,
                     k,
-                    out.at_col(first).start as *mut f32,
+                    out.start as *mut f32,
                     out.col_stride,
                     out.row_stride,
                     true,
-                    a.start,
-                    a.col_stride,
-                    a.row_stride,
-                    b.at_col(first).start,
-                    b.col_stride,
-                    b.row_stride,
+                    lhs.start,
+                    lhs.col_stride,
+                    lhs.row_stride,
+                    rhs.start,
+                    rhs.col_stride,
+                    rhs.row_stride,
                     1.0,
                     1.0,
                     false,
