@@ -149,6 +149,18 @@ pub fn affine<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, bias: Tensor<B, 1>) 
     x.matmul(w) + bias.unsqueeze()
 }
 
+/// Runs `f` on a thread of the pool that the `Flex` kernels split their work over (rayon's
+/// global pool) and returns its result; without the `flex` feature, runs it here. A loop of
+/// many short parallel sections, such as a CD epoch, then shares each section with the other
+/// threads from inside the pool instead of waking the calling thread after every one (about
+/// 5% of a CD-1 epoch at 784x500, docs/performance.md).
+pub fn in_thread_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "flex")]
+    return rayon::scope(|_| f());
+    #[cfg(not(feature = "flex"))]
+    f()
+}
+
 /// [`momentum_update`] with Burn's tensor operations.
 fn generic_momentum_update<B: Backend, const D: usize>(
     param: Tensor<B, D>,

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cd::{CdConfig, CdState};
 use crate::error::ModelError;
+use crate::kernels::in_thread_pool;
 use crate::math::all_finite;
 use crate::rbm::{Rbm, VisibleUnits};
 
@@ -218,7 +219,7 @@ impl RbmTrainer {
     }
 
     /// One epoch of CD updates over `train` in a shuffled order; checks every update for
-    /// divergence.
+    /// divergence. Runs on a thread of the CPU thread pool ([`in_thread_pool`]).
     ///
     /// # Shapes
     /// train `[n, n_visible]`
@@ -232,28 +233,30 @@ impl RbmTrainer {
         train: &Tensor<B, 2>,
         epoch: usize,
     ) -> Result<(Rbm<B>, CdState<B>), ModelError> {
-        let device = train.device();
-        let mut rng = StdRng::from_seed(epoch_seed(self.config.seed, self.layer, epoch));
-        B::seed(&device, rng.next_u64());
-        let mut order: Vec<i64> = (0..train.dims()[0] as i64).collect();
-        order.shuffle(&mut rng);
-        let rates = self.config.rates(epoch);
-        let (mut rbm, mut state) = (rbm, state);
-        for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
-            let indices =
-                Tensor::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
-            let v0 = train.clone().select(0, indices); // [batch, n_visible]
-            (rbm, state) = state.step(rbm, v0, &self.config, rates);
-            if !parameters_finite(&rbm) {
-                return Err(ModelError::Diverged {
-                    layer: self.layer,
-                    epoch,
-                    batch: batch + 1,
-                    learning_rate: rates.learning_rate,
-                });
+        in_thread_pool(|| {
+            let device = train.device();
+            let mut rng = StdRng::from_seed(epoch_seed(self.config.seed, self.layer, epoch));
+            B::seed(&device, rng.next_u64());
+            let mut order: Vec<i64> = (0..train.dims()[0] as i64).collect();
+            order.shuffle(&mut rng);
+            let rates = self.config.rates(epoch);
+            let (mut rbm, mut state) = (rbm, state);
+            for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
+                let indices =
+                    Tensor::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
+                let v0 = train.clone().select(0, indices); // [batch, n_visible]
+                (rbm, state) = state.step(rbm, v0, &self.config, rates);
+                if !parameters_finite(&rbm) {
+                    return Err(ModelError::Diverged {
+                        layer: self.layer,
+                        epoch,
+                        batch: batch + 1,
+                        learning_rate: rates.learning_rate,
+                    });
+                }
             }
-        }
-        Ok((rbm, state))
+            Ok((rbm, state))
+        })
     }
 
     /// Reconstruction errors and free-energy gap on the first `monitor_size` examples.

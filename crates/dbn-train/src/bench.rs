@@ -16,6 +16,7 @@ use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::TrainStep;
 use dbn_data::ClassificationBatch;
+use dbn_model::kernels::in_thread_pool;
 use dbn_model::{CdConfig, CdState, DbnClassifierConfig, Rbm, RbmConfig};
 
 use dbn_train::finetune::FineTuned;
@@ -217,17 +218,20 @@ fn bernoulli_data<B: Backend>(examples: usize, n: usize, device: &B::Device) -> 
     Tensor::<B, 2>::random([examples, n], Distribution::Bernoulli(0.2), device)
 }
 
-/// One CD-1 epoch over `data` in order, with `cd`'s settings and its first epoch's rates.
+/// One CD-1 epoch over `data` in order, with `cd`'s settings and its first epoch's rates, on
+/// the thread pool as [`dbn_model::train::RbmTrainer::epoch`] runs.
 fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &CdConfig) -> Rbm<B> {
     let [examples, _] = data.dims();
     let rates = cd.rates(1);
-    let mut state = CdState::new(&rbm);
-    let mut rbm = rbm;
-    for start in (0..examples).step_by(cd.batch_size) {
-        let end = (start + cd.batch_size).min(examples);
-        (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, rates);
-    }
-    rbm
+    in_thread_pool(|| {
+        let mut state = CdState::new(&rbm);
+        let mut rbm = rbm;
+        for start in (0..examples).step_by(cd.batch_size) {
+            let end = (start + cd.batch_size).min(examples);
+            (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, rates);
+        }
+        rbm
+    })
 }
 
 /// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults, and its
