@@ -1,10 +1,11 @@
-//! Fused CPU kernels for the hot loop of contrastive divergence, with Burn's generic tensor
-//! operations as the fallback.
+//! Fused CPU kernels for the hot loops of contrastive divergence and fine-tuning, with Burn's
+//! generic tensor operations as the fallback.
 //!
 //! Each function here is generic over `B: Backend` and computes the same thing on every
 //! backend. When the crate is built with the `flex` feature and `B` is Burn's `Flex` backend,
 //! it runs one fused pass over the raw `f32` buffers instead of a chain of tensor operations
-//! (each of which reads and writes a full weight-sized buffer). The backend is recognised at
+//! (each of which reads and writes a full weight-sized buffer), or, for the matrix products,
+//! calls the `gemm` crate once per thread on its own band of the output. The backend is recognised at
 //! run time by the type of its tensor primitive, so no signature in this crate needs more than
 //! `B: Backend`, and a backend this crate does not know still works through the generic path.
 //! See `docs/performance.md` for the measurements behind each kernel.
