@@ -5,9 +5,10 @@
 //! backend. When the crate is built with the `flex` feature and `B` is Burn's `Flex` backend,
 //! it runs one fused pass over the raw `f32` buffers instead of a chain of tensor operations
 //! (each of which reads and writes a full weight-sized buffer), or, for the matrix products,
-//! calls the `gemm` crate once per thread on its own band of the output. The backend is recognised at
-//! run time by the type of its tensor primitive, so no signature in this crate needs more than
-//! `B: Backend`, and a backend this crate does not know still works through the generic path.
+//! calls the `gemm` crate once per thread on its own band of the output. The backend is
+//! recognised at run time by the type of its tensor primitive, so no signature in this crate
+//! needs more than `B: Backend`, and a backend this crate does not know still works through the
+//! generic path.
 //! See `docs/performance.md` for the measurements behind each kernel.
 
 use burn::prelude::*;
