@@ -24,7 +24,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use crate::error::ModelError;
-use crate::kernels::{bernoulli, sigmoid};
+use crate::kernels::{bernoulli, in_thread_pool, matmul, sigmoid};
 use crate::math::{log_sum_exp, softplus, to_f64};
 use crate::rbm::{Rbm, VisibleUnits};
 
@@ -70,18 +70,20 @@ pub fn beta_schedule(n_betas: usize) -> Vec<f64> {
     betas
 }
 
-/// `log p*_β(v)` for each row of `v`.
+/// `log p*_β(v)` for each row of `v`, given its hidden input `b + Wᵀv`, which does not depend
+/// on β (so that one product serves every temperature at which `v` is scored).
 ///
 /// # Shapes
-/// v `[runs, n_visible]`, base_bias `[n_visible]` -> `[runs]`
+/// v `[runs, n_visible]`, hidden_input `[runs, n_hidden]`, base_bias `[n_visible]` -> `[runs]`
 fn log_unnormalised<B: Backend>(
     rbm: &Rbm<B>,
     base_bias: &Tensor<B, 1>,
     v: Tensor<B, 2>,
+    hidden_input: Tensor<B, 2>,
     beta: f64,
 ) -> Tensor<B, 1> {
     let bias = mixed_bias(rbm, base_bias, beta).unsqueeze(); // [1, n_visible]
-    let hidden = softplus(rbm.hidden_input(v.clone()).mul_scalar(beta)).sum_dim(1); // [runs, 1]
+    let hidden = softplus(hidden_input.mul_scalar(beta)).sum_dim(1); // [runs, 1]
     let visible = match rbm.visible {
         VisibleUnits::Bernoulli => (v * bias).sum_dim(1),
         VisibleUnits::Gaussian => (v - bias).square().sum_dim(1).div_scalar(-2.0),
@@ -97,18 +99,18 @@ fn mixed_bias<B: Backend>(rbm: &Rbm<B>, base_bias: &Tensor<B, 1>, beta: f64) -> 
     base_bias.clone().mul_scalar(1.0 - beta) + rbm.visible_bias.val().mul_scalar(beta)
 }
 
-/// One Gibbs step leaving `p*_β` invariant.
+/// One Gibbs step leaving `p*_β` invariant, from `v`'s hidden input `b + Wᵀv`.
 ///
 /// # Shapes
-/// v `[runs, n_visible]` -> `[runs, n_visible]`
+/// hidden_input `[runs, n_hidden]` -> `[runs, n_visible]`
 fn transition<B: Backend>(
     rbm: &Rbm<B>,
     base_bias: &Tensor<B, 1>,
-    v: Tensor<B, 2>,
+    hidden_input: Tensor<B, 2>,
     beta: f64,
 ) -> Tensor<B, 2> {
-    let h = bernoulli(sigmoid(rbm.hidden_input(v).mul_scalar(beta)));
-    let input = h.matmul(rbm.weights.val().transpose()).mul_scalar(beta)
+    let h = bernoulli(sigmoid(hidden_input.mul_scalar(beta)));
+    let input = matmul(h, rbm.weights.val().transpose()).mul_scalar(beta)
         + mixed_bias(rbm, base_bias, beta).unsqueeze();
     match rbm.visible {
         VisibleUnits::Bernoulli => bernoulli(sigmoid(input)),
@@ -167,14 +169,18 @@ pub fn ais_log_partition<B: Backend>(
     let device = base_bias.device();
     B::seed(&device, config.seed);
     let betas = beta_schedule(config.n_betas);
-    let (mut v, log_z_base) = base_model(rbm, &base_bias, config.n_runs);
-    let mut log_w = Tensor::<B, 1>::zeros([config.n_runs], &device);
-    for pair in betas.windows(2) {
-        let (previous, beta) = (pair[0], pair[1]);
-        log_w = log_w + log_unnormalised(rbm, &base_bias, v.clone(), beta)
-            - log_unnormalised(rbm, &base_bias, v.clone(), previous);
-        v = transition(rbm, &base_bias, v, beta);
-    }
+    let (v, log_z_base) = base_model(rbm, &base_bias, config.n_runs);
+    let log_w = in_thread_pool(|| {
+        let (mut v, mut log_w) = (v, Tensor::<B, 1>::zeros([config.n_runs], &device));
+        for pair in betas.windows(2) {
+            let (previous, beta) = (pair[0], pair[1]);
+            let input = rbm.hidden_input(v.clone()); // shared by both scores and the step
+            log_w = log_w + log_unnormalised(rbm, &base_bias, v.clone(), input.clone(), beta)
+                - log_unnormalised(rbm, &base_bias, v.clone(), input.clone(), previous);
+            v = transition(rbm, &base_bias, input, beta);
+        }
+        log_w
+    });
     let log_w = to_f64(log_w);
     Ok(estimate(&log_w, log_z_base))
 }
