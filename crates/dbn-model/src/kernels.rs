@@ -365,7 +365,7 @@ mod flex {
         }
     }
 
-    /// A read-only matrix operand for `gemm`: its first element and its strides in elements.
+    /// A matrix for `gemm`: its first element and its strides in elements.
     #[derive(Clone, Copy)]
     struct Operand {
         start: *const f32,
@@ -373,8 +373,9 @@ mod flex {
         col_stride: isize,
     }
 
-    // SAFETY: an `Operand` is only read, and only inside `product`, which borrows the tensor
-    // it points into for the whole call.
+    // SAFETY: operands live only inside `flex_product`, which borrows the buffers they point
+    // into for the whole call; its inputs are only read, and the threads that write through
+    // the output operand write disjoint columns of it (`banded_gemm`).
     unsafe impl Send for Operand {}
     unsafe impl Sync for Operand {}
 
