@@ -160,7 +160,7 @@ struct RunArgs {
     /// Fine-tuning dropout of the input pixels, in [0, 1).
     #[arg(long, value_name = "P", value_parser = unit_interval, allow_negative_numbers = true)]
     input_dropout: Option<f64>,
-    /// Training images held out for validation.
+    /// Training images held out for validation (the last ones; 0 only for `dbn pretrain`).
     #[arg(long, value_name = "N")]
     validation: Option<usize>,
     /// Use only the first N training images (quick runs).
@@ -388,6 +388,14 @@ impl RunArgs {
     /// Settings, data and run folder, all checked before any training; the config is saved.
     fn start(&self, command: &str) -> Result<(RunConfig, Data, RunDir), Box<dyn Error>> {
         let config = self.settings()?;
+        if config.validation == 0 && command != "pretrain" {
+            return Err(format!(
+                "--validation 0: `dbn {command}` fine-tunes, which keeps the epoch with the lowest \
+                 validation loss and stops early on it; hold out at least one image (only \
+                 `dbn pretrain` runs without a validation split)"
+            )
+            .into());
+        }
         let data = pipeline::load_data(&self.source.data_dir, &config)?;
         let run = self.run_dir(command)?;
         if self.resume {

@@ -129,7 +129,9 @@ pub fn pretrain<B: Backend>(
     let checkpoint = run.file("pretrain.ckpt");
     let pretrainer = DbnPretrainer::new(config.dbn.clone())?.with_checkpoint(&checkpoint);
     let train = pretraining_images::<B>(&data.unlabelled, config, device);
-    let valid = pretraining_images::<B>(&data.valid, config, device);
+    // `--validation 0`: pretraining without a validation set (nothing is chosen on it).
+    let valid =
+        (data.valid.len() > 0).then(|| pretraining_images::<B>(&data.valid, config, device));
     let n_layers = config.dbn.n_rbms();
     let mut dashboard = std::io::stdout()
         .is_terminal()
@@ -146,10 +148,10 @@ pub fn pretrain<B: Backend>(
     };
     let pretrained = if resume && checkpoint.is_file() {
         println!("pretraining: resuming from {}", checkpoint.display());
-        pretrainer.resume(train, Some(valid), on_epoch)
+        pretrainer.resume(train, valid, on_epoch)
     } else {
         let dbn = config.dbn.init::<B>(device)?;
-        pretrainer.pretrain(dbn, train, Some(valid), on_epoch)
+        pretrainer.pretrain(dbn, train, valid, on_epoch)
     };
     drop(dashboard); // closes the TUI before anything else is printed
     let pretrained = pretrained.map_err(|e| match e {

@@ -191,9 +191,13 @@ fn pcd_on_binarised_images_learns_a_density_far_above_the_pixel_marginals() {
         "0.05",
         "--pretrain-epochs",
         "20",
+        // Pretraining alone needs no validation split (the first 5,000 images are the same).
+        "--validation",
+        "0",
     ]));
     let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
     assert!(config.contains("\"binarize\": true"), "{config}");
+    assert!(config.contains("\"validation\": 0"), "{config}");
     let stdout = ok(&dbn(&[
         "loglik", "--model", out, "--runs", "20", "--betas", "2000",
     ]));
@@ -275,6 +279,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             "[700, 200] for data of 784 features",
         ),
         (vec!["--layers", "784,0"], "layers = [784, 0]"),
+        (vec!["--validation", "0"], "--validation 0: `dbn train` fine-tunes"),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
             vec!["--config", "/nonexistent.json"],
