@@ -279,7 +279,10 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             "[700, 200] for data of 784 features",
         ),
         (vec!["--layers", "784,0"], "layers = [784, 0]"),
-        (vec!["--validation", "0"], "--validation 0: `dbn train` fine-tunes"),
+        (
+            vec!["--validation", "0"],
+            "--validation 0: `dbn train` fine-tunes",
+        ),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
             vec!["--config", "/nonexistent.json"],
