@@ -46,6 +46,10 @@ pub struct CdConfig {
     /// at the data.
     #[config(default = false)]
     pub persistent: bool,
+    /// Persistent CD's number of chains; `None` keeps one per mini-batch example. More chains
+    /// than examples average the model's statistics over more samples each update.
+    #[config(default = "None")]
+    pub chains: Option<usize>,
     /// Train on a fresh Bernoulli sample of each mini-batch, reading the data as probabilities
     /// (grey levels): every epoch sees other binary images. Bernoulli visible units and data
     /// in [0, 1] only.
@@ -183,6 +187,23 @@ impl CdConfig {
                     reason: "must be at least 1",
                 });
             }
+        }
+        match self.chains {
+            Some(0) => {
+                return Err(ModelError::InvalidConfig {
+                    field: "chains",
+                    value: "0".into(),
+                    reason: "must be at least 1 (or absent for one per mini-batch example)",
+                });
+            }
+            Some(n) if !self.persistent => {
+                return Err(ModelError::InvalidConfig {
+                    field: "chains",
+                    value: n.to_string(),
+                    reason: "only persistent CD keeps chains (set persistent)",
+                });
+            }
+            _ => {}
         }
         if self.patience == Some(0) {
             return Err(ModelError::InvalidConfig {
@@ -451,6 +472,17 @@ impl<B: Backend> Rbm<B> {
     }
 }
 
+/// `n` rows taken from `x` in order, starting again at its first row when they run out; `x`
+/// itself when `n` is `None`.
+///
+/// # Shapes
+/// x `[rows, cols]` -> `[n, cols]`
+fn cycle_rows<B: Backend>(x: Tensor<B, 2>, n: Option<usize>) -> Tensor<B, 2> {
+    let Some(n) = n else { return x };
+    let rows = x.dims()[0];
+    x.repeat_dim(0, n.div_ceil(rows)).slice(0..n)
+}
+
 /// What CD training carries from one mini-batch to the next.
 #[derive(Clone, Debug)]
 pub struct CdState<B: Backend> {
@@ -475,7 +507,7 @@ impl<B: Backend> CdState<B> {
 
     /// One CD-k (or PCD-k) update on mini-batch `v0` with the epoch's `rates` (see
     /// [`CdConfig::rates`]); returns the updated RBM and state. PCD chains start as a sample of
-    /// the first batch.
+    /// the first batch (its rows repeated when [`CdConfig::chains`] asks for more).
     ///
     /// # Shapes
     /// v0 `[batch, n_visible]`
@@ -495,7 +527,7 @@ impl<B: Backend> CdState<B> {
         let start = match (config.persistent, &self.chains) {
             (true, Some(chains)) => rbm.sample_hidden(rbm.hidden_probs(chains.clone())),
             (true, None) => {
-                let chains = rbm.sample_visible(v0.clone());
+                let chains = rbm.sample_visible(cycle_rows(v0.clone(), config.chains));
                 rbm.sample_hidden(rbm.hidden_probs(chains))
             }
             (false, _) => rbm.sample_hidden(h0.clone()),
@@ -720,6 +752,25 @@ mod tests {
     }
 
     #[test]
+    fn pcd_runs_as_many_chains_as_asked_started_from_the_batch_repeated() {
+        // The saturated memory RBM of the test above: chains stay where they start.
+        let device = Default::default();
+        let w = Tensor::<B, 2>::from_floats([[300.0, -300.0], [-300.0, 300.0]], &device);
+        let bias = || Tensor::<B, 1>::from_floats([-150.0, -150.0], &device);
+        let rbm = Rbm::new(w, bias(), bias(), VisibleUnits::Bernoulli).unwrap();
+        let batch = Tensor::<B, 2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+        let pcd = plain(CdConfig::new())
+            .with_persistent(true)
+            .with_chains(Some(5));
+        let (after, state) = CdState::new(&rbm).step(rbm.clone(), batch, &pcd, at(&pcd, 0.0));
+        let chains = to_f64(state.chains.unwrap());
+        assert_eq!(chains, [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
+        // The model's mean is over the five chains: 0.5·([0.5, 0.5] − [0.6, 0.4]).
+        let moved = to_f64(after.visible_bias.val() - rbm.visible_bias.val());
+        assert_close(&moved, &[-0.05, 0.05], 1e-4);
+    }
+
+    #[test]
     fn cd_k_with_large_k_points_along_the_exact_gradient() {
         // A 6x4 RBM and a small data set; CD-50 averaged over many replicated chains against the
         // exact gradient of the mean log-likelihood (enumerating all 2^4 hidden states).
@@ -773,6 +824,11 @@ mod tests {
             (CdConfig::new().with_batch_size(0), "batch_size"),
             (CdConfig::new().with_sparsity_target(1.5), "sparsity_target"),
             (CdConfig::new().with_patience(Some(0)), "patience"),
+            (CdConfig::new().with_chains(Some(500)), "chains"),
+            (
+                CdConfig::new().with_persistent(true).with_chains(Some(0)),
+                "chains",
+            ),
         ];
         for (config, field) in cases {
             let err = config.validate().unwrap_err();

@@ -128,6 +128,10 @@ struct RunArgs {
     /// --pretrain-lr 0.05 learned well.
     #[arg(long)]
     persistent: bool,
+    /// Persistent CD's number of chains (default: one per mini-batch example). More chains
+    /// average the model's statistics over more samples each update.
+    #[arg(long, value_name = "N", value_parser = at_least_one, requires = "persistent")]
+    pcd_chains: Option<usize>,
     /// CD trains on a fresh Bernoulli sample of each mini-batch (grey levels, and in higher
     /// layers the probabilities below, read as probabilities), so no binary image repeats.
     #[arg(long)]
@@ -326,6 +330,9 @@ impl RunArgs {
             cd.k = v;
         }
         cd.persistent |= self.persistent;
+        if let Some(v) = self.pcd_chains {
+            cd.chains = Some(v);
+        }
         cd.sample_data |= self.sample_data;
         config.binarize |= self.binarize;
         let f = &mut config.finetune;

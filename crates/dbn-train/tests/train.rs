@@ -299,6 +299,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ("--pretrain-weight-decay", "-1", "COST"),
         ("--pretrain-momentum", "1", "M"),
         ("--finetune-lr-decay", "0", "FACTOR"),
+        ("--pcd-chains", "0", "N"),
     ];
     let messages: Vec<String> = refused
         .iter()
