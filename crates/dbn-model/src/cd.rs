@@ -721,14 +721,18 @@ mod tests {
         assert_close(&to_f64(q), &[0.95, 0.0], 1e-6);
     }
 
-    #[test]
-    fn pcd_keeps_its_chains_between_batches() {
-        // A saturated "memory" RBM: each state [1, 0], [0, 1], [0, 0] maps to itself through
-        // h and back, with probabilities exactly 0 or 1, so the chains are deterministic.
+    /// A saturated "memory" RBM: each state [1, 0], [0, 1], [0, 0] maps to itself through h
+    /// and back, with probabilities exactly 0 or 1, so PCD's chains stay where they start.
+    fn memory_rbm() -> Rbm<B> {
         let device = Default::default();
         let w = Tensor::<B, 2>::from_floats([[300.0, -300.0], [-300.0, 300.0]], &device);
         let bias = || Tensor::<B, 1>::from_floats([-150.0, -150.0], &device);
-        let rbm = Rbm::new(w, bias(), bias(), VisibleUnits::Bernoulli).unwrap();
+        Rbm::new(w, bias(), bias(), VisibleUnits::Bernoulli).unwrap()
+    }
+
+    #[test]
+    fn pcd_keeps_its_chains_between_batches() {
+        let (rbm, device) = (memory_rbm(), Default::default());
         let ones_first = Tensor::<B, 2>::from_floats([[1.0, 0.0], [1.0, 0.0]], &device);
         let zeros = Tensor::<B, 2>::zeros([2, 2], &device);
         let pcd = plain(CdConfig::new()).with_persistent(true);
@@ -753,11 +757,7 @@ mod tests {
 
     #[test]
     fn pcd_runs_as_many_chains_as_asked_started_from_the_batch_repeated() {
-        // The saturated memory RBM of the test above: chains stay where they start.
-        let device = Default::default();
-        let w = Tensor::<B, 2>::from_floats([[300.0, -300.0], [-300.0, 300.0]], &device);
-        let bias = || Tensor::<B, 1>::from_floats([-150.0, -150.0], &device);
-        let rbm = Rbm::new(w, bias(), bias(), VisibleUnits::Bernoulli).unwrap();
+        let (rbm, device) = (memory_rbm(), Default::default());
         let batch = Tensor::<B, 2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
         let pcd = plain(CdConfig::new())
             .with_persistent(true)
