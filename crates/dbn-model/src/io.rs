@@ -117,16 +117,45 @@ fn save<B: Backend, M: Module<B>, C: Config>(
         .map_err(|e| io_error(dir, format!("cannot save {name}.mpk: {e}")))
 }
 
-/// Writes `top` over `base`: objects key by key (a key that `base` lacks is an error, which
-/// returns its dotted path), each element of an array over `base`'s first element (so an
+/// Why a JSON config could not be read over a base config ([`config_over`]).
+#[derive(Debug)]
+pub enum OverlayError {
+    /// Not JSON, or a value of the wrong type for its setting.
+    Invalid(String),
+    /// A setting the base config has no place for, by its dotted path (e.g. `finetune.lr`).
+    UnknownSetting(String),
+}
+
+impl std::fmt::Display for OverlayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(why) => write!(f, "{why}"),
+            Self::UnknownSetting(path) => write!(f, "unknown setting {path}"),
+        }
+    }
+}
+
+/// The JSON config `text` laid over `base`: a setting the text leaves out keeps `base`'s
+/// value, so a file may hold only the settings it changes, or predate a setting added since.
+/// Objects are laid key by key, each element of an array over `base`'s first element (so an
 /// element gets the settings it leaves out), any other value replaced.
 ///
 /// # Errors
-/// The path of the first key of `top` that `base` has no place for, e.g. `finetune.lr`.
-pub fn overlay(base: &mut serde_json::Value, top: serde_json::Value) -> Result<(), String> {
-    overlay_at(base, top, "")
+/// [`OverlayError::UnknownSetting`] for a key `base` has no place for,
+/// [`OverlayError::Invalid`] for text that is not JSON or a value of the wrong type.
+pub fn config_over<C: Serialize + DeserializeOwned>(
+    text: &str,
+    base: &C,
+) -> Result<C, OverlayError> {
+    let invalid = |e: serde_json::Error| OverlayError::Invalid(e.to_string());
+    let top: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    let mut config = serde_json::to_value(base).map_err(invalid)?;
+    overlay_at(&mut config, top, "").map_err(OverlayError::UnknownSetting)?;
+    serde_json::from_value(config).map_err(invalid)
 }
 
+/// Writes `top` over `base` (see [`config_over`]); the dotted path of the first key of `top`
+/// that `base` has no place for otherwise. `at` is the path of `base` itself.
 fn overlay_at(
     base: &mut serde_json::Value,
     top: serde_json::Value,
@@ -164,12 +193,8 @@ fn load_config<C: Config>(dir: &Path, name: &str, defaults: &C) -> Result<C, Mod
     if !path.is_file() {
         return Err(io_error(&path, "not found"));
     }
-    let invalid = |e: &dyn std::fmt::Display| io_error(&path, format!("invalid config: {e}"));
     let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-    let saved: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(&e))?;
-    let mut config = serde_json::to_value(defaults).map_err(|e| invalid(&e))?;
-    overlay(&mut config, saved).map_err(|field| invalid(&format!("unknown setting {field}")))?;
-    serde_json::from_value(config).map_err(|e| invalid(&e))
+    config_over(&text, defaults).map_err(|e| io_error(&path, format!("invalid config: {e}")))
 }
 
 /// Loads `dir/NAME.mpk` into `module`, whose shapes come from the config.

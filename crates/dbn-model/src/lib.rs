@@ -59,7 +59,10 @@ pub use cd::{CdConfig, CdState, Rates, RbmDelta};
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
-pub use io::{AtomicMpkRecorder, Persist, load_module, overlay, save_module, write_atomically};
+pub use io::{
+    AtomicMpkRecorder, OverlayError, Persist, config_over, load_module, save_module,
+    write_atomically,
+};
 pub use pretrain::{DbnPretrainer, PretrainedDbn};
 pub use rbm::{Rbm, RbmConfig, VisibleUnits};
 pub use train::{EpochStats, FittedRbm, Plateau, RbmRun, RbmTrainer, RunProgress};

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use burn::config::Config;
 use dbn_data::DEFAULT_VALIDATION;
-use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, overlay};
+use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, OverlayError, config_over};
 use serde::{Deserialize, Serialize};
 
 /// The optimiser of supervised fine-tuning.
@@ -128,11 +128,10 @@ impl RunConfig {
             SettingsError(format!("{}: {what}: {e}", path.display()))
         };
         let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
-        let file: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
-        let mut merged = serde_json::to_value(base).map_err(|e| named("invalid", &e))?;
-        overlay(&mut merged, file).map_err(|field| named("unknown setting", &field))?;
-        serde_json::from_value(merged).map_err(|e| named("invalid", &e))
+        config_over(&text, base).map_err(|e| match e {
+            OverlayError::Invalid(why) => named("invalid", &why),
+            OverlayError::UnknownSetting(field) => named("unknown setting", &field),
+        })
     }
 
     /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
