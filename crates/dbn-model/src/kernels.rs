@@ -289,20 +289,36 @@ mod flex {
         Ok(from_flex(flex))
     }
 
+    /// The autodiff backend the fused graph nodes are prepared for.
+    type Ad = burn::backend::Autodiff<
+        burn_flex::Flex,
+        burn::backend::autodiff::checkpoint::strategy::NoCheckpointing,
+    >;
+
+    /// Whether `B` is [`Ad`]. Asked of the backend, not of the tensor primitive:
+    /// `Autodiff<Flex>` with another checkpointing strategy has the same primitive type.
+    fn is_ad<B: Backend>() -> bool {
+        std::any::TypeId::of::<B>() == std::any::TypeId::of::<Ad>()
+    }
+
+    /// The [`Ad`] primitive of `tensor`; only called once [`is_ad`] holds for `B`.
+    fn ad_primitive<B: Backend, const D: usize>(
+        tensor: Tensor<B, D>,
+    ) -> burn::tensor::ops::FloatTensor<Ad> {
+        cast(primitive(tensor)).unwrap_or_else(|_| unreachable!("B is Autodiff<Flex>, checked"))
+    }
+
     /// [`super::sigmoid`] on `Autodiff<Flex>` (default checkpointing) as one graph node whose
     /// state is its output; `x` back for any other backend.
     pub(super) fn differentiable_sigmoid<B: Backend, const D: usize>(
         x: Tensor<B, D>,
     ) -> Result<Tensor<B, D>, Tensor<B, D>> {
-        use burn::backend::Autodiff;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
         use burn::backend::autodiff::grads::Gradients;
         use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
         use burn::tensor::ops::FloatTensor;
         use burn_flex::Flex;
-
-        type Ad = Autodiff<Flex, NoCheckpointing>;
 
         /// The backward step: `∂x = ∂y · y (1 − y)` in place on `∂y`.
         #[derive(Debug)]
@@ -330,11 +346,10 @@ mod flex {
             }
         }
 
-        if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Ad>() {
+        if !is_ad::<B>() {
             return Err(x);
         }
-        let x = cast::<_, FloatTensor<Ad>>(primitive(x))
-            .unwrap_or_else(|_| unreachable!("B is Autodiff<Flex>, checked above"));
+        let x = ad_primitive(x);
         let y: FloatTensor<Ad> = if contiguous_f32(&x.primitive) {
             let node = x.node.clone();
             let mut output = x.primitive; // x's buffer, overwritten in place if not shared
@@ -535,11 +550,7 @@ mod flex {
             None => vec![0.0; m * n],
         };
         banded_gemm(&mut out, a_operand, b_operand, [m, k, n]);
-        FlexTensor::new(
-            burn::tensor::Bytes::from_elems(out),
-            burn_flex::Layout::contiguous([m, n].into()),
-            burn::tensor::DType::F32,
-        )
+        FlexTensor::from_data(TensorData::new(out, [m, n]))
     }
 
     /// The sums of the columns of a 2-D `f32` tensor, `[n]`.
@@ -552,11 +563,7 @@ mod flex {
                 *sum += value;
             }
         }
-        FlexTensor::new(
-            burn::tensor::Bytes::from_elems(sums),
-            burn_flex::Layout::contiguous([n].into()),
-            burn::tensor::DType::F32,
-        )
+        FlexTensor::from_data(TensorData::new(sums, [n]))
     }
 
     /// [`super::affine`] on `Autodiff<Flex>` (default checkpointing) as one graph node whose
@@ -567,15 +574,12 @@ mod flex {
         w: Tensor<B, 2>,
         bias: Tensor<B, 1>,
     ) -> Result<Tensor<B, 2>, AffineInputs<B>> {
-        use burn::backend::Autodiff;
         use burn::backend::autodiff::checkpoint::base::Checkpointer;
         use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
         use burn::backend::autodiff::grads::Gradients;
         use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
         use burn::tensor::ops::FloatTensor;
         use burn_flex::Flex;
-
-        type Ad = Autodiff<Flex, NoCheckpointing>;
 
         /// The backward step; its state is `x` (kept when `w` is tracked) and `w` (kept when
         /// `x` is tracked).
@@ -608,14 +612,10 @@ mod flex {
             }
         }
 
-        if std::any::TypeId::of::<B>() != std::any::TypeId::of::<Ad>() {
+        if !is_ad::<B>() {
             return Err((x, w, bias));
         }
-        let ad = |t| {
-            cast::<_, FloatTensor<Ad>>(t)
-                .unwrap_or_else(|_| unreachable!("B is Autodiff<Flex>, checked above"))
-        };
-        let (x, w, bias) = (ad(primitive(x)), ad(primitive(w)), ad(primitive(bias)));
+        let (x, w, bias) = (ad_primitive(x), ad_primitive(w), ad_primitive(bias));
         let f32_inputs = [&x, &w, &bias]
             .iter()
             .all(|t| t.primitive.dtype() == burn::tensor::DType::F32);
