@@ -867,21 +867,28 @@ mod tests {
         assert_close(&dx, &burn_dx, 1e-6);
     }
 
+    /// Values uniform in [-1, 1) from a generator of this test's own: drawing from the
+    /// backend's shared RNG would race with the tests that seed it and compare two draws.
+    fn uniform<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
+        use rand::{Rng, SeedableRng, rngs::SmallRng};
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0)
+            .collect();
+        Tensor::from_data(TensorData::new(values, shape), &Default::default())
+    }
+
     #[cfg(feature = "flex")]
     #[test]
     fn flex_products_match_burns_on_strided_views_and_uneven_bands() {
-        use burn::tensor::Distribution::Uniform;
         type F = burn_flex::Flex;
-        let device = Default::default();
-        F::seed(&device, 11);
         // One thread (small), and split between threads with bands of uneven width.
         for [m, k, n] in [[3, 4, 5], [100, 784, 500], [37, 300, 1001], [250, 200, 17]] {
-            let random =
-                |shape: [usize; 2]| Tensor::<F, 2>::random(shape, Uniform(-1.0, 1.0), &device);
             // A transposed view of a row slice: neither operand is a plain row-major buffer.
-            let a = random([k + 2, m]).slice(1..k + 1).transpose();
-            let b = random([n, k]).transpose();
-            let bias = Tensor::<F, 1>::random([n], Uniform(-1.0, 1.0), &device);
+            let a = uniform::<F, 2>([k + 2, m], 1).slice(1..k + 1).transpose();
+            let b = uniform::<F, 2>([n, k], 2).transpose();
+            let bias = uniform::<F, 1>([n], 3);
             let tolerance = 1e-5 * k as f64;
             assert_close(
                 &to_f64(matmul(a.clone(), b.clone())),
@@ -899,17 +906,14 @@ mod tests {
     #[cfg(feature = "flex")]
     #[test]
     fn the_differentiable_affine_map_has_burns_values_and_gradients() {
-        use burn::tensor::Distribution::Uniform;
         type Ad = burn::backend::Autodiff<burn_flex::Flex>;
-        let device = Default::default();
-        Ad::seed(&device, 4);
         // Above the threading threshold (split into bands) and below it.
         for [m, k, n] in [[100, 300, 500], [5, 7, 3]] {
-            let x = Tensor::<Ad, 2>::random([m, k], Uniform(-1.0, 1.0), &device);
-            let w = Tensor::<Ad, 2>::random([k, n], Uniform(-1.0, 1.0), &device);
-            let bias = Tensor::<Ad, 1>::random([n], Uniform(-1.0, 1.0), &device);
+            let x = uniform::<Ad, 2>([m, k], 4);
+            let w = uniform::<Ad, 2>([k, n], 5);
+            let bias = uniform::<Ad, 1>([n], 6);
             // A weighted sum, so that each output's gradient differs.
-            let weights = Tensor::<Ad, 2>::random([m, n], Uniform(-1.0, 1.0), &device);
+            let weights = uniform::<Ad, 2>([m, n], 7);
             for track_x in [true, false] {
                 type Product = fn(Tensor<Ad, 2>, Tensor<Ad, 2>, Tensor<Ad, 1>) -> Tensor<Ad, 2>;
                 let run = |f: Product| {
