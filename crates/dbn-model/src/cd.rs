@@ -42,6 +42,11 @@ pub struct CdConfig {
     /// Gibbs steps of the negative phase (CD-k).
     #[config(default = 1)]
     pub k: usize,
+    /// Gibbs steps in the last epoch: the steps grow linearly from `k` in the first epoch to
+    /// `final_k` in the last, rounded to whole steps (Salakhutdinov & Murray 2008 raised CD's
+    /// steps from 1 to 25 during training); `None` keeps `k` in every epoch.
+    #[config(default = "None")]
+    pub final_k: Option<usize>,
     /// Persistent CD: keep the negative chains across mini-batches instead of restarting them
     /// at the data.
     #[config(default = false)]
@@ -188,6 +193,13 @@ impl CdConfig {
                 });
             }
         }
+        if let Some(final_k) = self.final_k.filter(|&n| n < self.k) {
+            return Err(ModelError::InvalidConfig {
+                field: "final_k",
+                value: final_k.to_string(),
+                reason: "must be at least k (the steps only grow)",
+            });
+        }
         match self.chains {
             Some(0) => {
                 return Err(ModelError::InvalidConfig {
@@ -230,22 +242,40 @@ impl CdConfig {
         self.learning_rate * self.lr_decay.powi(exponent)
     }
 
-    /// The step sizes of epoch `epoch` (counted from 1).
+    /// Gibbs steps in epoch `epoch` (counted from 1): `k`, or with `final_k` the whole number
+    /// nearest `k + (final_k - k) · (epoch - 1) / (epochs - 1)`.
+    pub fn gibbs_steps(&self, epoch: usize) -> usize {
+        let Some(final_k) = self.final_k else {
+            return self.k;
+        };
+        let (done, span) = (
+            epoch.saturating_sub(1),
+            self.epochs.saturating_sub(1).max(1),
+        );
+        let growth = final_k.saturating_sub(self.k) * done.min(span);
+        self.k + (2 * growth + span) / (2 * span)
+    }
+
+    /// The step sizes and Gibbs steps of epoch `epoch` (counted from 1).
     pub fn rates(&self, epoch: usize) -> Rates {
         Rates {
             learning_rate: self.learning_rate_at(epoch),
             momentum: self.momentum(epoch),
+            k: self.gibbs_steps(epoch),
         }
     }
 }
 
-/// The step sizes of one CD update, which change with the epoch (see [`CdConfig::rates`]).
+/// The step sizes and Gibbs steps of one CD update, which change with the epoch (see
+/// [`CdConfig::rates`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rates {
     /// Scale of the gradient estimate (and, times `weight_decay`, of the decay term).
     pub learning_rate: f64,
     /// Fraction of the previous velocity kept.
     pub momentum: f64,
+    /// Gibbs steps of the negative phase.
+    pub k: usize,
 }
 
 /// A quantity shaped like the RBM's parameters: statistics, a gradient, a velocity.
@@ -532,7 +562,7 @@ impl<B: Backend> CdState<B> {
             }
             (false, _) => rbm.sample_hidden(h0.clone()),
         };
-        let negative = negative_phase(&rbm, start, config.k);
+        let negative = negative_phase(&rbm, start, rates.k);
         let chains = config
             .persistent
             .then(|| rbm.sample_visible(negative.visible.clone()));
@@ -592,11 +622,12 @@ mod tests {
         (rbm, v0)
     }
 
-    /// The configured learning rate with momentum `momentum`.
+    /// The configured learning rate and Gibbs steps with momentum `momentum`.
     fn at(config: &CdConfig, momentum: f64) -> Rates {
         Rates {
             learning_rate: config.learning_rate,
             momentum,
+            k: config.k,
         }
     }
 
@@ -666,6 +697,40 @@ mod tests {
         let moved = |after: &Rbm<B>| to_f64(after.weights.val() - rbm.weights.val());
         let quarter: Vec<f64> = moved(&first).iter().map(|d| d / 4.0).collect();
         assert_close(&moved(&third), &quarter, 1e-7);
+    }
+
+    #[test]
+    fn the_gibbs_steps_grow_from_k_to_final_k() {
+        let config = CdConfig::new().with_epochs(5).with_final_k(Some(25));
+        let steps: Vec<usize> = (1..=6).map(|e| config.gibbs_steps(e)).collect();
+        assert_eq!(
+            steps,
+            [1, 7, 13, 19, 25, 25],
+            "1 + 24 (e - 1) / 4, held after the last"
+        );
+        let rounding = CdConfig::new()
+            .with_k(2)
+            .with_epochs(4)
+            .with_final_k(Some(3));
+        let steps: Vec<usize> = (1..=4).map(|e| rounding.gibbs_steps(e)).collect();
+        assert_eq!(steps, [2, 2, 3, 3], "2 + 1/3 rounds down, 2 + 2/3 up");
+        assert_eq!(
+            CdConfig::new().with_k(4).gibbs_steps(9),
+            4,
+            "no final_k: always k"
+        );
+        assert_eq!(config.with_epochs(1).gibbs_steps(1), 1, "one epoch runs k");
+        let shrinking = CdConfig::new().with_k(5).with_final_k(Some(3)).validate();
+        assert!(
+            matches!(
+                shrinking,
+                Err(ModelError::InvalidConfig {
+                    field: "final_k",
+                    ..
+                })
+            ),
+            "{shrinking:?}"
+        );
     }
 
     #[test]

@@ -117,6 +117,10 @@ struct RunArgs {
     /// Gibbs steps of CD-k.
     #[arg(long, value_name = "K", value_parser = at_least_one)]
     cd_k: Option<usize>,
+    /// Gibbs steps of the last CD epoch: the steps grow linearly from --cd-k in the first epoch
+    /// to K in the last (Salakhutdinov & Murray's CD-25 RBMs grew from 1 to 25 steps).
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    final_cd_k: Option<usize>,
     /// CD weight decay (L2, on the weights), in [0, 1).
     #[arg(long, value_name = "COST", value_parser = unit_interval, allow_negative_numbers = true)]
     pretrain_weight_decay: Option<f64>,
@@ -328,6 +332,9 @@ impl RunArgs {
         }
         if let Some(v) = self.cd_k {
             cd.k = v;
+        }
+        if let Some(v) = self.final_cd_k {
+            cd.final_k = Some(v);
         }
         cd.persistent |= self.persistent;
         if let Some(v) = self.pcd_chains {

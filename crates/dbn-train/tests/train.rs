@@ -280,6 +280,10 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ),
         (vec!["--layers", "784,0"], "layers = [784, 0]"),
         (
+            vec!["--cd-k", "5", "--final-cd-k", "3"],
+            "final_k = 3: must be at least k",
+        ),
+        (
             vec!["--validation", "0"],
             "--validation 0: `dbn train` fine-tunes",
         ),
