@@ -134,7 +134,7 @@ struct RunArgs {
     persistent: bool,
     /// Persistent CD's number of chains (default: one per mini-batch example). More chains
     /// average the model's statistics over more samples each update.
-    #[arg(long, value_name = "N", value_parser = at_least_one, requires = "persistent")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pcd_chains: Option<usize>,
     /// CD trains on a fresh Bernoulli sample of each mini-batch (grey levels, and in higher
     /// layers the probabilities below, read as probabilities), so no binary image repeats.
@@ -338,6 +338,12 @@ impl RunArgs {
         }
         cd.persistent |= self.persistent;
         if let Some(v) = self.pcd_chains {
+            if !cd.persistent {
+                return Err(format!(
+                    "--pcd-chains {v}: only persistent CD keeps chains; add --persistent"
+                )
+                .into());
+            }
             cd.chains = Some(v);
         }
         cd.sample_data |= self.sample_data;

@@ -280,6 +280,10 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ),
         (vec!["--layers", "784,0"], "layers = [784, 0]"),
         (
+            vec!["--pcd-chains", "500"],
+            "--pcd-chains 500: only persistent CD keeps chains",
+        ),
+        (
             vec!["--cd-k", "5", "--final-cd-k", "3"],
             "final_k = 3: must be at least k",
         ),
