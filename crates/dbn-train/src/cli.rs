@@ -129,7 +129,7 @@ struct RunArgs {
     pretrain_momentum: Option<f64>,
     /// Persistent CD (chains kept across mini-batches). It wants a small step: with the
     /// presets' momentum 0.9 our PCD runs fell below the untrained model; --pretrain-momentum 0
-    /// --pretrain-lr 0.05 learned well.
+    /// learned well, and best with --sample-negative.
     #[arg(long)]
     persistent: bool,
     /// Persistent CD's number of chains (default: one per mini-batch example). More chains
@@ -138,7 +138,8 @@ struct RunArgs {
     pcd_chains: Option<usize>,
     /// The negative phase ends on a sampled visible state instead of the visible means: an
     /// unbiased estimate of the model's statistics, for persistent CD and the log-likelihood
-    /// (our PCD RBM gained about 1 nat); the means, Hinton's CD-1 recipe, are less noisy.
+    /// (with weight decay 0.0001, our best RBM: docs/results.md); the means, Hinton's CD-1
+    /// recipe, are less noisy.
     #[arg(long)]
     sample_negative: bool,
     /// CD trains on a fresh Bernoulli sample of each mini-batch (grey levels, and in higher
