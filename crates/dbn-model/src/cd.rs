@@ -349,7 +349,8 @@ impl<B: Backend> std::ops::Sub for RbmDelta<B> {
     }
 }
 
-/// The negative phase's end: visible means and hidden probabilities after k Gibbs steps.
+/// The negative phase's end after k Gibbs steps: visible means (or a visible sample) and the
+/// hidden probabilities given them.
 #[derive(Clone, Debug)]
 pub struct NegativePhase<B: Backend> {
     /// `E[v | h_(k-1)]`, or a sample of `P(v | h_(k-1))`, `[chains, n_visible]`.
