@@ -641,12 +641,11 @@ mod tests {
         (rbm, v0)
     }
 
-    /// The configured learning rate and Gibbs steps with momentum `momentum`.
+    /// The first epoch's rates with momentum `momentum`.
     fn at(config: &CdConfig, momentum: f64) -> Rates {
         Rates {
-            learning_rate: config.learning_rate,
             momentum,
-            k: config.k,
+            ..config.rates(1)
         }
     }
 
