@@ -141,6 +141,18 @@ pub enum DataError {
         /// Images in the split being divided.
         available: usize,
     },
+    /// Two sets joined into one are not views of one loaded file.
+    #[error(
+        "cannot join examples of {} with examples of {}: they are not views of one loaded file",
+        first.display(),
+        second.display()
+    )]
+    DifferentSources {
+        /// The image file of the first set.
+        first: PathBuf,
+        /// The image file of the second set.
+        second: PathBuf,
+    },
     /// A binarisation threshold outside the open interval (0, 1).
     #[error("binarisation threshold {0} is invalid: it must lie strictly between 0 and 1")]
     InvalidThreshold(f32),

@@ -157,6 +157,27 @@ impl MnistDataset {
         self.view(positions.into())
     }
 
+    /// The examples of `self` followed by those of `other`: a training set and its validation
+    /// split made whole again, say.
+    ///
+    /// # Errors
+    /// [`DataError::DifferentSources`] unless both are views of one loaded split.
+    pub fn join(self, other: &Self) -> Result<Self> {
+        if !Arc::ptr_eq(&self.data, &other.data) {
+            return Err(DataError::DifferentSources {
+                first: self.data.images_path.clone(),
+                second: other.data.images_path.clone(),
+            });
+        }
+        let positions: Vec<usize> = self
+            .positions
+            .iter()
+            .chain(other.positions.iter())
+            .copied()
+            .collect();
+        Ok(self.view(positions.into()))
+    }
+
     /// The same data seen through other positions.
     fn view(&self, positions: Arc<[usize]>) -> Self {
         Self {
@@ -334,6 +355,24 @@ mod tests {
         let head = train.take(2);
         assert_eq!(head.len(), 2);
         assert_eq!(head.get(1).unwrap().label, 1);
+    }
+
+    #[test]
+    fn joining_a_split_with_its_validation_makes_it_whole_and_other_files_are_refused() {
+        let dir = tiny_folder();
+        let set = MnistDataset::load(dir.path(), Split::Train).unwrap();
+        let (train, valid) = set.split_validation(3).unwrap();
+        let whole = train.take(4).join(&valid).unwrap();
+        let indices: Vec<usize> = (0..whole.len())
+            .map(|i| whole.get(i).unwrap().index)
+            .collect();
+        assert_eq!(indices, [0, 1, 2, 3, 7, 8, 9]);
+        let test = MnistDataset::load(dir.path(), Split::Test).unwrap();
+        let err = valid.join(&test).unwrap_err().to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte") && err.contains("t10k-images-idx3-ubyte"),
+            "{err}"
+        );
     }
 
     #[test]

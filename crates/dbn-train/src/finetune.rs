@@ -211,12 +211,12 @@ pub struct Diverged {
     pub kept: Option<(usize, PathBuf)>,
 }
 
-/// A fine-tuned network: the epoch with the lowest validation loss.
+/// A fine-tuned network: the epoch its run kept ([`Keep`]).
 pub struct Finetuned<B: Backend> {
-    /// The network as it was after the `best` epoch.
+    /// The network as it was after the epoch kept.
     pub net: DbnClassifier<B>,
-    /// The epoch with the lowest mean validation loss; `None` when no validation loss was
-    /// logged (the last epoch's network is kept).
+    /// The epoch with the lowest mean validation loss; `None` with [`Keep::Last`] and when no
+    /// validation loss was logged (then the last epoch's network is kept).
     pub best: Option<BestEpoch>,
 }
 
@@ -243,11 +243,25 @@ pub struct FinetuneJob<'a> {
     pub dir: &'a Path,
     /// Continue from the last checkpoint in `dir`.
     pub resume: bool,
+    /// Which epoch's network the run returns.
+    pub keep: Keep,
+}
+
+/// Which epoch's network a fine-tuning run returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The epoch with the lowest validation loss; the run stops early after `patience` epochs
+    /// without improvement.
+    LowestValidationLoss,
+    /// The last of all `epochs`, without early stopping: a refit whose number of epochs was
+    /// chosen beforehand (its validation images may be among its training images).
+    Last,
 }
 
 /// Fine-tunes `net` as `job` says, with burn-train's dashboard (a terminal) or plain lines,
-/// checkpoints and early stopping. Returns, on the inner backend, the network of the epoch with
-/// the lowest validation loss (its checkpoint is kept for that).
+/// checkpoints and, keeping the lowest validation loss, early stopping. Returns, on the inner
+/// backend, the network of the epoch `job.keep` names (the lowest validation loss's checkpoint is
+/// kept for that).
 ///
 /// # Errors
 /// [`Diverged`] when a training loss is not finite; an error naming the checkpoint file when
@@ -288,16 +302,20 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         valid,
         dir,
         resume,
+        keep,
     } = job;
     let device = net.output.weight.device();
     let resumed = resume.then(|| last_checkpoint(dir)).flatten();
     if let Some(epoch) = resumed {
         forget_epochs_after(dir, epoch)?;
     }
-    let stopping = NoImprovementSince::new(config.patience, &LossMetric::<B>::new());
+    let stopping = (keep == Keep::LowestValidationLoss)
+        .then(|| NoImprovementSince::new(config.patience, &LossMetric::<B>::new()));
     // A run that had already stopped early stays stopped.
-    let last_epoch = match resumed {
-        Some(epoch) if best_epoch(dir).is_some_and(|(best, _)| stopping.stops(epoch, best)) => {
+    let last_epoch = match (resumed, &stopping) {
+        (Some(epoch), Some(stopping))
+            if best_epoch(dir).is_some_and(|(best, _)| stopping.stops(epoch, best)) =>
+        {
             epoch
         }
         _ => config.epochs,
@@ -330,6 +348,16 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         watch: StepWatch::new(interrupter.clone(), seed, first_epoch, steps_per_epoch),
     };
     let watch = model.watch.clone();
+    let mut checkpoints =
+        ComposedCheckpointingStrategy::builder().add(KeepLastNCheckpoints::new(2));
+    if keep == Keep::LowestValidationLoss {
+        checkpoints = checkpoints.add(MetricCheckpointingStrategy::new(
+            &LossMetric::<B>::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+        ));
+    }
     let mut training = SupervisedTraining::new(dir, Arc::new(loader_train), Arc::new(loader_valid))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .with_metric_logger(MetricFiles::new(
@@ -341,20 +369,14 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         .with_interrupter(interrupter)
         .with_file_checkpointer(AtomicMpkRecorder)
         .with_checkpointing_strategy(AfterLogs {
-            inner: ComposedCheckpointingStrategy::builder()
-                .add(KeepLastNCheckpoints::new(2))
-                .add(MetricCheckpointingStrategy::new(
-                    &LossMetric::<B>::new(),
-                    Aggregate::Mean,
-                    Direction::Lowest,
-                    Split::Valid,
-                ))
-                .build(),
+            inner: checkpoints.build(),
             validated: validated.clone(),
         })
-        .early_stopping(stopping)
         .num_epochs(last_epoch)
         .summary();
+    if let Some(stopping) = stopping {
+        training = training.early_stopping(stopping);
+    }
     if !std::io::stdout().is_terminal() {
         training = training.renderer(EpochLines::default());
     }
@@ -381,6 +403,12 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         return Err(format!("fine-tuning stopped: {message}").into());
     }
     let last = result.model;
+    if keep == Keep::Last {
+        return Ok(Finetuned {
+            net: last.net,
+            best: None,
+        });
+    }
     let checkpoint = |epoch: usize| dir.join("checkpoint").join(format!("model-{epoch}"));
     let kept =
         best_epoch(dir).filter(|&(epoch, _)| checkpoint(epoch).with_extension("mpk").is_file());

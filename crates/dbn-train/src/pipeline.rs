@@ -18,8 +18,8 @@ use dbn_model::{
 };
 use serde::Serialize;
 
-use crate::config::RunConfig;
-use crate::finetune::{FinetuneJob, Finetuned, finetune, test_error};
+use crate::config::{FinetuneConfig, RunConfig};
+use crate::finetune::{BestEpoch, FinetuneJob, Finetuned, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
@@ -178,8 +178,9 @@ pub fn pretrain<B: Backend>(
 }
 
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
-/// `None`) in `run/finetune/`, saves the epoch with the lowest validation loss
-/// (`classifier.json`, `classifier.mpk`) with `finetune-metrics.csv`, and returns it.
+/// `None`) in `run/finetune/`, writing `finetune-metrics.csv`; with `refit`, fine-tunes it again
+/// from the same start (see [`refit`]). Saves the network kept (`classifier.json`,
+/// `classifier.mpk`) and returns it with the epoch the validation split chose.
 pub fn finetune_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
@@ -189,10 +190,13 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     resume: bool,
 ) -> Result<Finetuned<AB::InnerBackend>, Box<dyn Error>> {
     let classifier_config = config.classifier_config();
-    AB::seed(device, config.seed);
-    let net = match dbn {
-        Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
-        None => classifier_config.init::<AB>(device)?,
+    // The starting network; seeded, so that a refit starts where the first run did.
+    let start = || -> Result<DbnClassifier<AB>, Box<dyn Error>> {
+        AB::seed(device, config.seed);
+        Ok(match dbn {
+            Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
+            None => classifier_config.init::<AB>(device)?,
+        })
     };
     let logs = run.file("finetune");
     let job = FinetuneJob {
@@ -202,11 +206,53 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         valid: data.valid.clone(),
         dir: &logs,
         resume,
+        keep: Keep::LowestValidationLoss,
     };
-    let trained = finetune(net, job)?;
-    save_module(&trained.net, &classifier_config, run.path())?;
+    let mut trained = finetune(start()?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
+    if config.finetune.refit {
+        trained.net = refit(config, run, data, start()?, trained.best, resume)?;
+    }
+    save_module(&trained.net, &classifier_config, run.path())?;
     Ok(trained)
+}
+
+/// Fine-tunes `net` on the labelled and validation images together for the number of epochs
+/// the validation split chose (`best`), in `run/refit/`, and returns its last epoch; writes
+/// `refit-metrics.csv`.
+fn refit<AB: AutodiffBackend>(
+    config: &RunConfig,
+    run: &RunDir,
+    data: &Data,
+    net: DbnClassifier<AB>,
+    best: Option<BestEpoch>,
+    resume: bool,
+) -> Result<DbnClassifier<AB::InnerBackend>, Box<dyn Error>> {
+    let best = best.ok_or("--refit: no validation loss was logged, so no epoch was chosen")?;
+    let train = data.labelled.clone().join(&data.valid)?;
+    println!(
+        "refit: fine-tuning again from the same start on {} training and validation images for \
+         {} epochs (its validation figures are on images it trains on)",
+        train.len(),
+        best.epoch
+    );
+    let settings = FinetuneConfig {
+        epochs: best.epoch,
+        ..config.finetune.clone()
+    };
+    let logs = run.file("refit");
+    let job = FinetuneJob {
+        config: &settings,
+        seed: config.seed,
+        train,
+        valid: data.valid.clone(),
+        dir: &logs,
+        resume,
+        keep: Keep::Last,
+    };
+    let refitted = finetune(net, job)?;
+    run.write_finetune_csv("refit-metrics.csv", &logs)?;
+    Ok(refitted.net)
 }
 
 /// Writes the pictures of a pretrained stack: `filters.png` (layer-1 weights), `samples.png`
@@ -272,8 +318,10 @@ pub struct Summary {
     pub pretrain_seconds: Option<f64>,
     /// Wall time of fine-tuning, seconds.
     pub finetune_seconds: Option<f64>,
-    /// The fine-tuning epoch kept: the one with the lowest validation loss.
+    /// The fine-tuning epoch with the lowest validation loss (with a refit, its epochs).
     pub finetune_best_epoch: Option<usize>,
+    /// Images of the refit (training and validation), when there was one.
+    pub refit_images: Option<usize>,
     /// Wall time of the whole command, seconds.
     pub total_seconds: f64,
     /// The backend (cargo feature) used.
@@ -306,8 +354,15 @@ impl Summary {
             };
             println!("{:<24}{s:.1} s{init}", "  fine-tuning");
         }
-        if let Some(epoch) = self.finetune_best_epoch {
-            println!("{:<24}{epoch} (lowest validation loss)", "  epoch kept");
+        match (self.finetune_best_epoch, self.refit_images) {
+            (Some(epoch), Some(images)) => println!(
+                "{:<24}{epoch} epochs on {images} images (chosen on the validation split)",
+                "  refit"
+            ),
+            (Some(epoch), None) => {
+                println!("{:<24}{epoch} (lowest validation loss)", "  epoch kept")
+            }
+            _ => {}
         }
         println!("{:<24}{:.1} s", "  total", self.total_seconds);
         if let Some(e) = self.test_error {
@@ -319,6 +374,14 @@ impl Summary {
             );
         }
     }
+}
+
+/// Images a refit trains on (the labelled and validation ones), when the settings ask for one.
+pub fn refit_images(config: &RunConfig, data: &Data) -> Option<usize> {
+    config
+        .finetune
+        .refit
+        .then(|| data.labelled.len() + data.valid.len())
 }
 
 /// Seconds since `start`.
