@@ -869,6 +869,7 @@ mod tests {
 
     /// Values uniform in [-1, 1) from a generator of this test's own: drawing from the
     /// backend's shared RNG would race with the tests that seed it and compare two draws.
+    #[cfg(feature = "flex")]
     fn uniform<B: Backend, const D: usize>(shape: [usize; D], seed: u64) -> Tensor<B, D> {
         use rand::{Rng, SeedableRng, rngs::SmallRng};
         let mut rng = SmallRng::seed_from_u64(seed);
