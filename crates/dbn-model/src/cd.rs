@@ -581,9 +581,13 @@ impl<B: Backend> CdState<B> {
             (false, _) => rbm.sample_hidden(h0.clone()),
         };
         let negative = negative_phase(&rbm, start, rates.k, config.sample_negative);
-        let chains = config.persistent.then(|| match config.sample_negative {
-            true => negative.visible.clone(),
-            false => rbm.sample_visible(negative.visible.clone()),
+        // The chains go on from a binary state: the sample itself, or one drawn from the means.
+        let chains = config.persistent.then(|| {
+            if config.sample_negative {
+                negative.visible.clone()
+            } else {
+                rbm.sample_visible(negative.visible.clone())
+            }
         });
         let lr = rates.learning_rate;
         let mut step = cd_gradient(v0.clone(), h0.clone(), negative, lr);
