@@ -124,7 +124,9 @@ pub struct SettingsError(pub String);
 
 impl RunConfig {
     /// Reads a JSON config file over `base`: a setting the file leaves out keeps `base`'s value,
-    /// so a file may hold only the settings it changes (or predate a setting added since).
+    /// so a file may hold only the settings it changes (or predate a setting added since). Each
+    /// element of `dbn.layer_cd` (one RBM's CD settings) is read over `dbn.cd` as the file
+    /// leaves it, so an element may hold only what that RBM changes.
     ///
     /// # Errors
     /// A [`SettingsError`] naming the file, and the field for one that no setting has.
@@ -132,11 +134,34 @@ impl RunConfig {
         let named = |what: &str, e: &dyn std::fmt::Display| {
             SettingsError(format!("{}: {what}: {e}", path.display()))
         };
+        let overlay_error = |at: &str, e: OverlayError| match e {
+            OverlayError::Invalid(why) => named("invalid", &format!("{at}{why}")),
+            OverlayError::UnknownSetting(field) => {
+                named("unknown setting", &format!("{at}{field}"))
+            }
+        };
         let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
-        config_over(&text, base).map_err(|e| match e {
-            OverlayError::Invalid(why) => named("invalid", &why),
-            OverlayError::UnknownSetting(field) => named("unknown setting", &field),
-        })
+        let mut top: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
+        let layer_cd = top
+            .get_mut("dbn")
+            .and_then(serde_json::Value::as_object_mut)
+            .and_then(|dbn| dbn.remove("layer_cd"));
+        let mut config = config_over(&top.to_string(), base).map_err(|e| overlay_error("", e))?;
+        if let Some(layer_cd) = layer_cd {
+            let serde_json::Value::Array(elements) = layer_cd else {
+                return Err(named("invalid", &"dbn.layer_cd: expected an array"));
+            };
+            config.dbn.layer_cd = elements
+                .iter()
+                .enumerate()
+                .map(|(i, element)| {
+                    config_over(&element.to_string(), &config.dbn.cd)
+                        .map_err(|e| overlay_error(&format!("dbn.layer_cd.{i}."), e))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(config)
     }
 
     /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
@@ -260,6 +285,22 @@ mod tests {
         assert_eq!(config.dbn.cd.epochs, base.dbn.cd.epochs);
         assert_eq!(config.finetune.epochs, base.finetune.epochs);
         assert_eq!(config.dbn.layers, base.dbn.layers);
+
+        // An RBM's own CD settings take the rest from the shared ones, as the file leaves them.
+        std::fs::write(
+            &path,
+            r#"{"dbn": {"cd": {"k": 3}, "layer_cd": [{"epochs": 5}, {}, {"persistent": true}]}}"#,
+        )
+        .unwrap();
+        let config = RunConfig::from_file(&path, &base).unwrap();
+        let epochs: Vec<usize> = config.dbn.layer_cd.iter().map(|cd| cd.epochs).collect();
+        assert_eq!(epochs, [5, base.dbn.cd.epochs, base.dbn.cd.epochs]);
+        assert!(config.dbn.layer_cd.iter().all(|cd| cd.k == 3));
+        assert!(config.dbn.layer_cd[2].persistent && !config.dbn.layer_cd[0].persistent);
+        config.validate().unwrap();
+        std::fs::write(&path, r#"{"dbn": {"layer_cd": [{}, {"kk": 2}]}}"#).unwrap();
+        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
+        assert!(err.contains("unknown setting: dbn.layer_cd.1.kk"), "{err}");
 
         std::fs::write(&path, r#"{"finetune": {"learning_rat": 0.1}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
