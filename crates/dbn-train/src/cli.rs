@@ -89,7 +89,8 @@ struct RunArgs {
     #[arg(long)]
     overwrite: bool,
     /// Starting settings: quick (default, under 15 minutes on 2 cores) or hinton (the classic
-    /// 784-500-500-2000-10 stack, 50 CD epochs per layer, fine-tuned with light dropout).
+    /// 784-500-500-2000-10 stack, 50 CD epochs per layer, fine-tuned with light dropout, then
+    /// refitted on all labelled images).
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
     /// JSON file of settings (a run's config.json, or only the settings to change) over the
@@ -177,9 +178,12 @@ struct RunArgs {
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
     /// start on the training and validation images together for that many epochs, and keep the
     /// last (all 60,000 labelled MNIST images, as the published figures used; up to twice the
-    /// fine-tuning time). Not with --labels.
-    #[arg(long)]
+    /// fine-tuning time). The hinton preset refits unless --no-refit or --labels is given.
+    #[arg(long, overrides_with = "no_refit")]
     refit: bool,
+    /// Keep the epoch the validation split chose, without refitting.
+    #[arg(long, overrides_with = "refit")]
+    no_refit: bool,
     /// Training images held out for validation (the last ones; 0 only for `dbn pretrain`).
     #[arg(long, value_name = "N")]
     validation: Option<usize>,
@@ -386,6 +390,10 @@ impl RunArgs {
         if let Some(v) = self.input_dropout {
             f.input_dropout = v;
         }
+        // An explicit --labels run fine-tunes on those labels alone, whatever the preset says.
+        if self.no_refit || (self.labels.is_some() && !self.refit) {
+            f.refit = false;
+        }
         f.refit |= self.refit;
         if let Some(layers) = &self.layers {
             config.dbn.layers = layers.clone();
@@ -488,7 +496,7 @@ fn train(
         pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
     let pretrain_seconds = seconds(pretrain_start);
     pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
-    let (test_error, finetune_seconds, finetune_best_epoch) = if finetune {
+    let (test_error, finetune_seconds, finetune_best_epoch, refit_images) = if finetune {
         let finetune_start = Instant::now();
         let tuned = pipeline::finetune_stage::<Train>(
             &config,
@@ -504,9 +512,10 @@ fn train(
             Some(error),
             Some(seconds),
             tuned.best.map(|best| best.epoch),
+            tuned.refit_images,
         )
     } else {
-        (None, None, None)
+        (None, None, None, None)
     };
     let summary = Summary {
         command: command.into(),
@@ -516,9 +525,7 @@ fn train(
         pretrain_seconds: Some(pretrain_seconds),
         finetune_seconds,
         finetune_best_epoch,
-        refit_images: finetune
-            .then(|| pipeline::refit_images(&config, &data))
-            .flatten(),
+        refit_images,
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
         seed: config.seed,
@@ -570,7 +577,7 @@ fn finetune(
         pretrain_seconds: None,
         finetune_seconds: Some(finetune_seconds),
         finetune_best_epoch: tuned.best.map(|best| best.epoch),
-        refit_images: pipeline::refit_images(&config, &data),
+        refit_images: tuned.refit_images,
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
         seed: config.seed,
@@ -846,4 +853,34 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings `dbn train FLAGS` would run with.
+    fn train_settings(flags: &[&str]) -> Result<RunConfig, String> {
+        let cli = Cli::try_parse_from(["dbn", "train"].iter().chain(flags)).unwrap();
+        let Command::Train(args) = cli.command else {
+            unreachable!("parsed as train")
+        };
+        args.settings().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_hinton_preset_refits_unless_told_otherwise_or_given_few_labels() {
+        let refit = |flags: &[&str]| train_settings(flags).map(|c| c.finetune.refit);
+        assert_eq!(refit(&["--preset", "hinton"]), Ok(true));
+        assert_eq!(refit(&[]), Ok(false));
+        assert_eq!(refit(&["--refit"]), Ok(true));
+        assert_eq!(refit(&["--preset", "hinton", "--no-refit"]), Ok(false));
+        // The last of the two flags wins.
+        assert_eq!(refit(&["--refit", "--no-refit"]), Ok(false));
+        assert_eq!(refit(&["--no-refit", "--refit"]), Ok(true));
+        // --labels asks for fine-tuning on those labels alone: the preset's refit yields.
+        assert_eq!(refit(&["--preset", "hinton", "--labels", "100"]), Ok(false));
+        let err = refit(&["--refit", "--labels", "100"]).unwrap_err();
+        assert!(err.contains("--refit") && err.contains("--labels"), "{err}");
+    }
 }

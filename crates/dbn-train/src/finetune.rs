@@ -218,6 +218,8 @@ pub struct Finetuned<B: Backend> {
     /// The epoch with the lowest mean validation loss; `None` with [`Keep::Last`] and when no
     /// validation loss was logged (then the last epoch's network is kept).
     pub best: Option<BestEpoch>,
+    /// Whether the dashboard's `q` ended the run before its last epoch.
+    pub stopped: bool,
 }
 
 /// The epoch kept.
@@ -402,11 +404,23 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     {
         return Err(format!("fine-tuning stopped: {message}").into());
     }
+    let stopped = stopped_by.get_message().is_some();
     let last = result.model;
     if keep == Keep::Last {
+        // Fewer epochs than chosen would not be the network the run promises.
+        if stopped {
+            let done = last_checkpoint(dir).unwrap_or(0);
+            return Err(format!(
+                "stopped from the dashboard after epoch {done} of {}: run the same command with \
+                 --resume to finish it",
+                config.epochs
+            )
+            .into());
+        }
         return Ok(Finetuned {
             net: last.net,
             best: None,
+            stopped,
         });
     }
     let checkpoint = |epoch: usize| dir.join("checkpoint").join(format!("model-{epoch}"));
@@ -416,6 +430,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         return Ok(Finetuned {
             net: last.net,
             best: None,
+            stopped,
         });
     };
     let path = checkpoint(epoch);
@@ -431,6 +446,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     Ok(Finetuned {
         net: model.net,
         best: Some(BestEpoch { epoch, valid_loss }),
+        stopped,
     })
 }
 

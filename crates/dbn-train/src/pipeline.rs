@@ -19,7 +19,7 @@ use dbn_model::{
 use serde::Serialize;
 
 use crate::config::{FinetuneConfig, RunConfig};
-use crate::finetune::{BestEpoch, FinetuneJob, Finetuned, Keep, finetune, test_error};
+use crate::finetune::{BestEpoch, FinetuneJob, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
@@ -177,10 +177,20 @@ pub fn pretrain<B: Backend>(
     Ok(pretrained)
 }
 
+/// What the fine-tuning stage kept.
+pub struct Tuned<B: Backend> {
+    /// The network saved.
+    pub net: DbnClassifier<B>,
+    /// The epoch the validation split chose (the number of epochs of a refit).
+    pub best: Option<BestEpoch>,
+    /// The images of the refit (training and validation), when there was one.
+    pub refit_images: Option<usize>,
+}
+
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
 /// `None`) in `run/finetune/`, writing `finetune-metrics.csv`; with `refit`, fine-tunes it again
-/// from the same start (see [`refit`]). Saves the network kept (`classifier.json`,
-/// `classifier.mpk`) and returns it with the epoch the validation split chose.
+/// from the same start (see [`refit`]), unless the dashboard stopped the first run. Saves the
+/// network kept (`classifier.json`, `classifier.mpk`) and returns it.
 pub fn finetune_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
@@ -188,7 +198,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     dbn: Option<&Dbn<AB::InnerBackend>>,
     device: &AB::Device,
     resume: bool,
-) -> Result<Finetuned<AB::InnerBackend>, Box<dyn Error>> {
+) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let classifier_config = config.classifier_config();
     // The starting network; seeded, so that a refit starts where the first run did.
     let start = || -> Result<DbnClassifier<AB>, Box<dyn Error>> {
@@ -208,13 +218,22 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         resume,
         keep: Keep::LowestValidationLoss,
     };
-    let mut trained = finetune(start()?, job)?;
+    let trained = finetune(start()?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
-    if config.finetune.refit {
-        trained.net = refit(config, run, data, start()?, trained.best, resume)?;
+    let mut tuned = Tuned {
+        net: trained.net,
+        best: trained.best,
+        refit_images: None,
+    };
+    if config.finetune.refit && trained.stopped {
+        println!("refit skipped: fine-tuning was stopped from the dashboard");
+    } else if config.finetune.refit {
+        let images = data.labelled.len() + data.valid.len();
+        tuned.net = refit(config, run, data, start()?, tuned.best, resume)?;
+        tuned.refit_images = Some(images);
     }
-    save_module(&trained.net, &classifier_config, run.path())?;
-    Ok(trained)
+    save_module(&tuned.net, &classifier_config, run.path())?;
+    Ok(tuned)
 }
 
 /// Fine-tunes `net` on the labelled and validation images together for the number of epochs
@@ -250,7 +269,7 @@ fn refit<AB: AutodiffBackend>(
         resume,
         keep: Keep::Last,
     };
-    let refitted = finetune(net, job)?;
+    let refitted = finetune(net, job).map_err(|e| format!("refit: {e}"))?;
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
     Ok(refitted.net)
 }
@@ -374,14 +393,6 @@ impl Summary {
             );
         }
     }
-}
-
-/// Images a refit trains on (the labelled and validation ones), when the settings ask for one.
-pub fn refit_images(config: &RunConfig, data: &Data) -> Option<usize> {
-    config
-        .finetune
-        .refit
-        .then(|| data.labelled.len() + data.valid.len())
 }
 
 /// Seconds since `start`.
