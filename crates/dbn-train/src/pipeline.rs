@@ -220,18 +220,26 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     };
     let trained = finetune(start()?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
-    let mut tuned = Tuned {
-        net: trained.net,
-        best: trained.best,
-        refit_images: None,
+    let refit_for = match (config.finetune.refit, trained.stopped, trained.best) {
+        (false, ..) => None,
+        (true, true, _) => {
+            println!("refit skipped: fine-tuning was stopped from the dashboard");
+            None
+        }
+        (true, false, None) => {
+            println!("refit skipped: no epoch was chosen on the validation split");
+            None
+        }
+        (true, false, best) => best,
     };
-    if config.finetune.refit && trained.stopped {
-        println!("refit skipped: fine-tuning was stopped from the dashboard");
-    } else if config.finetune.refit {
-        let images = data.labelled.len() + data.valid.len();
-        tuned.net = refit(config, run, data, start()?, tuned.best, resume)?;
-        tuned.refit_images = Some(images);
-    }
+    let tuned = match refit_for {
+        Some(best) => refit(config, run, data, start()?, best, resume)?,
+        None => Tuned {
+            net: trained.net,
+            best: trained.best,
+            refit_images: None,
+        },
+    };
     save_module(&tuned.net, &classifier_config, run.path())?;
     Ok(tuned)
 }
@@ -244,10 +252,9 @@ fn refit<AB: AutodiffBackend>(
     run: &RunDir,
     data: &Data,
     net: DbnClassifier<AB>,
-    best: Option<BestEpoch>,
+    best: BestEpoch,
     resume: bool,
-) -> Result<DbnClassifier<AB::InnerBackend>, Box<dyn Error>> {
-    let best = best.ok_or("--refit: no validation loss was logged, so no epoch was chosen")?;
+) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let train = data.labelled.clone().join(&data.valid)?;
     println!(
         "refit: fine-tuning again from the same start on {} training and validation images for \
@@ -260,6 +267,7 @@ fn refit<AB: AutodiffBackend>(
         ..config.finetune.clone()
     };
     let logs = run.file("refit");
+    let images = train.len();
     let job = FinetuneJob {
         config: &settings,
         seed: config.seed,
@@ -271,7 +279,11 @@ fn refit<AB: AutodiffBackend>(
     };
     let refitted = finetune(net, job).map_err(|e| format!("refit: {e}"))?;
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
-    Ok(refitted.net)
+    Ok(Tuned {
+        net: refitted.net,
+        best: Some(best),
+        refit_images: Some(images),
+    })
 }
 
 /// Writes the pictures of a pretrained stack: `filters.png` (layer-1 weights), `samples.png`
