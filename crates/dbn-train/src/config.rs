@@ -139,10 +139,17 @@ impl RunConfig {
         let named = |what: &str, e: &dyn std::fmt::Display| {
             SettingsError(format!("{}: {what}: {e}", path.display()))
         };
-        let overlay_error = |at: &str, e: OverlayError| match e {
-            OverlayError::Invalid(why) => named("invalid", &format!("{at}{why}")),
-            OverlayError::UnknownSetting(field) => {
-                named("unknown setting", &format!("{at}{field}"))
+        // An error of the overlay at the dotted path `at` ("" for the whole file).
+        let overlay_error = |at: &str, e: OverlayError| {
+            let within = |what: String, separator: &str| match at {
+                "" => what,
+                _ => format!("{at}{separator}{what}"),
+            };
+            match e {
+                OverlayError::Invalid(why) => named("invalid", &within(why, ": ")),
+                OverlayError::UnknownSetting(field) => {
+                    named("unknown setting", &within(field, "."))
+                }
             }
         };
         let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
@@ -162,7 +169,7 @@ impl RunConfig {
                 .enumerate()
                 .map(|(i, element)| {
                     config_over(&element.to_string(), &config.dbn.cd)
-                        .map_err(|e| overlay_error(&format!("dbn.layer_cd.{i}."), e))
+                        .map_err(|e| overlay_error(&format!("dbn.layer_cd.{i}"), e))
                 })
                 .collect::<Result<_, _>>()?;
         }
@@ -306,6 +313,12 @@ mod tests {
         std::fs::write(&path, r#"{"dbn": {"layer_cd": [{}, {"kk": 2}]}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
         assert!(err.contains("unknown setting: dbn.layer_cd.1.kk"), "{err}");
+        std::fs::write(&path, r#"{"dbn": {"layer_cd": [{"k": "two"}]}}"#).unwrap();
+        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
+        assert!(
+            err.contains("invalid: dbn.layer_cd.0: invalid type"),
+            "{err}"
+        );
 
         std::fs::write(&path, r#"{"finetune": {"learning_rat": 0.1}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
