@@ -398,13 +398,14 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         .into());
     }
     // A message that is neither ours nor the dashboard's `q`: a log or checkpoint that could not
-    // be written.
-    if let Some(message) = stopped_by.get_message()
+    // be written. Past this check, a message means the dashboard stopped the run.
+    let message = stopped_by.get_message();
+    if let Some(message) = &message
         && message != USER_STOP
     {
         return Err(format!("fine-tuning stopped: {message}").into());
     }
-    let stopped = stopped_by.get_message().is_some();
+    let stopped = message.is_some();
     let last = result.model;
     if keep == Keep::Last {
         // Fewer epochs than chosen would not be the network the run promises.
@@ -420,7 +421,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         return Ok(Finetuned {
             net: last.net,
             best: None,
-            stopped,
+            stopped: false,
         });
     }
     let checkpoint = |epoch: usize| dir.join("checkpoint").join(format!("model-{epoch}"));
