@@ -256,10 +256,10 @@ fn refit<AB: AutodiffBackend>(
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let train = data.labelled.clone().join(&data.valid)?;
+    let images = train.len();
     println!(
-        "refit: fine-tuning again from the same start on {} training and validation images for \
-         {} epochs (its validation figures are on images it trains on)",
-        train.len(),
+        "refit: fine-tuning again from the same start on {images} training and validation images \
+         for {} epochs (its validation figures are on images it trains on)",
         best.epoch
     );
     let settings = FinetuneConfig {
@@ -267,7 +267,6 @@ fn refit<AB: AutodiffBackend>(
         ..config.finetune.clone()
     };
     let logs = run.file("refit");
-    let images = train.len();
     let job = FinetuneJob {
         config: &settings,
         seed: config.seed,
