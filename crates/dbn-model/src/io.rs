@@ -14,7 +14,6 @@ use burn::prelude::*;
 use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::cd::CdConfig;
 use crate::classifier::{DbnClassifier, DbnClassifierConfig};
 use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
@@ -120,16 +119,49 @@ fn save<B: Backend, M: Module<B>, C: Config>(
 /// Why a JSON config could not be read over a base config ([`config_over`]).
 #[derive(Debug)]
 pub enum OverlayError {
-    /// Not JSON, or a value of the wrong type for its setting.
-    Invalid(String),
+    /// Not JSON, or a value of the wrong type for its setting: the dotted path of the part
+    /// that was being read (`""` for the whole text) and the reason.
+    Invalid {
+        /// Dotted path of the part being read.
+        at: String,
+        /// Why it is invalid.
+        why: String,
+    },
     /// A setting the base config has no place for, by its dotted path (e.g. `finetune.lr`).
     UnknownSetting(String),
+}
+
+impl OverlayError {
+    /// An [`OverlayError::Invalid`] of the whole text.
+    fn invalid(why: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            at: String::new(),
+            why: why.to_string(),
+        }
+    }
+
+    /// The error of a config read at the dotted path `at` of a larger one: its paths start
+    /// there.
+    pub fn within(self, at: &str) -> Self {
+        let joined = |path: String| match path.as_str() {
+            "" => at.to_string(),
+            _ => format!("{at}.{path}"),
+        };
+        match self {
+            Self::Invalid { at: inner, why } => Self::Invalid {
+                at: joined(inner),
+                why,
+            },
+            Self::UnknownSetting(path) => Self::UnknownSetting(joined(path)),
+        }
+    }
 }
 
 impl std::fmt::Display for OverlayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Invalid(why) => write!(f, "{why}"),
+            Self::Invalid { at, why } if at.is_empty() => write!(f, "{why}"),
+            Self::Invalid { at, why } => write!(f, "{at}: {why}"),
             Self::UnknownSetting(path) => write!(f, "unknown setting {path}"),
         }
     }
@@ -147,11 +179,50 @@ pub fn config_over<C: Serialize + DeserializeOwned>(
     text: &str,
     base: &C,
 ) -> Result<C, OverlayError> {
-    let invalid = |e: serde_json::Error| OverlayError::Invalid(e.to_string());
-    let top: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
-    let mut config = serde_json::to_value(base).map_err(invalid)?;
+    value_over(parse(text)?, base)
+}
+
+/// A [`DbnConfig`] in JSON `text` laid over `base` as [`config_over`] lays any config, except
+/// that each element of `layer_cd` is laid over `cd` (as the text leaves it) rather than over
+/// a default: one RBM's settings need name only what differs from the shared ones, e.g.
+/// `{"cd": {"epochs": 50}, "layer_cd": [{}, {}, {"k": 5}]}`.
+///
+/// # Errors
+/// As [`config_over`]; an error inside an element names it (`layer_cd.2.kk`).
+pub fn dbn_config_over(text: &str, base: &DbnConfig) -> Result<DbnConfig, OverlayError> {
+    let mut top = parse(text)?;
+    let layer_cd = top
+        .as_object_mut()
+        .and_then(|fields| fields.remove("layer_cd"));
+    let mut config = value_over(top, base)?;
+    if let Some(layer_cd) = layer_cd {
+        let serde_json::Value::Array(elements) = layer_cd else {
+            return Err(OverlayError::invalid("expected an array").within("layer_cd"));
+        };
+        config.layer_cd = elements
+            .into_iter()
+            .enumerate()
+            .map(|(i, element)| {
+                value_over(element, &config.cd).map_err(|e| e.within(&format!("layer_cd.{i}")))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(config)
+}
+
+/// JSON `text` as a value.
+fn parse(text: &str) -> Result<serde_json::Value, OverlayError> {
+    serde_json::from_str(text).map_err(OverlayError::invalid)
+}
+
+/// The JSON value `top` laid over `base` (see [`config_over`]).
+fn value_over<C: Serialize + DeserializeOwned>(
+    top: serde_json::Value,
+    base: &C,
+) -> Result<C, OverlayError> {
+    let mut config = serde_json::to_value(base).map_err(OverlayError::invalid)?;
     overlay_at(&mut config, top, "").map_err(OverlayError::UnknownSetting)?;
-    serde_json::from_value(config).map_err(invalid)
+    serde_json::from_value(config).map_err(OverlayError::invalid)
 }
 
 /// Writes `top` over `base` (see [`config_over`]); the dotted path of the first key of `top`
@@ -187,14 +258,15 @@ fn overlay_at(
     Ok(())
 }
 
-/// Reads `dir/NAME.json` over `defaults`.
-fn load_config<C: Config>(dir: &Path, name: &str, defaults: &C) -> Result<C, ModelError> {
-    let path = file(dir, name, "json");
+/// Reads `dir/NAME.json` over `M`'s defaults ([`Persist::config_over`]).
+fn load_config<B: Backend, M: Persist<B>>(dir: &Path) -> Result<M::Config, ModelError> {
+    let path = file(dir, M::NAME, "json");
     if !path.is_file() {
         return Err(io_error(&path, "not found"));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-    config_over(&text, defaults).map_err(|e| io_error(&path, format!("invalid config: {e}")))
+    M::config_over(&text, &M::defaults())
+        .map_err(|e| io_error(&path, format!("invalid config: {e}")))
 }
 
 /// Loads `dir/NAME.mpk` into `module`, whose shapes come from the config.
@@ -222,6 +294,14 @@ pub trait Persist<B: Backend>: Module<B> {
     /// A config of every setting's default, under a saved one: settings added since it was
     /// saved take these values. Array fields hold one element, the default of each element.
     fn defaults() -> Self::Config;
+    /// The config in JSON `text` over `base`: [`config_over`], unless the config has a rule of
+    /// its own.
+    ///
+    /// # Errors
+    /// An [`OverlayError`].
+    fn config_over(text: &str, base: &Self::Config) -> Result<Self::Config, OverlayError> {
+        config_over(text, base)
+    }
     /// A module of the config's shapes, for the record to be loaded into.
     ///
     /// # Errors
@@ -255,7 +335,10 @@ impl<B: Backend> Persist<B> for Dbn<B> {
     type Config = DbnConfig;
     const NAME: &'static str = DBN_NAME;
     fn defaults() -> DbnConfig {
-        DbnConfig::new(Vec::new()).with_layer_cd(vec![CdConfig::new()])
+        DbnConfig::new(Vec::new())
+    }
+    fn config_over(text: &str, base: &DbnConfig) -> Result<DbnConfig, OverlayError> {
+        dbn_config_over(text, base)
     }
     fn from_config(config: &DbnConfig, device: &B::Device) -> Result<Self, ModelError> {
         config.init(device)
@@ -311,7 +394,7 @@ pub fn load_module<B: Backend, M: Persist<B>>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<(M, M::Config), ModelError> {
-    let config: M::Config = load_config(dir, M::NAME, &M::defaults())?;
+    let config = load_config::<B, M>(dir)?;
     let module = load_record(M::from_config(&config, device)?, dir, M::NAME, device)?;
     let (sizes, expected) = (module.sizes(), M::config_sizes(&config));
     if sizes != expected {
@@ -325,6 +408,7 @@ pub fn load_module<B: Backend, M: Persist<B>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cd::CdConfig;
     use crate::rbm::VisibleUnits;
     use crate::rbm::tests::B;
 
@@ -362,6 +446,40 @@ mod tests {
             2,
             "only dbn.json and dbn.mpk remain: {names:?}"
         );
+    }
+
+    #[test]
+    fn each_rbm_s_settings_are_read_over_the_shared_ones() {
+        let base = DbnConfig::new(vec![7, 5, 3, 2]);
+        let text = r#"{"cd": {"k": 3}, "layer_cd": [{"epochs": 5}, {}, {"persistent": true}]}"#;
+        let config = dbn_config_over(text, &base).unwrap();
+        assert_eq!(config.cd.k, 3);
+        let epochs: Vec<usize> = config.layer_cd.iter().map(|cd| cd.epochs).collect();
+        assert_eq!(epochs, [5, base.cd.epochs, base.cd.epochs]);
+        assert!(config.layer_cd.iter().all(|cd| cd.k == 3));
+        assert!(config.layer_cd[2].persistent && !config.layer_cd[0].persistent);
+        // Errors name the element.
+        let err = dbn_config_over(r#"{"layer_cd": [{}, {"kk": 2}]}"#, &base).unwrap_err();
+        assert_eq!(err.to_string(), "unknown setting layer_cd.1.kk");
+        let err = dbn_config_over(r#"{"layer_cd": [{"k": "two"}]}"#, &base).unwrap_err();
+        assert!(
+            err.to_string().starts_with("layer_cd.0: invalid type"),
+            "{err}"
+        );
+        let err = dbn_config_over(r#"{"layer_cd": 3}"#, &base).unwrap_err();
+        assert_eq!(err.to_string(), "layer_cd: expected an array");
+        // A saved stack's config is read by the same rule.
+        let dir = tempfile::tempdir().unwrap();
+        let device = Default::default();
+        let dbn = base.init::<B>(&device).unwrap();
+        save_module(&dbn, &base, dir.path()).unwrap();
+        let mut json = serde_json::to_value(&base).unwrap();
+        json["cd"]["k"] = 4.into();
+        json["layer_cd"] = serde_json::json!([{}, {"epochs": 1}, {}]);
+        std::fs::write(dir.path().join("dbn.json"), json.to_string()).unwrap();
+        let (_, loaded) = load_module::<B, Dbn<B>>(dir.path(), &device).unwrap();
+        assert!(loaded.layer_cd.iter().all(|cd| cd.k == 4));
+        assert_eq!(loaded.layer_cd[1].epochs, 1);
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
 pub use io::{
-    AtomicMpkRecorder, OverlayError, Persist, config_over, load_module, save_module,
-    write_atomically,
+    AtomicMpkRecorder, OverlayError, Persist, config_over, dbn_config_over, load_module,
+    save_module, write_atomically,
 };
 pub use pretrain::{DbnPretrainer, PretrainedDbn};
 pub use rbm::{Rbm, RbmConfig, VisibleUnits};

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use burn::config::Config;
 use dbn_data::DEFAULT_VALIDATION;
-use dbn_model::{CdConfig, DbnClassifierConfig, DbnConfig, OverlayError, config_over};
+use dbn_model::{
+    CdConfig, DbnClassifierConfig, DbnConfig, OverlayError, config_over, dbn_config_over,
+};
 use serde::{Deserialize, Serialize};
 
 /// The optimiser of supervised fine-tuning.
@@ -129,9 +131,9 @@ pub struct SettingsError(pub String);
 
 impl RunConfig {
     /// Reads a JSON config file over `base`: a setting the file leaves out keeps `base`'s value,
-    /// so a file may hold only the settings it changes (or predate a setting added since). Each
-    /// element of `dbn.layer_cd` (one RBM's CD settings) is read over `dbn.cd` as the file
-    /// leaves it, so an element may hold only what that RBM changes.
+    /// so a file may hold only the settings it changes (or predate a setting added since). The
+    /// stack's settings are read by [`dbn_config_over`]: each element of `dbn.layer_cd` (one
+    /// RBM's CD settings) over `dbn.cd`, so an element may hold only what that RBM changes.
     ///
     /// # Errors
     /// A [`SettingsError`] naming the file, and the field for one that no setting has.
@@ -139,39 +141,19 @@ impl RunConfig {
         let named = |what: &str, e: &dyn std::fmt::Display| {
             SettingsError(format!("{}: {what}: {e}", path.display()))
         };
-        // An error of the overlay at the dotted path `at` ("" for the whole file).
-        let overlay_error = |at: &str, e: OverlayError| {
-            let within = |what: String, separator: &str| match at {
-                "" => what,
-                _ => format!("{at}{separator}{what}"),
-            };
-            match e {
-                OverlayError::Invalid(why) => named("invalid", &within(why, ": ")),
-                OverlayError::UnknownSetting(field) => {
-                    named("unknown setting", &within(field, "."))
-                }
-            }
+        let overlay_error = |e: OverlayError| match e {
+            OverlayError::Invalid { .. } => named("invalid", &e),
+            OverlayError::UnknownSetting(field) => named("unknown setting", &field),
         };
         let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
         let mut top: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
-        let layer_cd = top
-            .get_mut("dbn")
-            .and_then(serde_json::Value::as_object_mut)
-            .and_then(|dbn| dbn.remove("layer_cd"));
-        let mut config = config_over(&top.to_string(), base).map_err(|e| overlay_error("", e))?;
-        if let Some(layer_cd) = layer_cd {
-            let serde_json::Value::Array(elements) = layer_cd else {
-                return Err(named("invalid", &"dbn.layer_cd: expected an array"));
-            };
-            config.dbn.layer_cd = elements
-                .iter()
-                .enumerate()
-                .map(|(i, element)| {
-                    config_over(&element.to_string(), &config.dbn.cd)
-                        .map_err(|e| overlay_error(&format!("dbn.layer_cd.{i}"), e))
-                })
-                .collect::<Result<_, _>>()?;
+        // The stack's settings follow DbnConfig's own rule (`dbn.layer_cd` over `dbn.cd`).
+        let dbn = top.as_object_mut().and_then(|fields| fields.remove("dbn"));
+        let mut config = config_over(&top.to_string(), base).map_err(overlay_error)?;
+        if let Some(dbn) = dbn {
+            config.dbn = dbn_config_over(&dbn.to_string(), &base.dbn)
+                .map_err(|e| overlay_error(e.within("dbn")))?;
         }
         Ok(config)
     }
@@ -298,17 +280,16 @@ mod tests {
         assert_eq!(config.finetune.epochs, base.finetune.epochs);
         assert_eq!(config.dbn.layers, base.dbn.layers);
 
-        // An RBM's own CD settings take the rest from the shared ones, as the file leaves them.
+        // The stack's settings follow its own rule (dbn_config_over's tests): an RBM's CD
+        // settings take the rest from the shared ones; errors name the path from the top.
         std::fs::write(
             &path,
-            r#"{"dbn": {"cd": {"k": 3}, "layer_cd": [{"epochs": 5}, {}, {"persistent": true}]}}"#,
+            r#"{"dbn": {"cd": {"k": 3}, "layer_cd": [{"epochs": 5}, {}, {}]}}"#,
         )
         .unwrap();
         let config = RunConfig::from_file(&path, &base).unwrap();
-        let epochs: Vec<usize> = config.dbn.layer_cd.iter().map(|cd| cd.epochs).collect();
-        assert_eq!(epochs, [5, base.dbn.cd.epochs, base.dbn.cd.epochs]);
         assert!(config.dbn.layer_cd.iter().all(|cd| cd.k == 3));
-        assert!(config.dbn.layer_cd[2].persistent && !config.dbn.layer_cd[0].persistent);
+        assert_eq!(config.finetune.epochs, base.finetune.epochs);
         config.validate().unwrap();
         std::fs::write(&path, r#"{"dbn": {"layer_cd": [{}, {"kk": 2}]}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
