@@ -352,6 +352,15 @@ impl RunArgs {
         if let Some(v) = self.final_cd_k {
             cd.final_k = Some(v);
         }
+        // Named by its flags when one of them set it (the settings' check names the fields).
+        let flagged = self.final_cd_k.is_some() || self.cd_k.is_some();
+        if let Some(final_k) = cd.final_k.filter(|&f| flagged && f < cd.k) {
+            let k = cd.k;
+            return Err(format!(
+                "--final-cd-k {final_k}: must be at least --cd-k ({k}); the steps only grow"
+            )
+            .into());
+        }
         cd.persistent |= self.persistent;
         if let Some(v) = self.pcd_chains {
             if !cd.persistent {

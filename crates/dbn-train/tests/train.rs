@@ -313,7 +313,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ),
         (
             vec!["--cd-k", "5", "--final-cd-k", "3"],
-            "final_k = 3: must be at least k",
+            "--final-cd-k 3: must be at least --cd-k (5)",
         ),
         (
             vec!["--validation", "0"],
