@@ -17,6 +17,7 @@ use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
+use dbn_train::finetune::BestEpoch;
 use dbn_train::pictures::{rows, save_png, tile_grid};
 use dbn_train::pipeline::{self, Data, Summary, seconds};
 use dbn_train::run::{Existing, RunDir};
@@ -615,18 +616,24 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
         "seed": config.seed,
         "backend": backend::NAME,
         "learning_rates_tried": rates,
+        "refit": config.finetune.refit,
     });
     let mut table = Vec::new();
     for (name, key, stack) in [
         ("pretrained", "pretrained", Some(&dbn)),
         ("random-init", "random_init", None),
     ] {
-        // (validation loss, rate, test error) of the rate with the lowest validation loss.
-        let mut best: Option<(f64, f64, f64)> = None;
-        for &rate in &rates {
+        // Each rate without the refit; the one of lowest validation loss is refitted alone.
+        let at_rate = |rate: f64| -> Result<_, Box<dyn Error>> {
             let mut tuned = config.clone();
             tuned.finetune.learning_rate = rate;
-            let dir = run.sub(name)?.sub(&format!("lr-{rate}"))?;
+            tuned.finetune.refit = false;
+            Ok((tuned, run.sub(name)?.sub(&format!("lr-{rate}"))?))
+        };
+        // (validation loss, rate, epoch chosen, test error) of the rate with the lowest loss.
+        let mut best: Option<(f64, f64, Option<BestEpoch>, f64)> = None;
+        for &rate in &rates {
+            let (tuned, dir) = at_rate(rate)?;
             let net = pipeline::finetune_stage::<Train>(
                 &tuned,
                 &dir,
@@ -641,11 +648,28 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
                 "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
                 100.0 * test_error
             );
-            if best.is_none_or(|(loss, _, _)| valid_loss < loss) {
-                best = Some((valid_loss, rate, test_error));
+            if best.is_none_or(|(loss, ..)| valid_loss < loss) {
+                best = Some((valid_loss, rate, net.best, test_error));
             }
         }
-        let (valid_loss, rate, test_error) = best.expect("at least one rate");
+        let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
+        if let (true, Some(epoch)) = (config.finetune.refit, chosen) {
+            let (tuned, dir) = at_rate(rate)?;
+            let net = pipeline::refit_stage::<Train>(
+                &tuned,
+                &dir,
+                &data,
+                stack,
+                epoch,
+                device,
+                args.run.resume,
+            )?;
+            test_error = dbn_train::finetune::test_error(&net.net, &data.test, device);
+            println!(
+                "{name}, learning rate {rate}, refitted: test error {:.2}%",
+                100.0 * test_error
+            );
+        }
         summary[format!("{key}_test_error")] = test_error.into();
         summary[format!("{key}_learning_rate")] = rate.into();
         summary[format!("{key}_valid_loss")] = valid_loss.into();
@@ -660,9 +684,13 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
     for (name, test_error, rate) in table {
         println!("{name:<16}{:>11.2}%{rate:>16}", 100.0 * test_error);
     }
+    let refitted = match config.finetune.refit {
+        true => ", then refitted on the training and validation images together",
+        false => "",
+    };
     println!(
         "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the validation \
-         split)",
+         split{refitted})",
         data.labelled.len(),
         config.dbn.layers,
         config.seed

@@ -162,10 +162,11 @@ pub fn pretrain<B: Backend>(
     })?;
     for (layer, history) in pretrained.history.iter().enumerate() {
         if let Some(last) = history.last() {
+            let epochs = history.len();
+            let plural = if epochs == 1 { "" } else { "s" };
             println!(
-                "pretraining of layer {} done: {} epochs, reconstruction error {:.3}",
+                "pretraining of layer {} done: {epochs} epoch{plural}, reconstruction error {:.3}",
                 layer + 1,
-                history.len(),
                 last.reconstruction_error
             );
         }
@@ -187,9 +188,24 @@ pub struct Tuned<B: Backend> {
     pub refit_images: Option<usize>,
 }
 
+/// The network fine-tuning starts from: `dbn`'s weights under a softmax head, or random
+/// initialisation when `dbn` is `None`; seeded, so that a refit starts where the first run did.
+fn starting_net<AB: AutodiffBackend>(
+    config: &RunConfig,
+    dbn: Option<&Dbn<AB::InnerBackend>>,
+    device: &AB::Device,
+) -> Result<DbnClassifier<AB>, Box<dyn Error>> {
+    AB::seed(device, config.seed);
+    let classifier_config = config.classifier_config();
+    Ok(match dbn {
+        Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
+        None => classifier_config.init::<AB>(device)?,
+    })
+}
+
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
 /// `None`) in `run/finetune/`, writing `finetune-metrics.csv`; with `refit`, fine-tunes it again
-/// from the same start (see [`refit`]), unless the dashboard stopped the first run. Saves the
+/// from the same start ([`refit_stage`]), unless the dashboard stopped the first run. Saves the
 /// network kept (`classifier.json`, `classifier.mpk`) and returns it.
 pub fn finetune_stage<AB: AutodiffBackend>(
     config: &RunConfig,
@@ -199,15 +215,6 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     device: &AB::Device,
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
-    let classifier_config = config.classifier_config();
-    // The starting network; seeded, so that a refit starts where the first run did.
-    let start = || -> Result<DbnClassifier<AB>, Box<dyn Error>> {
-        AB::seed(device, config.seed);
-        Ok(match dbn {
-            Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
-            None => classifier_config.init::<AB>(device)?,
-        })
-    };
     let logs = run.file("finetune");
     let job = FinetuneJob {
         config: &config.finetune,
@@ -218,7 +225,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         resume,
         keep: Keep::LowestValidationLoss,
     };
-    let trained = finetune(start()?, job)?;
+    let trained = finetune(starting_net::<AB>(config, dbn, device)?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     let refit_for = match (config.finetune.refit, trained.stopped, trained.best) {
         (false, ..) => None,
@@ -232,27 +239,28 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         }
         (true, false, best) => best,
     };
-    let tuned = match refit_for {
-        Some(best) => refit(config, run, data, start()?, best, resume)?,
-        None => Tuned {
-            net: trained.net,
-            best: trained.best,
-            refit_images: None,
-        },
-    };
-    save_module(&tuned.net, &classifier_config, run.path())?;
-    Ok(tuned)
+    if let Some(best) = refit_for {
+        return refit_stage::<AB>(config, run, data, dbn, best, device, resume);
+    }
+    save_module(&trained.net, &config.classifier_config(), run.path())?;
+    Ok(Tuned {
+        net: trained.net,
+        best: trained.best,
+        refit_images: None,
+    })
 }
 
-/// Fine-tunes `net` on the labelled and validation images together for the number of epochs
-/// the validation split chose (`best`), in `run/refit/`, and returns its last epoch; writes
-/// `refit-metrics.csv`.
-fn refit<AB: AutodiffBackend>(
+/// The refit: fine-tunes the network [`finetune_stage`] started from again, on the labelled and
+/// validation images together, for the number of epochs the validation split chose (`best`),
+/// in `run/refit/`, and keeps its last epoch; writes `refit-metrics.csv`, saves the network
+/// (`classifier.json`, `classifier.mpk`) and returns it.
+pub fn refit_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
     data: &Data,
-    net: DbnClassifier<AB>,
+    dbn: Option<&Dbn<AB::InnerBackend>>,
     best: BestEpoch,
+    device: &AB::Device,
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let train = data.labelled.clone().join(&data.valid)?;
@@ -276,8 +284,10 @@ fn refit<AB: AutodiffBackend>(
         resume,
         keep: Keep::Last,
     };
-    let refitted = finetune(net, job).map_err(|e| format!("refit: {e}"))?;
+    let start = starting_net::<AB>(config, dbn, device)?;
+    let refitted = finetune(start, job).map_err(|e| format!("refit: {e}"))?;
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
+    save_module(&refitted.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
         net: refitted.net,
         best: Some(best),

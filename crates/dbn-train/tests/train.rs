@@ -292,6 +292,50 @@ fn compare_shows_pretraining_paying_with_few_labels() {
 }
 
 #[test]
+fn compare_refits_only_the_learning_rate_it_chose() {
+    let root = tempfile::tempdir().unwrap();
+    let out_dir = root.path().join("cmp");
+    let stdout = ok(&dbn(&[
+        "compare",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--train-limit",
+        "2000",
+        "--layers",
+        "784,100",
+        "--pretrain-epochs",
+        "1",
+        "--finetune-epochs",
+        "3",
+        "--lr-grid",
+        "0.5,0.05",
+        "--refit",
+    ]));
+    let summary = read_summary(&out_dir);
+    assert_eq!(summary["refit"], true);
+    for (name, key) in [("pretrained", "pretrained"), ("random-init", "random_init")] {
+        let chosen = summary[format!("{key}_learning_rate")].as_f64().unwrap();
+        for rate in [0.5, 0.05] {
+            let refit_csv = out_dir.join(format!("{name}/lr-{rate}/refit-metrics.csv"));
+            assert_eq!(
+                refit_csv.is_file(),
+                rate == chosen,
+                "{}",
+                refit_csv.display()
+            );
+        }
+        // The table's figure is the refitted network's.
+        let line = line_starting(
+            &stdout,
+            &format!("{name}, learning rate {chosen}, refitted: test error "),
+        );
+        let error = summary[format!("{key}_test_error")].as_f64().unwrap();
+        assert!(line.ends_with(&format!("{:.2}%", 100.0 * error)), "{line}");
+    }
+    assert!(stdout.contains("then refitted on the training and validation images"));
+}
+
+#[test]
 fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
     let root = tempfile::tempdir().unwrap();
     let unreadable = root.path().join("config.json");
