@@ -106,14 +106,18 @@ fn killed_at_random_points_and_resumed_a_run_ends_with_the_same_weights() {
 
     // Where to kill: a random delay after the first line starting with each marker (a resumed
     // run prints only what is left), so the kills fall inside pretraining epochs of both
-    // layers, inside fine-tuning epochs, at their checkpoints and while the artifacts are saved.
-    let plan: [(&str, u64); 6] = [
+    // layers, inside fine-tuning epochs, at their checkpoints, in the preset's refit and while
+    // the artifacts are saved.
+    let plan: [(&str, u64); 8] = [
         ("run folder", 150),
         ("pretrain layer 1/2", 150),
         ("pretrain layer 2/2", 150),
         ("fine-tune epoch", 120),
         ("fine-tune epoch", 120),
         ("fine-tuning: restored", 30),
+        ("refit:", 300),
+        // By now the first fine-tuning is done: this epoch is the refit's.
+        ("fine-tune epoch", 300),
     ];
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -182,8 +186,10 @@ fn killed_at_random_points_and_resumed_a_run_ends_with_the_same_weights() {
             "{field}: {report}"
         );
     }
-    let metrics = |dir: &Path| std::fs::read_to_string(dir.join("finetune-metrics.csv")).unwrap();
-    assert_eq!(metrics(&run), metrics(&reference), "{report}");
+    for csv in ["finetune-metrics.csv", "refit-metrics.csv"] {
+        let metrics = |dir: &Path| std::fs::read_to_string(dir.join(csv)).unwrap();
+        assert_eq!(metrics(&run), metrics(&reference), "{csv}: {report}");
+    }
     println!("{report}");
     let leftovers: Vec<PathBuf> = std::fs::read_dir(&run)
         .unwrap()

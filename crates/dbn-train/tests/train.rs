@@ -132,10 +132,11 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
         "same seed, other weights"
     );
 
-    // Fine-tuning alone, from the saved stack and from random initialisation.
+    // Fine-tuning alone, from the saved stack and from random initialisation (without the
+    // refit, for the comparison below).
     for (name, source) in [
-        ("from-stack", vec!["--from", out]),
-        ("random", vec!["--random-init"]),
+        ("from-stack", vec!["--from", out, "--no-refit"]),
+        ("random", vec!["--random-init", "--no-refit"]),
     ] {
         let dir = root.path().join(name);
         let mut args = run_args("finetune", dir.to_str().unwrap(), &[]);
@@ -145,13 +146,14 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
         assert_eq!(read_summary(&dir)["random_init"], name == "random");
     }
 
-    // A refit fine-tunes again on the training and validation images together (3,000 + 10,000
-    // here) for the epochs the validation split chose: more labelled images, a lower error.
+    // The preset's refit fine-tunes again on the training and validation images together
+    // (3,000 + 10,000 here) for the epochs the validation split chose: more labelled images,
+    // a lower error.
     let refit_dir = root.path().join("refit");
     let stdout = ok(&dbn(&run_args(
         "finetune",
         refit_dir.to_str().unwrap(),
-        &["--from", out, "--refit"],
+        &["--from", out],
     )));
     assert!(stdout.contains("refit: fine-tuning again"), "{stdout}");
     let refit = read_summary(&refit_dir);
@@ -293,6 +295,7 @@ fn compare_shows_pretraining_paying_with_few_labels() {
 
 #[test]
 fn compare_refits_only_the_learning_rate_it_chose() {
+    // The quick preset refits.
     let root = tempfile::tempdir().unwrap();
     let out_dir = root.path().join("cmp");
     let stdout = ok(&dbn(&[
@@ -309,7 +312,6 @@ fn compare_refits_only_the_learning_rate_it_chose() {
         "3",
         "--lr-grid",
         "0.5,0.05",
-        "--refit",
     ]));
     let summary = read_summary(&out_dir);
     assert_eq!(summary["refit"], true);
