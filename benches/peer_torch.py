@@ -10,9 +10,11 @@ Usage: peer_torch.py [--device cpu|cuda] WORKLOAD [ARGS...]; prints one JSON obj
                                              (SIZES like 784-500-500-2000)
   peak                                       SGEMM throughput, 2048x2048 times 2048x2048
                                              (prints {"gflops": g, "threads": t})
-  finetune SIZES BATCH EXAMPLES              one epoch of SGD with momentum and softmax
+  finetune SIZES BATCH EXAMPLES [PIXELS HIDDEN]
+                                             one epoch of SGD with momentum and softmax
                                              cross-entropy on a sigmoid net (SIZES like
-                                             784-500-500-2000-10)
+                                             784-500-500-2000-10), with dropout of the pixels
+                                             and of the hidden units when given
 
 Every CD-1 step does the work of dbn's step: five GEMMs, sigmoid, one Bernoulli draw, momentum
 and weight decay. Exits with status 3 and a message on stderr when PyTorch is not installed.
@@ -106,15 +108,17 @@ def pretrain(sizes, batch, n):
     return timed(run)
 
 
-def finetune(sizes, batch, n):
+def finetune(sizes, batch, n, pixels=0.0, hidden=0.0):
     gen = generator()
     data = bernoulli_data(n, sizes[0], gen)
     labels = torch.randint(0, sizes[-1], (n,), generator=gen, device=DEVICE)
-    layers = []
+    layers = [torch.nn.Dropout(pixels)] if pixels > 0 else []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.Sigmoid())
+            if hidden > 0:
+                layers.append(torch.nn.Dropout(hidden))
     net = torch.nn.Sequential(*layers).to(DEVICE)
     opt = torch.optim.SGD(net.parameters(), lr=0.5, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -153,7 +157,8 @@ def main(argv):
     elif work == "pretrain":
         seconds = pretrain(sizes(argv[1]), int(argv[2]), int(argv[3]))
     elif work == "finetune":
-        seconds = finetune(sizes(argv[1]), int(argv[2]), int(argv[3]))
+        rates = [float(p) for p in argv[4:6]]
+        seconds = finetune(sizes(argv[1]), int(argv[2]), int(argv[3]), *rates)
     else:
         print(f"unknown workload {work!r}", file=sys.stderr)
         return 2

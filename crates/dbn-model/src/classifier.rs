@@ -23,7 +23,7 @@ use burn::tensor::activation::softmax;
 
 use crate::dbn::Dbn;
 use crate::error::ModelError;
-use crate::kernels::{affine, sigmoid};
+use crate::kernels::{self, affine, sigmoid};
 use crate::math::softplus;
 
 /// Bottom-up sigmoid layers, the feature extractor of a DBN, for use inside any Burn model.
@@ -58,15 +58,16 @@ impl<B: Backend> DbnEncoder<B> {
         self.forward_dropout(x, &DropoutConfig::new(0.0).init())
     }
 
-    /// [`forward`](Self::forward) with `dropout` applied to every layer's output (in training
-    /// only: Burn's dropout passes its input through without autodiff, or with probability 0).
+    /// [`forward`](Self::forward) with `dropout`'s rate applied to every layer's output
+    /// ([`kernels::dropout`]: in training only; without autodiff, or with probability 0, the
+    /// input passes through).
     ///
     /// # Shapes
     /// x `[batch, n_visible]` -> `[batch, n_top]`
     pub fn forward_dropout(&self, x: Tensor<B, 2>, dropout: &Dropout) -> Tensor<B, 2> {
-        self.layers
-            .iter()
-            .fold(x, |h, layer| dropout.forward(sigmoid(apply(layer, h))))
+        self.layers.iter().fold(x, |h, layer| {
+            kernels::dropout(sigmoid(apply(layer, h)), dropout.prob)
+        })
     }
 }
 
@@ -234,7 +235,7 @@ impl<B: Backend> DbnClassifier<B> {
     /// # Shapes
     /// x `[batch, n_visible]` -> `[batch, n_outputs]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let x = self.input_dropout.forward(x);
+        let x = kernels::dropout(x, self.input_dropout.prob);
         apply(&self.output, self.encoder.forward_dropout(x, &self.dropout))
     }
 

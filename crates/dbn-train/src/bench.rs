@@ -23,7 +23,7 @@ use dbn_train::finetune::FineTuned;
 use dbn_train::sgd::FusedSgd;
 
 /// One measured workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Workload {
     /// One CD-1 epoch of one RBM.
     Cd1 {
@@ -47,6 +47,8 @@ pub enum Workload {
         sizes: Vec<usize>,
         /// Mini-batch size.
         batch: usize,
+        /// Dropout probabilities `[pixels, hidden units]` (`[0.0, 0.0]` for none).
+        dropout: [f64; 2],
     },
 }
 
@@ -77,6 +79,13 @@ impl Workload {
             Self::Finetune {
                 sizes: vec![784, 500, 500, 2000, 10],
                 batch: 100,
+                dropout: [0.0, 0.0],
+            },
+            // The hinton preset's fine-tuning.
+            Self::Finetune {
+                sizes: vec![784, 500, 500, 2000, 10],
+                batch: 100,
+                dropout: [0.1, 0.2],
             },
         ]
     }
@@ -90,7 +99,19 @@ impl Workload {
                 batch,
             } => format!("cd1 {n_visible}x{n_hidden} b{batch}"),
             Self::Pretrain { sizes, batch } => format!("pretrain {} b{batch}", dashed(sizes)),
-            Self::Finetune { sizes, batch } => format!("finetune {} b{batch}", dashed(sizes)),
+            Self::Finetune {
+                sizes,
+                batch,
+                dropout: [0.0, 0.0],
+            } => format!("finetune {} b{batch}", dashed(sizes)),
+            Self::Finetune {
+                sizes,
+                batch,
+                dropout: [pixels, hidden],
+            } => format!(
+                "finetune {} b{batch} dropout {pixels}/{hidden}",
+                dashed(sizes)
+            ),
         }
     }
 
@@ -130,11 +151,19 @@ impl Workload {
             Self::Pretrain { sizes, batch } => {
                 vec!["pretrain".into(), dashed(sizes), batch.to_string()]
             }
-            Self::Finetune { sizes, batch } => {
+            Self::Finetune { sizes, batch, .. } => {
                 vec!["finetune".into(), dashed(sizes), batch.to_string()]
             }
         };
         args.push(examples.to_string());
+        if let Self::Finetune {
+            dropout: [pixels, hidden],
+            ..
+        } = self
+            && [*pixels, *hidden] != [0.0, 0.0]
+        {
+            args.extend([pixels.to_string(), hidden.to_string()]);
+        }
         args
     }
 
@@ -177,7 +206,11 @@ impl Workload {
                     x.sum().into_scalar();
                 })
             }
-            Self::Finetune { sizes, batch } => {
+            Self::Finetune {
+                sizes,
+                batch,
+                dropout: [pixels, hidden],
+            } => {
                 let data = bernoulli_data::<A>(examples, sizes[0], device);
                 let labels = Tensor::<A, 1, Int>::random(
                     [examples],
@@ -185,7 +218,9 @@ impl Workload {
                     device,
                 );
                 let config = DbnClassifierConfig::new(sizes[..sizes.len() - 1].to_vec())
-                    .with_n_outputs(sizes[sizes.len() - 1]);
+                    .with_n_outputs(sizes[sizes.len() - 1])
+                    .with_input_dropout(*pixels)
+                    .with_dropout(*hidden);
                 let net = config.init::<A>(device).expect("bench sizes are valid");
                 let model = FineTuned::new(net);
                 let model = sgd_epoch(
@@ -332,5 +367,13 @@ mod tests {
         assert_eq!(w.flops(60_000), 2.0 * 5.0 * 784.0 * 500.0 * 60_000.0);
         assert_eq!(w.name(), "cd1 784x500 b100");
         assert_eq!(w.peer_args(60_000), ["cd1", "784", "500", "100", "60000"]);
+        let dropout = Workload::Finetune {
+            sizes: vec![784, 500, 10],
+            batch: 100,
+            dropout: [0.1, 0.2],
+        };
+        assert_eq!(dropout.name(), "finetune 784-500-10 b100 dropout 0.1/0.2");
+        let args = dropout.peer_args(600);
+        assert_eq!(args, ["finetune", "784-500-10", "100", "600", "0.1", "0.2"]);
     }
 }
