@@ -125,7 +125,15 @@ pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
 ///
 /// # Shapes
 /// any; output as input.
+///
+/// # Panics
+/// When `prob` is outside `[0, 1)` (as `burn::nn::DropoutConfig::init` for outside `[0, 1]`;
+/// at 1 every unit would be dropped and the scale infinite).
 pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    assert!(
+        (0.0..1.0).contains(&prob),
+        "dropout probability {prob} outside [0, 1)"
+    );
     if prob == 0.0 || !B::ad_enabled(&x.device()) {
         return x;
     }
@@ -944,8 +952,10 @@ mod tests {
         );
         let kept = (1.0 / 0.7f64) as f32;
         let mut dropped = 0;
+        // (An input of exactly 0 would read as dropped either way: none is drawn here.)
+        assert!(x.iter().all(|&x| x != 0.0));
         for i in 0..y.len() {
-            if y[i] == 0.0 && x[i] != 0.0 {
+            if y[i] == 0.0 {
                 dropped += 1;
                 assert_eq!(dx[i], 0.0, "a dropped unit passes no gradient");
             } else {
@@ -961,6 +971,13 @@ mod tests {
         assert_eq!(to_f64(dropout(plain.clone(), 0.3)), to_f64(plain));
         let tracked = uniform::<Ad, 2>([30, 20], 10);
         assert_eq!(to_f64(dropout(tracked.clone(), 0.0)), to_f64(tracked));
+    }
+
+    #[test]
+    #[should_panic(expected = "dropout probability 1 outside [0, 1)")]
+    fn a_dropout_of_every_unit_is_refused() {
+        let x = Tensor::<crate::rbm::tests::B, 1>::ones([4], &Default::default());
+        dropout(x, 1.0);
     }
 
     #[cfg(feature = "flex")]
