@@ -91,7 +91,7 @@ struct RunArgs {
     overwrite: bool,
     /// Starting settings: quick (default, about 2.5 minutes on 2 cores) or hinton (the classic
     /// 784-500-500-2000-10 stack, 50 CD epochs per layer, fine-tuned with light dropout; about
-    /// 14 minutes). Both refit on all labelled images once the validation split has chosen the
+    /// 10 minutes). Both refit on all labelled images once the validation split has chosen the
     /// epochs.
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
