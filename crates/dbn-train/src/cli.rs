@@ -215,7 +215,8 @@ struct CompareArgs {
     run: RunArgs,
     /// Fine-tuning learning rates to try for each initialisation, comma-separated, e.g.
     /// 0.5,0.1,0.02: each initialisation keeps the rate with the lowest validation loss (the
-    /// test set is used only for the final errors) [default: --finetune-lr alone].
+    /// test set is used only for the final errors), and only that rate is refitted
+    /// [default: --finetune-lr alone].
     #[arg(long, value_name = "RATES", value_delimiter = ',', value_parser = positive)]
     lr_grid: Vec<f64>,
 }
