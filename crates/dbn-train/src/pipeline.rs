@@ -227,6 +227,13 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     };
     let trained = finetune(starting_net::<AB>(config, dbn, device)?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
+    let n_outputs = config.classifier_config().n_outputs;
+    if let Some(warning) = trained
+        .best
+        .and_then(|best| learned_nothing(best, n_outputs, dbn.is_some()))
+    {
+        eprintln!("warning: {warning}");
+    }
     let refit_for = match (config.finetune.refit, trained.stopped, trained.best) {
         (false, ..) => None,
         (true, true, _) => {
@@ -247,6 +254,33 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         net: trained.net,
         best: trained.best,
         refit_images: None,
+    })
+}
+
+/// A net whose validation loss is above this share of a uniform guess's has learned next to
+/// nothing from the labels.
+const NEARLY_CHANCE: f64 = 0.9;
+
+/// A warning when the epoch kept (`best`) is no better than guessing uniformly among
+/// `n_outputs` classes (two for a single sigmoid unit), whose mean cross-entropy is ln(classes).
+/// A deep sigmoid net from random initialisation, or from a barely `pretrained` stack, can sit
+/// there for every epoch (a lower learning rate did not help: it learned as little, slower),
+/// with nothing else to show it.
+fn learned_nothing(best: BestEpoch, n_outputs: usize, pretrained: bool) -> Option<String> {
+    let n_classes = n_outputs.max(2);
+    let chance = (n_classes as f64).ln();
+    let remedy = if pretrained {
+        "the stack is likely too little pretrained: raise --pretrain-epochs"
+    } else {
+        "a deep sigmoid net from random initialisation can stay there for many epochs: \
+         pretrain it, or use fewer layers"
+    };
+    (best.valid_loss >= NEARLY_CHANCE * chance).then(|| {
+        format!(
+            "fine-tuning learned next to nothing: its lowest validation loss, {:.3} (epoch {}), \
+             is about that of a uniform guess among {n_classes} classes ({chance:.3}); {remedy}",
+            best.valid_loss, best.epoch
+        )
     })
 }
 
@@ -430,4 +464,34 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
         data.test.len()
     );
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_net_no_better_than_a_uniform_guess_is_warned_about() {
+        let at = |valid_loss| BestEpoch {
+            epoch: 4,
+            valid_loss,
+        };
+        // ln 10 = 2.303: a stack pretrained for 2 epochs on 5,000 images logged 2.30 for every
+        // fine-tuning epoch (with 10 pretraining epochs, 0.26 after 4).
+        let warning = learned_nothing(at(2.301), 10, true).expect("a warning");
+        assert!(warning.contains("2.301 (epoch 4)"), "{warning}");
+        assert!(warning.contains("10 classes (2.303)"), "{warning}");
+        assert!(warning.contains("--pretrain-epochs"), "{warning}");
+        let random = learned_nothing(at(2.301), 10, false).expect("a warning");
+        assert!(random.contains("random initialisation"), "{random}");
+        // Worse than chance (a confident wrong guess) is warned about too.
+        assert!(learned_nothing(at(3.5), 10, true).is_some());
+        // A net that learned, even poorly, is not.
+        assert_eq!(learned_nothing(at(1.5), 10, true), None);
+        assert_eq!(learned_nothing(at(0.05), 10, false), None);
+        // A single sigmoid unit's chance is ln 2.
+        let sigmoid = learned_nothing(at(0.69), 1, true).expect("a warning");
+        assert!(sigmoid.contains("2 classes (0.693)"), "{sigmoid}");
+        assert_eq!(learned_nothing(at(0.3), 1, true), None);
+    }
 }
