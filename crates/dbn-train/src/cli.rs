@@ -17,7 +17,7 @@ use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
-use dbn_train::finetune::BestEpoch;
+use dbn_train::finetune::Finetuned;
 use dbn_train::pictures::{rows, save_png, tile_grid};
 use dbn_train::pipeline::{self, Data, Summary, seconds};
 use dbn_train::run::{Existing, RunDir};
@@ -519,11 +519,11 @@ fn train(
             args.resume,
         )?;
         let seconds = seconds(finetune_start);
-        let error = pipeline::evaluate(&tuned.net, &data, device);
+        let error = pipeline::evaluate(&tuned.kept.net, &data, device);
         (
             Some(error),
             Some(seconds),
-            tuned.best.map(|best| best.epoch),
+            tuned.kept.best.map(|best| best.epoch),
             tuned.refit_images,
         )
     } else {
@@ -580,7 +580,7 @@ fn finetune(
         args.run.resume,
     )?;
     let finetune_seconds = seconds(start);
-    let error = pipeline::evaluate(&tuned.net, &data, device);
+    let error = pipeline::evaluate(&tuned.kept.net, &data, device);
     let summary = Summary {
         command: "finetune".into(),
         test_error: Some(error),
@@ -588,7 +588,7 @@ fn finetune(
         random_init: args.random_init,
         pretrain_seconds: None,
         finetune_seconds: Some(finetune_seconds),
-        finetune_best_epoch: tuned.best.map(|best| best.epoch),
+        finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
         refit_images: tuned.refit_images,
         total_seconds: seconds(start),
         backend: backend::NAME.into(),
@@ -632,30 +632,32 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
             tuned.finetune.refit = false;
             Ok((tuned, run.sub(name)?.sub(&format!("lr-{rate}"))?))
         };
-        // (validation loss, rate, epoch chosen, test error) of the rate with the lowest loss.
-        let mut best: Option<(f64, f64, Option<BestEpoch>, f64)> = None;
+        // (validation loss, rate, its run, test error) of the rate with the lowest loss.
+        let mut best: Option<(f64, f64, Finetuned<Inner>, f64)> = None;
         for &rate in &rates {
             let (tuned, dir) = at_rate(rate)?;
-            let net = pipeline::finetune_stage::<Train>(
+            let kept = pipeline::finetune_stage::<Train>(
                 &tuned,
                 &dir,
                 &data,
                 stack,
                 device,
                 args.run.resume,
-            )?;
-            let valid_loss = net.best.map_or(f64::INFINITY, |best| best.valid_loss);
-            let test_error = dbn_train::finetune::test_error(&net.net, &data.test, device);
+            )?
+            .kept;
+            let valid_loss = kept.best.map_or(f64::INFINITY, |best| best.valid_loss);
+            let test_error = dbn_train::finetune::test_error(&kept.net, &data.test, device);
             println!(
                 "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
                 100.0 * test_error
             );
-            if best.is_none_or(|(loss, ..)| valid_loss < loss) {
-                best = Some((valid_loss, rate, net.best, test_error));
+            if best.as_ref().is_none_or(|(loss, ..)| valid_loss < *loss) {
+                best = Some((valid_loss, rate, kept, test_error));
             }
         }
         let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
-        if let (true, Some(epoch)) = (config.finetune.refit, chosen) {
+        let refit = pipeline::refit_epochs(config.finetune.refit, &chosen);
+        if let Some(epoch) = refit {
             let (tuned, dir) = at_rate(rate)?;
             let net = pipeline::refit_stage::<Train>(
                 &tuned,
@@ -666,7 +668,7 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
                 device,
                 args.run.resume,
             )?;
-            test_error = dbn_train::finetune::test_error(&net.net, &data.test, device);
+            test_error = dbn_train::finetune::test_error(&net.kept.net, &data.test, device);
             println!(
                 "{name}, learning rate {rate}, refitted: test error {:.2}%",
                 100.0 * test_error
@@ -675,7 +677,13 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
         summary[format!("{key}_test_error")] = test_error.into();
         summary[format!("{key}_learning_rate")] = rate.into();
         summary[format!("{key}_valid_loss")] = valid_loss.into();
-        table.push((name.trim_end_matches("-init"), test_error, rate));
+        summary[format!("{key}_refitted")] = refit.is_some().into();
+        table.push((
+            name.trim_end_matches("-init"),
+            test_error,
+            rate,
+            refit.is_some(),
+        ));
     }
     run.write_json("summary.json", &summary)?;
     println!();
@@ -683,12 +691,13 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
         "{:<16}{:>12}{:>16}",
         "initialisation", "test error", "learning rate"
     );
-    for (name, test_error, rate) in table {
+    for (name, test_error, rate, _) in &table {
         println!("{name:<16}{:>11.2}%{rate:>16}", 100.0 * test_error);
     }
-    let refitted = match config.finetune.refit {
-        true => ", then refitted on the training and validation images together",
-        false => "",
+    let refitted = match table.iter().filter(|row| row.3).count() {
+        0 => "",
+        n if n == table.len() => ", then refitted on the training and validation images together",
+        _ => ", then refitted where the lines above say so",
     };
     println!(
         "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the validation \

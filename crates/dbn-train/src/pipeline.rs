@@ -19,7 +19,7 @@ use dbn_model::{
 use serde::Serialize;
 
 use crate::config::{FinetuneConfig, RunConfig};
-use crate::finetune::{BestEpoch, FinetuneJob, Keep, finetune, test_error};
+use crate::finetune::{BestEpoch, FinetuneJob, Finetuned, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run::RunDir;
@@ -180,10 +180,9 @@ pub fn pretrain<B: Backend>(
 
 /// What the fine-tuning stage kept.
 pub struct Tuned<B: Backend> {
-    /// The network saved.
-    pub net: DbnClassifier<B>,
-    /// The epoch the validation split chose (the number of epochs of a refit).
-    pub best: Option<BestEpoch>,
+    /// The network saved; the epoch the validation split chose (the number of epochs of a
+    /// refit); whether the dashboard stopped the run.
+    pub kept: Finetuned<B>,
     /// The images of the refit (training and validation), when there was one.
     pub refit_images: Option<usize>,
 }
@@ -234,7 +233,20 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     {
         eprintln!("warning: {warning}");
     }
-    let refit_for = match (config.finetune.refit, trained.stopped, trained.best) {
+    if let Some(best) = refit_epochs(config.finetune.refit, &trained) {
+        return refit_stage::<AB>(config, run, data, dbn, best, device, resume);
+    }
+    save_module(&trained.net, &config.classifier_config(), run.path())?;
+    Ok(Tuned {
+        kept: trained,
+        refit_images: None,
+    })
+}
+
+/// The epochs of the refit after `trained` when `refit` asks for one: the epoch its validation
+/// split chose. `None`, saying why, when the dashboard stopped the run or no epoch was chosen.
+pub fn refit_epochs<B: Backend>(refit: bool, trained: &Finetuned<B>) -> Option<BestEpoch> {
+    match (refit, trained.stopped, trained.best) {
         (false, ..) => None,
         (true, true, _) => {
             println!("refit skipped: fine-tuning was stopped from the dashboard");
@@ -245,16 +257,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
             None
         }
         (true, false, best) => best,
-    };
-    if let Some(best) = refit_for {
-        return refit_stage::<AB>(config, run, data, dbn, best, device, resume);
     }
-    save_module(&trained.net, &config.classifier_config(), run.path())?;
-    Ok(Tuned {
-        net: trained.net,
-        best: trained.best,
-        refit_images: None,
-    })
 }
 
 /// A net whose validation loss is above this share of a uniform guess's has learned next to
@@ -323,8 +326,10 @@ pub fn refit_stage<AB: AutodiffBackend>(
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
     save_module(&refitted.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
-        net: refitted.net,
-        best: Some(best),
+        kept: Finetuned {
+            best: Some(best),
+            ..refitted
+        },
         refit_images: Some(images),
     })
 }
@@ -469,6 +474,28 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refit_follows_only_a_whole_run_that_chose_an_epoch() {
+        use dbn_model::DbnClassifierConfig;
+        type B = burn::backend::Flex;
+        let best = Some(BestEpoch {
+            epoch: 7,
+            valid_loss: 0.1,
+        });
+        let run = |best, stopped| Finetuned::<B> {
+            net: DbnClassifierConfig::new(vec![4, 3])
+                .init(&Default::default())
+                .unwrap(),
+            best,
+            stopped,
+        };
+        assert_eq!(refit_epochs(true, &run(best, false)), best);
+        assert_eq!(refit_epochs(false, &run(best, false)), None);
+        // Stopped with the dashboard's `q`: its epochs were not all seen.
+        assert_eq!(refit_epochs(true, &run(best, true)), None);
+        assert_eq!(refit_epochs(true, &run(None, false)), None);
+    }
 
     #[test]
     fn a_net_no_better_than_a_uniform_guess_is_warned_about() {

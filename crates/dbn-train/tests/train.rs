@@ -331,6 +331,7 @@ fn compare_refits_only_the_learning_rate_it_chose() {
             &stdout,
             &format!("{name}, learning rate {chosen}, refitted: test error "),
         );
+        assert_eq!(summary[format!("{key}_refitted")], true);
         let error = summary[format!("{key}_test_error")].as_f64().unwrap();
         assert!(line.ends_with(&format!("{:.2}%", 100.0 * error)), "{line}");
     }
