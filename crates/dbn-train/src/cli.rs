@@ -321,6 +321,13 @@ fn unit_interval(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Sets `field` to the flag's value when the flag was given.
+fn set<T>(field: &mut T, flag: Option<T>) {
+    if let Some(value) = flag {
+        *field = value;
+    }
+}
+
 impl RunArgs {
     /// The preset, replaced by the config file if given, then overridden by each flag given.
     fn settings(&self) -> Result<RunConfig, Box<dyn Error>> {
@@ -330,28 +337,16 @@ impl RunArgs {
             None => self.preset.config(),
         };
         let cd = &mut config.dbn.cd;
-        if let Some(v) = self.pretrain_epochs {
-            cd.epochs = v;
-        }
-        if let Some(v) = self.pretrain_lr {
-            cd.learning_rate = v;
-        }
-        if let Some(v) = self.pretrain_lr_decay {
-            cd.lr_decay = v;
-        }
-        if let Some(v) = self.pretrain_weight_decay {
-            cd.weight_decay = v;
-        }
+        set(&mut cd.epochs, self.pretrain_epochs);
+        set(&mut cd.learning_rate, self.pretrain_lr);
+        set(&mut cd.lr_decay, self.pretrain_lr_decay);
+        set(&mut cd.weight_decay, self.pretrain_weight_decay);
         if let Some(v) = self.pretrain_momentum {
             cd.initial_momentum = v;
             cd.final_momentum = v;
         }
-        if let Some(v) = self.pretrain_batch_size {
-            cd.batch_size = v;
-        }
-        if let Some(v) = self.cd_k {
-            cd.k = v;
-        }
+        set(&mut cd.batch_size, self.pretrain_batch_size);
+        set(&mut cd.k, self.cd_k);
         if let Some(v) = self.final_cd_k {
             cd.final_k = Some(v);
         }
@@ -378,30 +373,14 @@ impl RunArgs {
         cd.sample_data |= self.sample_data;
         config.binarize |= self.binarize;
         let f = &mut config.finetune;
-        if let Some(v) = self.finetune_epochs {
-            f.epochs = v;
-        }
-        if let Some(v) = self.finetune_lr {
-            f.learning_rate = v;
-        }
-        if let Some(v) = self.finetune_lr_decay {
-            f.lr_decay = v;
-        }
-        if let Some(v) = self.batch_size {
-            f.batch_size = v;
-        }
-        if let Some(v) = self.optimizer {
-            f.optimizer = v;
-        }
-        if let Some(v) = self.patience {
-            f.patience = v;
-        }
-        if let Some(v) = self.dropout {
-            f.dropout = v;
-        }
-        if let Some(v) = self.input_dropout {
-            f.input_dropout = v;
-        }
+        set(&mut f.epochs, self.finetune_epochs);
+        set(&mut f.learning_rate, self.finetune_lr);
+        set(&mut f.lr_decay, self.finetune_lr_decay);
+        set(&mut f.batch_size, self.batch_size);
+        set(&mut f.optimizer, self.optimizer);
+        set(&mut f.patience, self.patience);
+        set(&mut f.dropout, self.dropout);
+        set(&mut f.input_dropout, self.input_dropout);
         // An explicit --labels run fine-tunes on those labels alone, whatever the preset says.
         if self.no_refit || (self.labels.is_some() && !self.refit) {
             f.refit = false;
@@ -411,14 +390,10 @@ impl RunArgs {
             config.dbn.layers = layers.clone();
             config.dbn.layer_cd.clear();
         }
-        if let Some(seed) = self.seed {
-            config.seed = seed;
-        }
+        set(&mut config.seed, self.seed);
         config.dbn.seed = config.seed;
         config.dbn.cd.seed = config.seed;
-        if let Some(v) = self.validation {
-            config.validation = v;
-        }
+        set(&mut config.validation, self.validation);
         config.train_limit = self.train_limit.or(config.train_limit);
         config.labels = self.labels.or(config.labels);
         config.validate()?;
