@@ -226,7 +226,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     };
     let trained = finetune(starting_net::<AB>(config, dbn, device)?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
-    let n_outputs = config.classifier_config().n_outputs;
+    let n_outputs = trained.net.n_outputs();
     if let Some(warning) = trained
         .best
         .and_then(|best| learned_nothing(best, n_outputs, dbn.is_some()))
