@@ -669,7 +669,7 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
     for (name, test_error, rate, _) in &table {
         println!("{name:<16}{:>11.2}%{rate:>16}", 100.0 * test_error);
     }
-    let refitted = match table.iter().filter(|row| row.3).count() {
+    let refitted = match table.iter().filter(|(.., refitted)| *refitted).count() {
         0 => "",
         n if n == table.len() => ", then refitted on the training and validation images together",
         _ => ", then refitted where the lines above say so",
