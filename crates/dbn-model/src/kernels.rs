@@ -1079,10 +1079,7 @@ mod tests {
     }
 
     #[test]
-    fn other_backends_take_the_generic_path() {
-        for [fused, generic] in both::<crate::rbm::tests::B>() {
-            assert_eq!(fused, generic);
-        }
+    fn the_generic_path_computes_products_and_affine_maps() {
         type N = crate::rbm::tests::B;
         let device = Default::default();
         let a = Tensor::<N, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
