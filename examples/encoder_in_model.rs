@@ -24,7 +24,7 @@ use dbn_data::{
     ClassificationBatch, ClassificationBatcher, DEFAULT_VALIDATION, ImageBatcher, MnistDataset,
     MnistSplits, shipped_mnist_dir,
 };
-use dbn_model::{CdConfig, DbnConfig, DbnEncoder, DbnPretrainer};
+use dbn_model::{DbnConfig, DbnEncoder, DbnPretrainer, PretrainConfig, RbmTrainingConfig, RunSeed};
 
 /// The user's model: any Burn module can hold a `DbnEncoder` as it would hold a `Linear`.
 #[derive(Module, Debug)]
@@ -66,10 +66,12 @@ fn run<B: AutodiffBackend>(budget: &Budget, device: &B::Device) -> f64 {
     let unlabelled = splits.train.clone().take(budget.pretrain_images);
     let images: Tensor<B::InnerBackend, 2> =
         ImageBatcher::default().batch(unlabelled.iter().collect(), device);
-    let cd = CdConfig::new().with_epochs(budget.pretrain_epochs);
-    let config = DbnConfig::new(vec![784, 256, 128]).with_cd(cd);
-    let dbn = config.init(device).expect("valid config");
-    let pretrained = DbnPretrainer::new(config)
+    let model = DbnConfig::new(vec![784, 256, 128]);
+    let rbm = RbmTrainingConfig::new().with_epochs(budget.pretrain_epochs);
+    let seed = RunSeed(42);
+    B::seed(device, seed.init());
+    let dbn = model.init(device).expect("valid config");
+    let pretrained = DbnPretrainer::new(model, PretrainConfig::new().with_rbm(rbm), seed)
         .expect("valid config")
         .pretrain(dbn, images, None, |s| {
             println!(

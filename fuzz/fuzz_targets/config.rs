@@ -5,8 +5,8 @@
 
 use libfuzzer_sys::fuzz_target;
 
-use dbn_model::{DbnClassifierConfig, DbnConfig, RbmConfig};
-use dbn_train::config::RunConfig;
+use dbn_model::{DbnClassifierConfig, DbnConfig, PretrainConfig, RbmConfig};
+use dbn_train::config::{RunConfig, upgrade_legacy_layout};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -18,6 +18,13 @@ fuzz_target!(|data: &[u8]| {
         let json = serde_json::to_string(&config).unwrap();
         let again: RunConfig = serde_json::from_str(&json).unwrap();
         assert!(again.validate().is_ok(), "{json}");
+    }
+    // A config of the layout before the model and training settings were split is converted.
+    if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) {
+        upgrade_legacy_layout(&mut value);
+    }
+    if let Ok(config) = PretrainConfig::over(text, &PretrainConfig::new()) {
+        let _ = config.validate(3);
     }
     if let Ok(config) = serde_json::from_str::<DbnConfig>(text) {
         let _ = config.validate();

@@ -158,11 +158,11 @@ pub fn ais_log_partition<B: Backend>(
 ) -> Result<AisEstimate, ModelError> {
     for (field, value) in [("n_betas", config.n_betas), ("n_runs", config.n_runs)] {
         if value < if field == "n_betas" { 3 } else { 2 } {
-            return Err(ModelError::InvalidConfig {
+            return Err(ModelError::invalid(
                 field,
-                value: value.to_string(),
-                reason: "too few (at least 3 temperatures and 2 runs)",
-            });
+                value,
+                "too few (at least 3 temperatures and 2 runs)",
+            ));
         }
     }
     crate::rbm::check_shape("base visible bias", &[rbm.n_visible()], &base_bias.dims())?;

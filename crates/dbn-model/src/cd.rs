@@ -1,6 +1,8 @@
-//! Contrastive divergence (CD-k) and persistent CD, as explicit tensor updates.
+//! Contrastive divergence (CD-k) and persistent CD, as explicit tensor updates: the estimator
+//! of the log-likelihood gradient ([`CdConfig`]) and one mini-batch step ([`CdState::step`]).
 //!
-//! One mini-batch step, each line one function of this module:
+//! One mini-batch step, each line one function of this module or of [`crate::sparsity`] and
+//! [`crate::optimizer`]:
 //!
 //! ```text
 //! v0       = sample(v0)             (only with sample_data: the data read as probabilities)
@@ -22,24 +24,16 @@
 
 use burn::prelude::*;
 
-use burn::module::Param;
-
+use crate::check::at_least_one;
 use crate::error::ModelError;
-use crate::kernels::{MomentumStep, bernoulli, matmul, momentum_update};
+use crate::kernels::{bernoulli, matmul};
 use crate::rbm::Rbm;
+use crate::sparsity::{add_sparsity_penalty, update_hidden_activity};
+use crate::training::RbmTrainingConfig;
 
-/// Settings of contrastive-divergence training, with Hinton's practical defaults.
+/// The CD estimator: how the negative phase is run.
 #[derive(Config, Debug)]
 pub struct CdConfig {
-    /// Step size on the log-likelihood gradient (0.1 suits Bernoulli units; use about 0.001 for
-    /// Gaussian visible units).
-    #[config(default = 0.1)]
-    pub learning_rate: f64,
-    /// Factor applied to the learning rate after each epoch: epoch `e` (from 1) trains at
-    /// `learning_rate · lr_decay^(e-1)`; 1 keeps it constant. Persistent CD needs a rate that
-    /// shrinks for its chains to settle (Tieleman 2008 lets it fall to 0).
-    #[config(default = 1.0)]
-    pub lr_decay: f64,
     /// Gibbs steps of the negative phase (CD-k).
     #[config(default = 1)]
     pub k: usize,
@@ -49,39 +43,9 @@ pub struct CdConfig {
     #[config(default = "None")]
     pub final_k: Option<usize>,
     /// Persistent CD: keep the negative chains across mini-batches instead of restarting them
-    /// at the data.
-    #[config(default = false)]
-    pub persistent: bool,
-    /// Persistent CD's number of chains; `None` keeps one per mini-batch example. More chains
-    /// than examples average the model's statistics over more samples each update.
+    /// at the data; `None` for plain CD.
     #[config(default = "None")]
-    pub chains: Option<usize>,
-    /// Train on a fresh Bernoulli sample of each mini-batch, reading the data as probabilities
-    /// (grey levels): every epoch sees other binary images. Bernoulli visible units and data
-    /// in [0, 1] only.
-    #[config(default = false)]
-    pub sample_data: bool,
-    /// Momentum for the first `initial_momentum_epochs` epochs.
-    #[config(default = 0.5)]
-    pub initial_momentum: f64,
-    /// Momentum afterwards.
-    #[config(default = 0.9)]
-    pub final_momentum: f64,
-    /// Epochs trained with `initial_momentum`.
-    #[config(default = 5)]
-    pub initial_momentum_epochs: usize,
-    /// L2 weight-decay coefficient, applied to the weights only (not the biases).
-    #[config(default = 0.0002)]
-    pub weight_decay: f64,
-    /// Weight of the sparsity penalty; 0 turns it off.
-    #[config(default = 0.0)]
-    pub sparsity_cost: f64,
-    /// Target mean activation of each hidden unit.
-    #[config(default = 0.05)]
-    pub sparsity_target: f64,
-    /// Decay of the running mean `q` of hidden activations (q ← decay·q + (1-decay)·mean).
-    #[config(default = 0.95)]
-    pub sparsity_decay: f64,
+    pub persistent: Option<PersistentConfig>,
     /// End the negative phase on a sampled visible state `v_k ~ P(v | h_(k-1))` and use
     /// `P(h | v_k)` with it, instead of the visible means `E[v | h_(k-1)]` (Hinton's guide,
     /// section 3, for CD-1). The means cost less noise but bias the model's statistics, the
@@ -91,30 +55,20 @@ pub struct CdConfig {
     /// unbiased statistics want (0.0001 instead of 0.001; `docs/results.md`).
     #[config(default = false)]
     pub sample_negative: bool,
-    /// Start the visible biases at log(p / (1 - p)) of the training data (Hinton's advice).
-    #[config(default = true)]
-    pub init_visible_bias_from_data: bool,
-    /// Examples per mini-batch.
-    #[config(default = 100)]
-    pub batch_size: usize,
-    /// Most epochs to train.
-    #[config(default = 10)]
-    pub epochs: usize,
-    /// Seed of the shuffling and of every random draw: runs with one seed are reproducible on the
-    /// CPU backends.
-    #[config(default = 42)]
-    pub seed: u64,
-    /// Examples of the training (and validation) data used for the per-epoch reconstruction
-    /// error and free-energy gap.
-    #[config(default = 1000)]
-    pub monitor_size: usize,
-    /// Stop after this many epochs without the reconstruction error improving by `min_delta`;
-    /// `None` trains all `epochs`.
+    /// Train on a fresh Bernoulli sample of each mini-batch, reading the data as probabilities
+    /// (grey levels): every epoch sees other binary images. Bernoulli visible units and data
+    /// in [0, 1] only.
+    #[config(default = false)]
+    pub sample_data: bool,
+}
+
+/// Persistent CD's chains.
+#[derive(Config, Debug)]
+pub struct PersistentConfig {
+    /// Number of chains; `None` keeps one per mini-batch example. More chains than examples
+    /// average the model's statistics over more samples each update.
     #[config(default = "None")]
-    pub patience: Option<usize>,
-    /// Smallest relative improvement of the reconstruction error that resets the patience.
-    #[config(default = 0.001)]
-    pub min_delta: f64,
+    pub chains: Option<usize>,
 }
 
 impl CdConfig {
@@ -123,161 +77,39 @@ impl CdConfig {
     /// # Errors
     /// [`ModelError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let checks: [(&'static str, f64, bool, &'static str); 9] = [
-            (
-                "learning_rate",
-                self.learning_rate,
-                self.learning_rate > 0.0,
-                "must be positive",
-            ),
-            (
-                "lr_decay",
-                self.lr_decay,
-                self.lr_decay > 0.0 && self.lr_decay <= 1.0,
-                "must lie in (0, 1]",
-            ),
-            (
-                "initial_momentum",
-                self.initial_momentum,
-                (0.0..1.0).contains(&self.initial_momentum),
-                "must lie in [0, 1)",
-            ),
-            (
-                "final_momentum",
-                self.final_momentum,
-                (0.0..1.0).contains(&self.final_momentum),
-                "must lie in [0, 1)",
-            ),
-            (
-                "weight_decay",
-                self.weight_decay,
-                self.weight_decay >= 0.0,
-                "must be >= 0",
-            ),
-            (
-                "sparsity_cost",
-                self.sparsity_cost,
-                self.sparsity_cost >= 0.0,
-                "must be >= 0",
-            ),
-            (
-                "sparsity_target",
-                self.sparsity_target,
-                self.sparsity_target > 0.0 && self.sparsity_target < 1.0,
-                "must lie in (0, 1)",
-            ),
-            (
-                "sparsity_decay",
-                self.sparsity_decay,
-                (0.0..1.0).contains(&self.sparsity_decay),
-                "must lie in [0, 1)",
-            ),
-            (
-                "min_delta",
-                self.min_delta,
-                self.min_delta >= 0.0,
-                "must be >= 0",
-            ),
-        ];
-        for (field, value, ok, reason) in checks {
-            if !(ok && value.is_finite()) {
-                return Err(ModelError::InvalidConfig {
-                    field,
-                    value: value.to_string(),
-                    reason,
-                });
-            }
-        }
-        let counts = [
-            ("k", self.k),
-            ("batch_size", self.batch_size),
-            ("epochs", self.epochs),
-            ("monitor_size", self.monitor_size),
-        ];
-        for (field, value) in counts {
-            if value == 0 {
-                return Err(ModelError::InvalidConfig {
-                    field,
-                    value: "0".into(),
-                    reason: "must be at least 1",
-                });
-            }
-        }
+        at_least_one("k", self.k)?;
         if let Some(final_k) = self.final_k.filter(|&n| n < self.k) {
-            return Err(ModelError::InvalidConfig {
-                field: "final_k",
-                value: final_k.to_string(),
-                reason: "must be at least k (the steps only grow)",
-            });
+            return Err(ModelError::invalid(
+                "final_k",
+                final_k,
+                "must be at least k (the steps only grow)",
+            ));
         }
-        match self.chains {
-            Some(0) => {
-                return Err(ModelError::InvalidConfig {
-                    field: "chains",
-                    value: "0".into(),
-                    reason: "must be at least 1 (or absent for one per mini-batch example)",
-                });
-            }
-            Some(n) if !self.persistent => {
-                return Err(ModelError::InvalidConfig {
-                    field: "chains",
-                    value: n.to_string(),
-                    reason: "only persistent CD keeps chains (set persistent)",
-                });
-            }
-            _ => {}
-        }
-        if self.patience == Some(0) {
-            return Err(ModelError::InvalidConfig {
-                field: "patience",
-                value: "0".into(),
-                reason: "must be at least 1 (or absent to train all epochs)",
-            });
+        if let Some(chains) = self.persistent.as_ref().and_then(|p| p.chains) {
+            at_least_one("persistent.chains", chains)?;
         }
         Ok(())
     }
 
-    /// Momentum in epoch `epoch` (counted from 1).
-    pub fn momentum(&self, epoch: usize) -> f64 {
-        if epoch <= self.initial_momentum_epochs {
-            self.initial_momentum
-        } else {
-            self.final_momentum
-        }
+    /// Persistent CD with one chain per mini-batch example.
+    pub fn with_pcd(self) -> Self {
+        self.with_persistent(Some(PersistentConfig::new()))
     }
 
-    /// Learning rate in epoch `epoch` (counted from 1): `learning_rate · lr_decay^(epoch-1)`.
-    pub fn learning_rate_at(&self, epoch: usize) -> f64 {
-        let exponent = i32::try_from(epoch.saturating_sub(1)).unwrap_or(i32::MAX);
-        self.learning_rate * self.lr_decay.powi(exponent)
-    }
-
-    /// Gibbs steps in epoch `epoch` (counted from 1): `k`, or with `final_k` the whole number
-    /// nearest `k + (final_k - k) · (epoch - 1) / (epochs - 1)`.
-    pub fn gibbs_steps(&self, epoch: usize) -> usize {
+    /// Gibbs steps in epoch `epoch` of `epochs` (both counted from 1): `k`, or with `final_k`
+    /// the whole number nearest `k + (final_k - k) · (epoch - 1) / (epochs - 1)`.
+    pub fn gibbs_steps(&self, epoch: usize, epochs: usize) -> usize {
         let Some(final_k) = self.final_k else {
             return self.k;
         };
-        let (done, span) = (
-            epoch.saturating_sub(1),
-            self.epochs.saturating_sub(1).max(1),
-        );
+        let (done, span) = (epoch.saturating_sub(1), epochs.saturating_sub(1).max(1));
         let growth = final_k.saturating_sub(self.k) * done.min(span);
         self.k + (2 * growth + span) / (2 * span)
-    }
-
-    /// The step sizes and Gibbs steps of epoch `epoch` (counted from 1).
-    pub fn rates(&self, epoch: usize) -> Rates {
-        Rates {
-            learning_rate: self.learning_rate_at(epoch),
-            momentum: self.momentum(epoch),
-            k: self.gibbs_steps(epoch),
-        }
     }
 }
 
 /// The step sizes and Gibbs steps of one CD update, which change with the epoch (see
-/// [`CdConfig::rates`]).
+/// [`RbmTrainingConfig::rates`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rates {
     /// Scale of the gradient estimate (and, times `weight_decay`, of the decay term).
@@ -420,106 +252,6 @@ pub fn cd_gradient<B: Backend>(
     }
 }
 
-/// Updates the running mean of hidden activations: `decay · q + (1 - decay) · mean(h0)`; the
-/// first batch starts it at `mean(h0)`.
-///
-/// # Shapes
-/// q `[n_hidden]`, h0 `[batch, n_hidden]` -> `[n_hidden]`
-pub fn update_hidden_activity<B: Backend>(
-    q: Option<Tensor<B, 1>>,
-    h0: Tensor<B, 2>,
-    decay: f64,
-) -> Tensor<B, 1> {
-    let current = h0.mean_dim(0).squeeze_dim(0);
-    match q {
-        Some(q) => q.mul_scalar(decay) + current.mul_scalar(1.0 - decay),
-        None => current,
-    }
-}
-
-/// Adds the sparsity penalty's gradient, `-cost · (q - target)` on the hidden biases and
-/// `-cost · ⟨v0⟩ (q - target)ᵀ` on the weights (Hinton's guide, section 11). On a scaled
-/// gradient, scale `cost` alike.
-///
-/// # Shapes
-/// q `[n_hidden]`, v0 `[batch, n_visible]`
-pub fn add_sparsity_penalty<B: Backend>(
-    gradient: RbmDelta<B>,
-    q: Tensor<B, 1>,
-    v0: Tensor<B, 2>,
-    target: f64,
-    cost: f64,
-) -> RbmDelta<B> {
-    let excess = q.sub_scalar(target).mul_scalar(cost); // [n_hidden]
-    let mean_v = v0.mean_dim(0).transpose(); // [n_visible, 1]
-    RbmDelta {
-        weights: gradient.weights - mean_v.matmul(excess.clone().unsqueeze()),
-        hidden_bias: gradient.hidden_bias - excess,
-        ..gradient
-    }
-}
-
-impl<B: Backend> Rbm<B> {
-    /// The momentum step with L2 weight decay on the weights:
-    /// `velocity ← momentum · velocity + step − decay · W` (biases without the decay term),
-    /// then `θ ← θ + velocity`. `step` is the scaled gradient estimate and `decay` the learning
-    /// rate times the weight-decay coefficient. Returns the moved RBM and the new velocity; on
-    /// the `Flex` backend each parameter is updated in one fused pass ([`crate::kernels`]).
-    pub fn momentum_step(
-        self,
-        velocity: RbmDelta<B>,
-        step: RbmDelta<B>,
-        momentum: f64,
-        decay: f64,
-    ) -> (Self, RbmDelta<B>) {
-        /// Moves one parameter, keeping its id; returns its new velocity through `out`.
-        fn update<B: Backend, const D: usize>(
-            param: Param<Tensor<B, D>>,
-            velocity: Tensor<B, D>,
-            step: Tensor<B, D>,
-            (momentum, decay): (f64, f64),
-            out: &mut Option<Tensor<B, D>>,
-        ) -> Param<Tensor<B, D>> {
-            param.map(|p| {
-                let (p, v) = momentum_update(p, velocity, step, MomentumStep::cd(momentum, decay));
-                *out = Some(v);
-                p
-            })
-        }
-        let (mut w, mut a, mut b) = (None, None, None);
-        let moved = Self {
-            weights: update(
-                self.weights,
-                velocity.weights,
-                step.weights,
-                (momentum, decay),
-                &mut w,
-            ),
-            visible_bias: update(
-                self.visible_bias,
-                velocity.visible_bias,
-                step.visible_bias,
-                (momentum, 0.0),
-                &mut a,
-            ),
-            hidden_bias: update(
-                self.hidden_bias,
-                velocity.hidden_bias,
-                step.hidden_bias,
-                (momentum, 0.0),
-                &mut b,
-            ),
-            visible: self.visible,
-        };
-        let velocity = RbmDelta {
-            weights: w.expect("map runs its function"),
-            visible_bias: a.expect("map runs its function"),
-            hidden_bias: b.expect("map runs its function"),
-        };
-        (moved, velocity)
-    }
-}
-
 /// `n` rows taken from `x` in order, starting again at its first row when they run out; `x`
 /// itself when `n` is `None`.
 ///
@@ -553,9 +285,10 @@ impl<B: Backend> CdState<B> {
         }
     }
 
-    /// One CD-k (or PCD-k) update on mini-batch `v0` with the epoch's `rates` (see
-    /// [`CdConfig::rates`]); returns the updated RBM and state. PCD chains start as a sample of
-    /// the first batch (its rows repeated when [`CdConfig::chains`] asks for more).
+    /// One CD-k (or PCD-k) update on mini-batch `v0` with the settings of `config` and the
+    /// epoch's `rates` (see [`RbmTrainingConfig::rates`]); returns the updated RBM and state.
+    /// PCD chains start as a sample of the first batch (its rows repeated when
+    /// [`PersistentConfig::chains`] asks for more).
     ///
     /// # Shapes
     /// v0 `[batch, n_visible]`
@@ -563,27 +296,24 @@ impl<B: Backend> CdState<B> {
         self,
         rbm: Rbm<B>,
         v0: Tensor<B, 2>,
-        config: &CdConfig,
+        config: &RbmTrainingConfig,
         rates: Rates,
     ) -> (Rbm<B>, Self) {
-        let v0 = if config.sample_data {
-            bernoulli(v0)
-        } else {
-            v0
-        };
+        let cd = &config.cd;
+        let v0 = if cd.sample_data { bernoulli(v0) } else { v0 };
         let h0 = rbm.hidden_probs(v0.clone()); // [batch, n_hidden]
-        let start = match (config.persistent, &self.chains) {
-            (true, Some(chains)) => rbm.sample_hidden(rbm.hidden_probs(chains.clone())),
-            (true, None) => {
-                let chains = rbm.sample_visible(cycle_rows(v0.clone(), config.chains));
+        let start = match (&cd.persistent, &self.chains) {
+            (Some(_), Some(chains)) => rbm.sample_hidden(rbm.hidden_probs(chains.clone())),
+            (Some(pcd), None) => {
+                let chains = rbm.sample_visible(cycle_rows(v0.clone(), pcd.chains));
                 rbm.sample_hidden(rbm.hidden_probs(chains))
             }
-            (false, _) => rbm.sample_hidden(h0.clone()),
+            (None, _) => rbm.sample_hidden(h0.clone()),
         };
-        let negative = negative_phase(&rbm, start, rates.k, config.sample_negative);
+        let negative = negative_phase(&rbm, start, rates.k, cd.sample_negative);
         // The chains go on from a binary state: the sample itself, or one drawn from the means.
-        let chains = config.persistent.then(|| {
-            if config.sample_negative {
+        let chains = cd.persistent.as_ref().map(|_| {
+            if cd.sample_negative {
                 negative.visible.clone()
             } else {
                 rbm.sample_visible(negative.visible.clone())
@@ -592,22 +322,16 @@ impl<B: Backend> CdState<B> {
         let lr = rates.learning_rate;
         let mut step = cd_gradient(v0.clone(), h0.clone(), negative, lr);
         let mut hidden_activity = self.hidden_activity;
-        if config.sparsity_cost > 0.0 {
-            let q = update_hidden_activity(hidden_activity, h0, config.sparsity_decay);
-            step = add_sparsity_penalty(
-                step,
-                q.clone(),
-                v0,
-                config.sparsity_target,
-                lr * config.sparsity_cost,
-            );
+        if let Some(sparsity) = &config.sparsity {
+            let q = update_hidden_activity(hidden_activity, h0, sparsity.decay);
+            step = add_sparsity_penalty(step, q.clone(), v0, sparsity.target, lr * sparsity.cost);
             hidden_activity = Some(q);
         }
         let (rbm, velocity) = rbm.momentum_step(
             self.velocity,
             step,
             rates.momentum,
-            lr * config.weight_decay,
+            lr * config.optimizer.weight_decay,
         );
         let state = Self {
             velocity,
@@ -623,8 +347,10 @@ mod tests {
     use super::*;
     use crate::exact::exact_gradient;
     use crate::math::to_f64;
+    use crate::optimizer::OptimizerConfig;
     use crate::rbm::VisibleUnits;
     use crate::rbm::tests::{B, all_states, assert_close, random_rbm};
+    use crate::sparsity::SparsityConfig;
 
     fn cosine(a: RbmDelta<B>, b: RbmDelta<B>) -> f64 {
         let (a, b) = (to_f64(a.flatten()), to_f64(b.flatten()));
@@ -646,15 +372,30 @@ mod tests {
     }
 
     /// The first epoch's rates with momentum `momentum`.
-    fn at(config: &CdConfig, momentum: f64) -> Rates {
+    fn at(config: &RbmTrainingConfig, momentum: f64) -> Rates {
         Rates {
             momentum,
             ..config.rates(1)
         }
     }
 
-    fn plain(config: CdConfig) -> CdConfig {
-        config.with_weight_decay(0.0).with_learning_rate(0.5)
+    /// Training at rate 0.5 without weight decay, CD as `cd` says.
+    fn plain(cd: CdConfig) -> RbmTrainingConfig {
+        let optimizer = OptimizerConfig::new()
+            .with_weight_decay(0.0)
+            .with_learning_rate(0.5);
+        RbmTrainingConfig::new()
+            .with_cd(cd)
+            .with_optimizer(optimizer)
+    }
+
+    /// `config` with its optimiser changed by `change`.
+    fn optimizer(
+        config: RbmTrainingConfig,
+        change: impl FnOnce(OptimizerConfig) -> OptimizerConfig,
+    ) -> RbmTrainingConfig {
+        let optimizer = change(config.optimizer.clone());
+        config.with_optimizer(optimizer)
     }
 
     #[test]
@@ -685,7 +426,7 @@ mod tests {
         let (rbm, v0) = deterministic_rbm();
         let base = plain(CdConfig::new());
         let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, at(&base, 0.0));
-        let decayed = base.clone().with_weight_decay(0.01);
+        let decayed = optimizer(base.clone(), |o| o.with_weight_decay(0.01));
         let (with, _) = CdState::new(&rbm).step(rbm.clone(), v0, &decayed, at(&decayed, 0.0));
         let diff = to_f64(with.weights.val() - without.weights.val());
         let expected = to_f64(rbm.weights.val().mul_scalar(-0.5 * 0.01));
@@ -711,9 +452,9 @@ mod tests {
     #[test]
     fn the_step_scales_with_the_epochs_learning_rate() {
         let (rbm, v0) = deterministic_rbm();
-        let config = plain(CdConfig::new()).with_lr_decay(0.5);
-        assert_eq!(config.learning_rate_at(1), 0.5);
-        assert_eq!(config.learning_rate_at(3), 0.125);
+        let config = optimizer(plain(CdConfig::new()), |o| o.with_lr_decay(0.5));
+        assert_eq!(config.rates(1).learning_rate, 0.5);
+        assert_eq!(config.rates(3).learning_rate, 0.125);
         let (first, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &config, config.rates(1));
         let (third, _) = CdState::new(&rbm).step(rbm.clone(), v0, &config, config.rates(3));
         let moved = |after: &Rbm<B>| to_f64(after.weights.val() - rbm.weights.val());
@@ -723,36 +464,25 @@ mod tests {
 
     #[test]
     fn the_gibbs_steps_grow_from_k_to_final_k() {
-        let config = CdConfig::new().with_epochs(5).with_final_k(Some(25));
-        let steps: Vec<usize> = (1..=6).map(|e| config.gibbs_steps(e)).collect();
+        let config = CdConfig::new().with_final_k(Some(25));
+        let steps: Vec<usize> = (1..=6).map(|e| config.gibbs_steps(e, 5)).collect();
         assert_eq!(
             steps,
             [1, 7, 13, 19, 25, 25],
             "1 + 24 (e - 1) / 4, held after the last"
         );
-        let rounding = CdConfig::new()
-            .with_k(2)
-            .with_epochs(4)
-            .with_final_k(Some(3));
-        let steps: Vec<usize> = (1..=4).map(|e| rounding.gibbs_steps(e)).collect();
+        let rounding = CdConfig::new().with_k(2).with_final_k(Some(3));
+        let steps: Vec<usize> = (1..=4).map(|e| rounding.gibbs_steps(e, 4)).collect();
         assert_eq!(steps, [2, 2, 3, 3], "2 + 1/3 rounds down, 2 + 2/3 up");
         assert_eq!(
-            CdConfig::new().with_k(4).gibbs_steps(9),
+            CdConfig::new().with_k(4).gibbs_steps(9, 10),
             4,
             "no final_k: always k"
         );
-        assert_eq!(config.with_epochs(1).gibbs_steps(1), 1, "one epoch runs k");
-        let shrinking = CdConfig::new().with_k(5).with_final_k(Some(3)).validate();
-        assert!(
-            matches!(
-                shrinking,
-                Err(ModelError::InvalidConfig {
-                    field: "final_k",
-                    ..
-                })
-            ),
-            "{shrinking:?}"
-        );
+        assert_eq!(config.gibbs_steps(1, 1), 1, "one epoch runs k");
+        // The training config hands its epochs to the schedule.
+        let training = RbmTrainingConfig::new().with_epochs(5).with_cd(config);
+        assert_eq!(training.rates(3).k, 13);
     }
 
     #[test]
@@ -760,7 +490,7 @@ mod tests {
         // h0 = [1, 0] whatever v0 (hidden biases ±200), so the visible-bias step is
         // lr · (v0 - v1) with v1 = σ(a + W[:, 0]): v0 shows through it, binary when sampled.
         let (rbm, _) = deterministic_rbm();
-        let config = plain(CdConfig::new()).with_sample_data(true);
+        let config = plain(CdConfig::new().with_sample_data(true));
         let v1 = [0.1 + 0.01, -0.2 + 0.03, 0.3 - 0.01].map(|x: f64| 1.0 / (1.0 + (-x).exp()));
         let mut seen = Vec::new();
         for seed in 0..8 {
@@ -786,8 +516,7 @@ mod tests {
         let (without, _) = CdState::new(&rbm).step(rbm.clone(), v0.clone(), &base, at(&base, 0.0));
         let sparse = base
             .clone()
-            .with_sparsity_cost(0.2)
-            .with_sparsity_target(0.1);
+            .with_sparsity(Some(SparsityConfig::new().with_cost(0.2).with_target(0.1)));
         let (with, state) =
             CdState::new(&rbm).step(rbm.clone(), v0.clone(), &sparse, at(&sparse, 0.0));
         let excess = [0.9 * 0.2, -0.1 * 0.2];
@@ -822,7 +551,7 @@ mod tests {
         let (rbm, device) = (memory_rbm(), Default::default());
         let ones_first = Tensor::<B, 2>::from_floats([[1.0, 0.0], [1.0, 0.0]], &device);
         let zeros = Tensor::<B, 2>::zeros([2, 2], &device);
-        let pcd = plain(CdConfig::new()).with_persistent(true);
+        let pcd = plain(CdConfig::new().with_pcd());
         // Batch 1 puts the chains at [1, 0].
         let (rbm, state) = CdState::new(&rbm).step(rbm, ones_first, &pcd, at(&pcd, 0.0));
         assert_eq!(
@@ -846,9 +575,8 @@ mod tests {
     fn pcd_runs_as_many_chains_as_asked_started_from_the_batch_repeated() {
         let (rbm, device) = (memory_rbm(), Default::default());
         let batch = Tensor::<B, 2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
-        let pcd = plain(CdConfig::new())
-            .with_persistent(true)
-            .with_chains(Some(5));
+        let chains = PersistentConfig::new().with_chains(Some(5));
+        let pcd = plain(CdConfig::new().with_persistent(Some(chains)));
         let (after, state) = CdState::new(&rbm).step(rbm.clone(), batch, &pcd, at(&pcd, 0.0));
         let chains = to_f64(state.chains.unwrap());
         assert_eq!(chains, [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]);
@@ -926,31 +654,21 @@ mod tests {
     #[test]
     fn invalid_settings_are_named() {
         let cases = [
-            (CdConfig::new().with_learning_rate(0.0), "learning_rate"),
-            (
-                CdConfig::new().with_learning_rate(f64::NAN),
-                "learning_rate",
-            ),
-            (CdConfig::new().with_final_momentum(1.0), "final_momentum"),
-            (CdConfig::new().with_lr_decay(0.0), "lr_decay"),
-            (CdConfig::new().with_lr_decay(1.5), "lr_decay"),
             (CdConfig::new().with_k(0), "k"),
-            (CdConfig::new().with_batch_size(0), "batch_size"),
-            (CdConfig::new().with_sparsity_target(1.5), "sparsity_target"),
-            (CdConfig::new().with_patience(Some(0)), "patience"),
-            (CdConfig::new().with_chains(Some(500)), "chains"),
+            (CdConfig::new().with_k(5).with_final_k(Some(3)), "final_k"),
             (
-                CdConfig::new().with_persistent(true).with_chains(Some(0)),
-                "chains",
+                CdConfig::new().with_persistent(Some(PersistentConfig::new().with_chains(Some(0)))),
+                "persistent.chains",
             ),
         ];
         for (config, field) in cases {
             let err = config.validate().unwrap_err();
             assert!(
-                matches!(err, ModelError::InvalidConfig { field: f, .. } if f == field),
+                matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
                 "{err}"
             );
         }
         assert!(CdConfig::new().validate().is_ok());
+        assert!(CdConfig::new().with_pcd().validate().is_ok());
     }
 }

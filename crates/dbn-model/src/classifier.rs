@@ -21,6 +21,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use crate::check::Range;
 use crate::dbn::Dbn;
 use crate::error::ModelError;
 use crate::kernels::{self, affine, sigmoid};
@@ -95,32 +96,21 @@ impl DbnClassifierConfig {
     /// [`ModelError::InvalidConfig`] naming `layers` or `n_outputs`.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.layers.len() < 2 || self.layers.contains(&0) {
-            return Err(ModelError::InvalidConfig {
-                field: "layers",
-                value: format!("{:?}", self.layers),
-                reason: "at least an input and one hidden size, none zero",
-            });
+            return Err(ModelError::invalid(
+                "layers",
+                format!("{:?}", self.layers),
+                "at least an input and one hidden size, none zero",
+            ));
         }
         if self.n_outputs == 0 {
-            return Err(ModelError::InvalidConfig {
-                field: "n_outputs",
-                value: "0".into(),
-                reason: "1 for a sigmoid unit, or the number of classes",
-            });
+            return Err(ModelError::invalid(
+                "n_outputs",
+                0,
+                "1 for a sigmoid unit, or the number of classes",
+            ));
         }
-        for (field, p) in [
-            ("input_dropout", self.input_dropout),
-            ("dropout", self.dropout),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return Err(ModelError::InvalidConfig {
-                    field,
-                    value: p.to_string(),
-                    reason: "a probability in [0, 1)",
-                });
-            }
-        }
-        Ok(())
+        Range::Fraction.check("input_dropout", self.input_dropout)?;
+        Range::Fraction.check("dropout", self.dropout)
     }
 
     /// The dropout modules: (input, hidden).
@@ -165,11 +155,11 @@ impl DbnClassifierConfig {
     ) -> Result<DbnClassifier<B>, ModelError> {
         self.validate()?;
         if dbn.layer_sizes() != self.layers {
-            return Err(ModelError::InvalidConfig {
-                field: "layers",
-                value: format!("{:?}", self.layers),
-                reason: "the pretrained DBN has other layer sizes",
-            });
+            return Err(ModelError::invalid(
+                "layers",
+                format!("{:?}", self.layers),
+                "the pretrained DBN has other layer sizes",
+            ));
         }
         let (input_dropout, dropout) = self.dropouts();
         Ok(DbnClassifier {

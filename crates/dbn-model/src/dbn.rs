@@ -15,12 +15,12 @@
 
 use burn::prelude::*;
 
-use crate::cd::CdConfig;
 use crate::error::ModelError;
 use crate::kernels::bernoulli;
 use crate::rbm::{Rbm, RbmConfig, VisibleUnits};
 
-/// Configuration of a [`Dbn`] and of its greedy pretraining.
+/// Configuration of a [`Dbn`]: what the stack is (how it is pretrained is a
+/// [`crate::PretrainConfig`]).
 #[derive(Config, Debug)]
 pub struct DbnConfig {
     /// Layer sizes from the data up: `[784, 500, 500, 2000]` is Hinton's MNIST stack (three
@@ -29,32 +29,15 @@ pub struct DbnConfig {
     /// Kind of the data's units (the bottom RBM's visible units); every layer above is binary.
     #[config(default = "VisibleUnits::Bernoulli")]
     pub visible: VisibleUnits,
-    /// CD settings shared by every RBM, unless `layer_cd` is given.
-    #[config(default = "CdConfig::new()")]
-    pub cd: CdConfig,
-    /// One CD configuration per RBM, bottom first, overriding `cd`; empty to share `cd`.
-    #[config(default = "Vec::new()")]
-    pub layer_cd: Vec<CdConfig>,
-    /// Feed each RBM binary samples of the layer below instead of its probabilities P(h|v).
-    #[config(default = false)]
-    pub sample_up: bool,
     /// Standard deviation of the initial weights.
     #[config(default = 0.01)]
     pub init_std: f64,
-    /// Seed of the initial weights and of the up-pass samples (`sample_up`).
-    #[config(default = 42)]
-    pub seed: u64,
 }
 
 impl DbnConfig {
     /// Number of RBMs in the stack.
     pub fn n_rbms(&self) -> usize {
         self.layers.len().saturating_sub(1)
-    }
-
-    /// The CD settings of RBM `layer` (1-based).
-    pub fn cd_for(&self, layer: usize) -> &CdConfig {
-        self.layer_cd.get(layer - 1).unwrap_or(&self.cd)
     }
 
     /// The configuration of RBM `layer` (1-based).
@@ -69,17 +52,13 @@ impl DbnConfig {
             .with_init_std(self.init_std)
     }
 
-    /// Checks the layer sizes and every CD setting.
+    /// Checks the layer sizes and the initial scale.
     ///
     /// # Errors
-    /// [`ModelError::InvalidConfig`] naming the bad field (`layers`, `layer_cd`, or the CD field
-    /// prefixed by nothing: the message carries its value).
+    /// [`ModelError::InvalidConfig`] naming the bad field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let invalid = |field, reason| ModelError::InvalidConfig {
-            field,
-            value: format!("{:?}", self.layers),
-            reason,
-        };
+        let invalid =
+            |field, reason| ModelError::invalid(field, format!("{:?}", self.layers), reason);
         if self.layers.len() < 2 {
             return Err(invalid(
                 "layers",
@@ -89,15 +68,7 @@ impl DbnConfig {
         if self.layers.contains(&0) {
             return Err(invalid("layers", "every layer needs at least one unit"));
         }
-        if !self.layer_cd.is_empty() && self.layer_cd.len() != self.n_rbms() {
-            return Err(ModelError::InvalidConfig {
-                field: "layer_cd",
-                value: format!("{} configurations", self.layer_cd.len()),
-                reason: "give one CD configuration per RBM (layers.len() - 1), or none",
-            });
-        }
         for layer in 1..=self.n_rbms() {
-            self.cd_for(layer).validate()?;
             self.rbm_config(layer).validate()?;
         }
         Ok(())
@@ -110,21 +81,21 @@ impl DbnConfig {
     pub fn check_data_width(&self, n_features: usize) -> Result<(), ModelError> {
         match self.layers.first() {
             Some(&n) if n == n_features => Ok(()),
-            _ => Err(ModelError::InvalidConfig {
-                field: "layers",
-                value: format!("{:?} for data of {n_features} features", self.layers),
-                reason: "the first size must equal the number of features per example",
-            }),
+            _ => Err(ModelError::invalid(
+                "layers",
+                format!("{:?} for data of {n_features} features", self.layers),
+                "the first size must equal the number of features per example",
+            )),
         }
     }
 
-    /// A fresh stack, every RBM initialised by its [`RbmConfig`], seeded with `seed`.
+    /// A fresh stack, every RBM initialised by its [`RbmConfig`] from the backend's generator
+    /// (seed it first for a reproducible stack: `B::seed(device, seed.init())`).
     ///
     /// # Errors
     /// As [`DbnConfig::validate`].
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Dbn<B>, ModelError> {
         self.validate()?;
-        B::seed(device, self.seed);
         let rbms = (1..=self.n_rbms())
             .map(|layer| self.rbm_config(layer).init(device))
             .collect();
@@ -156,11 +127,11 @@ impl<B: Backend> Dbn<B> {
     /// [`ModelError::InvalidConfig`] for an empty stack or a Gaussian layer above the first.
     pub fn new(rbms: Vec<Rbm<B>>) -> Result<Self, ModelError> {
         if rbms.is_empty() {
-            return Err(ModelError::InvalidConfig {
-                field: "rbms",
-                value: "[]".into(),
-                reason: "a DBN needs at least one RBM",
-            });
+            return Err(ModelError::invalid(
+                "rbms",
+                "[]",
+                "a DBN needs at least one RBM",
+            ));
         }
         for pair in rbms.windows(2) {
             crate::rbm::check_shape(
@@ -173,11 +144,11 @@ impl<B: Backend> Dbn<B> {
             .iter()
             .any(|r| r.visible != VisibleUnits::Bernoulli)
         {
-            return Err(ModelError::InvalidConfig {
-                field: "rbms",
-                value: "Gaussian visible units above the first RBM".into(),
-                reason: "hidden layers are binary, so only the first RBM may be Gaussian",
-            });
+            return Err(ModelError::invalid(
+                "rbms",
+                "Gaussian visible units above the first RBM",
+                "hidden layers are binary, so only the first RBM may be Gaussian",
+            ));
         }
         Ok(Self { rbms })
     }
@@ -326,19 +297,11 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("layers = [784]"), "{err}");
         let err = DbnConfig::new(vec![784, 0, 10]).validate().unwrap_err();
         assert!(err.to_string().contains("at least one unit"), "{err}");
-        let err = DbnConfig::new(vec![784, 500])
-            .with_layer_cd(vec![CdConfig::new(), CdConfig::new()])
-            .validate()
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("layer_cd = 2 configurations"),
-            "{err}"
-        );
         let err = DbnConfig::new(vec![4, 3])
-            .with_cd(CdConfig::new().with_batch_size(0))
+            .with_init_std(-1.0)
             .validate()
             .unwrap_err();
-        assert!(err.to_string().contains("batch_size = 0"), "{err}");
+        assert!(err.to_string().contains("init_std = -1"), "{err}");
         let err = DbnConfig::new(vec![700, 500])
             .check_data_width(784)
             .unwrap_err();

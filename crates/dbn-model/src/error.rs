@@ -7,8 +7,9 @@ pub enum ModelError {
     /// A setting outside its valid range.
     #[error("invalid setting {field} = {value}: {reason}")]
     InvalidConfig {
-        /// The setting's name, as in the config.
-        field: &'static str,
+        /// The setting's name, as in the config: a dotted path inside nested settings
+        /// (`optimizer.learning_rate`).
+        field: String,
         /// The value given.
         value: String,
         /// What a valid value is.
@@ -73,6 +74,34 @@ pub enum ModelError {
         /// The largest supported.
         limit: usize,
     },
+}
+
+impl ModelError {
+    /// An [`ModelError::InvalidConfig`] of setting `field` holding `value`.
+    pub fn invalid(field: impl Into<String>, value: impl ToString, reason: &'static str) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            value: value.to_string(),
+            reason,
+        }
+    }
+
+    /// The same error raised inside the settings at dotted path `at`: an invalid setting's
+    /// name gets `at.` in front, so that the error names it from the top; others are unchanged.
+    pub fn within(self, at: &str) -> Self {
+        match self {
+            Self::InvalidConfig {
+                field,
+                value,
+                reason,
+            } => Self::InvalidConfig {
+                field: format!("{at}.{field}"),
+                value,
+                reason,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

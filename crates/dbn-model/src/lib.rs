@@ -3,26 +3,32 @@
 //!
 //! - [`rbm`]: [`Rbm`] / [`RbmConfig`], one function per operation: `P(h|v)`, sampling, `E[v|h]`,
 //!   free energy, Gibbs steps, reconstruction; Bernoulli or unit-variance Gaussian visible units.
-//! - [`cd`]: CD-k and persistent CD as explicit updates ([`CdConfig`] with Hinton's practical
-//!   defaults: momentum 0.5 then 0.9, L2 weight decay on weights, sparsity target and cost).
-//! - [`train`]: [`RbmTrainer`], epochs of shuffled mini-batches with per-epoch reconstruction
-//!   error and free-energy gap ([`EpochStats`]), early stopping on a plateau, a
-//!   [`ModelError::Diverged`] naming layer, epoch and batch on a non-finite update, and
-//!   seed-reproducible runs.
+//! - [`cd`]: CD-k and persistent CD as explicit updates: the estimator's settings
+//!   ([`CdConfig`]) and one mini-batch step ([`CdState::step`]).
+//! - [`optimizer`], [`sparsity`]: the update's momentum, learning-rate schedule and weight decay
+//!   ([`OptimizerConfig`]), and the optional sparsity penalty ([`SparsityConfig`]).
+//! - [`training`]: [`RbmTrainingConfig`], how one RBM is trained, composed of those parts, the
+//!   loop's settings and optional early stopping ([`EarlyStoppingConfig`]).
+//! - [`trainer`]: [`RbmTrainer`], epochs of shuffled mini-batches with per-epoch reconstruction
+//!   error and free-energy gap ([`EpochStats`]), a [`ModelError::Diverged`] naming layer, epoch
+//!   and batch on a non-finite update.
+//! - [`seed`]: [`RunSeed`], a run's one seed and the seed each consumer derives from it.
 //! - [`exact`]: exact `log Z`, log-likelihood and gradient of RBMs with up to 24 hidden units.
 //! - [`dbn`]: [`Dbn`] / [`DbnConfig`], the stack: up and down passes, generation, encoding.
-//! - [`pretrain`]: [`DbnPretrainer`], greedy layer-wise pretraining with per-epoch checkpoints
-//!   and bit-exact resume.
+//! - [`pretrain`]: [`DbnPretrainer`] and its [`PretrainConfig`], greedy layer-wise pretraining
+//!   with per-epoch checkpoints and bit-exact resume.
 //! - [`classifier`]: [`DbnEncoder`] and [`DbnClassifier`], the stack as a feed-forward net for
 //!   fine-tuning on an autodiff backend, and the same architecture from random initialisation.
-//! - [`io`]: saving and loading every module as a Burn record plus its config as JSON.
+//! - [`persist`]: saving and loading every module as a Burn record plus its config as JSON,
+//!   each file written atomically; [`overlay`]: reading a JSON config over a base one.
+//! - [`check`]: the range checks every setting and flag share.
 //! - [`ais`]: annealed importance sampling of `log Z` for RBMs of any size, and the average
 //!   log-likelihood of data from it.
 //!
 //! ```
 //! use burn::backend::NdArray;
 //! use burn::prelude::*;
-//! use dbn_model::{CdConfig, RbmConfig, RbmTrainer};
+//! use dbn_model::{RbmConfig, RbmTrainer, RbmTrainingConfig, RunSeed};
 //!
 //! let device = Default::default();
 //! // Two 6-pixel patterns, 50 copies each.
@@ -32,7 +38,8 @@
 //! )
 //! .repeat_dim(0, 50);
 //! let rbm = RbmConfig::new(6, 3).init::<NdArray>(&device);
-//! let trainer = RbmTrainer::new(CdConfig::new().with_epochs(20).with_batch_size(10))?;
+//! let config = RbmTrainingConfig::new().with_epochs(20).with_batch_size(10);
+//! let trainer = RbmTrainer::new(config, RunSeed(42))?;
 //! let fitted = trainer.fit(rbm, data.clone(), None, |stats| {
 //!     println!("epoch {}: reconstruction error {:.3}", stats.epoch, stats.reconstruction_error);
 //! })?;
@@ -43,26 +50,35 @@
 
 pub mod ais;
 pub mod cd;
+pub mod check;
 pub mod classifier;
 pub mod dbn;
 pub mod error;
 pub mod exact;
-pub mod io;
 pub mod kernels;
 pub mod math;
+pub mod optimizer;
+pub mod overlay;
+pub mod persist;
 pub mod pretrain;
 pub mod rbm;
-pub mod train;
+pub mod seed;
+pub mod sparsity;
+pub mod trainer;
+pub mod training;
 
 pub use ais::{AisConfig, AisEstimate};
-pub use cd::{CdConfig, CdState, Rates, RbmDelta};
+pub use cd::{CdConfig, CdState, PersistentConfig, Rates, RbmDelta};
+pub use check::Range;
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
-pub use io::{
-    AtomicMpkRecorder, OverlayError, Persist, config_over, dbn_config_over, load_module,
-    save_module, write_atomically,
-};
-pub use pretrain::{DbnPretrainer, PretrainedDbn};
+pub use optimizer::OptimizerConfig;
+pub use overlay::{OverlayError, config_over};
+pub use persist::{AtomicMpkRecorder, Persist, load_module, save_module, write_atomically};
+pub use pretrain::{DbnPretrainer, PretrainConfig, PretrainedDbn};
 pub use rbm::{Rbm, RbmConfig, VisibleUnits};
-pub use train::{EpochStats, FittedRbm, Plateau, RbmRun, RbmTrainer, RunProgress};
+pub use seed::RunSeed;
+pub use sparsity::SparsityConfig;
+pub use trainer::{EpochStats, FittedRbm, RbmRun, RbmTrainer, RunProgress};
+pub use training::{EarlyStoppingConfig, Plateau, RbmTrainingConfig};

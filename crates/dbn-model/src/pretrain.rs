@@ -17,10 +17,94 @@ use serde::{Deserialize, Serialize};
 use crate::cd::{CdState, RbmDelta};
 use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
-use crate::io::write_atomically;
 use crate::kernels::bernoulli;
+use crate::overlay::{OverlayError, parse, value_over};
+use crate::persist::write_atomically;
 use crate::rbm::Rbm;
-use crate::train::{EpochStats, RbmRun, RbmTrainer, RunProgress};
+use crate::seed::RunSeed;
+use crate::trainer::{EpochStats, RbmRun, RbmTrainer, RunProgress};
+use crate::training::RbmTrainingConfig;
+
+/// How a stack is pretrained: each RBM's training settings and what feeds the RBMs above the
+/// first.
+#[derive(burn::config::Config, Debug)]
+pub struct PretrainConfig {
+    /// Training settings shared by every RBM that `per_layer` does not set.
+    #[config(default = "RbmTrainingConfig::new()")]
+    pub rbm: RbmTrainingConfig,
+    /// One RBM's training settings each, bottom first, replacing `rbm`; empty to share `rbm`.
+    /// Read from JSON, each element is laid over `rbm`, so it names only what differs.
+    #[config(default = "Vec::new()")]
+    pub per_layer: Vec<RbmTrainingConfig>,
+    /// Feed each RBM binary samples of the layer below instead of its probabilities P(h|v).
+    #[config(default = false)]
+    pub sample_up: bool,
+}
+
+impl PretrainConfig {
+    /// The training settings of RBM `layer` (1-based).
+    pub fn for_layer(&self, layer: usize) -> &RbmTrainingConfig {
+        self.per_layer.get(layer - 1).unwrap_or(&self.rbm)
+    }
+
+    /// Every RBM's settings, the shared ones first: what a change meant for every layer
+    /// applies to.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut RbmTrainingConfig> {
+        std::iter::once(&mut self.rbm).chain(self.per_layer.iter_mut())
+    }
+
+    /// Checks every setting for a stack of `n_rbms` RBMs.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] naming the bad field by its path (`per_layer.2.epochs`).
+    pub fn validate(&self, n_rbms: usize) -> Result<(), ModelError> {
+        self.rbm.validate().map_err(|e| e.within("rbm"))?;
+        for (i, rbm) in self.per_layer.iter().enumerate() {
+            rbm.validate()
+                .map_err(|e| e.within(&format!("per_layer.{i}")))?;
+        }
+        if !self.per_layer.is_empty() && self.per_layer.len() != n_rbms {
+            return Err(ModelError::invalid(
+                "per_layer",
+                format!("{} elements for {n_rbms} RBMs", self.per_layer.len()),
+                "give one element per RBM (layers.len() - 1), or none",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The settings in JSON `text` laid over `base` as [`crate::config_over`] lays any config
+    /// ([`RbmTrainingConfig::over`] for each RBM's), except that each element of `per_layer`
+    /// is laid over `rbm` (as the text leaves it) rather than over a default: one RBM's
+    /// settings name only what differs from the shared ones, e.g.
+    /// `{"rbm": {"epochs": 50}, "per_layer": [{}, {}, {"cd": {"k": 5}}]}`.
+    ///
+    /// # Errors
+    /// As [`crate::config_over`]; an error inside an element names it (`per_layer.2.kk`).
+    pub fn over(text: &str, base: &Self) -> Result<Self, OverlayError> {
+        let mut top = parse(text)?;
+        let mut take = |key: &str| top.as_object_mut().and_then(|fields| fields.remove(key));
+        let (rbm, per_layer) = (take("rbm"), take("per_layer"));
+        let mut config: Self = value_over(top, base)?;
+        if let Some(rbm) = rbm {
+            config.rbm = RbmTrainingConfig::over(rbm, &base.rbm).map_err(|e| e.within("rbm"))?;
+        }
+        if let Some(per_layer) = per_layer {
+            let serde_json::Value::Array(elements) = per_layer else {
+                return Err(OverlayError::invalid("expected an array").within("per_layer"));
+            };
+            config.per_layer = elements
+                .into_iter()
+                .enumerate()
+                .map(|(i, element)| {
+                    RbmTrainingConfig::over(element, &config.rbm)
+                        .map_err(|e| e.within(&format!("per_layer.{i}")))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(config)
+    }
+}
 
 /// The outcome of pretraining.
 #[derive(Debug)]
@@ -31,10 +115,12 @@ pub struct PretrainedDbn<B: Backend> {
     pub history: Vec<Vec<EpochStats>>,
 }
 
-/// Pretrains a [`Dbn`] greedily, bottom up, as its [`DbnConfig`] says.
+/// Pretrains a [`Dbn`] of a [`DbnConfig`] greedily, bottom up, as a [`PretrainConfig`] says.
 #[derive(Clone, Debug)]
 pub struct DbnPretrainer {
-    config: DbnConfig,
+    model: DbnConfig,
+    config: PretrainConfig,
+    seed: RunSeed,
     checkpoint: Option<PathBuf>,
 }
 
@@ -48,14 +134,23 @@ struct Position<B: Backend> {
 }
 
 impl DbnPretrainer {
-    /// A pretrainer without checkpoints.
+    /// A pretrainer of stacks of `model`, without checkpoints, whose random draws derive from
+    /// `seed`: each RBM's epochs ([`RunSeed::rbm_epoch`]) and the sampled up pass
+    /// ([`RunSeed::sample_up`]).
     ///
     /// # Errors
-    /// As [`DbnConfig::validate`].
-    pub fn new(config: DbnConfig) -> Result<Self, ModelError> {
-        config.validate()?;
+    /// As [`DbnConfig::validate`] and [`PretrainConfig::validate`].
+    pub fn new(
+        model: DbnConfig,
+        config: PretrainConfig,
+        seed: RunSeed,
+    ) -> Result<Self, ModelError> {
+        model.validate()?;
+        config.validate(model.n_rbms())?;
         Ok(Self {
+            model,
             config,
+            seed,
             checkpoint: None,
         })
     }
@@ -85,12 +180,12 @@ impl DbnPretrainer {
         valid: Option<Tensor<B, 2>>,
         on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
-        if dbn.layer_sizes() != self.config.layers {
-            return Err(ModelError::InvalidConfig {
-                field: "layers",
-                value: format!("{:?}", self.config.layers),
-                reason: "the DBN given has other layer sizes",
-            });
+        if dbn.layer_sizes() != self.model.layers {
+            return Err(ModelError::invalid(
+                "layers",
+                format!("{:?}", self.model.layers),
+                "the DBN given has other layer sizes",
+            ));
         }
         let position = Position {
             dbn,
@@ -112,18 +207,20 @@ impl DbnPretrainer {
         valid: Option<Tensor<B, 2>>,
         on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
-        let path = self.checkpoint.as_ref().ok_or(ModelError::InvalidConfig {
-            field: "checkpoint",
-            value: "none".into(),
-            reason: "resuming needs a checkpoint file (DbnPretrainer::with_checkpoint)",
+        let path = self.checkpoint.as_ref().ok_or_else(|| {
+            ModelError::invalid(
+                "checkpoint",
+                "none",
+                "resuming needs a checkpoint file (DbnPretrainer::with_checkpoint)",
+            )
         })?;
-        let position =
-            Checkpoint::read(path)?.into_position(&self.config, path, &train.device())?;
+        let position = Checkpoint::read(path)?.into_position(&self.model, path, &train.device())?;
         self.continue_from(position, train, valid, on_epoch)
     }
 
     /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the (sampled,
-    /// with `sample_up`) up pass through the RBMs below.
+    /// with `sample_up`, after seeding the backend with [`RunSeed::sample_up`]) up pass
+    /// through the RBMs below.
     ///
     /// # Shapes
     /// data `[n, layers[0]]` -> `[n, layers[layer - 1]]`
@@ -134,7 +231,7 @@ impl DbnPretrainer {
         layer: usize,
     ) -> Tensor<B, 2> {
         if self.config.sample_up && layer > 1 {
-            B::seed(&data.device(), self.config.seed ^ layer as u64);
+            B::seed(&data.device(), self.seed.sample_up(layer));
         }
         (1..layer).fold(data, |h, below| {
             let probs = dbn.up_step(below, h);
@@ -153,9 +250,10 @@ impl DbnPretrainer {
         valid: Option<Tensor<B, 2>>,
         mut on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
-        self.config.check_data_width(train.dims()[1])?;
-        for layer in position.layer..=self.config.n_rbms() {
-            let trainer = RbmTrainer::new(self.config.cd_for(layer).clone())?.for_layer(layer);
+        self.model.check_data_width(train.dims()[1])?;
+        for layer in position.layer..=self.model.n_rbms() {
+            let trainer =
+                RbmTrainer::new(self.config.for_layer(layer).clone(), self.seed)?.for_layer(layer);
             let input = self.layer_input(&position.dbn, train.clone(), layer);
             let valid_input = valid
                 .clone()
@@ -339,8 +437,8 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cd::CdConfig;
     use crate::math::to_f64;
+    use crate::optimizer::OptimizerConfig;
     use crate::rbm::tests::{B, all_states, assert_close};
 
     #[test]
@@ -349,13 +447,14 @@ mod tests {
         // logit(mean P(h1 | data)) of RBM 1: they were fitted to the mapped data, not the raw.
         let device = Default::default();
         let data = all_states(6).slice([0..40, 0..6]);
-        let cd = CdConfig::new()
-            .with_learning_rate(1e-12)
+        let rbm = RbmTrainingConfig::new()
+            .with_optimizer(OptimizerConfig::new().with_learning_rate(1e-12))
             .with_epochs(1)
             .with_batch_size(8);
-        let config = DbnConfig::new(vec![6, 6, 6]).with_cd(cd).with_init_std(0.5);
-        let dbn = config.init::<B>(&device).unwrap();
-        let pretrainer = DbnPretrainer::new(config).unwrap();
+        let model = DbnConfig::new(vec![6, 6, 6]).with_init_std(0.5);
+        let dbn = model.init::<B>(&device).unwrap();
+        let config = PretrainConfig::new().with_rbm(rbm);
+        let pretrainer = DbnPretrainer::new(model, config, RunSeed(42)).unwrap();
         let mut layers_seen = Vec::new();
         let pretrained = pretrainer
             .pretrain(dbn, data.clone(), None, |s| {
@@ -381,15 +480,14 @@ mod tests {
     #[test]
     fn sample_up_feeds_binary_states_to_the_layers_above() {
         let device = Default::default();
-        let config = DbnConfig::new(vec![6, 5, 4])
-            .with_sample_up(true)
-            .with_init_std(1.0);
-        let dbn = config.init::<B>(&device).unwrap();
-        let pretrainer = DbnPretrainer::new(config.clone()).unwrap();
+        let model = DbnConfig::new(vec![6, 5, 4]).with_init_std(1.0);
+        let dbn = model.init::<B>(&device).unwrap();
+        let sampling = PretrainConfig::new().with_sample_up(true);
+        let pretrainer = DbnPretrainer::new(model.clone(), sampling, RunSeed(42)).unwrap();
         let input = to_f64(pretrainer.layer_input(&dbn, all_states(6), 2));
         assert!(input.iter().all(|&x| x == 0.0 || x == 1.0));
         assert!(input.contains(&1.0) && input.contains(&0.0));
-        let probabilities = DbnPretrainer::new(config.with_sample_up(false)).unwrap();
+        let probabilities = DbnPretrainer::new(model, PretrainConfig::new(), RunSeed(42)).unwrap();
         let input = to_f64(probabilities.layer_input(&dbn, all_states(6), 2));
         assert!(input.iter().any(|&x| x > 0.0 && x < 1.0));
     }
@@ -399,14 +497,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pretrain.ckpt");
         let device = Default::default();
-        let cd = CdConfig::new().with_epochs(1).with_batch_size(8);
-        let config = DbnConfig::new(vec![6, 4]).with_cd(cd.clone());
-        let dbn = config.init::<B>(&device).unwrap();
-        let pretrainer = DbnPretrainer::new(config).unwrap().with_checkpoint(&path);
+        let rbm = RbmTrainingConfig::new().with_epochs(1).with_batch_size(8);
+        let config = PretrainConfig::new().with_rbm(rbm);
+        let model = DbnConfig::new(vec![6, 4]);
+        let dbn = model.init::<B>(&device).unwrap();
+        let pretrainer = DbnPretrainer::new(model, config.clone(), RunSeed(42))
+            .unwrap()
+            .with_checkpoint(&path);
         pretrainer
             .pretrain(dbn, all_states(6), None, |_| ControlFlow::Continue(()))
             .unwrap();
-        let other = DbnPretrainer::new(DbnConfig::new(vec![6, 5]).with_cd(cd))
+        let other = DbnPretrainer::new(DbnConfig::new(vec![6, 5]), config, RunSeed(42))
             .unwrap()
             .with_checkpoint(&path);
         let err = other
@@ -422,5 +523,39 @@ mod tests {
             .resume::<B>(all_states(6), None, |_| ControlFlow::Continue(()))
             .unwrap_err();
         assert!(err.to_string().contains("not a valid checkpoint"), "{err}");
+    }
+
+    #[test]
+    fn each_rbm_s_settings_are_read_over_the_shared_ones() {
+        let base = PretrainConfig::new();
+        let text = r#"{"rbm": {"cd": {"k": 3}},
+            "per_layer": [{"epochs": 5}, {}, {"cd": {"persistent": {"chains": 7}}}]}"#;
+        let config = PretrainConfig::over(text, &base).unwrap();
+        assert_eq!(config.rbm.cd.k, 3);
+        let epochs: Vec<usize> = config.per_layer.iter().map(|rbm| rbm.epochs).collect();
+        assert_eq!(epochs, [5, base.rbm.epochs, base.rbm.epochs]);
+        assert!(config.per_layer.iter().all(|rbm| rbm.cd.k == 3));
+        let chains = config.per_layer[2].cd.persistent.as_ref().map(|p| p.chains);
+        assert_eq!(chains, Some(Some(7)));
+        assert!(config.per_layer[0].cd.persistent.is_none());
+        config.validate(3).unwrap();
+        let err = config.validate(2).unwrap_err().to_string();
+        assert!(err.contains("per_layer = 3 elements for 2 RBMs"), "{err}");
+        // Errors name the element.
+        let err = PretrainConfig::over(r#"{"per_layer": [{}, {"kk": 2}]}"#, &base).unwrap_err();
+        assert_eq!(err.to_string(), "unknown setting per_layer.1.kk");
+        let err = PretrainConfig::over(r#"{"per_layer": [{"epochs": "two"}]}"#, &base).unwrap_err();
+        assert!(
+            err.to_string().starts_with("per_layer.0: invalid type"),
+            "{err}"
+        );
+        let err = PretrainConfig::over(r#"{"per_layer": 3}"#, &base).unwrap_err();
+        assert_eq!(err.to_string(), "per_layer: expected an array");
+        let err = PretrainConfig::over(r#"{"rbm": {"sparsity": {"kk": 1}}}"#, &base).unwrap_err();
+        assert_eq!(err.to_string(), "unknown setting rbm.sparsity.kk");
+        // An invalid element is named by its index when checked.
+        let bad = PretrainConfig::over(r#"{"per_layer": [{}, {"epochs": 0}]}"#, &base).unwrap();
+        let err = bad.validate(2).unwrap_err().to_string();
+        assert!(err.contains("per_layer.1.epochs = 0"), "{err}");
     }
 }

@@ -8,7 +8,10 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
-use dbn_model::{CdConfig, Dbn, DbnConfig, DbnPretrainer, RbmConfig, RbmTrainer};
+use dbn_model::{
+    Dbn, DbnConfig, DbnPretrainer, PretrainConfig, RbmConfig, RbmTrainer, RbmTrainingConfig,
+    RunSeed,
+};
 
 type B = NdArray;
 
@@ -31,7 +34,7 @@ fn one_cd1_epoch<B: Backend>() {
         ImageBatcher::default().batch(set.iter().collect(), &device)
     };
     let (train, valid) = (images(&splits.train), images(&splits.valid));
-    let config = CdConfig::new().with_epochs(1).with_seed(7);
+    let config = RbmTrainingConfig::new().with_epochs(1);
     B::seed(&device, 7);
     let rbm = RbmConfig::new(784, 500).init::<B>(&device);
     // The untrained model with the data-fitted visible biases that training starts from.
@@ -42,7 +45,7 @@ fn one_cd1_epoch<B: Backend>() {
         .mean()
         .into_scalar()
         .elem();
-    let fitted = RbmTrainer::new(config)
+    let fitted = RbmTrainer::new(config, RunSeed(7))
         .unwrap()
         .fit(rbm, train, Some(valid), |_| {})
         .unwrap();
@@ -98,11 +101,13 @@ fn a_pretrained_dbn_generates_digit_like_images_and_an_untrained_one_does_not() 
     let train: Tensor<B, 2> =
         ImageBatcher::default().batch(splits.train.take(5000).iter().collect(), &device);
     let data_mean: Vec<f32> = train.clone().mean_dim(0).into_data().to_vec().unwrap();
-    let cd = CdConfig::new().with_epochs(5).with_seed(3);
-    let config = DbnConfig::new(vec![784, 200, 200]).with_cd(cd);
-    let untrained = config.init::<B>(&device).unwrap();
+    let model = DbnConfig::new(vec![784, 200, 200]);
+    let training = PretrainConfig::new().with_rbm(RbmTrainingConfig::new().with_epochs(5));
+    let seed = RunSeed(42);
+    B::seed(&device, seed.init());
+    let untrained = model.init::<B>(&device).unwrap();
     let untrained_corr = correlation(&mean_generated(&untrained), &data_mean);
-    let pretrained = DbnPretrainer::new(config)
+    let pretrained = DbnPretrainer::new(model, training, seed)
         .unwrap()
         .pretrain(untrained, train, None, |_| ControlFlow::Continue(()))
         .unwrap();

@@ -6,21 +6,21 @@
 use burn::backend::{Flex, NdArray};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dbn_model::{CdConfig, RbmConfig, RbmTrainer};
+use dbn_model::{CdConfig, RbmConfig, RbmTrainer, RbmTrainingConfig, RunSeed, SparsityConfig};
 
 fn train<B: Backend>(seed: u64, persistent: bool) -> Vec<f32> {
     let device = Default::default();
     B::seed(&device, 1);
     let data = Tensor::<B, 2>::random([300, 16], Distribution::Default, &device);
     let rbm = RbmConfig::new(16, 8).init::<B>(&device);
-    let config = CdConfig::new()
+    let cd = CdConfig::new().with_k(2);
+    let cd = if persistent { cd.with_pcd() } else { cd };
+    let config = RbmTrainingConfig::new()
         .with_epochs(3)
         .with_batch_size(32)
-        .with_k(2)
-        .with_persistent(persistent)
-        .with_sparsity_cost(0.01)
-        .with_seed(seed);
-    let fitted = RbmTrainer::new(config)
+        .with_cd(cd)
+        .with_sparsity(Some(SparsityConfig::new()));
+    let fitted = RbmTrainer::new(config, RunSeed(seed))
         .unwrap()
         .fit(rbm, data, None, |_| {})
         .unwrap();

@@ -8,18 +8,34 @@ use std::ops::ControlFlow;
 use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use dbn_model::{CdConfig, Dbn, DbnConfig, DbnPretrainer, ModelError};
+use dbn_model::{
+    CdConfig, Dbn, DbnConfig, DbnPretrainer, EarlyStoppingConfig, ModelError, PretrainConfig,
+    RbmTrainingConfig, RunSeed, SparsityConfig,
+};
 
 type B = NdArray;
 
-fn config() -> DbnConfig {
-    let cd = CdConfig::new()
+const SEED: RunSeed = RunSeed(5);
+
+fn model() -> DbnConfig {
+    DbnConfig::new(vec![20, 12, 8, 6])
+}
+
+fn pretrainer() -> DbnPretrainer {
+    let rbm = RbmTrainingConfig::new()
         .with_epochs(3)
         .with_batch_size(25)
-        .with_persistent(true)
-        .with_sparsity_cost(0.01)
-        .with_patience(Some(5));
-    DbnConfig::new(vec![20, 12, 8, 6]).with_cd(cd).with_seed(5)
+        .with_cd(CdConfig::new().with_pcd())
+        .with_sparsity(Some(SparsityConfig::new()))
+        .with_early_stopping(Some(EarlyStoppingConfig::new()));
+    DbnPretrainer::new(model(), PretrainConfig::new().with_rbm(rbm), SEED).unwrap()
+}
+
+/// A fresh stack, initialised from the run's seed.
+fn fresh() -> Dbn<B> {
+    let device = Default::default();
+    B::seed(&device, SEED.init());
+    model().init::<B>(&device).unwrap()
 }
 
 fn data() -> (Tensor<B, 2>, Tensor<B, 2>) {
@@ -47,22 +63,20 @@ fn weights(dbn: &Dbn<B>) -> Vec<Vec<f32>> {
 
 #[test]
 fn resumed_pretraining_matches_an_uninterrupted_run() {
-    let device = Default::default();
     let (train, valid) = data();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pretrain.ckpt");
 
-    let straight = DbnPretrainer::new(config()).unwrap();
-    let dbn = config().init::<B>(&device).unwrap();
+    let straight = pretrainer();
     let reference = straight
-        .pretrain(dbn, train.clone(), Some(valid.clone()), |_| {
+        .pretrain(fresh(), train.clone(), Some(valid.clone()), |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
 
     // Interrupt at (layer 1, epoch 2), then at (layer 2, epoch 3: the end of a layer), then
     // finish; each interruption goes through the checkpoint file.
-    let pretrainer = DbnPretrainer::new(config()).unwrap().with_checkpoint(&path);
+    let pretrainer = pretrainer().with_checkpoint(&path);
     let stop_at = |layer: usize, epoch: usize| {
         move |s: &dbn_model::EpochStats| {
             if (s.layer, s.epoch) == (layer, epoch) {
@@ -72,9 +86,8 @@ fn resumed_pretraining_matches_an_uninterrupted_run() {
             }
         }
     };
-    let dbn = config().init::<B>(&device).unwrap();
     let err = pretrainer
-        .pretrain(dbn, train.clone(), Some(valid.clone()), stop_at(1, 2))
+        .pretrain(fresh(), train.clone(), Some(valid.clone()), stop_at(1, 2))
         .unwrap_err();
     assert!(
         matches!(err, ModelError::Interrupted { layer: 1, epoch: 2 }),

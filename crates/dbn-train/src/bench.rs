@@ -17,7 +17,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::TrainStep;
 use dbn_data::ClassificationBatch;
 use dbn_model::kernels::in_thread_pool;
-use dbn_model::{CdConfig, CdState, DbnClassifierConfig, Rbm, RbmConfig};
+use dbn_model::{CdState, DbnClassifierConfig, Rbm, RbmConfig, RbmTrainingConfig};
 
 use dbn_train::finetune::FineTuned;
 use dbn_train::sgd::FusedSgd;
@@ -179,7 +179,7 @@ impl Workload {
             } => {
                 let data = bernoulli_data::<A::InnerBackend>(examples, *n_visible, device);
                 let rbm = RbmConfig::new(*n_visible, *n_hidden).init(device);
-                let cd = CdConfig::new().with_batch_size(*batch);
+                let cd = RbmTrainingConfig::new().with_batch_size(*batch);
                 let rbm = cd1_epoch(rbm, data.clone().slice(0..5 * batch), &cd);
                 timed(|| {
                     let rbm = cd1_epoch(rbm, data, &cd);
@@ -188,7 +188,7 @@ impl Workload {
             }
             Self::Pretrain { sizes, batch } => {
                 let data = bernoulli_data::<A::InnerBackend>(examples, sizes[0], device);
-                let cd = CdConfig::new().with_batch_size(*batch);
+                let cd = RbmTrainingConfig::new().with_batch_size(*batch);
                 // Each RBM warmed up on a few batches of zeros of its input size.
                 let rbms: Vec<Rbm<A::InnerBackend>> = sizes
                     .windows(2)
@@ -254,8 +254,8 @@ fn bernoulli_data<B: Backend>(examples: usize, n: usize, device: &B::Device) -> 
 }
 
 /// One CD-1 epoch over `data` in order, with `cd`'s settings and its first epoch's rates, on
-/// the thread pool as [`dbn_model::train::RbmTrainer::epoch`] runs.
-fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &CdConfig) -> Rbm<B> {
+/// the thread pool as [`dbn_model::RbmTrainer::epoch`] runs.
+fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &RbmTrainingConfig) -> Rbm<B> {
     let [examples, _] = data.dims();
     let rates = cd.rates(1);
     in_thread_pool(|| {

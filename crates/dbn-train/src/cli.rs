@@ -12,7 +12,10 @@ use dbn_data::{
     DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, shipped_mnist_dir,
 };
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
-use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
+use dbn_model::check::parse_at_least_one;
+use dbn_model::{
+    Dbn, DbnClassifier, PersistentConfig, PretrainedDbn, Range, RbmTrainingConfig, load_module,
+};
 
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
@@ -96,10 +99,13 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
     /// JSON file of settings (a run's config.json, or only the settings to change) over the
-    /// preset's.
+    /// preset's; the flags below override it. A pretraining flag (--pretrain-*, --cd-k,
+    /// --final-cd-k, --persistent, --pcd-chains, --sample-negative, --sample-data) sets every
+    /// RBM, those the file gives settings of their own (pretrain.per_layer) included.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Seed of initialisation, shuffling and sampling (CPU runs are reproducible).
+    /// The run's one seed: of initialisation, shuffling and sampling (CPU runs are
+    /// reproducible).
     #[arg(long)]
     seed: Option<u64>,
     /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000.
@@ -124,11 +130,11 @@ struct RunArgs {
     /// to K in the last (Salakhutdinov & Murray's CD-25 RBMs grew from 1 to 25 steps).
     #[arg(long, value_name = "K", value_parser = at_least_one)]
     final_cd_k: Option<usize>,
-    /// CD weight decay (L2, on the weights), in [0, 1).
-    #[arg(long, value_name = "COST", value_parser = unit_interval, allow_negative_numbers = true)]
+    /// CD weight decay (L2, on the weights), at least 0.
+    #[arg(long, value_name = "COST", value_parser = non_negative, allow_negative_numbers = true)]
     pretrain_weight_decay: Option<f64>,
     /// CD momentum, for every epoch (the presets use 0.5 for 5 epochs, then 0.9).
-    #[arg(long, value_name = "M", value_parser = unit_interval, allow_negative_numbers = true)]
+    #[arg(long, value_name = "M", value_parser = fraction, allow_negative_numbers = true)]
     pretrain_momentum: Option<f64>,
     /// Persistent CD (chains kept across mini-batches). It wants a small step: with the
     /// presets' momentum 0.9 our PCD runs fell below the untrained model; --pretrain-momentum 0
@@ -172,10 +178,10 @@ struct RunArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     patience: Option<usize>,
     /// Fine-tuning dropout: probability of dropping each hidden unit, in [0, 1).
-    #[arg(long, value_name = "P", value_parser = unit_interval, allow_negative_numbers = true)]
+    #[arg(long, value_name = "P", value_parser = fraction, allow_negative_numbers = true)]
     dropout: Option<f64>,
     /// Fine-tuning dropout of the input pixels, in [0, 1).
-    #[arg(long, value_name = "P", value_parser = unit_interval, allow_negative_numbers = true)]
+    #[arg(long, value_name = "P", value_parser = fraction, allow_negative_numbers = true)]
     input_dropout: Option<f64>,
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
     /// start on the training and validation images together for that many epochs, and keep the
@@ -289,36 +295,32 @@ struct BenchArgs {
     no_peer: bool,
 }
 
+// The flags' parsers: each checks its value with the range of the setting it sets
+// ([`Range`], the settings' own check), so a flag and its setting cannot disagree.
+
 /// A count of at least one.
 fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err("must be a whole number of at least 1".into()),
-    }
+    parse_at_least_one(text)
 }
 
-/// A positive, finite number.
+/// A positive, finite number: a learning rate.
 fn positive(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
-        _ => Err("must be a positive number".into()),
-    }
+    Range::Positive.parse(text)
 }
 
 /// A factor in (0, 1], for learning-rate decay.
 fn decay_factor(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 && x <= 1.0 => Ok(x),
-        _ => Err("must be a number in (0, 1]".into()),
-    }
+    Range::Factor.parse(text)
 }
 
-/// A number in [0, 1): a dropout probability, a momentum or a weight decay.
-fn unit_interval(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
-        _ => Err("must be a number in [0, 1)".into()),
-    }
+/// A number in [0, 1): a dropout probability or a momentum.
+fn fraction(text: &str) -> Result<f64, String> {
+    Range::Fraction.parse(text)
+}
+
+/// A number of at least 0: a weight decay.
+fn non_negative(text: &str) -> Result<f64, String> {
+    Range::NonNegative.parse(text)
 }
 
 /// Sets `field` to the flag's value when the flag was given.
@@ -336,41 +338,10 @@ impl RunArgs {
                 .map_err(|e| format!("--config {e}"))?,
             None => self.preset.config(),
         };
-        let cd = &mut config.dbn.cd;
-        set(&mut cd.epochs, self.pretrain_epochs);
-        set(&mut cd.learning_rate, self.pretrain_lr);
-        set(&mut cd.lr_decay, self.pretrain_lr_decay);
-        set(&mut cd.weight_decay, self.pretrain_weight_decay);
-        if let Some(v) = self.pretrain_momentum {
-            cd.initial_momentum = v;
-            cd.final_momentum = v;
+        // A pretraining flag sets every RBM: the shared settings and each of `per_layer`.
+        for rbm in config.pretrain.all_mut() {
+            self.set_rbm(rbm)?;
         }
-        set(&mut cd.batch_size, self.pretrain_batch_size);
-        set(&mut cd.k, self.cd_k);
-        if let Some(v) = self.final_cd_k {
-            cd.final_k = Some(v);
-        }
-        // Named by its flags when one of them set it (the settings' check names the fields).
-        let flagged = self.final_cd_k.is_some() || self.cd_k.is_some();
-        if let Some(final_k) = cd.final_k.filter(|&f| flagged && f < cd.k) {
-            let k = cd.k;
-            return Err(format!(
-                "--final-cd-k {final_k}: must be at least --cd-k ({k}); the steps only grow"
-            )
-            .into());
-        }
-        cd.persistent |= self.persistent;
-        if let Some(v) = self.pcd_chains {
-            if !cd.persistent {
-                return Err(format!(
-                    "--pcd-chains {v}: only persistent CD keeps chains; add --persistent"
-                )
-                .into());
-            }
-            cd.chains = Some(v);
-        }
-        cd.sample_negative |= self.sample_negative;
-        cd.sample_data |= self.sample_data;
         config.binarize |= self.binarize;
         let f = &mut config.finetune;
         set(&mut f.epochs, self.finetune_epochs);
@@ -386,18 +357,53 @@ impl RunArgs {
             f.refit = false;
         }
         f.refit |= self.refit;
-        if let Some(layers) = &self.layers {
-            config.dbn.layers = layers.clone();
-            config.dbn.layer_cd.clear();
-        }
+        set(&mut config.dbn.layers, self.layers.clone());
         set(&mut config.seed, self.seed);
-        config.dbn.seed = config.seed;
-        config.dbn.cd.seed = config.seed;
         set(&mut config.validation, self.validation);
         config.train_limit = self.train_limit.or(config.train_limit);
         config.labels = self.labels.or(config.labels);
         config.validate()?;
         Ok(config)
+    }
+
+    /// Sets the pretraining flags given on one RBM's training settings.
+    fn set_rbm(&self, rbm: &mut RbmTrainingConfig) -> Result<(), Box<dyn Error>> {
+        let o = &mut rbm.optimizer;
+        set(&mut o.learning_rate, self.pretrain_lr);
+        set(&mut o.lr_decay, self.pretrain_lr_decay);
+        set(&mut o.weight_decay, self.pretrain_weight_decay);
+        if let Some(momentum) = self.pretrain_momentum {
+            *o = o.clone().with_momentum(momentum);
+        }
+        set(&mut rbm.epochs, self.pretrain_epochs);
+        set(&mut rbm.batch_size, self.pretrain_batch_size);
+        let cd = &mut rbm.cd;
+        set(&mut cd.k, self.cd_k);
+        set(&mut cd.final_k, self.final_cd_k.map(Some));
+        // Named by its flags when one of them set it (the settings' check names the fields).
+        let flagged = self.final_cd_k.is_some() || self.cd_k.is_some();
+        if let Some(final_k) = cd.final_k.filter(|&f| flagged && f < cd.k) {
+            let k = cd.k;
+            return Err(format!(
+                "--final-cd-k {final_k}: must be at least --cd-k ({k}); the steps only grow"
+            )
+            .into());
+        }
+        if self.persistent {
+            cd.persistent.get_or_insert_with(PersistentConfig::new);
+        }
+        if let Some(chains) = self.pcd_chains {
+            let Some(persistent) = cd.persistent.as_mut() else {
+                return Err(format!(
+                    "--pcd-chains {chains}: only persistent CD keeps chains; add --persistent"
+                )
+                .into());
+            };
+            persistent.chains = Some(chains);
+        }
+        cd.sample_negative |= self.sample_negative;
+        cd.sample_data |= self.sample_data;
+        Ok(())
     }
 
     /// The run folder (default `artifacts/COMMAND`), prepared as the flags say.
@@ -482,7 +488,7 @@ fn train(
     let PretrainedDbn { dbn, history } =
         pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
     let pretrain_seconds = seconds(pretrain_start);
-    pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
+    pipeline::pictures(&run, &dbn, &history, &data, config.run_seed())?;
     let (test_error, finetune_seconds, finetune_best_epoch, refit_images) = if finetune {
         let finetune_start = Instant::now();
         let tuned = pipeline::finetune_stage::<Train>(
@@ -582,7 +588,7 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
     let (config, data, run) = args.run.start("compare")?;
     let PretrainedDbn { dbn, history } =
         pipeline::pretrain::<Inner>(&config, &run, &data, device, args.run.resume)?;
-    pipeline::pictures(&run, &dbn, &history, &data, config.seed)?;
+    pipeline::pictures(&run, &dbn, &history, &data, config.run_seed())?;
     let rates = match args.lr_grid.is_empty() {
         true => vec![config.finetune.learning_rate],
         false => args.lr_grid.clone(),
@@ -906,5 +912,63 @@ mod tests {
         assert_eq!(refit(&["--preset", "hinton", "--labels", "100"]), Ok(false));
         let err = refit(&["--refit", "--labels", "100"]).unwrap_err();
         assert!(err.contains("--refit") && err.contains("--labels"), "{err}");
+    }
+
+    #[test]
+    fn a_pretraining_flag_sets_every_rbm_those_of_the_file_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("layers.json");
+        std::fs::write(
+            &file,
+            r#"{"pretrain": {"per_layer": [{"epochs": 50}, {"cd": {"k": 3}}, {}]}}"#,
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let config = train_settings(&[
+            "--config",
+            file,
+            "--pretrain-epochs",
+            "2",
+            "--pretrain-lr",
+            "0.05",
+            "--pretrain-momentum",
+            "0.3",
+            "--persistent",
+            "--pcd-chains",
+            "7",
+            "--sample-negative",
+        ])
+        .unwrap();
+        let rbms = config.pretrain.per_layer.iter();
+        for rbm in rbms.chain([&config.pretrain.rbm]) {
+            assert_eq!(rbm.epochs, 2);
+            assert_eq!(rbm.optimizer.learning_rate, 0.05);
+            assert_eq!(rbm.optimizer.momentum(1), 0.3);
+            assert_eq!(rbm.optimizer.momentum(100), 0.3);
+            assert_eq!(rbm.cd.persistent.as_ref().map(|p| p.chains), Some(Some(7)));
+            assert!(rbm.cd.sample_negative);
+        }
+        // What no flag names keeps the file's value, layer by layer.
+        let ks: Vec<usize> = config.pretrain.per_layer.iter().map(|r| r.cd.k).collect();
+        assert_eq!(ks, [1, 3, 1]);
+        let config = train_settings(&["--config", file, "--cd-k", "2"]).unwrap();
+        let ks: Vec<usize> = config.pretrain.per_layer.iter().map(|r| r.cd.k).collect();
+        assert_eq!(ks, [2, 2, 2]);
+        let epochs: Vec<usize> = config.pretrain.per_layer.iter().map(|r| r.epochs).collect();
+        assert_eq!(epochs, [50, 10, 10]);
+        // A layer that the flag cannot apply to is named by the flag.
+        let err = train_settings(&["--config", file, "--pcd-chains", "5"]).unwrap_err();
+        assert!(err.contains("--pcd-chains 5: only persistent CD"), "{err}");
+        let err = train_settings(&["--config", file, "--final-cd-k", "2"]).unwrap_err();
+        assert!(
+            err.contains("--final-cd-k 2: must be at least --cd-k (3)"),
+            "{err}"
+        );
+        // --layers with another number of RBMs than the file's per-layer settings is refused.
+        let err = train_settings(&["--config", file, "--layers", "784,100"]).unwrap_err();
+        assert!(
+            err.contains("pretrain.per_layer = 3 elements for 1 RBMs"),
+            "{err}"
+        );
     }
 }

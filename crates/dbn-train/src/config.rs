@@ -4,10 +4,13 @@ use std::path::Path;
 
 use burn::config::Config;
 use dbn_data::DEFAULT_VALIDATION;
+use dbn_model::check::at_least_one;
 use dbn_model::{
-    CdConfig, DbnClassifierConfig, DbnConfig, OverlayError, config_over, dbn_config_over,
+    DbnClassifierConfig, DbnConfig, ModelError, OverlayError, PretrainConfig, Range,
+    RbmTrainingConfig, RunSeed, config_over,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The optimiser of supervised fine-tuning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -61,11 +64,34 @@ pub struct FinetuneConfig {
     pub refit: bool,
 }
 
-/// Everything a `dbn` run needs besides paths: saved as the run's `config.json`.
+impl FinetuneConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        at_least_one("epochs", self.epochs)?;
+        at_least_one("batch_size", self.batch_size)?;
+        Range::Positive.check("learning_rate", self.learning_rate)?;
+        Range::Factor.check("lr_decay", self.lr_decay)?;
+        Range::Fraction.check("momentum", self.momentum)?;
+        Range::NonNegative.check("weight_decay", self.weight_decay)?;
+        at_least_one("patience", self.patience)?;
+        Range::Fraction.check("dropout", self.dropout)?;
+        Range::Fraction.check("input_dropout", self.input_dropout)
+    }
+}
+
+/// Everything a `dbn` run needs besides paths: saved as the run's `config.json`. What the
+/// networks are (`dbn`) stands apart from how they are trained (`pretrain`, `finetune`), and
+/// the run has one seed (`seed`), from which every consumer derives its own ([`RunSeed`]).
 #[derive(Config, Debug)]
 pub struct RunConfig {
-    /// The stack and its pretraining.
+    /// The stack: layer sizes, unit kinds, initial scale.
     pub dbn: DbnConfig,
+    /// How the stack is pretrained: each RBM's CD, optimiser, sparsity, loop and stopping.
+    #[config(default = "PretrainConfig::new()")]
+    pub pretrain: PretrainConfig,
     /// Supervised fine-tuning.
     pub finetune: FinetuneConfig,
     /// Training images held out for validation (the last ones of the training file).
@@ -82,7 +108,8 @@ pub struct RunConfig {
     /// `seed` (the data of the log-likelihood literature); fine-tuning sees grey levels.
     #[config(default = false)]
     pub binarize: bool,
-    /// Seed of initialisation, shuffling and sampling: CPU runs with one seed are reproducible.
+    /// The run's one seed: of initialisation, shuffling and sampling (each derived from it by
+    /// [`RunSeed`]); CPU runs with one seed are reproducible.
     #[config(default = 42)]
     pub seed: u64,
 }
@@ -120,9 +147,9 @@ impl Preset {
                     .with_refit(true),
             ),
         };
-        let cd = CdConfig::new().with_epochs(cd_epochs);
-        let dbn = DbnConfig::new(vec![784, 500, 500, 2000]).with_cd(cd);
-        RunConfig::new(dbn, finetune)
+        let rbm = RbmTrainingConfig::new().with_epochs(cd_epochs);
+        let dbn = DbnConfig::new(vec![784, 500, 500, 2000]);
+        RunConfig::new(dbn, finetune).with_pretrain(PretrainConfig::new().with_rbm(rbm))
     }
 }
 
@@ -134,8 +161,10 @@ pub struct SettingsError(pub String);
 impl RunConfig {
     /// Reads a JSON config file over `base`: a setting the file leaves out keeps `base`'s value,
     /// so a file may hold only the settings it changes (or predate a setting added since). The
-    /// stack's settings are read by [`dbn_config_over`]: each element of `dbn.layer_cd` (one
-    /// RBM's CD settings) over `dbn.cd`, so an element may hold only what that RBM changes.
+    /// pretraining settings are read by [`PretrainConfig::over`]: each element of
+    /// `pretrain.per_layer` (one RBM's settings) over `pretrain.rbm`, so an element may hold
+    /// only what that RBM changes. A file of the layout before the model and training settings
+    /// were split (`dbn.cd`, `dbn.layer_cd`) is converted first ([`upgrade_legacy_layout`]).
     ///
     /// # Errors
     /// A [`SettingsError`] naming the file, and the field for one that no setting has.
@@ -148,16 +177,23 @@ impl RunConfig {
             OverlayError::UnknownSetting(field) => named("unknown setting", &field),
         };
         let text = std::fs::read_to_string(path).map_err(|e| named("cannot read", &e))?;
-        let mut top: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
-        // The stack's settings follow DbnConfig's own rule (`dbn.layer_cd` over `dbn.cd`).
-        let dbn = top.as_object_mut().and_then(|fields| fields.remove("dbn"));
+        let mut top: Value = serde_json::from_str(&text).map_err(|e| named("invalid", &e))?;
+        upgrade_legacy_layout(&mut top);
+        // The pretraining settings follow PretrainConfig's own rule (`per_layer` over `rbm`).
+        let pretrain = top
+            .as_object_mut()
+            .and_then(|fields| fields.remove("pretrain"));
         let mut config = config_over(&top.to_string(), base).map_err(overlay_error)?;
-        if let Some(dbn) = dbn {
-            config.dbn = dbn_config_over(&dbn.to_string(), &base.dbn)
-                .map_err(|e| overlay_error(e.within("dbn")))?;
+        if let Some(pretrain) = pretrain {
+            config.pretrain = PretrainConfig::over(&pretrain.to_string(), &base.pretrain)
+                .map_err(|e| overlay_error(e.within("pretrain")))?;
         }
         Ok(config)
+    }
+
+    /// The run's seed, from which every consumer derives its own.
+    pub fn run_seed(&self) -> RunSeed {
+        RunSeed(self.seed)
     }
 
     /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
@@ -168,71 +204,21 @@ impl RunConfig {
             .with_input_dropout(self.finetune.input_dropout)
     }
 
-    /// Checks every setting, naming the field of the first bad one.
+    /// Checks every setting, each part by its own `validate`, naming the first bad one by its
+    /// path from the top (`pretrain.rbm.optimizer.learning_rate`).
     ///
     /// # Errors
     /// A [`SettingsError`].
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.dbn
-            .validate()
-            .map_err(|e| SettingsError(format!("pretraining: {e}")))?;
-        // The classifier's own checks (its dropout rates) serve the settings too.
-        self.classifier_config()
-            .validate()
-            .map_err(|e| SettingsError(format!("fine-tuning: {e}")))?;
-        let f = &self.finetune;
-        let checks = [
-            (
-                "finetune.epochs",
-                f.epochs as f64,
-                f.epochs >= 1,
-                "at least 1",
-            ),
-            (
-                "finetune.batch_size",
-                f.batch_size as f64,
-                f.batch_size >= 1,
-                "at least 1",
-            ),
-            (
-                "finetune.learning_rate",
-                f.learning_rate,
-                f.learning_rate > 0.0,
-                "positive",
-            ),
-            (
-                "finetune.lr_decay",
-                f.lr_decay,
-                f.lr_decay > 0.0 && f.lr_decay <= 1.0,
-                "in (0, 1]",
-            ),
-            (
-                "finetune.momentum",
-                f.momentum,
-                (0.0..1.0).contains(&f.momentum),
-                "in [0, 1)",
-            ),
-            (
-                "finetune.weight_decay",
-                f.weight_decay,
-                f.weight_decay >= 0.0,
-                ">= 0",
-            ),
-            (
-                "finetune.patience",
-                f.patience as f64,
-                f.patience >= 1,
-                "at least 1",
-            ),
-        ];
-        for (field, value, ok, expected) in checks {
-            if !(ok && value.is_finite()) {
-                return Err(SettingsError(format!(
-                    "invalid setting {field} = {value}: must be {expected}"
-                )));
-            }
+        fn named(at: &'static str) -> impl Fn(ModelError) -> SettingsError {
+            move |e| SettingsError(e.within(at).to_string())
         }
-        if f.refit && self.labels.is_some() {
+        self.dbn.validate().map_err(named("dbn"))?;
+        self.pretrain
+            .validate(self.dbn.n_rbms())
+            .map_err(named("pretrain"))?;
+        self.finetune.validate().map_err(named("finetune"))?;
+        if self.finetune.refit && self.labels.is_some() {
             return Err(SettingsError(
                 "--refit adds the validation images to the labelled ones, which --labels limits: \
                  use one or the other"
@@ -246,6 +232,128 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// Converts, in place, a config written before the model's settings were split from the
+/// training settings (commit 6572313 and earlier): `dbn.cd`, `dbn.layer_cd` and `dbn.sample_up`
+/// become `pretrain.rbm`, `pretrain.per_layer` and `pretrain.sample_up`, each RBM's flat CD
+/// settings regrouped as [`RbmTrainingConfig`] holds them ([`legacy_rbm`]), and the copies of
+/// the seed are dropped (the run's `seed` is the one). A config of today's layout is left as it
+/// is.
+pub fn upgrade_legacy_layout(top: &mut Value) {
+    let Some(dbn) = top.get_mut("dbn").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut pretrain = Map::new();
+    if let Some(cd) = dbn.remove("cd") {
+        pretrain.insert("rbm".into(), legacy_rbm(cd));
+    }
+    if let Some(layer_cd) = dbn.remove("layer_cd") {
+        let per_layer = match layer_cd {
+            Value::Array(layers) => Value::Array(layers.into_iter().map(legacy_rbm).collect()),
+            other => other,
+        };
+        pretrain.insert("per_layer".into(), per_layer);
+    }
+    if let Some(sample_up) = dbn.remove("sample_up") {
+        pretrain.insert("sample_up".into(), sample_up);
+    }
+    dbn.remove("seed");
+    if !pretrain.is_empty()
+        && let Some(fields) = top.as_object_mut()
+    {
+        fields.insert("pretrain".into(), Value::Object(pretrain));
+    }
+}
+
+/// One RBM's CD settings of the old flat layout, regrouped: the optimiser's under `optimizer`,
+/// the estimator's under `cd` (`persistent: true` and `chains` as `cd.persistent`), the
+/// sparsity settings as `sparsity` when `sparsity_cost` is positive (`null` when it is 0),
+/// `patience` and `min_delta` as `early_stopping`; `init_visible_bias_from_data` renamed
+/// `visible_bias_from_data`, `seed` dropped. A setting the old layout did not have either is
+/// kept where it was, to be reported as unknown.
+fn legacy_rbm(old: Value) -> Value {
+    let Value::Object(mut old) = old else {
+        return old;
+    };
+    let mut group = |keys: &[&str]| -> Map<String, Value> {
+        keys.iter()
+            .filter_map(|&key| old.remove(key).map(|value| (key.to_string(), value)))
+            .collect()
+    };
+    let optimizer = group(&[
+        "learning_rate",
+        "lr_decay",
+        "initial_momentum",
+        "final_momentum",
+        "initial_momentum_epochs",
+        "weight_decay",
+    ]);
+    let mut cd = group(&["k", "final_k", "sample_negative", "sample_data"]);
+    let [
+        persistent,
+        chains,
+        cost,
+        target,
+        decay,
+        patience,
+        min_delta,
+        from_data,
+    ] = [
+        "persistent",
+        "chains",
+        "sparsity_cost",
+        "sparsity_target",
+        "sparsity_decay",
+        "patience",
+        "min_delta",
+        "init_visible_bias_from_data",
+    ]
+    .map(|key| old.remove(key));
+    old.remove("seed");
+    let mut new = old;
+    if let Some(persistent) = persistent {
+        let chains = serde_json::json!({ "chains": chains.unwrap_or(Value::Null) });
+        let on = persistent == Value::Bool(true);
+        cd.insert("persistent".into(), if on { chains } else { Value::Null });
+    }
+    if let Some(cost) = cost {
+        let on = cost.as_f64().is_some_and(|c| c != 0.0);
+        let sparsity: Map<String, Value> =
+            [("cost", Some(cost)), ("target", target), ("decay", decay)]
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|v| (key.to_string(), v)))
+                .collect();
+        let sparsity = if on {
+            Value::Object(sparsity)
+        } else {
+            Value::Null
+        };
+        new.insert("sparsity".into(), sparsity);
+    }
+    if let Some(patience) = patience {
+        let stopping = match patience {
+            Value::Null => Value::Null,
+            patience => {
+                let mut stopping = Map::new();
+                stopping.insert("patience".into(), patience);
+                if let Some(min_delta) = min_delta {
+                    stopping.insert("min_delta".into(), min_delta);
+                }
+                Value::Object(stopping)
+            }
+        };
+        new.insert("early_stopping".into(), stopping);
+    }
+    if let Some(from_data) = from_data {
+        new.insert("visible_bias_from_data".into(), from_data);
+    }
+    for (key, part) in [("optimizer", optimizer), ("cd", cd)] {
+        if !part.is_empty() {
+            new.insert(key.into(), Value::Object(part));
+        }
+    }
+    Value::Object(new)
 }
 
 #[cfg(test)]
@@ -262,7 +370,7 @@ mod tests {
             assert_eq!(back.dbn.layers, config.dbn.layers);
             assert_eq!(back.finetune.epochs, config.finetune.epochs);
         }
-        assert_eq!(Preset::Hinton.config().dbn.cd.epochs, 50);
+        assert_eq!(Preset::Hinton.config().pretrain.rbm.epochs, 50);
     }
 
     #[test]
@@ -272,34 +380,37 @@ mod tests {
         let base = Preset::Hinton.config();
         std::fs::write(
             &path,
-            r#"{"finetune": {"dropout": 0.2}, "dbn": {"cd": {"k": 3}}}"#,
+            r#"{"finetune": {"dropout": 0.2}, "pretrain": {"rbm": {"cd": {"k": 3}}}}"#,
         )
         .unwrap();
         let config = RunConfig::from_file(&path, &base).unwrap();
         assert_eq!(config.finetune.dropout, 0.2);
-        assert_eq!(config.dbn.cd.k, 3);
-        assert_eq!(config.dbn.cd.epochs, base.dbn.cd.epochs);
+        assert_eq!(config.pretrain.rbm.cd.k, 3);
+        assert_eq!(config.pretrain.rbm.epochs, base.pretrain.rbm.epochs);
         assert_eq!(config.finetune.epochs, base.finetune.epochs);
         assert_eq!(config.dbn.layers, base.dbn.layers);
 
-        // The stack's settings follow its own rule (dbn_config_over's tests): an RBM's CD
-        // settings take the rest from the shared ones; errors name the path from the top.
+        // The pretraining settings follow their own rule (PretrainConfig::over's tests): an
+        // RBM's settings take the rest from the shared ones; errors name the path from the top.
         std::fs::write(
             &path,
-            r#"{"dbn": {"cd": {"k": 3}, "layer_cd": [{"epochs": 5}, {}, {}]}}"#,
+            r#"{"pretrain": {"rbm": {"cd": {"k": 3}}, "per_layer": [{"epochs": 5}, {}, {}]}}"#,
         )
         .unwrap();
         let config = RunConfig::from_file(&path, &base).unwrap();
-        assert!(config.dbn.layer_cd.iter().all(|cd| cd.k == 3));
+        assert!(config.pretrain.per_layer.iter().all(|rbm| rbm.cd.k == 3));
         assert_eq!(config.finetune.epochs, base.finetune.epochs);
         config.validate().unwrap();
-        std::fs::write(&path, r#"{"dbn": {"layer_cd": [{}, {"kk": 2}]}}"#).unwrap();
-        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
-        assert!(err.contains("unknown setting: dbn.layer_cd.1.kk"), "{err}");
-        std::fs::write(&path, r#"{"dbn": {"layer_cd": [{"k": "two"}]}}"#).unwrap();
+        std::fs::write(&path, r#"{"pretrain": {"per_layer": [{}, {"kk": 2}]}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
         assert!(
-            err.contains("invalid: dbn.layer_cd.0: invalid type"),
+            err.contains("unknown setting: pretrain.per_layer.1.kk"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"pretrain": {"per_layer": [{"epochs": "two"}]}}"#).unwrap();
+        let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
+        assert!(
+            err.contains("invalid: pretrain.per_layer.0: invalid type"),
             "{err}"
         );
 
@@ -323,11 +434,95 @@ mod tests {
         let mut config = Preset::Quick.config();
         config.dbn.layers = vec![784, 0];
         let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("layers = [784, 0]"), "{err}");
+        assert!(err.contains("dbn.layers = [784, 0]"), "{err}");
+        let mut config = Preset::Quick.config();
+        config.pretrain.rbm.optimizer.weight_decay = -1.0;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("pretrain.rbm.optimizer.weight_decay = -1: must be >= 0"),
+            "{err}"
+        );
         let mut config = Preset::Quick.config();
         config.finetune.refit = true;
         config.labels = Some(1000);
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("--refit") && err.contains("--labels"), "{err}");
+    }
+
+    /// A run's config.json as written before the model and training settings were split
+    /// (the layout of commit 6572313), every CD setting away from its default.
+    const LEGACY: &str = r#"{
+        "dbn": {
+            "layers": [784, 200, 100], "visible": "Bernoulli", "init_std": 0.02, "seed": 7,
+            "sample_up": true,
+            "cd": {
+                "learning_rate": 0.05, "lr_decay": 0.9, "k": 2, "final_k": 4,
+                "persistent": true, "chains": 300, "sample_data": true,
+                "initial_momentum": 0.4, "final_momentum": 0.8, "initial_momentum_epochs": 3,
+                "weight_decay": 0.001, "sparsity_cost": 0.1, "sparsity_target": 0.2,
+                "sparsity_decay": 0.9, "sample_negative": true,
+                "init_visible_bias_from_data": false, "batch_size": 50, "epochs": 3,
+                "seed": 7, "monitor_size": 500, "patience": 4, "min_delta": 0.01
+            },
+            "layer_cd": [{"epochs": 2, "persistent": false}, {"sparsity_cost": 0.0}]
+        },
+        "finetune": {"epochs": 5},
+        "validation": 10000, "train_limit": 5000, "labels": null, "seed": 7
+    }"#;
+
+    #[test]
+    fn a_config_of_the_layout_before_the_split_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, LEGACY).unwrap();
+        let config = RunConfig::from_file(&path, &Preset::Quick.config()).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.dbn.layers, [784, 200, 100]);
+        assert_eq!((config.dbn.init_std, config.seed), (0.02, 7));
+        let rbm = &config.pretrain.rbm;
+        let o = &rbm.optimizer;
+        assert_eq!(
+            (
+                o.learning_rate,
+                o.lr_decay,
+                o.initial_momentum,
+                o.final_momentum
+            ),
+            (0.05, 0.9, 0.4, 0.8)
+        );
+        assert_eq!((o.initial_momentum_epochs, o.weight_decay), (3, 0.001));
+        assert_eq!((rbm.cd.k, rbm.cd.final_k), (2, Some(4)));
+        assert_eq!(
+            rbm.cd.persistent.as_ref().map(|p| p.chains),
+            Some(Some(300))
+        );
+        assert!(rbm.cd.sample_data && rbm.cd.sample_negative);
+        let sparsity = rbm.sparsity.as_ref().expect("cost 0.1 is on");
+        assert_eq!(
+            (sparsity.cost, sparsity.target, sparsity.decay),
+            (0.1, 0.2, 0.9)
+        );
+        let stopping = rbm.early_stopping.as_ref().expect("patience 4");
+        assert_eq!((stopping.patience, stopping.min_delta), (4, 0.01));
+        assert!(!rbm.visible_bias_from_data);
+        assert_eq!((rbm.batch_size, rbm.epochs, rbm.monitor_size), (50, 3, 500));
+        assert!(config.pretrain.sample_up);
+        // Each old per-RBM element was read over the shared settings, as it is now.
+        let [first, second] = &config.pretrain.per_layer[..] else {
+            panic!("{:?}", config.pretrain.per_layer)
+        };
+        assert_eq!((first.epochs, first.cd.k), (2, 2));
+        assert!(first.cd.persistent.is_none() && first.sparsity.is_some());
+        assert!(second.sparsity.is_none() && second.cd.persistent.is_some());
+        assert_eq!(config.finetune.epochs, 5);
+        // A misspelt setting of the old layout is still named.
+        let misspelt = LEGACY.replace("\"min_delta\"", "\"min_delt\"");
+        std::fs::write(&path, misspelt).unwrap();
+        let err = RunConfig::from_file(&path, &Preset::Quick.config()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown setting: pretrain.rbm.min_delt"),
+            "{err}"
+        );
     }
 }

@@ -33,7 +33,7 @@ use burn::train::{
     TrainStep,
 };
 use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDataset};
-use dbn_model::{AtomicMpkRecorder, DbnClassifier};
+use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
 use crate::history::{
@@ -122,7 +122,7 @@ pub struct NonFinite {
 #[derive(Clone, Default)]
 struct StepWatch {
     interrupter: Interrupter,
-    seed: u64,
+    seed: RunSeed,
     first_epoch: usize,
     steps_per_epoch: usize,
     steps: Arc<AtomicUsize>,
@@ -141,7 +141,7 @@ impl StepWatch {
     /// A watch of a run with `seed` whose first step is batch 1 of `first_epoch`.
     fn new(
         interrupter: Interrupter,
-        seed: u64,
+        seed: RunSeed,
         first_epoch: usize,
         steps_per_epoch: usize,
     ) -> Self {
@@ -163,8 +163,7 @@ impl StepWatch {
 
     /// The seed of the random draws of step `at` (epoch, batch).
     fn seed_of(&self, (epoch, batch): (usize, usize)) -> u64 {
-        let step = (epoch as u64) << 32 | batch as u64;
-        self.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        self.seed.finetune_step(epoch, batch)
     }
 
     /// Interrupts the run if the loss of step `at` is not finite.
@@ -235,8 +234,8 @@ pub struct BestEpoch {
 pub struct FinetuneJob<'a> {
     /// The settings.
     pub config: &'a FinetuneConfig,
-    /// Seed of the shuffling.
-    pub seed: u64,
+    /// The run's seed: of the shuffling and of each step's dropout masks.
+    pub seed: RunSeed,
     /// Labelled training examples.
     pub train: MnistDataset,
     /// Validation examples (early stopping, the epoch kept).
@@ -330,7 +329,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
         train,
         ClassificationBatcher::default(),
         config.batch_size,
-        Some(seed),
+        Some(seed.finetune_shuffle()),
         first_epoch,
         &device,
     );

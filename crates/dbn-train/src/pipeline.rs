@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
-    Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, load_module,
+    Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, RunSeed, load_module,
     save_module,
 };
 use serde::Serialize;
@@ -86,7 +86,7 @@ fn pretraining_images<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     let batcher = if config.binarize {
-        ImageBatcher::stochastic(config.seed)
+        ImageBatcher::stochastic(config.run_seed().draws())
     } else {
         ImageBatcher::default()
     };
@@ -127,7 +127,12 @@ pub fn pretrain<B: Backend>(
         return Ok(PretrainedDbn { dbn, history });
     }
     let checkpoint = run.file("pretrain.ckpt");
-    let pretrainer = DbnPretrainer::new(config.dbn.clone())?.with_checkpoint(&checkpoint);
+    let pretrainer = DbnPretrainer::new(
+        config.dbn.clone(),
+        config.pretrain.clone(),
+        config.run_seed(),
+    )?
+    .with_checkpoint(&checkpoint);
     let train = pretraining_images::<B>(&data.unlabelled, config, device);
     // `--validation 0`: pretraining without a validation set (nothing is chosen on it).
     let valid =
@@ -137,7 +142,7 @@ pub fn pretrain<B: Backend>(
         .is_terminal()
         .then(|| PretrainDashboard::new(n_layers));
     let on_epoch = |stats: &EpochStats| {
-        let epochs = config.dbn.cd_for(stats.layer).epochs;
+        let epochs = config.pretrain.for_layer(stats.layer).epochs;
         match dashboard.as_mut() {
             Some(dashboard) => dashboard.epoch(stats, epochs),
             None => {
@@ -150,6 +155,7 @@ pub fn pretrain<B: Backend>(
         println!("pretraining: resuming from {}", checkpoint.display());
         pretrainer.resume(train, valid, on_epoch)
     } else {
+        B::seed(device, config.run_seed().init());
         let dbn = config.dbn.init::<B>(device)?;
         pretrainer.pretrain(dbn, train, valid, on_epoch)
     };
@@ -194,7 +200,7 @@ fn starting_net<AB: AutodiffBackend>(
     dbn: Option<&Dbn<AB::InnerBackend>>,
     device: &AB::Device,
 ) -> Result<DbnClassifier<AB>, Box<dyn Error>> {
-    AB::seed(device, config.seed);
+    AB::seed(device, config.run_seed().init());
     let classifier_config = config.classifier_config();
     Ok(match dbn {
         Some(dbn) => classifier_config.pretrained::<AB, AB::InnerBackend>(dbn, device)?,
@@ -217,7 +223,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     let logs = run.file("finetune");
     let job = FinetuneJob {
         config: &config.finetune,
-        seed: config.seed,
+        seed: config.run_seed(),
         train: data.labelled.clone(),
         valid: data.valid.clone(),
         dir: &logs,
@@ -314,7 +320,7 @@ pub fn refit_stage<AB: AutodiffBackend>(
     let logs = run.file("refit");
     let job = FinetuneJob {
         config: &settings,
-        seed: config.seed,
+        seed: config.run_seed(),
         train,
         valid: data.valid.clone(),
         dir: &logs,
@@ -342,7 +348,7 @@ pub fn pictures<B: Backend>(
     dbn: &Dbn<B>,
     history: &[Vec<EpochStats>],
     data: &Data,
-    seed: u64,
+    seed: RunSeed,
 ) -> Result<(), Box<dyn Error>> {
     let side = data.test.rows();
     let width = data.test.n_pixels();
@@ -352,7 +358,7 @@ pub fn pictures<B: Backend>(
         let tiles = filters(&weights, rbm.n_visible(), rbm.n_hidden(), 100);
         save_png(tile_grid(&tiles, side, 10, 2), &run.file("filters.png"))?;
         let device = rbm.weights.device();
-        B::seed(&device, seed);
+        B::seed(&device, seed.draws());
         let generated = dbn.generate(100, 1000);
         let samples: Vec<f32> = generated.probs.into_data().to_vec()?;
         save_png(

@@ -12,7 +12,10 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::train::TrainStep;
 use dbn_data::ClassificationBatch;
-use dbn_model::{CdConfig, DbnConfig, DbnPretrainer, VisibleUnits};
+use dbn_model::{
+    CdConfig, DbnConfig, DbnPretrainer, EarlyStoppingConfig, OptimizerConfig, PersistentConfig,
+    PretrainConfig, RbmTrainingConfig, SparsityConfig, VisibleUnits,
+};
 use dbn_train::config::{FinetuneConfig, OptimizerKind, RunConfig};
 use dbn_train::finetune::FineTuned;
 use dbn_train::sgd::FusedSgd;
@@ -21,8 +24,8 @@ use proptest::prelude::*;
 type B = Flex;
 type A = Autodiff<Flex>;
 
-/// Valid CD settings of small runs, over every option.
-fn cd_config() -> impl Strategy<Value = CdConfig> {
+/// Valid RBM training settings of small runs, over every option.
+fn rbm_config() -> impl Strategy<Value = RbmTrainingConfig> {
     (
         (
             1e-4..1.0f64,
@@ -50,22 +53,31 @@ fn cd_config() -> impl Strategy<Value = CdConfig> {
             let (learning_rate, k, persistent, initial_momentum, final_momentum) = a;
             let (initial_momentum_epochs, weight_decay, sparsity_cost, target, decay) = b;
             let (init_visible_bias, batch_size, epochs, monitor_size, patience) = c;
-            CdConfig::new()
+            let optimizer = OptimizerConfig::new()
                 .with_learning_rate(learning_rate)
-                .with_k(k)
-                .with_persistent(persistent)
                 .with_initial_momentum(initial_momentum)
                 .with_final_momentum(final_momentum)
                 .with_initial_momentum_epochs(initial_momentum_epochs)
-                .with_weight_decay(weight_decay)
-                .with_sparsity_cost(sparsity_cost)
-                .with_sparsity_target(target)
-                .with_sparsity_decay(decay)
-                .with_init_visible_bias_from_data(init_visible_bias)
+                .with_weight_decay(weight_decay);
+            let cd = CdConfig::new()
+                .with_k(k)
+                .with_persistent(persistent.then(PersistentConfig::new));
+            let sparsity = (sparsity_cost > 0.0).then(|| {
+                SparsityConfig::new()
+                    .with_cost(sparsity_cost)
+                    .with_target(target)
+                    .with_decay(decay)
+            });
+            let stopping = patience.map(|p| EarlyStoppingConfig::new().with_patience(p));
+            RbmTrainingConfig::new()
+                .with_optimizer(optimizer)
+                .with_cd(cd)
+                .with_sparsity(sparsity)
+                .with_visible_bias_from_data(init_visible_bias)
                 .with_batch_size(batch_size)
                 .with_epochs(epochs)
                 .with_monitor_size(monitor_size)
-                .with_patience(patience)
+                .with_early_stopping(stopping)
         })
 }
 
@@ -104,7 +116,7 @@ fn run_config() -> impl Strategy<Value = RunConfig> {
         );
     (
         layers,
-        cd_config(),
+        rbm_config(),
         any::<bool>(),
         any::<bool>(),
         0.001..1.0f64,
@@ -112,24 +124,26 @@ fn run_config() -> impl Strategy<Value = RunConfig> {
         finetune,
     )
         .prop_map(
-            |(layers, cd, gaussian, sample_up, init_std, seed, finetune)| {
+            |(layers, rbm, gaussian, sample_up, init_std, seed, finetune)| {
                 let visible = if gaussian {
                     VisibleUnits::Gaussian
                 } else {
                     VisibleUnits::Bernoulli
                 };
-                let cd = match gaussian {
+                let mut rbm = rbm;
+                if gaussian {
                     // Gaussian visible units want a rate about 100 times smaller (Hinton's guide).
-                    true => cd.clone().with_learning_rate(cd.learning_rate / 100.0),
-                    false => cd,
-                };
+                    rbm.optimizer.learning_rate /= 100.0;
+                }
                 let dbn = DbnConfig::new(layers)
                     .with_visible(visible)
-                    .with_cd(cd)
-                    .with_sample_up(sample_up)
-                    .with_init_std(init_std)
-                    .with_seed(seed);
-                RunConfig::new(dbn, finetune).with_seed(seed)
+                    .with_init_std(init_std);
+                let pretrain = PretrainConfig::new()
+                    .with_rbm(rbm)
+                    .with_sample_up(sample_up);
+                RunConfig::new(dbn, finetune)
+                    .with_pretrain(pretrain)
+                    .with_seed(seed)
             },
         )
 }
@@ -148,37 +162,56 @@ fn corruption() -> impl Strategy<Value = (&'static str, Corrupt, f64)> {
         Just(0.0),
     ];
     let cases: Vec<(&'static str, Corrupt)> = vec![
-        ("learning_rate", |c, x| c.dbn.cd.learning_rate = x),
-        ("initial_momentum", |c, x| {
-            c.dbn.cd.initial_momentum = x.abs() + 1.0
+        ("pretrain.rbm.optimizer.learning_rate", |c, x| {
+            c.pretrain.rbm.optimizer.learning_rate = x
         }),
-        ("final_momentum", |c, x| {
-            c.dbn.cd.final_momentum = -x.abs() - 1.0
+        ("pretrain.rbm.optimizer.initial_momentum", |c, x| {
+            c.pretrain.rbm.optimizer.initial_momentum = x.abs() + 1.0
         }),
-        ("weight_decay", |c, x| {
-            c.dbn.cd.weight_decay = -x.abs() - 1e-3
+        ("pretrain.rbm.optimizer.final_momentum", |c, x| {
+            c.pretrain.rbm.optimizer.final_momentum = -x.abs() - 1.0
         }),
-        ("sparsity_cost", |c, x| {
-            c.dbn.cd.sparsity_cost = -x.abs() - 1e-3
+        ("pretrain.rbm.optimizer.weight_decay", |c, x| {
+            c.pretrain.rbm.optimizer.weight_decay = -x.abs() - 1e-3
         }),
-        ("sparsity_target", |c, x| {
-            c.dbn.cd.sparsity_target = x.abs().max(1.0)
+        ("pretrain.rbm.sparsity.cost", |c, x| {
+            c.pretrain.rbm.sparsity = Some(SparsityConfig::new().with_cost(-x.abs()))
         }),
-        ("sparsity_decay", |c, x| {
-            c.dbn.cd.sparsity_decay = x.abs() + 1.0
+        ("pretrain.rbm.sparsity.target", |c, x| {
+            c.pretrain.rbm.sparsity = Some(SparsityConfig::new().with_target(x.abs().max(1.0)))
         }),
-        ("min_delta", |c, x| c.dbn.cd.min_delta = -x.abs() - 1e-3),
-        ("k", |c, _| c.dbn.cd.k = 0),
-        ("batch_size", |c, _| c.dbn.cd.batch_size = 0),
-        ("epochs", |c, _| c.dbn.cd.epochs = 0),
-        ("monitor_size", |c, _| c.dbn.cd.monitor_size = 0),
-        ("patience", |c, _| c.dbn.cd.patience = Some(0)),
-        ("layers", |c, _| c.dbn.layers.truncate(1)),
-        ("layers", |c, _| c.dbn.layers.push(0)),
-        ("layer_cd", |c, _| {
-            c.dbn.layer_cd = vec![c.dbn.cd.clone(); c.dbn.layers.len()]
+        ("pretrain.rbm.sparsity.decay", |c, x| {
+            c.pretrain.rbm.sparsity = Some(SparsityConfig::new().with_decay(x.abs() + 1.0))
         }),
-        ("init_std", |c, x| c.dbn.init_std = -x.abs() - 1e-3),
+        ("pretrain.rbm.early_stopping.min_delta", |c, x| {
+            let stopping = EarlyStoppingConfig::new().with_min_delta(-x.abs() - 1e-3);
+            c.pretrain.rbm.early_stopping = Some(stopping)
+        }),
+        ("pretrain.rbm.early_stopping.patience", |c, _| {
+            c.pretrain.rbm.early_stopping = Some(EarlyStoppingConfig::new().with_patience(0))
+        }),
+        ("pretrain.rbm.cd.k", |c, _| c.pretrain.rbm.cd.k = 0),
+        ("pretrain.rbm.cd.persistent.chains", |c, _| {
+            c.pretrain.rbm.cd.persistent = Some(PersistentConfig::new().with_chains(Some(0)))
+        }),
+        ("pretrain.rbm.batch_size", |c, _| {
+            c.pretrain.rbm.batch_size = 0
+        }),
+        ("pretrain.rbm.epochs", |c, _| c.pretrain.rbm.epochs = 0),
+        ("pretrain.rbm.monitor_size", |c, _| {
+            c.pretrain.rbm.monitor_size = 0
+        }),
+        ("pretrain.per_layer.0.epochs", |c, _| {
+            let n = c.dbn.n_rbms();
+            c.pretrain.per_layer = vec![c.pretrain.rbm.clone(); n];
+            c.pretrain.per_layer[0].epochs = 0;
+        }),
+        ("dbn.layers", |c, _| c.dbn.layers.truncate(1)),
+        ("dbn.layers", |c, _| c.dbn.layers.push(0)),
+        ("pretrain.per_layer", |c, _| {
+            c.pretrain.per_layer = vec![c.pretrain.rbm.clone(); c.dbn.layers.len()]
+        }),
+        ("dbn.init_std", |c, x| c.dbn.init_std = -x.abs() - 1e-3),
         ("finetune.epochs", |c, _| c.finetune.epochs = 0),
         ("finetune.batch_size", |c, _| c.finetune.batch_size = 0),
         ("finetune.learning_rate", |c, x| {
@@ -239,12 +272,16 @@ fn train_small(config: &RunConfig, n: usize) {
         .dbn
         .init::<B>(&device)
         .expect("a valid config builds");
-    let pretrained = DbnPretrainer::new(config.dbn.clone())
-        .expect("a valid config")
-        .pretrain(dbn, data.clone(), Some(data.clone()), |_| {
-            ControlFlow::Continue(())
-        })
-        .expect("pretraining a valid config succeeds");
+    let pretrained = DbnPretrainer::new(
+        config.dbn.clone(),
+        config.pretrain.clone(),
+        config.run_seed(),
+    )
+    .expect("a valid config")
+    .pretrain(dbn, data.clone(), Some(data.clone()), |_| {
+        ControlFlow::Continue(())
+    })
+    .expect("pretraining a valid config succeeds");
     assert!(
         all_finite(&pretrained.dbn),
         "non-finite pretrained parameters"
@@ -284,7 +321,7 @@ proptest! {
         extra in 0usize..5,
     ) {
         prop_assert!(config.validate().is_ok(), "{:?}", config.validate());
-        let n = config.dbn.cd.batch_size * 2 + extra;
+        let n = config.pretrain.rbm.batch_size * 2 + extra;
         train_small(&config, n);
     }
 
@@ -296,7 +333,6 @@ proptest! {
         let mut config = config;
         corrupt(&mut config, x);
         let error = config.validate().expect_err("a bad field is refused").to_string();
-        let name = field.trim_start_matches("finetune.");
-        prop_assert!(error.contains(name), "{field}: {error}");
+        prop_assert!(error.contains(field), "{field}: {error}");
     }
 }
