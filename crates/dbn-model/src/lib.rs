@@ -48,6 +48,8 @@
 //! # Ok::<(), dbn_model::ModelError>(())
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod ais;
 pub mod cd;
 pub mod check;

@@ -1,0 +1,55 @@
+//! Element-wise kernels on `Flex`: the sigmoid with the widest vector instructions the CPU has,
+//! and the momentum update in one pass split between the threads.
+
+use burn::prelude::*;
+use burn_flex::FlexTensor;
+
+use super::{Inputs, elements, elements_mut, from_flex, to_flex};
+
+/// σ on every element: the loop the compiler vectorises for each instruction set
+/// ([`super::raw::sigmoid_slice`] picks the widest the CPU has).
+#[inline(always)]
+pub(super) fn sigmoid_loop(x: &mut [f32]) {
+    for x in x {
+        *x = 1.0 / (1.0 + crate::kernels::exp_f32(-*x));
+    }
+}
+
+/// [`crate::kernels::momentum_update`] in one pass; the inputs back when `B` is not `Flex`.
+pub(in crate::kernels) fn momentum_update<B: Backend, const D: usize>(
+    param: Tensor<B, D>,
+    velocity: Tensor<B, D>,
+    step: Tensor<B, D>,
+    c: crate::kernels::MomentumStep,
+) -> Result<(Tensor<B, D>, Tensor<B, D>), Inputs<B, D>> {
+    let flex = (to_flex(param), to_flex(velocity), to_flex(step));
+    let (mut param, mut velocity, step) = match flex {
+        (Ok(p), Ok(v), Ok(s)) => (p, v, s),
+        (p, v, s) => {
+            let back = |t: Result<FlexTensor, Tensor<B, D>>| t.map_or_else(|t| t, from_flex);
+            return Err((back(p), back(v), back(s)));
+        }
+    };
+    let (momentum, param_term, apply) = (c.momentum as f32, c.param_term as f32, c.apply as f32);
+    {
+        let s = elements(&step);
+        let v = elements_mut(&mut velocity);
+        assert_eq!(v.len(), s.len(), "velocity and step differ in size");
+        let p = elements_mut(&mut param);
+        assert_eq!(p.len(), s.len(), "parameter and step differ in size");
+        // Memory-bound: split large tensors between the threads, 64 Ki elements a task.
+        const CHUNK: usize = 1 << 16;
+        let update = |((p, v), s): ((&mut [f32], &mut [f32]), &[f32])| {
+            for ((p, v), s) in p.iter_mut().zip(v.iter_mut()).zip(s) {
+                *v = momentum * *v + *s + param_term * *p;
+                *p += apply * *v;
+            }
+        };
+        use rayon::prelude::*;
+        p.par_chunks_mut(CHUNK)
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(s.par_chunks(CHUNK))
+            .for_each(update);
+    }
+    Ok((from_flex(param), from_flex(velocity)))
+}
