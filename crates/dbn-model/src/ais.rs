@@ -25,7 +25,7 @@ use burn::tensor::Distribution;
 
 use crate::error::ModelError;
 use crate::kernels::{bernoulli, in_thread_pool, matmul, sigmoid};
-use crate::math::{log_sum_exp, softplus, to_f64};
+use crate::numerics::{log_sum_exp, softplus, to_f64};
 use crate::rbm::{Rbm, VisibleUnits};
 
 /// Settings of an AIS run.

@@ -346,7 +346,7 @@ impl<B: Backend> CdState<B> {
 mod tests {
     use super::*;
     use crate::exact::exact_gradient;
-    use crate::math::to_f64;
+    use crate::numerics::to_f64;
     use crate::optimizer::OptimizerConfig;
     use crate::rbm::VisibleUnits;
     use crate::rbm::tests::{B, all_states, assert_close, random_rbm};

@@ -25,7 +25,7 @@ use crate::check::Range;
 use crate::dbn::Dbn;
 use crate::error::ModelError;
 use crate::kernels::{self, affine, sigmoid};
-use crate::math::softplus;
+use crate::numerics::softplus;
 
 /// Bottom-up sigmoid layers, the feature extractor of a DBN, for use inside any Burn model.
 #[derive(Module, Debug)]
@@ -279,7 +279,7 @@ impl<B: Backend> DbnClassifier<B> {
 mod tests {
     use super::*;
     use crate::dbn::tests::tutorial_dbn;
-    use crate::math::to_f64;
+    use crate::numerics::to_f64;
     use crate::rbm::tests::assert_close;
     use burn::backend::{Autodiff, NdArray};
     use burn::module::AutodiffModule;

@@ -238,7 +238,7 @@ impl<B: Backend> Dbn<B> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::math::to_f64;
+    use crate::numerics::to_f64;
     use crate::rbm::tests::{B, assert_close, row, tutorial_rbm1, tutorial_rbm2};
 
     /// The tutorial's two-layer DBN (Examples 1 and 3).

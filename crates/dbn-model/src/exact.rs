@@ -17,7 +17,7 @@ use burn::prelude::*;
 
 use crate::cd::RbmDelta;
 use crate::error::ModelError;
-use crate::math::{log_sum_exp, to_f64};
+use crate::numerics::{log_sum_exp, to_f64};
 use crate::rbm::Rbm;
 
 /// Most hidden units an exact computation enumerates (2^24 ≈ 16.8 million states).

@@ -21,7 +21,10 @@
 //!   fine-tuning on an autodiff backend, and the same architecture from random initialisation.
 //! - [`persist`]: saving and loading every module as a Burn record plus its config as JSON,
 //!   each file written atomically; [`overlay`]: reading a JSON config over a base one.
-//! - [`check`]: the range checks every setting and flag share.
+//! - [`check`]: the range checks every setting and flag share; [`numerics`]: stable softplus,
+//!   log-sum-exp, finiteness checks.
+//! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) behind generic functions, with
+//!   Burn's operations as the path of every other backend.
 //! - [`ais`]: annealed importance sampling of `log Z` for RBMs of any size, and the average
 //!   log-likelihood of data from it.
 //!
@@ -58,7 +61,7 @@ pub mod dbn;
 pub mod error;
 pub mod exact;
 pub mod kernels;
-pub mod math;
+pub mod numerics;
 pub mod optimizer;
 pub mod overlay;
 pub mod persist;

@@ -437,7 +437,7 @@ impl Checkpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::math::to_f64;
+    use crate::numerics::to_f64;
     use crate::optimizer::OptimizerConfig;
     use crate::rbm::tests::{B, all_states, assert_close};
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::kernels::{affine, bernoulli, sigmoid};
-use crate::math::softplus;
+use crate::numerics::softplus;
 
 /// The kind of the visible units. Hidden units are always Bernoulli.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -351,7 +351,7 @@ pub(crate) fn check_shape(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::math::{log_sum_exp, to_f64};
+    use crate::numerics::{log_sum_exp, to_f64};
     use burn::backend::NdArray;
 
     pub type B = NdArray;

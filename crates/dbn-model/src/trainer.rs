@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::cd::CdState;
 use crate::error::ModelError;
 use crate::kernels::in_thread_pool;
-use crate::math::all_finite;
+use crate::numerics::all_finite;
 use crate::rbm::{Rbm, VisibleUnits};
 use crate::seed::RunSeed;
 use crate::training::{Plateau, RbmTrainingConfig};

@@ -19,7 +19,7 @@ use dbn_data::ClassificationBatch;
 use dbn_model::kernels::in_thread_pool;
 use dbn_model::{CdState, DbnClassifierConfig, Rbm, RbmConfig, RbmTrainingConfig};
 
-use dbn_train::finetune::FineTuned;
+use dbn_train::finetune::LearnerModel;
 use dbn_train::sgd::FusedSgd;
 
 /// One measured workload.
@@ -222,7 +222,7 @@ impl Workload {
                     .with_input_dropout(*pixels)
                     .with_dropout(*hidden);
                 let net = config.init::<A>(device).expect("bench sizes are valid");
-                let model = FineTuned::new(net);
+                let model = LearnerModel::new(net);
                 let model = sgd_epoch(
                     model,
                     data.clone().slice(0..5 * batch),
@@ -272,11 +272,11 @@ fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &RbmTrainingConfig
 /// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults, and its
 /// optimiser) over `data` in order.
 fn sgd_epoch<A: AutodiffBackend>(
-    model: FineTuned<A>,
+    model: LearnerModel<A>,
     data: Tensor<A, 2>,
     labels: Tensor<A, 1, Int>,
     batch: usize,
-) -> FineTuned<A> {
+) -> LearnerModel<A> {
     let [examples, _] = data.dims();
     let mut optimizer = FusedSgd::new(0.9, 0.0).init();
     let mut model = model;

@@ -20,10 +20,10 @@ use dbn_model::{
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
-use dbn_train::finetune::Finetuned;
+use dbn_train::finetune::FinetuneOutcome;
 use dbn_train::pictures::{rows, save_png, tile_grid};
-use dbn_train::pipeline::{self, Data, Summary, seconds};
-use dbn_train::run::{Existing, RunDir};
+use dbn_train::run_dir::{Existing, RunDir};
+use dbn_train::stages::{self, Data, Summary, seconds};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -431,7 +431,7 @@ impl RunArgs {
             )
             .into());
         }
-        let data = pipeline::load_data(&self.source.data_dir, &config)?;
+        let data = stages::load_data(&self.source.data_dir, &config)?;
         let run = self.run_dir(command)?;
         if self.resume {
             let saved = RunConfig::from_file(&run.file("config.json"), &self.preset.config())
@@ -486,21 +486,15 @@ fn train(
     let (config, data, run) = args.start(command)?;
     let pretrain_start = Instant::now();
     let PretrainedDbn { dbn, history } =
-        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
+        stages::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
     let pretrain_seconds = seconds(pretrain_start);
-    pipeline::pictures(&run, &dbn, &history, &data, config.run_seed())?;
+    stages::pictures(&run, &dbn, &history, &data, config.run_seed())?;
     let (test_error, finetune_seconds, finetune_best_epoch, refit_images) = if finetune {
         let finetune_start = Instant::now();
-        let tuned = pipeline::finetune_stage::<Train>(
-            &config,
-            &run,
-            &data,
-            Some(&dbn),
-            device,
-            args.resume,
-        )?;
+        let tuned =
+            stages::finetune_stage::<Train>(&config, &run, &data, Some(&dbn), device, args.resume)?;
         let seconds = seconds(finetune_start);
-        let error = pipeline::evaluate(&tuned.kept.net, &data, device);
+        let error = stages::evaluate(&tuned.kept.net, &data, device);
         (
             Some(error),
             Some(seconds),
@@ -552,7 +546,7 @@ fn finetune(
         }
         config.dbn.layers = dbn.layer_sizes();
     }
-    let tuned = pipeline::finetune_stage::<Train>(
+    let tuned = stages::finetune_stage::<Train>(
         &config,
         &run,
         &data,
@@ -561,7 +555,7 @@ fn finetune(
         args.run.resume,
     )?;
     let finetune_seconds = seconds(start);
-    let error = pipeline::evaluate(&tuned.kept.net, &data, device);
+    let error = stages::evaluate(&tuned.kept.net, &data, device);
     let summary = Summary {
         command: "finetune".into(),
         test_error: Some(error),
@@ -587,8 +581,8 @@ fn finetune(
 fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
     let (config, data, run) = args.run.start("compare")?;
     let PretrainedDbn { dbn, history } =
-        pipeline::pretrain::<Inner>(&config, &run, &data, device, args.run.resume)?;
-    pipeline::pictures(&run, &dbn, &history, &data, config.run_seed())?;
+        stages::pretrain::<Inner>(&config, &run, &data, device, args.run.resume)?;
+    stages::pictures(&run, &dbn, &history, &data, config.run_seed())?;
     let rates = match args.lr_grid.is_empty() {
         true => vec![config.finetune.learning_rate],
         false => args.lr_grid.clone(),
@@ -614,10 +608,10 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
             Ok((tuned, run.sub(name)?.sub(&format!("lr-{rate}"))?))
         };
         // (validation loss, rate, its run, test error) of the rate with the lowest loss.
-        let mut best: Option<(f64, f64, Finetuned<Inner>, f64)> = None;
+        let mut best: Option<(f64, f64, FinetuneOutcome<Inner>, f64)> = None;
         for &rate in &rates {
             let (tuned, dir) = at_rate(rate)?;
-            let kept = pipeline::finetune_stage::<Train>(
+            let kept = stages::finetune_stage::<Train>(
                 &tuned,
                 &dir,
                 &data,
@@ -637,10 +631,10 @@ fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(
             }
         }
         let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
-        let refit = pipeline::refit_epochs(config.finetune.refit, &chosen);
+        let refit = stages::refit_epochs(config.finetune.refit, &chosen);
         if let Some(epoch) = refit {
             let (tuned, dir) = at_rate(rate)?;
-            let net = pipeline::refit_stage::<Train>(
+            let net = stages::refit_stage::<Train>(
                 &tuned,
                 &dir,
                 &data,
@@ -730,7 +724,7 @@ fn loglik(args: &LoglikArgs, device: &burn::tensor::Device<Inner>) -> Result<(),
     let rbm = &dbn.rbms[0];
     let splits = MnistSplits::load(&args.model.source.data_dir, DEFAULT_VALIDATION)?;
     let binary = ImageBatcher::stochastic(args.seed);
-    let set = |d: &MnistDataset| pipeline::batch_all::<Inner>(d, &binary, device);
+    let set = |d: &MnistDataset| stages::batch_all::<Inner>(d, &binary, device);
     let start = Instant::now();
     let base = rbm.visible_bias_from_data(set(&splits.train));
     let ais = AisConfig::new()
@@ -757,7 +751,7 @@ fn data_summary(
     device: &burn::tensor::Device<Inner>,
 ) -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
-    let splits = pipeline::load_splits(&args.source.data_dir, args.validation)?;
+    let splits = stages::load_splits(&args.source.data_dir, args.validation)?;
     let elapsed = start.elapsed();
     println!("data folder: {}", args.source.data_dir.display());
     println!(
@@ -778,7 +772,7 @@ fn data_summary(
         ("validation", &splits.valid),
         ("test", &splits.test),
     ] {
-        let mean = pipeline::images::<Inner>(set, device)
+        let mean = stages::images::<Inner>(set, device)
             .mean()
             .into_scalar()
             .elem::<f64>();

@@ -4,7 +4,7 @@
 //! A resumed run ends with the same weights as one that never stopped (CPU, same seed): every
 //! piece of state that burn-train does not checkpoint is a function of the epoch. The shuffle
 //! comes from an [`EpochLoader`] (seed, epoch); early stopping and the checkpoint kept read the
-//! whole history from the metric logs ([`crate::history`]), which we write ourselves and
+//! whole history from the metric logs ([`crate::learner_dir`]), which we write ourselves and
 //! which are on disk before their epoch's checkpoint is written; the learning rate, the
 //! optimiser's velocities and the weights are in burn-train's checkpoint, which is written
 //! through [`AtomicMpkRecorder`] (no truncated file after a kill) and used only when all three of
@@ -36,7 +36,7 @@ use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDat
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
-use crate::history::{
+use crate::learner_dir::{
     AfterLogs, MetricFiles, NoImprovementSince, ValidatedEpoch, best_epoch, forget_epochs_after,
     last_checkpoint,
 };
@@ -46,7 +46,7 @@ use crate::sgd::{ExponentialDecay, FusedSgd};
 /// The classifier as burn-train trains it (a local type, so the training traits can be
 /// implemented for it).
 #[derive(Module, Debug)]
-pub struct FineTuned<B: Backend> {
+pub struct LearnerModel<B: Backend> {
     /// The network being fine-tuned.
     pub net: DbnClassifier<B>,
     /// Counts the training steps, seeds their random draws, stops the run at the first
@@ -55,7 +55,7 @@ pub struct FineTuned<B: Backend> {
     watch: StepWatch,
 }
 
-impl<B: Backend> FineTuned<B> {
+impl<B: Backend> LearnerModel<B> {
     /// `net`, to be trained; its watch stops nothing until [`finetune`] gives it a run.
     pub fn new(net: DbnClassifier<B>) -> Self {
         Self {
@@ -76,7 +76,7 @@ impl<B: Backend> FineTuned<B> {
     }
 }
 
-impl<B: AutodiffBackend> TrainStep for FineTuned<B> {
+impl<B: AutodiffBackend> TrainStep for LearnerModel<B> {
     type Input = ClassificationBatch<B>;
     type Output = ClassificationOutput<B>;
 
@@ -90,7 +90,7 @@ impl<B: AutodiffBackend> TrainStep for FineTuned<B> {
     }
 }
 
-impl<B: Backend> InferenceStep for FineTuned<B> {
+impl<B: Backend> InferenceStep for LearnerModel<B> {
     type Input = ClassificationBatch<B>;
     type Output = ClassificationOutput<B>;
 
@@ -211,7 +211,7 @@ pub struct Diverged {
 }
 
 /// A fine-tuned network: the epoch its run kept ([`Keep`]).
-pub struct Finetuned<B: Backend> {
+pub struct FinetuneOutcome<B: Backend> {
     /// The network as it was after the epoch kept.
     pub net: DbnClassifier<B>,
     /// The epoch with the lowest mean validation loss; `None` with [`Keep::Last`] and when no
@@ -270,7 +270,7 @@ pub enum Keep {
 pub fn finetune<B: AutodiffBackend>(
     net: DbnClassifier<B>,
     job: FinetuneJob<'_>,
-) -> Result<Finetuned<B::InnerBackend>, Box<dyn Error>> {
+) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
     match config.optimizer {
         OptimizerKind::Sgd => {
@@ -291,11 +291,11 @@ fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
 }
 
 /// The one generic body behind `finetune`'s two optimisers.
-fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
+fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     net: DbnClassifier<B>,
     optimizer: O,
     job: FinetuneJob<'_>,
-) -> Result<Finetuned<B::InnerBackend>, Box<dyn Error>> {
+) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let FinetuneJob {
         config,
         seed,
@@ -344,7 +344,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let interrupter = Interrupter::new();
     let stopped_by = interrupter.clone();
     let validated = ValidatedEpoch::default();
-    let model = FineTuned {
+    let model = LearnerModel {
         net,
         watch: StepWatch::new(interrupter.clone(), seed, first_epoch, steps_per_epoch),
     };
@@ -417,7 +417,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
             )
             .into());
         }
-        return Ok(Finetuned {
+        return Ok(FinetuneOutcome {
             net: last.net,
             best: None,
             stopped: false,
@@ -427,7 +427,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
     let kept =
         best_epoch(dir).filter(|&(epoch, _)| checkpoint(epoch).with_extension("mpk").is_file());
     let Some((epoch, valid_loss)) = kept else {
-        return Ok(Finetuned {
+        return Ok(FinetuneOutcome {
             net: last.net,
             best: None,
             stopped,
@@ -443,7 +443,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<FineTuned<B>, B> + 'static>(
             )
         })?;
     println!("fine-tuning: restored epoch {epoch}, the lowest validation loss");
-    Ok(Finetuned {
+    Ok(FinetuneOutcome {
         net: model.net,
         best: Some(BestEpoch { epoch, valid_loss }),
         stopped,

@@ -1,13 +1,23 @@
-//! The library half of the `dbn` command: settings, the training pipeline, fine-tuning through
-//! burn-train, run folders and pictures, all generic over the backend. The binary (`src/main.rs`)
-//! adds the command line, the benchmark and the one place where a cargo feature picks the
-//! backend; the fuzz targets (`fuzz/`) read settings through [`config`].
+//! The library half of the `dbn` command: settings, the stages of a run, fine-tuning through
+//! burn-train, run folders and pictures, all generic over the backend. The binary
+//! (`src/main.rs`) adds the command line, the benchmark and the one place where a cargo feature
+//! picks the backend; the fuzz targets (`fuzz/`) read settings through [`config`].
+//!
+//! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
+//! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
+//!   evaluation, pictures, `summary.json`.
+//! - [`finetune`]: fine-tuning with burn-train's `Learner`, resumable bit for bit.
+//! - [`learner_dir`]: the folder burn-train writes (metric logs, checkpoints), made safe to
+//!   resume.
+//! - [`sgd`]: the fine-tuning optimiser (momentum SGD in one fused pass) and its schedule.
+//! - [`run_dir`]: a run's folder: never overwritten silently, every file written atomically.
+//! - [`pictures`], [`renderer`]: PNG pictures, and the dashboard of pretraining.
 
 pub mod config;
 pub mod finetune;
-pub mod history;
+pub mod learner_dir;
 pub mod pictures;
-pub mod pipeline;
 pub mod renderer;
-pub mod run;
+pub mod run_dir;
 pub mod sgd;
+pub mod stages;

@@ -17,7 +17,7 @@ use dbn_model::{
     PretrainConfig, RbmTrainingConfig, SparsityConfig, VisibleUnits,
 };
 use dbn_train::config::{FinetuneConfig, OptimizerKind, RunConfig};
-use dbn_train::finetune::FineTuned;
+use dbn_train::finetune::LearnerModel;
 use dbn_train::sgd::FusedSgd;
 use proptest::prelude::*;
 
@@ -291,7 +291,7 @@ fn train_small(config: &RunConfig, n: usize) {
         .classifier_config()
         .pretrained::<A, B>(&pretrained.dbn, &device)
         .expect("a valid stack");
-    let model = FineTuned::new(classifier);
+    let model = LearnerModel::new(classifier);
     let batch = config.finetune.batch_size.min(n);
     let targets = Tensor::<A, 1, Int>::from_data(
         TensorData::new(

@@ -1,7 +1,7 @@
 //! Each kernel against the generic path (or against exact values), on every backend it serves.
 
 use super::*;
-use crate::math::to_f64;
+use crate::numerics::to_f64;
 use crate::rbm::tests::assert_close;
 
 /// The update on `B`, and the generic one on `B`, from the same values.

@@ -25,7 +25,7 @@ use burn::train::metric::store::{
 };
 use burn::train::metric::{Metric, MetricDefinition, MetricId, NumericEntry};
 
-use crate::run::epoch_mean;
+use crate::run_dir::epoch_mean;
 
 /// The last epoch whose checkpoint burn-train wrote completely in `dir/checkpoint/`: all three
 /// of its files (model, optimiser, scheduler) exist. Each file is written atomically, but a

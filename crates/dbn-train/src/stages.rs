@@ -19,10 +19,10 @@ use dbn_model::{
 use serde::Serialize;
 
 use crate::config::{FinetuneConfig, RunConfig};
-use crate::finetune::{BestEpoch, FinetuneJob, Finetuned, Keep, finetune, test_error};
+use crate::finetune::{BestEpoch, FinetuneJob, FinetuneOutcome, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
-use crate::run::RunDir;
+use crate::run_dir::RunDir;
 
 /// The data of a run.
 pub struct Data {
@@ -188,7 +188,7 @@ pub fn pretrain<B: Backend>(
 pub struct Tuned<B: Backend> {
     /// The network saved; the epoch the validation split chose (the number of epochs of a
     /// refit); whether the dashboard stopped the run.
-    pub kept: Finetuned<B>,
+    pub kept: FinetuneOutcome<B>,
     /// The images of the refit (training and validation), when there was one.
     pub refit_images: Option<usize>,
 }
@@ -251,7 +251,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
 
 /// The epochs of the refit after `trained` when `refit` asks for one: the epoch its validation
 /// split chose. `None`, saying why, when the dashboard stopped the run or no epoch was chosen.
-pub fn refit_epochs<B: Backend>(refit: bool, trained: &Finetuned<B>) -> Option<BestEpoch> {
+pub fn refit_epochs<B: Backend>(refit: bool, trained: &FinetuneOutcome<B>) -> Option<BestEpoch> {
     match (refit, trained.stopped, trained.best) {
         (false, ..) => None,
         (true, true, _) => {
@@ -332,7 +332,7 @@ pub fn refit_stage<AB: AutodiffBackend>(
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
     save_module(&refitted.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
-        kept: Finetuned {
+        kept: FinetuneOutcome {
             best: Some(best),
             ..refitted
         },
@@ -489,7 +489,7 @@ mod tests {
             epoch: 7,
             valid_loss: 0.1,
         });
-        let run = |best, stopped| Finetuned::<B> {
+        let run = |best, stopped| FinetuneOutcome::<B> {
             net: DbnClassifierConfig::new(vec![4, 3])
                 .init(&Default::default())
                 .unwrap(),
