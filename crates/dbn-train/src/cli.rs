@@ -2,28 +2,19 @@
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::data::dataset::Dataset;
-use burn::prelude::*;
+use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
-use dbn_data::{
-    DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, shipped_mnist_dir,
-};
-use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
+use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
-use dbn_model::{
-    Dbn, DbnClassifier, PersistentConfig, PretrainedDbn, Range, RbmTrainingConfig, load_module,
-};
+use dbn_model::{PersistentConfig, Range, RbmTrainingConfig};
 
 use crate::backend::{self, Selected};
 use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
+use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
-use dbn_train::finetune::FinetuneOutcome;
-use dbn_train::pictures::{rows, save_png, tile_grid};
-use dbn_train::run_dir::{Existing, RunDir};
-use dbn_train::stages::{self, Data, Summary, seconds};
+use dbn_train::run_dir::Existing;
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -331,7 +322,8 @@ fn set<T>(field: &mut T, flag: Option<T>) {
 }
 
 impl RunArgs {
-    /// The preset, replaced by the config file if given, then overridden by each flag given.
+    /// The preset, replaced by the config file if given, then overridden by each flag given;
+    /// checked by the run ([`commands::start`]).
     fn settings(&self) -> Result<RunConfig, Box<dyn Error>> {
         let mut config = match &self.config {
             Some(path) => RunConfig::from_file(path, &self.preset.config())
@@ -362,7 +354,6 @@ impl RunArgs {
         set(&mut config.validation, self.validation);
         config.train_limit = self.train_limit.or(config.train_limit);
         config.labels = self.labels.or(config.labels);
-        config.validate()?;
         Ok(config)
     }
 
@@ -406,54 +397,26 @@ impl RunArgs {
         Ok(())
     }
 
-    /// The run folder (default `artifacts/COMMAND`), prepared as the flags say.
-    fn run_dir(&self, command: &str) -> Result<RunDir, Box<dyn Error>> {
-        let path = self
-            .out
-            .clone()
-            .unwrap_or_else(|| Path::new("artifacts").join(command));
+    /// The request of a training command: the settings, the data and the run folder
+    /// (default `artifacts/COMMAND`) as the flags say.
+    fn request(&self, command: &'static str) -> Result<RunRequest<'_>, Box<dyn Error>> {
         let existing = match (self.resume, self.overwrite) {
             (true, _) => Existing::Resume,
             (_, true) => Existing::Overwrite,
             _ => Existing::Refuse,
         };
-        Ok(RunDir::prepare(&path, existing)?)
-    }
-
-    /// Settings, data and run folder, all checked before any training; the config is saved.
-    fn start(&self, command: &str) -> Result<(RunConfig, Data, RunDir), Box<dyn Error>> {
-        let config = self.settings()?;
-        if config.validation == 0 && command != "pretrain" {
-            return Err(format!(
-                "--validation 0: `dbn {command}` fine-tunes, which keeps the epoch with the lowest \
-                 validation loss and stops early on it; hold out at least one image (only \
-                 `dbn pretrain` runs without a validation split)"
-            )
-            .into());
-        }
-        let data = stages::load_data(&self.source.data_dir, &config)?;
-        let run = self.run_dir(command)?;
-        if self.resume {
-            let saved = RunConfig::from_file(&run.file("config.json"), &self.preset.config())
-                .map_err(|e| format!("--resume: {e}"))?;
-            if serde_json::to_value(&saved)? != serde_json::to_value(&config)? {
-                return Err(format!(
-                    "--resume: the settings differ from those of the run in {}; give the same \
-                     flags, or --config {}",
-                    run.path().display(),
-                    run.file("config.json").display()
-                )
-                .into());
-            }
-        }
-        run.write_json("config.json", &config)?;
-        println!(
-            "run folder: {}  (backend {}, seed {})",
-            run.path().display(),
-            backend::NAME,
-            config.seed
-        );
-        Ok((config, data, run))
+        Ok(RunRequest {
+            command,
+            config: self.settings()?,
+            data_dir: &self.source.data_dir,
+            out: self
+                .out
+                .clone()
+                .unwrap_or_else(|| Path::new("artifacts").join(command)),
+            existing,
+            base: self.preset.config(),
+            backend: backend::NAME,
+        })
     }
 }
 
@@ -476,239 +439,48 @@ impl Cli {
 }
 
 /// `dbn train` (and `dbn pretrain` with `finetune = false`).
-fn train(
-    args: &RunArgs,
-    device: &burn::tensor::Device<Inner>,
-    finetune: bool,
-) -> Result<(), Box<dyn Error>> {
+fn train(args: &RunArgs, device: &Device<Inner>, finetune: bool) -> Result<(), Box<dyn Error>> {
     let command = if finetune { "train" } else { "pretrain" };
-    let start = Instant::now();
-    let (config, data, run) = args.start(command)?;
-    let pretrain_start = Instant::now();
-    let PretrainedDbn { dbn, history } =
-        stages::pretrain::<Inner>(&config, &run, &data, device, args.resume)?;
-    let pretrain_seconds = seconds(pretrain_start);
-    stages::pictures(&run, &dbn, &history, &data, config.run_seed())?;
-    let (test_error, finetune_seconds, finetune_best_epoch, refit_images) = if finetune {
-        let finetune_start = Instant::now();
-        let tuned =
-            stages::finetune_stage::<Train>(&config, &run, &data, Some(&dbn), device, args.resume)?;
-        let seconds = seconds(finetune_start);
-        let error = stages::evaluate(&tuned.kept.net, &data, device);
-        (
-            Some(error),
-            Some(seconds),
-            tuned.kept.best.map(|best| best.epoch),
-            tuned.refit_images,
-        )
-    } else {
-        (None, None, None, None)
-    };
-    let summary = Summary {
-        command: command.into(),
-        test_error,
-        test_images: data.test.len(),
-        random_init: false,
-        pretrain_seconds: Some(pretrain_seconds),
-        finetune_seconds,
-        finetune_best_epoch,
-        refit_images,
-        total_seconds: seconds(start),
-        backend: backend::NAME.into(),
-        seed: config.seed,
-        layers: config.dbn.layers.clone(),
-        labelled_images: data.labelled.len(),
-    };
-    run.write_json("summary.json", &summary)?;
-    summary.print();
+    let run = commands::start(args.request(command)?)?;
+    commands::train::<Train>(&run, device, finetune)?.print();
     Ok(())
 }
 
 /// `dbn finetune`.
-fn finetune(
-    args: &FinetuneArgs,
-    device: &burn::tensor::Device<Inner>,
-) -> Result<(), Box<dyn Error>> {
-    let start = Instant::now();
-    let dbn = match &args.from {
-        Some(dir) => Some(load_module::<Inner, Dbn<Inner>>(dir, device)?.0),
-        None => None,
-    };
-    let (mut config, data, run) = args.run.start("finetune")?;
-    if let Some(dbn) = &dbn {
-        if dbn.layer_sizes() != config.dbn.layers {
-            return Err(format!(
-                "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
-                dbn.layer_sizes(),
-                config.dbn.layers
-            )
-            .into());
-        }
-        config.dbn.layers = dbn.layer_sizes();
-    }
-    let tuned = stages::finetune_stage::<Train>(
-        &config,
-        &run,
-        &data,
-        dbn.as_ref(),
-        device,
-        args.run.resume,
-    )?;
-    let finetune_seconds = seconds(start);
-    let error = stages::evaluate(&tuned.kept.net, &data, device);
-    let summary = Summary {
-        command: "finetune".into(),
-        test_error: Some(error),
-        test_images: data.test.len(),
-        random_init: args.random_init,
-        pretrain_seconds: None,
-        finetune_seconds: Some(finetune_seconds),
-        finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
-        refit_images: tuned.refit_images,
-        total_seconds: seconds(start),
-        backend: backend::NAME.into(),
-        seed: config.seed,
-        layers: config.dbn.layers.clone(),
-        labelled_images: data.labelled.len(),
-    };
-    run.write_json("summary.json", &summary)?;
-    summary.print();
+fn finetune(args: &FinetuneArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let request = args.run.request("finetune")?;
+    commands::finetune::<Train>(request, args.from.as_deref(), device)?.print();
     Ok(())
 }
 
-/// `dbn compare`: one pretraining, then the same fine-tuning from the stack and from random
-/// initialisation.
-fn compare(args: &CompareArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let (config, data, run) = args.run.start("compare")?;
-    let PretrainedDbn { dbn, history } =
-        stages::pretrain::<Inner>(&config, &run, &data, device, args.run.resume)?;
-    stages::pictures(&run, &dbn, &history, &data, config.run_seed())?;
-    let rates = match args.lr_grid.is_empty() {
-        true => vec![config.finetune.learning_rate],
-        false => args.lr_grid.clone(),
-    };
-    let mut summary = serde_json::json!({
-        "layers": config.dbn.layers,
-        "labelled_images": data.labelled.len(),
-        "seed": config.seed,
-        "backend": backend::NAME,
-        "learning_rates_tried": rates,
-        "refit": config.finetune.refit,
-    });
-    let mut table = Vec::new();
-    for (name, key, stack) in [
-        ("pretrained", "pretrained", Some(&dbn)),
-        ("random-init", "random_init", None),
-    ] {
-        // Each rate without the refit; the one of lowest validation loss is refitted alone.
-        let at_rate = |rate: f64| -> Result<_, Box<dyn Error>> {
-            let mut tuned = config.clone();
-            tuned.finetune.learning_rate = rate;
-            tuned.finetune.refit = false;
-            Ok((tuned, run.sub(name)?.sub(&format!("lr-{rate}"))?))
-        };
-        // (validation loss, rate, its run, test error) of the rate with the lowest loss.
-        let mut best: Option<(f64, f64, FinetuneOutcome<Inner>, f64)> = None;
-        for &rate in &rates {
-            let (tuned, dir) = at_rate(rate)?;
-            let kept = stages::finetune_stage::<Train>(
-                &tuned,
-                &dir,
-                &data,
-                stack,
-                device,
-                args.run.resume,
-            )?
-            .kept;
-            let valid_loss = kept.best.map_or(f64::INFINITY, |best| best.valid_loss);
-            let test_error = dbn_train::finetune::test_error(&kept.net, &data.test, device);
-            println!(
-                "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
-                100.0 * test_error
-            );
-            if best.as_ref().is_none_or(|(loss, ..)| valid_loss < *loss) {
-                best = Some((valid_loss, rate, kept, test_error));
-            }
-        }
-        let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
-        let refit = stages::refit_epochs(config.finetune.refit, &chosen);
-        if let Some(epoch) = refit {
-            let (tuned, dir) = at_rate(rate)?;
-            let net = stages::refit_stage::<Train>(
-                &tuned,
-                &dir,
-                &data,
-                stack,
-                epoch,
-                device,
-                args.run.resume,
-            )?;
-            test_error = dbn_train::finetune::test_error(&net.kept.net, &data.test, device);
-            println!(
-                "{name}, learning rate {rate}, refitted: test error {:.2}%",
-                100.0 * test_error
-            );
-        }
-        summary[format!("{key}_test_error")] = test_error.into();
-        summary[format!("{key}_learning_rate")] = rate.into();
-        summary[format!("{key}_valid_loss")] = valid_loss.into();
-        summary[format!("{key}_refitted")] = refit.is_some().into();
-        table.push((
-            name.trim_end_matches("-init"),
-            test_error,
-            rate,
-            refit.is_some(),
-        ));
-    }
-    run.write_json("summary.json", &summary)?;
-    println!();
-    println!(
-        "{:<16}{:>12}{:>16}",
-        "initialisation", "test error", "learning rate"
-    );
-    for (name, test_error, rate, _) in &table {
-        println!("{name:<16}{:>11.2}%{rate:>16}", 100.0 * test_error);
-    }
-    let refitted = match table.iter().filter(|(.., refitted)| *refitted).count() {
-        0 => "",
-        n if n == table.len() => ", then refitted on the training and validation images together",
-        _ => ", then refitted where the lines above say so",
-    };
-    println!(
-        "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the validation \
-         split{refitted})",
-        data.labelled.len(),
-        config.dbn.layers,
-        config.seed
-    );
+/// `dbn compare`.
+fn compare(args: &CompareArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let run = commands::start(args.run.request("compare")?)?;
+    commands::compare::<Train>(&run, &args.lr_grid, device)?.print();
     Ok(())
 }
 
 /// `dbn evaluate`.
-fn evaluate(args: &ModelArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let (net, _) = load_module::<Inner, DbnClassifier<Inner>>(&args.model, device)?;
-    let splits = MnistSplits::load(&args.source.data_dir, DEFAULT_VALIDATION)?;
-    let error = dbn_train::finetune::test_error(&net, &splits.test, device);
+fn evaluate(args: &ModelArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let evaluation = commands::evaluate::<Inner>(&args.model, &args.source.data_dir, device)?;
     println!(
         "test error: {:.2}% ({} images)",
-        100.0 * error,
-        splits.test.len()
+        100.0 * evaluation.test_error,
+        evaluation.images
     );
     Ok(())
 }
 
 /// `dbn sample`.
-fn sample(args: &SampleArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model, device)?;
-    let n_visible = dbn.layer_sizes()[0];
-    let side = (n_visible as f64).sqrt() as usize;
-    if side * side != n_visible {
-        return Err(format!("--model: {n_visible} visible units are not a square image").into());
-    }
-    Inner::seed(device, args.seed);
-    let generated = dbn.generate(args.n, args.steps);
-    let values: Vec<f32> = generated.probs.into_data().to_vec()?;
-    save_png(tile_grid(&rows(&values, n_visible), side, 10, 2), &args.out)?;
+fn sample(args: &SampleArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    commands::sample::<Inner>(
+        &args.model,
+        args.n,
+        args.steps,
+        args.seed,
+        &args.out,
+        device,
+    )?;
     println!(
         "{} samples after {} Gibbs steps: {}",
         args.n,
@@ -719,46 +491,32 @@ fn sample(args: &SampleArgs, device: &burn::tensor::Device<Inner>) -> Result<(),
 }
 
 /// `dbn loglik`.
-fn loglik(args: &LoglikArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model.model, device)?;
-    let rbm = &dbn.rbms[0];
-    let splits = MnistSplits::load(&args.model.source.data_dir, DEFAULT_VALIDATION)?;
-    let binary = ImageBatcher::stochastic(args.seed);
-    let set = |d: &MnistDataset| stages::batch_all::<Inner>(d, &binary, device);
-    let start = Instant::now();
-    let base = rbm.visible_bias_from_data(set(&splits.train));
-    let ais = AisConfig::new()
-        .with_n_runs(args.runs)
-        .with_n_betas(args.betas)
-        .with_seed(args.seed);
-    let estimate = ais_log_partition(rbm, base, &ais)?;
-    let test = average_log_likelihood(rbm, set(&splits.test), estimate.log_z)?;
+fn loglik(args: &LoglikArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let settings = LoglikSettings {
+        runs: args.runs,
+        betas: args.betas,
+        seed: args.seed,
+    };
+    let model = &args.model;
+    let estimate =
+        commands::loglik::<Inner>(&model.model, &model.source.data_dir, settings, device)?;
     println!(
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
-        estimate.log_z,
-        estimate.std_err,
-        test,
-        args.runs,
-        args.betas,
-        seconds(start)
+        estimate.log_z, estimate.std_err, estimate.test, args.runs, args.betas, estimate.seconds
     );
     Ok(())
 }
 
-/// `dbn data`: loads the three splits and prints a table of counts per label.
-fn data_summary(
-    args: &DataArgs,
-    device: &burn::tensor::Device<Inner>,
-) -> Result<(), Box<dyn Error>> {
-    let start = Instant::now();
-    let splits = stages::load_splits(&args.source.data_dir, args.validation)?;
-    let elapsed = start.elapsed();
-    println!("data folder: {}", args.source.data_dir.display());
+/// `dbn data`: a table of counts per split and label.
+fn data_summary(args: &DataArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+    let data_dir = &args.source.data_dir;
+    let report = commands::data_report::<Inner>(data_dir, args.validation, device)?;
+    println!("data folder: {}", data_dir.display());
     println!(
         "images: {}x{} pixels; loaded and checked in {:.2} s; backend: {}",
-        splits.train.rows(),
-        splits.train.cols(),
-        elapsed.as_secs_f64(),
+        report.size[0],
+        report.size[1],
+        report.seconds,
         backend::NAME
     );
     println!();
@@ -767,17 +525,9 @@ fn data_summary(
         print!("{class:>7}");
     }
     println!();
-    for (name, set) in [
-        ("train", &splits.train),
-        ("validation", &splits.valid),
-        ("test", &splits.test),
-    ] {
-        let mean = stages::images::<Inner>(set, device)
-            .mean()
-            .into_scalar()
-            .elem::<f64>();
-        print!("{name:<12}{:>8}{mean:>7.4}", set.len());
-        for count in set.label_counts() {
+    for split in &report.splits {
+        print!("{:<12}{:>8}{:>7.4}", split.name, split.images, split.mean);
+        for count in split.label_counts {
             print!("{count:>7}");
         }
         println!();
@@ -787,7 +537,7 @@ fn data_summary(
 
 /// `dbn bench`: each workload on our backend, then on the PyTorch peer; seconds, GFLOP/s and
 /// the ratio of the two.
-fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), Box<dyn Error>> {
+fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
     let workloads: Vec<Workload> = Workload::standard()
         .into_iter()
         .filter(|w| {
@@ -882,13 +632,15 @@ fn bench(args: &BenchArgs, device: &burn::tensor::Device<Inner>) -> Result<(), B
 mod tests {
     use super::*;
 
-    /// The settings `dbn train FLAGS` would run with.
+    /// The settings `dbn train FLAGS` would run with, checked as the run checks them.
     fn train_settings(flags: &[&str]) -> Result<RunConfig, String> {
         let cli = Cli::try_parse_from(["dbn", "train"].iter().chain(flags)).unwrap();
         let Command::Train(args) = cli.command else {
             unreachable!("parsed as train")
         };
-        args.settings().map_err(|e| e.to_string())
+        let config = args.settings().map_err(|e| e.to_string())?;
+        config.validate().map_err(|e| e.to_string())?;
+        Ok(config)
     }
 
     #[test]

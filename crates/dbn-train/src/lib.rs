@@ -3,6 +3,7 @@
 //! (`src/main.rs`) adds the command line, the benchmark and the one place where a cargo feature
 //! picks the backend; the fuzz targets (`fuzz/`) read settings through [`config`].
 //!
+//! - [`commands`]: each `dbn` command as a function of typed settings with a typed outcome.
 //! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
 //! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
 //!   evaluation, pictures, `summary.json`.
@@ -13,6 +14,7 @@
 //! - [`run_dir`]: a run's folder: never overwritten silently, every file written atomically.
 //! - [`pictures`], [`renderer`]: PNG pictures, and the dashboard of pretraining.
 
+pub mod commands;
 pub mod config;
 pub mod finetune;
 pub mod learner_dir;

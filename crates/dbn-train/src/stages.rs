@@ -18,6 +18,7 @@ use dbn_model::{
 };
 use serde::Serialize;
 
+use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig};
 use crate::finetune::{BestEpoch, FinetuneJob, FinetuneOutcome, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
@@ -417,6 +418,9 @@ pub struct Summary {
     pub layers: Vec<usize>,
     /// Labelled images used for fine-tuning.
     pub labelled_images: usize,
+    /// `dbn compare`'s results, laid out beside the other fields.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 impl Summary {
@@ -458,6 +462,36 @@ impl Summary {
                 self.test_images
             );
         }
+        if let Some(comparison) = &self.comparison {
+            self.print_comparison(comparison);
+        }
+    }
+
+    /// `dbn compare`'s closing table: each initialisation's test error and chosen rate.
+    fn print_comparison(&self, comparison: &Comparison) {
+        println!();
+        println!(
+            "{:<16}{:>12}{:>16}",
+            "initialisation", "test error", "learning rate"
+        );
+        for arm in &comparison.arms {
+            let name = arm.name.trim_end_matches("_init");
+            let (error, rate) = (100.0 * arm.test_error, arm.learning_rate);
+            println!("{name:<16}{error:>11.2}%{rate:>16}");
+        }
+        let arms = &comparison.arms;
+        let refitted = match arms.iter().filter(|arm| arm.refitted).count() {
+            0 => "",
+            n if n == arms.len() => {
+                ", then refitted on the training and validation images together"
+            }
+            _ => ", then refitted where the lines above say so",
+        };
+        println!(
+            "({} labelled images, layers {:?}, seed {}; each learning rate chosen on the \
+             validation split{refitted})",
+            self.labelled_images, self.layers, self.seed
+        );
     }
 }
 

@@ -1,0 +1,595 @@
+//! The `dbn` commands as library functions: each takes typed settings and returns a typed
+//! outcome, which the binary (`src/main.rs`, `src/cli.rs`) prints; the binary only parses flags
+//! into these settings. Progress lines (one per epoch, the refit's) are printed as the work
+//! goes. The training commands share [`start`] and return a [`Summary`], the one type behind
+//! every `summary.json`.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES};
+use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
+use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::config::RunConfig;
+use crate::finetune::{FinetuneOutcome, test_error};
+use crate::pictures::{rows, save_png, tile_grid};
+use crate::run_dir::{Existing, RunDir};
+use crate::stages::{self, Data, Summary, seconds};
+
+/// What a training command (train, pretrain, finetune, compare) is asked to do.
+pub struct RunRequest<'a> {
+    /// The command: summary.json's `command`, and part of its error messages.
+    pub command: &'static str,
+    /// The settings, from the preset, the file and the flags; checked by [`start`].
+    pub config: RunConfig,
+    /// The data folder (MNIST layout).
+    pub data_dir: &'a Path,
+    /// The run's folder.
+    pub out: PathBuf,
+    /// What to do when `out` exists: refuse, overwrite, or resume the run in it.
+    pub existing: Existing,
+    /// The settings a resumed run's saved `config.json` is read over (its preset's).
+    pub base: RunConfig,
+    /// The backend's name, for the first line and `summary.json`.
+    pub backend: &'a str,
+}
+
+/// A training run ready to go: settings checked, data loaded, folder prepared and
+/// `config.json` written, all before any training.
+pub struct Started {
+    /// The command.
+    pub command: &'static str,
+    /// The settings.
+    pub config: RunConfig,
+    /// The data.
+    pub data: Data,
+    /// The run's folder.
+    pub dir: RunDir,
+    /// Whether the run continues from its checkpoints.
+    pub resume: bool,
+    /// The backend's name.
+    pub backend: String,
+    /// When the command started.
+    pub start: Instant,
+}
+
+/// Checks the settings, loads the data and prepares the folder; with
+/// [`Existing::Resume`], refuses settings other than the saved run's.
+///
+/// # Errors
+/// One line naming the setting, file or flag at fault.
+pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
+    let start = Instant::now();
+    let RunRequest {
+        command,
+        config,
+        data_dir,
+        out,
+        existing,
+        base,
+        backend,
+    } = request;
+    config.validate()?;
+    if config.validation == 0 && command != "pretrain" {
+        return Err(format!(
+            "--validation 0: `dbn {command}` fine-tunes, which keeps the epoch with the lowest \
+             validation loss and stops early on it; hold out at least one image (only \
+             `dbn pretrain` runs without a validation split)"
+        )
+        .into());
+    }
+    let data = stages::load_data(data_dir, &config)?;
+    let dir = RunDir::prepare(&out, existing)?;
+    let resume = existing == Existing::Resume;
+    if resume {
+        let saved = RunConfig::from_file(&dir.file("config.json"), &base)
+            .map_err(|e| format!("--resume: {e}"))?;
+        if serde_json::to_value(&saved)? != serde_json::to_value(&config)? {
+            return Err(format!(
+                "--resume: the settings differ from those of the run in {}; give the same \
+                 flags, or --config {}",
+                dir.path().display(),
+                dir.file("config.json").display()
+            )
+            .into());
+        }
+    }
+    dir.write_json("config.json", &config)?;
+    println!(
+        "run folder: {}  (backend {backend}, seed {})",
+        dir.path().display(),
+        config.seed
+    );
+    Ok(Started {
+        command,
+        config,
+        data,
+        dir,
+        resume,
+        backend: backend.into(),
+        start,
+    })
+}
+
+impl Started {
+    /// The summary's fields that every training command fills alike; the rest empty.
+    fn summary(&self) -> Summary {
+        Summary {
+            command: self.command.into(),
+            test_error: None,
+            test_images: self.data.test.len(),
+            random_init: false,
+            pretrain_seconds: None,
+            finetune_seconds: None,
+            finetune_best_epoch: None,
+            refit_images: None,
+            total_seconds: seconds(self.start),
+            backend: self.backend.clone(),
+            seed: self.config.seed,
+            layers: self.config.dbn.layers.clone(),
+            labelled_images: self.data.labelled.len(),
+            comparison: None,
+        }
+    }
+
+    /// Writes `summary` as the run's `summary.json` and returns it.
+    fn finish(&self, summary: Summary) -> Result<Summary, Box<dyn Error>> {
+        self.dir.write_json("summary.json", &summary)?;
+        Ok(summary)
+    }
+
+    /// Pretraining (or, resumed, its saved stack) and its pictures, and the seconds it took.
+    fn pretrain<B: Backend>(&self, device: &B::Device) -> Result<(Dbn<B>, f64), Box<dyn Error>> {
+        let start = Instant::now();
+        let PretrainedDbn { dbn, history } =
+            stages::pretrain::<B>(&self.config, &self.dir, &self.data, device, self.resume)?;
+        let pretrain_seconds = seconds(start);
+        stages::pictures(
+            &self.dir,
+            &dbn,
+            &history,
+            &self.data,
+            self.config.run_seed(),
+        )?;
+        Ok((dbn, pretrain_seconds))
+    }
+}
+
+/// `dbn train` (greedy pretraining, fine-tuning, the test error) and, with `finetune` false,
+/// `dbn pretrain`.
+///
+/// # Errors
+/// The first error of a stage, naming what failed.
+pub fn train<AB: AutodiffBackend>(
+    run: &Started,
+    device: &AB::Device,
+    finetune: bool,
+) -> Result<Summary, Box<dyn Error>> {
+    let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
+    let mut summary = Summary {
+        pretrain_seconds: Some(pretrain_seconds),
+        ..run.summary()
+    };
+    if finetune {
+        let start = Instant::now();
+        let tuned = stages::finetune_stage::<AB>(
+            &run.config,
+            &run.dir,
+            &run.data,
+            Some(&dbn),
+            device,
+            run.resume,
+        )?;
+        summary.finetune_seconds = Some(seconds(start));
+        summary.test_error = Some(stages::evaluate(&tuned.kept.net, &run.data, device));
+        summary.finetune_best_epoch = tuned.kept.best.map(|best| best.epoch);
+        summary.refit_images = tuned.refit_images;
+    }
+    summary.total_seconds = seconds(run.start);
+    run.finish(summary)
+}
+
+/// `dbn finetune`: fine-tuning from the stack saved in `from` (a pretraining run's folder), or
+/// from random initialisation when `from` is `None`.
+///
+/// # Errors
+/// A stack that cannot be loaded or whose layers are not the settings', and the errors of
+/// [`start`] and the fine-tuning stage.
+pub fn finetune<AB: AutodiffBackend>(
+    request: RunRequest<'_>,
+    from: Option<&Path>,
+    device: &AB::Device,
+) -> Result<Summary, Box<dyn Error>> {
+    let dbn = match from {
+        Some(dir) => Some(load_module::<AB::InnerBackend, Dbn<AB::InnerBackend>>(dir, device)?.0),
+        None => None,
+    };
+    let run = start(request)?;
+    if let Some(dbn) = &dbn
+        && dbn.layer_sizes() != run.config.dbn.layers
+    {
+        return Err(format!(
+            "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
+            dbn.layer_sizes(),
+            run.config.dbn.layers
+        )
+        .into());
+    }
+    let tuned = stages::finetune_stage::<AB>(
+        &run.config,
+        &run.dir,
+        &run.data,
+        dbn.as_ref(),
+        device,
+        run.resume,
+    )?;
+    let summary = Summary {
+        test_error: Some(stages::evaluate(&tuned.kept.net, &run.data, device)),
+        random_init: dbn.is_none(),
+        finetune_seconds: Some(seconds(run.start)),
+        finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
+        refit_images: tuned.refit_images,
+        ..run.summary()
+    };
+    run.finish(summary)
+}
+
+/// One initialisation's result in `dbn compare`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arm {
+    /// `pretrained` or `random_init`.
+    pub name: &'static str,
+    /// Share of misclassified test images, in [0, 1].
+    pub test_error: f64,
+    /// The learning rate the validation split chose.
+    pub learning_rate: f64,
+    /// Its lowest validation loss.
+    pub valid_loss: f64,
+    /// Whether that rate was refitted.
+    pub refitted: bool,
+}
+
+/// What `dbn compare` found, in its `summary.json` as `learning_rates_tried`, `refit` and, for
+/// each arm, `ARM_test_error`, `ARM_learning_rate`, `ARM_valid_loss` and `ARM_refitted`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// The learning rates each initialisation tried.
+    pub learning_rates_tried: Vec<f64>,
+    /// Whether the settings asked for a refit.
+    pub refit: bool,
+    /// The pretrained stack's result, then random initialisation's.
+    pub arms: Vec<Arm>,
+}
+
+impl Serialize for Comparison {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2 + 4 * self.arms.len()))?;
+        map.serialize_entry("learning_rates_tried", &self.learning_rates_tried)?;
+        map.serialize_entry("refit", &self.refit)?;
+        for arm in &self.arms {
+            map.serialize_entry(&format!("{}_test_error", arm.name), &arm.test_error)?;
+            map.serialize_entry(&format!("{}_learning_rate", arm.name), &arm.learning_rate)?;
+            map.serialize_entry(&format!("{}_valid_loss", arm.name), &arm.valid_loss)?;
+            map.serialize_entry(&format!("{}_refitted", arm.name), &arm.refitted)?;
+        }
+        map.end()
+    }
+}
+
+/// `dbn compare`: one pretraining, then the same fine-tuning from the stack and from random
+/// initialisation, each at every rate of `lr_grid` (the settings' rate when empty); each
+/// initialisation keeps the rate of lowest validation loss, and only that rate is refitted.
+///
+/// # Errors
+/// The first error of a stage.
+pub fn compare<AB: AutodiffBackend>(
+    run: &Started,
+    lr_grid: &[f64],
+    device: &AB::Device,
+) -> Result<Summary, Box<dyn Error>> {
+    let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
+    let config = &run.config;
+    let rates = match lr_grid.is_empty() {
+        true => vec![config.finetune.learning_rate],
+        false => lr_grid.to_vec(),
+    };
+    let mut arms = Vec::new();
+    for (name, key, stack) in [
+        ("pretrained", "pretrained", Some(&dbn)),
+        ("random-init", "random_init", None),
+    ] {
+        // Each rate without the refit; the one of lowest validation loss is refitted alone.
+        let at_rate = |rate: f64| -> Result<_, Box<dyn Error>> {
+            let mut tuned = config.clone();
+            tuned.finetune.learning_rate = rate;
+            tuned.finetune.refit = false;
+            Ok((tuned, run.dir.sub(name)?.sub(&format!("lr-{rate}"))?))
+        };
+        // (validation loss, rate, its run, test error) of the rate with the lowest loss.
+        let mut best: Option<(f64, f64, FinetuneOutcome<AB::InnerBackend>, f64)> = None;
+        for &rate in &rates {
+            let (tuned, dir) = at_rate(rate)?;
+            let kept =
+                stages::finetune_stage::<AB>(&tuned, &dir, &run.data, stack, device, run.resume)?
+                    .kept;
+            let valid_loss = kept.best.map_or(f64::INFINITY, |best| best.valid_loss);
+            let test_error = test_error(&kept.net, &run.data.test, device);
+            println!(
+                "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
+                100.0 * test_error
+            );
+            if best.as_ref().is_none_or(|(loss, ..)| valid_loss < *loss) {
+                best = Some((valid_loss, rate, kept, test_error));
+            }
+        }
+        let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
+        let refit = stages::refit_epochs(config.finetune.refit, &chosen);
+        if let Some(epoch) = refit {
+            let (tuned, dir) = at_rate(rate)?;
+            let net = stages::refit_stage::<AB>(
+                &tuned, &dir, &run.data, stack, epoch, device, run.resume,
+            )?;
+            test_error = crate::finetune::test_error(&net.kept.net, &run.data.test, device);
+            println!(
+                "{name}, learning rate {rate}, refitted: test error {:.2}%",
+                100.0 * test_error
+            );
+        }
+        arms.push(Arm {
+            name: key,
+            test_error,
+            learning_rate: rate,
+            valid_loss,
+            refitted: refit.is_some(),
+        });
+    }
+    let summary = Summary {
+        pretrain_seconds: Some(pretrain_seconds),
+        comparison: Some(Comparison {
+            learning_rates_tried: rates,
+            refit: config.finetune.refit,
+            arms,
+        }),
+        ..run.summary()
+    };
+    run.finish(summary)
+}
+
+/// The test error of a saved classifier.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Share of misclassified test images, in [0, 1].
+    pub test_error: f64,
+    /// Test images evaluated.
+    pub images: usize,
+}
+
+/// `dbn evaluate`: the test error of the classifier saved in `model` on `data_dir`'s test set.
+///
+/// # Errors
+/// A model or data folder that cannot be read.
+pub fn evaluate<B: Backend>(
+    model: &Path,
+    data_dir: &Path,
+    device: &B::Device,
+) -> Result<Evaluation, Box<dyn Error>> {
+    let (net, _) = load_module::<B, DbnClassifier<B>>(model, device)?;
+    let splits = MnistSplits::load(data_dir, DEFAULT_VALIDATION)?;
+    Ok(Evaluation {
+        test_error: test_error(&net, &splits.test, device),
+        images: splits.test.len(),
+    })
+}
+
+/// `dbn sample`: `n` images generated by the stack saved in `model`, after `steps` Gibbs steps
+/// in its top RBM from chains seeded by `seed`, as a grid in the PNG `out`.
+///
+/// # Errors
+/// A model that cannot be loaded or whose visible layer is not a square image, or a picture
+/// that cannot be written.
+pub fn sample<B: Backend>(
+    model: &Path,
+    n: usize,
+    steps: usize,
+    seed: u64,
+    out: &Path,
+    device: &B::Device,
+) -> Result<(), Box<dyn Error>> {
+    let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
+    let n_visible = dbn.layer_sizes()[0];
+    let side = (n_visible as f64).sqrt() as usize;
+    if side * side != n_visible {
+        return Err(format!("--model: {n_visible} visible units are not a square image").into());
+    }
+    B::seed(device, seed);
+    let generated = dbn.generate(n, steps);
+    let values: Vec<f32> = generated.probs.into_data().to_vec()?;
+    save_png(tile_grid(&rows(&values, n_visible), side, 10, 2), out)?;
+    Ok(())
+}
+
+/// The settings of `dbn loglik`'s annealed importance sampling.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoglikSettings {
+    /// Annealing runs.
+    pub runs: usize,
+    /// Intermediate temperatures.
+    pub betas: usize,
+    /// Seed of the binarisation and of the annealing.
+    pub seed: u64,
+}
+
+/// What `dbn loglik` estimated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogLikelihood {
+    /// The estimate of `log Z`.
+    pub log_z: f64,
+    /// Its standard error.
+    pub std_err: f64,
+    /// The average test log-likelihood, nats.
+    pub test: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// `dbn loglik`: the AIS estimate of the average test log-likelihood of the first RBM of the
+/// stack saved in `model`, on binarised images of `data_dir`.
+///
+/// # Errors
+/// A model or data folder that cannot be read, or invalid AIS settings.
+pub fn loglik<B: Backend>(
+    model: &Path,
+    data_dir: &Path,
+    settings: LoglikSettings,
+    device: &B::Device,
+) -> Result<LogLikelihood, Box<dyn Error>> {
+    let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
+    let rbm = &dbn.rbms[0];
+    let splits = MnistSplits::load(data_dir, DEFAULT_VALIDATION)?;
+    let binary = ImageBatcher::stochastic(settings.seed);
+    let set = |d: &MnistDataset| stages::batch_all::<B>(d, &binary, device);
+    let start = Instant::now();
+    let base = rbm.visible_bias_from_data(set(&splits.train));
+    let ais = AisConfig::new()
+        .with_n_runs(settings.runs)
+        .with_n_betas(settings.betas)
+        .with_seed(settings.seed);
+    let estimate = ais_log_partition(rbm, base, &ais)?;
+    let test = average_log_likelihood(rbm, set(&splits.test), estimate.log_z)?;
+    Ok(LogLikelihood {
+        log_z: estimate.log_z,
+        std_err: estimate.std_err,
+        test,
+        seconds: seconds(start),
+    })
+}
+
+/// One split's row of `dbn data`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitReport {
+    /// `train`, `validation` or `test`.
+    pub name: &'static str,
+    /// Images.
+    pub images: usize,
+    /// Mean pixel value, in [0, 1].
+    pub mean: f64,
+    /// Images per label, 0 to 9.
+    pub label_counts: [usize; N_CLASSES],
+}
+
+/// What `dbn data` found in a folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataReport {
+    /// Image rows and columns.
+    pub size: [usize; 2],
+    /// Seconds to load and check the files.
+    pub seconds: f64,
+    /// The three splits.
+    pub splits: Vec<SplitReport>,
+}
+
+/// `dbn data`: loads and checks the three splits of `data_dir`, holding out `validation`
+/// training images.
+///
+/// # Errors
+/// A file that is missing or invalid, or an impossible split (naming `--validation`).
+pub fn data_report<B: Backend>(
+    data_dir: &Path,
+    validation: usize,
+    device: &B::Device,
+) -> Result<DataReport, Box<dyn Error>> {
+    let start = Instant::now();
+    let splits = stages::load_splits(data_dir, validation)?;
+    let seconds = seconds(start);
+    let report = |name, set: &MnistDataset| SplitReport {
+        name,
+        images: set.len(),
+        mean: stages::images::<B>(set, device)
+            .mean()
+            .into_scalar()
+            .elem::<f64>(),
+        label_counts: set.label_counts(),
+    };
+    Ok(DataReport {
+        size: [splits.train.rows(), splits.train.cols()],
+        seconds,
+        splits: vec![
+            report("train", &splits.train),
+            report("validation", &splits.valid),
+            report("test", &splits.test),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn data_report_counts_the_shipped_mnist_per_split_and_label() {
+        let dir = dbn_data::shipped_mnist_dir();
+        let report = data_report::<Flex>(&dir, 10_000, &Default::default()).unwrap();
+        assert_eq!(report.size, [28, 28]);
+        let images: Vec<usize> = report.splits.iter().map(|s| s.images).collect();
+        assert_eq!(images, [50_000, 10_000, 10_000]);
+        let test = &report.splits[2];
+        assert_eq!(
+            test.label_counts,
+            [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+        );
+        assert!((test.mean - 0.1325).abs() < 5e-5, "{}", test.mean);
+        let err = data_report::<Flex>(&dir, 60_000, &Default::default()).unwrap_err();
+        assert!(err.to_string().starts_with("--validation:"), "{err}");
+    }
+
+    #[test]
+    fn a_comparison_is_laid_out_in_summary_json_one_key_per_arm_and_figure() {
+        let arm = |name, refitted| Arm {
+            name,
+            test_error: 0.02,
+            learning_rate: 0.5,
+            valid_loss: 0.1,
+            refitted,
+        };
+        let summary = Summary {
+            command: "compare".into(),
+            test_error: None,
+            test_images: 10_000,
+            random_init: false,
+            pretrain_seconds: Some(1.0),
+            finetune_seconds: None,
+            finetune_best_epoch: None,
+            refit_images: None,
+            total_seconds: 2.0,
+            backend: "flex".into(),
+            seed: 42,
+            layers: vec![784, 10],
+            labelled_images: 100,
+            comparison: Some(Comparison {
+                learning_rates_tried: vec![0.5, 0.1],
+                refit: true,
+                arms: vec![arm("pretrained", true), arm("random_init", false)],
+            }),
+        };
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["learning_rates_tried"], serde_json::json!([0.5, 0.1]));
+        assert_eq!(json["pretrained_refitted"], true);
+        assert_eq!(json["random_init_refitted"], false);
+        assert_eq!(json["random_init_learning_rate"], 0.5);
+        assert_eq!(json["pretrained_valid_loss"], 0.1);
+        assert_eq!(json["command"], "compare");
+        let other = Summary {
+            comparison: None,
+            ..summary
+        };
+        let json = serde_json::to_value(&other).unwrap();
+        assert!(json.get("refit").is_none() && json.get("pretrained_test_error").is_none());
+    }
+}
