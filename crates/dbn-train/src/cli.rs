@@ -717,4 +717,30 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn every_flag_of_every_command_is_documented_in_its_help() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let mut flags = 0;
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            assert!(sub.get_about().is_some(), "dbn {name} has no description");
+            let help = sub.clone().render_long_help().to_string();
+            for arg in sub.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                let documented = arg
+                    .get_long_help()
+                    .or(arg.get_help())
+                    .is_some_and(|h| h.to_string().trim().len() > 10);
+                assert!(documented, "dbn {name} --{long} has no description");
+                assert!(
+                    help.contains(&format!("--{long}")),
+                    "dbn {name} --help lacks --{long}"
+                );
+                flags += 1;
+            }
+        }
+        assert!(flags > 60, "only {flags} flags seen");
+    }
 }
