@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use crate::exact::log_partition;
     use crate::rbm::RbmConfig;
-    use crate::rbm::tests::{B, random_rbm};
+    use crate::test_support::{B, random_rbm};
 
     #[test]
     fn the_schedule_runs_from_zero_to_one_in_n_betas_steps() {

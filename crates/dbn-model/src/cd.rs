@@ -349,8 +349,9 @@ mod tests {
     use crate::numerics::to_f64;
     use crate::optimizer::OptimizerConfig;
     use crate::rbm::VisibleUnits;
-    use crate::rbm::tests::{B, all_states, assert_close, random_rbm};
     use crate::sparsity::SparsityConfig;
+    use crate::test_support::assert_names_fields;
+    use crate::test_support::{B, all_states, assert_close, random_rbm};
 
     fn cosine(a: RbmDelta<B>, b: RbmDelta<B>) -> f64 {
         let (a, b) = (to_f64(a.flatten()), to_f64(b.flatten()));
@@ -661,13 +662,7 @@ mod tests {
                 "persistent.chains",
             ),
         ];
-        for (config, field) in cases {
-            let err = config.validate().unwrap_err();
-            assert!(
-                matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
-                "{err}"
-            );
-        }
+        assert_names_fields(cases, |config| config.validate());
         assert!(CdConfig::new().validate().is_ok());
         assert!(CdConfig::new().with_pcd().validate().is_ok());
     }

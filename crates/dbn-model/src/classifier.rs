@@ -278,9 +278,9 @@ impl<B: Backend> DbnClassifier<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dbn::tests::tutorial_dbn;
     use crate::numerics::to_f64;
-    use crate::rbm::tests::assert_close;
+    use crate::test_support::assert_close;
+    use crate::test_support::tutorial_dbn;
     use burn::backend::{Autodiff, NdArray};
     use burn::module::AutodiffModule;
     use burn::optim::{GradientsParams, Optimizer, SgdConfig};

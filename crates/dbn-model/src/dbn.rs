@@ -236,15 +236,10 @@ impl<B: Backend> Dbn<B> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::numerics::to_f64;
-    use crate::rbm::tests::{B, assert_close, row, tutorial_rbm1, tutorial_rbm2};
-
-    /// The tutorial's two-layer DBN (Examples 1 and 3).
-    pub fn tutorial_dbn() -> Dbn<B> {
-        Dbn::new(vec![tutorial_rbm1(), tutorial_rbm2()]).unwrap()
-    }
+    use crate::test_support::{B, assert_close, row, tutorial_dbn, tutorial_rbm1};
 
     #[test]
     fn tutorial_example_1_through_the_stack() {

@@ -128,7 +128,7 @@ pub fn exact_gradient<B: Backend>(
 mod tests {
     use super::*;
     use crate::rbm::VisibleUnits;
-    use crate::rbm::tests::{B, all_states, assert_close, random_rbm};
+    use crate::test_support::{B, all_states, assert_close, random_rbm};
 
     /// Exact quantities by brute force over both layers, in f64 on the host.
     struct BruteForce {

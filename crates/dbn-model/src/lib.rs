@@ -69,6 +69,8 @@ pub mod pretrain;
 pub mod rbm;
 pub mod seed;
 pub mod sparsity;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod trainer;
 pub mod training;
 

@@ -140,6 +140,7 @@ impl<B: Backend> Rbm<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::assert_names_fields;
 
     #[test]
     fn the_schedules_follow_the_epoch() {
@@ -173,13 +174,7 @@ mod tests {
                 "weight_decay",
             ),
         ];
-        for (config, field) in cases {
-            let err = config.validate().unwrap_err();
-            assert!(
-                matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
-                "{err}"
-            );
-        }
+        assert_names_fields(cases, |config| config.validate());
         assert!(OptimizerConfig::new().validate().is_ok());
         // Weight decay has no upper bound: the step is lr · decay · W.
         assert!(

@@ -281,7 +281,7 @@ pub fn load_module<B: Backend, M: Persist<B>>(
 mod tests {
     use super::*;
     use crate::rbm::VisibleUnits;
-    use crate::rbm::tests::B;
+    use crate::test_support::B;
 
     fn values<M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
         struct Collect(Vec<Vec<f32>>);

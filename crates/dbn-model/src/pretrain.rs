@@ -439,7 +439,7 @@ mod tests {
     use super::*;
     use crate::numerics::to_f64;
     use crate::optimizer::OptimizerConfig;
-    use crate::rbm::tests::{B, all_states, assert_close};
+    use crate::test_support::{B, all_states, assert_close};
 
     #[test]
     fn each_rbm_trains_on_the_probabilities_of_the_layer_below() {

@@ -80,20 +80,16 @@ pub fn add_sparsity_penalty<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::assert_names_fields;
 
     #[test]
     fn invalid_settings_are_named() {
-        for (config, field) in [
+        let cases = [
             (SparsityConfig::new().with_cost(0.0), "cost"),
             (SparsityConfig::new().with_target(1.5), "target"),
             (SparsityConfig::new().with_decay(1.0), "decay"),
-        ] {
-            let err = config.validate().unwrap_err();
-            assert!(
-                matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
-                "{err}"
-            );
-        }
+        ];
+        assert_names_fields(cases, |config| config.validate());
         assert!(SparsityConfig::new().validate().is_ok());
     }
 }

@@ -356,8 +356,8 @@ mod tests {
     use crate::cd::CdConfig;
     use crate::exact::log_likelihood;
     use crate::optimizer::OptimizerConfig;
-    use crate::rbm::tests::{B, all_states, random_rbm};
     use crate::rbm::{RbmConfig, VisibleUnits};
+    use crate::test_support::{B, all_states, random_rbm};
     use crate::training::EarlyStoppingConfig;
     use burn::tensor::Distribution;
 

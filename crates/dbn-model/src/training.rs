@@ -165,6 +165,7 @@ impl Plateau {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::assert_names_fields;
 
     #[test]
     fn a_plateau_is_patience_values_without_enough_improvement() {
@@ -206,13 +207,7 @@ mod tests {
                 "early_stopping.patience",
             ),
         ];
-        for (config, field) in cases {
-            let err = config.validate().unwrap_err();
-            assert!(
-                matches!(&err, ModelError::InvalidConfig { field: f, .. } if f == field),
-                "{field}: {err}"
-            );
-        }
+        assert_names_fields(cases, |config| config.validate());
         assert!(RbmTrainingConfig::new().validate().is_ok());
     }
 

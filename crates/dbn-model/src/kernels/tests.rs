@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::numerics::to_f64;
-use crate::rbm::tests::assert_close;
+use crate::test_support::assert_close;
 
 /// The update on `B`, and the generic one on `B`, from the same values.
 fn both<B: Backend>() -> Vec<[(Vec<f64>, Vec<f64>); 2]> {
@@ -25,7 +25,7 @@ fn both<B: Backend>() -> Vec<[(Vec<f64>, Vec<f64>); 2]> {
 #[test]
 fn the_update_is_the_formula() {
     let device = Default::default();
-    let p = Tensor::<crate::rbm::tests::B, 1>::from_floats([1.0, -2.0], &device);
+    let p = Tensor::<crate::test_support::B, 1>::from_floats([1.0, -2.0], &device);
     let v = Tensor::from_floats([0.5, 0.25], &device);
     let s = Tensor::from_floats([0.1, 0.2], &device);
     let (p1, v1) = momentum_update(p.clone(), v.clone(), s.clone(), MomentumStep::cd(0.5, 0.1));
@@ -173,7 +173,7 @@ fn flex_dropout_keeps_the_expectation_and_its_gradient_is_the_mask() {
 #[test]
 #[should_panic(expected = "dropout probability 1 outside [0, 1)")]
 fn a_dropout_of_every_unit_is_refused() {
-    let x = Tensor::<crate::rbm::tests::B, 1>::ones([4], &Default::default());
+    let x = Tensor::<crate::test_support::B, 1>::ones([4], &Default::default());
     dropout(x, 1.0);
 }
 
@@ -280,7 +280,7 @@ fn affine_matches_burns<Ad: burn::tensor::backend::AutodiffBackend>() {
 
 #[test]
 fn the_generic_path_computes_products_and_affine_maps() {
-    type N = crate::rbm::tests::B;
+    type N = crate::test_support::B;
     let device = Default::default();
     let a = Tensor::<N, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
     let b = Tensor::<N, 2>::from_floats([[1.0, 0.5], [-1.0, 2.0]], &device);
