@@ -81,7 +81,7 @@ impl CdConfig {
         if let Some(final_k) = self.final_k.filter(|&n| n < self.k) {
             return Err(ModelError::invalid(
                 "final_k",
-                final_k,
+                format!("{final_k} with k = {}", self.k),
                 "must be at least k (the steps only grow)",
             ));
         }

@@ -371,14 +371,10 @@ impl RunArgs {
         let cd = &mut rbm.cd;
         set(&mut cd.k, self.cd_k);
         set(&mut cd.final_k, self.final_cd_k.map(Some));
-        // Named by its flags when one of them set it (the settings' check names the fields).
-        let flagged = self.final_cd_k.is_some() || self.cd_k.is_some();
-        if let Some(final_k) = cd.final_k.filter(|&f| flagged && f < cd.k) {
-            let k = cd.k;
-            return Err(format!(
-                "--final-cd-k {final_k}: must be at least --cd-k ({k}); the steps only grow"
-            )
-            .into());
+        // The estimator's own check, named by the flags when one of them set a bad value.
+        if self.final_cd_k.is_some() || self.cd_k.is_some() {
+            cd.validate()
+                .map_err(|e| format!("--final-cd-k / --cd-k: {e}"))?;
         }
         if self.persistent {
             cd.persistent.get_or_insert_with(PersistentConfig::new);
@@ -706,10 +702,9 @@ mod tests {
         let err = train_settings(&["--config", file, "--pcd-chains", "5"]).unwrap_err();
         assert!(err.contains("--pcd-chains 5: only persistent CD"), "{err}");
         let err = train_settings(&["--config", file, "--final-cd-k", "2"]).unwrap_err();
-        assert!(
-            err.contains("--final-cd-k 2: must be at least --cd-k (3)"),
-            "{err}"
-        );
+        let expected =
+            "--final-cd-k / --cd-k: invalid setting final_k = 2 with k = 3: must be at least k";
+        assert!(err.contains(expected), "{err}");
         // --layers with another number of RBMs than the file's per-layer settings is refused.
         let err = train_settings(&["--config", file, "--layers", "784,100"]).unwrap_err();
         assert!(

@@ -360,7 +360,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ),
         (
             vec!["--cd-k", "5", "--final-cd-k", "3"],
-            "--final-cd-k 3: must be at least --cd-k (5)",
+            "--final-cd-k / --cd-k: invalid setting final_k = 3 with k = 5: must be at least k",
         ),
         (
             vec!["--validation", "0"],
