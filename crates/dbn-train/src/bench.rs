@@ -19,8 +19,8 @@ use dbn_data::ClassificationBatch;
 use dbn_model::kernels::in_thread_pool;
 use dbn_model::{CdState, DbnClassifierConfig, Rbm, RbmConfig, RbmTrainingConfig};
 
-use dbn_train::finetune::LearnerModel;
-use dbn_train::sgd::FusedSgd;
+use crate::finetune::LearnerModel;
+use crate::sgd::FusedSgd;
 
 /// One measured workload.
 #[derive(Clone, Debug, PartialEq)]
@@ -351,6 +351,98 @@ pub fn peer_peak(peer: &PeerCommand<'_>) -> Result<f64, String> {
 /// The peer script next to the workspace this binary was built from.
 pub fn default_peer_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/peer_torch.py")
+}
+
+/// Which workloads to run and against what.
+pub struct BenchSettings<'a> {
+    /// Examples per epoch.
+    pub examples: usize,
+    /// Runs of each workload (ours and the peer's alternating); the median is reported.
+    pub repeat: usize,
+    /// The PyTorch peer, or `None` to time our side only.
+    pub peer: Option<PeerCommand<'a>>,
+}
+
+/// The peer's median on one workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerTime {
+    /// Seconds.
+    pub seconds: f64,
+    /// The threads PyTorch used.
+    pub threads: usize,
+}
+
+/// One workload's result: our median and, unless not asked, the peer's or why it was skipped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchRow {
+    /// The workload.
+    pub workload: Workload,
+    /// Our median, seconds.
+    pub ours: f64,
+    /// The peer's median, or why it was skipped; `None` without a peer.
+    pub peer: Option<Result<PeerTime, String>>,
+}
+
+/// The standard workloads whose name contains `only` (all of them for `None`).
+///
+/// # Errors
+/// The filter, when it matches no workload.
+pub fn workloads(only: Option<&str>) -> Result<Vec<Workload>, String> {
+    let chosen: Vec<Workload> = Workload::standard()
+        .into_iter()
+        .filter(|w| only.is_none_or(|only| w.name().contains(only)))
+        .collect();
+    match (chosen.is_empty(), only) {
+        (true, Some(only)) => Err(format!("--only {only:?} matches no workload")),
+        _ => Ok(chosen),
+    }
+}
+
+/// Runs each workload `settings.repeat` times on `A`, alternating with the peer so that a
+/// change in the machine's load hits both, and hands each workload's row to `on_row` as it is
+/// done.
+pub fn run_all<A: AutodiffBackend>(
+    workloads: &[Workload],
+    settings: &BenchSettings<'_>,
+    device: &A::Device,
+    mut on_row: impl FnMut(&BenchRow),
+) {
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    for workload in workloads {
+        let mut ours = Vec::new();
+        let mut theirs: Result<Vec<f64>, String> = Ok(Vec::new());
+        let mut threads = 0;
+        for _ in 0..settings.repeat {
+            ours.push(workload.run::<A>(settings.examples, device).as_secs_f64());
+            let (Some(peer), Ok(runs)) = (&settings.peer, &mut theirs) else {
+                continue;
+            };
+            match run_peer(peer, workload, settings.examples) {
+                Peer::Measured {
+                    seconds,
+                    threads: t,
+                } => {
+                    runs.push(seconds);
+                    threads = t;
+                }
+                Peer::Skipped(why) => theirs = Err(why),
+            }
+        }
+        let peer = settings.peer.as_ref().map(|_| {
+            theirs.map(|runs| PeerTime {
+                seconds: median(runs),
+                threads,
+            })
+        });
+        on_row(&BenchRow {
+            workload: workload.clone(),
+            ours: median(ours),
+            peer,
+        });
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use dbn_model::check::parse_at_least_one;
 use dbn_model::{PersistentConfig, Range, RbmTrainingConfig};
 
 use crate::backend::{self, Selected};
-use crate::bench::{Peer, PeerCommand, Workload, default_peer_script, peer_peak, run_peer};
+use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
 use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::run_dir::Existing;
@@ -534,27 +534,18 @@ fn data_summary(args: &DataArgs, device: &Device<Inner>) -> Result<(), Box<dyn E
 /// `dbn bench`: each workload on our backend, then on the PyTorch peer; seconds, GFLOP/s and
 /// the ratio of the two.
 fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let workloads: Vec<Workload> = Workload::standard()
-        .into_iter()
-        .filter(|w| {
-            args.only
-                .as_ref()
-                .is_none_or(|only| w.name().contains(only.as_str()))
-        })
-        .collect();
-    if let (true, Some(only)) = (workloads.is_empty(), &args.only) {
-        return Err(format!("--only {only:?} matches no workload").into());
-    }
+    let workloads = bench::workloads(args.only.as_deref())?;
     let script = args.peer_script.clone().unwrap_or_else(default_peer_script);
     let gpu = matches!(backend::NAME, "cuda" | "wgpu");
-    let peer = PeerCommand {
+    let peer_device = args
+        .peer_device
+        .as_deref()
+        .unwrap_or(if gpu { "cuda" } else { "cpu" });
+    let peer = (!args.no_peer).then(|| PeerCommand {
         python: &args.python,
         script: &script,
-        device: args
-            .peer_device
-            .as_deref()
-            .unwrap_or(if gpu { "cuda" } else { "cpu" }),
-    };
+        device: peer_device,
+    });
     println!(
         "backend {} ({} CPU threads available), {} examples per epoch, median of {} run(s)",
         backend::NAME,
@@ -562,8 +553,8 @@ fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>>
         args.examples,
         args.repeat
     );
-    if !args.no_peer {
-        match peer_peak(&peer) {
+    if let Some(peer) = &peer {
+        match peer_peak(peer) {
             Ok(gflops) => println!(
                 "SGEMM peak (PyTorch on {}, 2048x2048x2048): {gflops:.1} GFLOP/s",
                 peer.device
@@ -571,56 +562,34 @@ fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>>
             Err(why) => println!("SGEMM peak not measured: {why}"),
         }
     }
-    let median = |mut xs: Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
+    let settings = BenchSettings {
+        examples: args.examples,
+        repeat: args.repeat,
+        peer,
     };
-    // Ours and the peer's runs alternate, so that a change in the machine's load hits both.
-    for workload in &workloads {
-        let mut ours = Vec::new();
-        let mut theirs: Result<Vec<f64>, String> = Ok(Vec::new());
-        let mut threads = 0;
-        for _ in 0..args.repeat {
-            ours.push(workload.run::<Train>(args.examples, device).as_secs_f64());
-            if args.no_peer {
-                continue;
-            }
-            if let Ok(runs) = &mut theirs {
-                match run_peer(&peer, workload, args.examples) {
-                    Peer::Measured {
-                        seconds,
-                        threads: t,
-                    } => {
-                        runs.push(seconds);
-                        threads = t;
-                    }
-                    Peer::Skipped(why) => theirs = Err(why),
-                }
-            }
-        }
-        let ours = median(ours);
-        let gflops = |s: f64| workload.flops(args.examples) / s / 1e9;
+    bench::run_all::<Train>(&workloads, &settings, device, |row| {
+        let gflops = |s: f64| row.workload.flops(args.examples) / s / 1e9;
         let mut line = format!(
             "{:<34} dbn {:>8.3} s {:>7.1} GFLOP/s",
-            workload.name(),
-            ours,
-            gflops(ours)
+            row.workload.name(),
+            row.ours,
+            gflops(row.ours)
         );
-        match theirs {
-            _ if args.no_peer => {}
-            Err(why) => line += &format!("   peer skipped: {why}"),
-            Ok(runs) => {
-                let theirs = median(runs);
+        match &row.peer {
+            None => {}
+            Some(Err(why)) => line += &format!("   peer skipped: {why}"),
+            Some(Ok(theirs)) => {
                 line += &format!(
-                    " | torch ({}, {threads} threads) {theirs:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
-                    peer.device,
-                    gflops(theirs),
-                    ours / theirs
+                    " | torch ({peer_device}, {} threads) {:>8.3} s {:>7.1} GFLOP/s | dbn/torch {:.2}",
+                    theirs.threads,
+                    theirs.seconds,
+                    gflops(theirs.seconds),
+                    row.ours / theirs.seconds
                 );
             }
         }
         println!("{line}");
-    }
+    });
     Ok(())
 }
 

@@ -1,8 +1,9 @@
-//! The library half of the `dbn` command: settings, the stages of a run, fine-tuning through
-//! burn-train, run folders and pictures, all generic over the backend. The binary
-//! (`src/main.rs`) adds the command line, the benchmark and the one place where a cargo feature
-//! picks the backend; the fuzz targets (`fuzz/`) read settings through [`config`].
+//! The library half of the `dbn` command: settings, the commands and the stages of a run,
+//! fine-tuning through burn-train, the benchmark, run folders and pictures, all generic over
+//! the backend. The binary (`src/main.rs`, `src/cli.rs`) parses the flags, prints, and is the
+//! one place where a cargo feature picks the backend; the fuzz targets (`fuzz/`) read settings through [`config`].
 //!
+//! - [`bench`]: `dbn bench`'s workloads, run on our side and by the PyTorch peer alternately.
 //! - [`commands`]: each `dbn` command as a function of typed settings with a typed outcome.
 //! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
 //! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
@@ -14,6 +15,7 @@
 //! - [`run_dir`]: a run's folder: never overwritten silently, every file written atomically.
 //! - [`pictures`], [`renderer`]: PNG pictures, and the dashboard of pretraining.
 
+pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod finetune;

@@ -1,7 +1,6 @@
 //! `dbn`: deep belief networks on Burn, from the command line.
 
 mod backend;
-mod bench;
 mod cli;
 
 use std::process::ExitCode;
