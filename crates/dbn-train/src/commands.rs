@@ -118,28 +118,19 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
 }
 
 impl Started {
-    /// The summary's fields that every training command fills alike; the rest empty.
-    fn summary(&self) -> Summary {
-        Summary {
+    /// `summary` with the fields every training command fills alike (the command, the data's
+    /// sizes, the total time, backend, seed and layers), written as the run's `summary.json`.
+    fn finish(&self, summary: Summary) -> Result<Summary, Box<dyn Error>> {
+        let summary = Summary {
             command: self.command.into(),
-            test_error: None,
             test_images: self.data.test.len(),
-            random_init: false,
-            pretrain_seconds: None,
-            finetune_seconds: None,
-            finetune_best_epoch: None,
-            refit_images: None,
             total_seconds: seconds(self.start),
             backend: self.backend.clone(),
             seed: self.config.seed,
             layers: self.config.dbn.layers.clone(),
             labelled_images: self.data.labelled.len(),
-            comparison: None,
-        }
-    }
-
-    /// Writes `summary` as the run's `summary.json` and returns it.
-    fn finish(&self, summary: Summary) -> Result<Summary, Box<dyn Error>> {
+            ..summary
+        };
         self.dir.write_json("summary.json", &summary)?;
         Ok(summary)
     }
@@ -174,7 +165,7 @@ pub fn train<AB: AutodiffBackend>(
     let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
     let mut summary = Summary {
         pretrain_seconds: Some(pretrain_seconds),
-        ..run.summary()
+        ..Summary::default()
     };
     if finetune {
         let start = Instant::now();
@@ -191,7 +182,6 @@ pub fn train<AB: AutodiffBackend>(
         summary.finetune_best_epoch = tuned.kept.best.map(|best| best.epoch);
         summary.refit_images = tuned.refit_images;
     }
-    summary.total_seconds = seconds(run.start);
     run.finish(summary)
 }
 
@@ -235,7 +225,7 @@ pub fn finetune<AB: AutodiffBackend>(
         finetune_seconds: Some(seconds(run.start)),
         finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
         refit_images: tuned.refit_images,
-        ..run.summary()
+        ..Summary::default()
     };
     run.finish(summary)
 }
@@ -356,7 +346,7 @@ pub fn compare<AB: AutodiffBackend>(
             refit: config.finetune.refit,
             arms,
         }),
-        ..run.summary()
+        ..Summary::default()
     };
     run.finish(summary)
 }

@@ -390,7 +390,7 @@ pub fn pictures<B: Backend>(
 }
 
 /// The `summary.json` of a run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Summary {
     /// The subcommand that ran.
     pub command: String,
