@@ -24,7 +24,9 @@ use dbn_data::{
     ClassificationBatch, ClassificationBatcher, DEFAULT_VALIDATION, ImageBatcher, MnistDataset,
     MnistSplits, shipped_mnist_dir,
 };
-use dbn_model::{DbnConfig, DbnEncoder, DbnPretrainer, PretrainConfig, RbmTrainingConfig, RunSeed};
+use dbn_model::{
+    DbnConfig, DbnEncoder, DbnPretrainer, Feed, PretrainConfig, RbmTrainingConfig, RunSeed,
+};
 
 /// The user's model: any Burn module can hold a `DbnEncoder` as it would hold a `Linear`.
 #[derive(Module, Debug)]
@@ -62,10 +64,11 @@ fn batches<B: Backend>(set: &MnistDataset, device: &B::Device) -> Vec<Classifica
 fn run<B: AutodiffBackend>(budget: &Budget, device: &B::Device) -> f64 {
     let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).expect("shipped MNIST");
 
-    // 1. Unsupervised pretraining on the plain (non-autodiff) backend.
+    // 1. Unsupervised pretraining on the plain (non-autodiff) backend, the images streamed from
+    //    the data set through the batcher a batch at a time (a tensor of all of them would do
+    //    too, and map the layers' inputs once instead of per batch).
     let unlabelled = splits.train.clone().take(budget.pretrain_images);
-    let images: Tensor<B::InnerBackend, 2> =
-        ImageBatcher::default().batch(unlabelled.iter().collect(), device);
+    let images = Feed::<B::InnerBackend>::stream(unlabelled, ImageBatcher::default(), device);
     let model = DbnConfig::new(vec![784, 256, 128]);
     let rbm = RbmTrainingConfig::new().with_epochs(budget.pretrain_epochs);
     let seed = RunSeed(42);

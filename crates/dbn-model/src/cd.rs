@@ -23,6 +23,7 @@
 //! likelihood gradient*, ICML 2008 (PCD).
 
 use burn::prelude::*;
+use burn::record::Record;
 
 use crate::check::at_least_one;
 use crate::error::ModelError;
@@ -121,7 +122,7 @@ pub struct Rates {
 }
 
 /// A quantity shaped like the RBM's parameters: statistics, a gradient, a velocity.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Record)]
 pub struct RbmDelta<B: Backend> {
     /// `[n_visible, n_hidden]`.
     pub weights: Tensor<B, 2>,
@@ -263,8 +264,9 @@ fn cycle_rows<B: Backend>(x: Tensor<B, 2>, n: Option<usize>) -> Tensor<B, 2> {
     x.repeat_dim(0, n.div_ceil(rows)).slice(0..n)
 }
 
-/// What CD training carries from one mini-batch to the next.
-#[derive(Clone, Debug)]
+/// What CD training carries from one mini-batch to the next (a Burn record, so that a
+/// checkpoint holds it as it is).
+#[derive(Clone, Debug, Record)]
 pub struct CdState<B: Backend> {
     /// The momentum-smoothed update.
     pub velocity: RbmDelta<B>,

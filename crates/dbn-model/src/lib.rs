@@ -9,6 +9,8 @@
 //!   ([`OptimizerConfig`]), and the optional sparsity penalty ([`SparsityConfig`]).
 //! - [`training`]: [`RbmTrainingConfig`], how one RBM is trained, composed of those parts, the
 //!   loop's settings and optional early stopping ([`EarlyStoppingConfig`]).
+//! - [`feed`]: [`Feed`], the data the trainers read: one tensor in memory, or rows streamed
+//!   from a Burn dataset through a Burn batcher ([`Feed::stream`]).
 //! - [`trainer`]: [`RbmTrainer`], epochs of shuffled mini-batches with per-epoch reconstruction
 //!   error and free-energy gap ([`EpochStats`]), a [`ModelError::Diverged`] naming layer, epoch
 //!   and batch on a non-finite update.
@@ -60,6 +62,7 @@ pub mod classifier;
 pub mod dbn;
 pub mod error;
 pub mod exact;
+pub mod feed;
 pub mod kernels;
 pub mod numerics;
 pub mod optimizer;
@@ -80,6 +83,7 @@ pub use check::Range;
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
+pub use feed::{Feed, RowSource};
 pub use optimizer::OptimizerConfig;
 pub use overlay::{OverlayError, config_over};
 pub use persist::{AtomicMpkRecorder, Persist, load_module, save_module, write_atomically};

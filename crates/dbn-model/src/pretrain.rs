@@ -2,21 +2,24 @@
 //!
 //! RBM 1 trains on the data; it is then frozen and the data mapped through `P(h(1) | v)`
 //! (probabilities, or samples with `sample_up`) for RBM 2, and so on: each RBM sees only the
-//! layer below it. With a checkpoint file, the whole position (every RBM's parameters, the
-//! current RBM's CD state, the statistics so far) is written after each epoch to a temporary
-//! file renamed over the checkpoint, so an interruption at any moment leaves the last complete
-//! checkpoint; a resumed run ends with the same weights as one that never stopped (CPU
+//! layer below it. The data is a [`Feed`]: in memory, each layer's input is mapped once; streamed,
+//! each batch is mapped as it is read ([`Feed::map`]). With a checkpoint file, the whole position
+//! (every RBM's parameters, the current RBM's CD state, the statistics so far) is written after
+//! each epoch as one Burn record (`#[derive(Record)]`, in Burn's named MessagePack format) to a
+//! temporary file renamed over the checkpoint, so an interruption at any moment leaves the last
+//! complete checkpoint; a resumed run ends with the same weights as one that never stopped (CPU
 //! backends, same seed).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 
-use crate::cd::{CdState, RbmDelta};
-use crate::dbn::{Dbn, DbnConfig};
+use crate::cd::CdState;
+use crate::dbn::{Dbn, DbnConfig, DbnRecord};
 use crate::error::ModelError;
+use crate::feed::Feed;
 use crate::kernels::bernoulli;
 use crate::overlay::{OverlayError, parse, value_over};
 use crate::persist::write_atomically;
@@ -165,7 +168,8 @@ impl DbnPretrainer {
 
     /// Pretrains every RBM of `dbn` in turn, calling `on_epoch` after each epoch of each layer;
     /// `ControlFlow::Break` stops after that epoch's checkpoint with
-    /// [`ModelError::Interrupted`].
+    /// [`ModelError::Interrupted`]. The data is a [`Feed`]: a tensor (`Tensor<B, 2>` converts) or
+    /// a stream ([`Feed::stream`]).
     ///
     /// # Shapes
     /// train `[n, layers[0]]`, valid `[n_valid, layers[0]]`
@@ -176,8 +180,8 @@ impl DbnPretrainer {
     pub fn pretrain<B: Backend>(
         &self,
         dbn: Dbn<B>,
-        train: Tensor<B, 2>,
-        valid: Option<Tensor<B, 2>>,
+        train: impl Into<Feed<B>>,
+        valid: Option<Feed<B>>,
         on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
         if dbn.layer_sizes() != self.model.layers {
@@ -193,7 +197,7 @@ impl DbnPretrainer {
             run: None,
             finished: Vec::new(),
         };
-        self.continue_from(position, train, valid, on_epoch)
+        self.continue_from(position, train.into(), valid, on_epoch)
     }
 
     /// Continues the run saved in the checkpoint file.
@@ -203,8 +207,8 @@ impl DbnPretrainer {
     /// of [`DbnPretrainer::pretrain`].
     pub fn resume<B: Backend>(
         &self,
-        train: Tensor<B, 2>,
-        valid: Option<Tensor<B, 2>>,
+        train: impl Into<Feed<B>>,
+        valid: Option<Feed<B>>,
         on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
         let path = self.checkpoint.as_ref().ok_or_else(|| {
@@ -214,43 +218,48 @@ impl DbnPretrainer {
                 "resuming needs a checkpoint file (DbnPretrainer::with_checkpoint)",
             )
         })?;
-        let position = Checkpoint::read(path)?.into_position(&self.model, path, &train.device())?;
+        let train = train.into();
+        let position = Checkpoint::read(path, &train.device())?.into_position(&self.model, path)?;
         self.continue_from(position, train, valid, on_epoch)
     }
 
-    /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the (sampled,
-    /// with `sample_up`, after seeding the backend with [`RunSeed::sample_up`]) up pass
-    /// through the RBMs below.
+    /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the up pass through
+    /// the RBMs below, `P(h | v)` or, with `sample_up`, a binary sample of it. In memory, the
+    /// sampled pass is drawn once, after seeding the backend with [`RunSeed::sample_up`];
+    /// streamed, each batch is drawn afresh as it is read, from the epoch's seed.
     ///
     /// # Shapes
     /// data `[n, layers[0]]` -> `[n, layers[layer - 1]]`
     pub fn layer_input<B: Backend>(
         &self,
         dbn: &Dbn<B>,
-        data: Tensor<B, 2>,
+        data: impl Into<Feed<B>>,
         layer: usize,
-    ) -> Tensor<B, 2> {
-        if self.config.sample_up && layer > 1 {
+    ) -> Feed<B> {
+        let data = data.into();
+        if self.config.sample_up && layer > 1 && matches!(data, Feed::InMemory(_)) {
             B::seed(&data.device(), self.seed.sample_up(layer));
         }
-        (1..layer).fold(data, |h, below| {
-            let probs = dbn.up_step(below, h);
-            if self.config.sample_up {
-                bernoulli(probs)
-            } else {
-                probs
-            }
+        let sample_up = self.config.sample_up;
+        dbn.rbms[..layer - 1].iter().fold(data, |h, below| {
+            let below = below.clone();
+            h.map(move |h| {
+                let probs = below.hidden_probs(h);
+                if sample_up { bernoulli(probs) } else { probs }
+            })
         })
     }
 
     fn continue_from<B: Backend>(
         &self,
         mut position: Position<B>,
-        train: Tensor<B, 2>,
-        valid: Option<Tensor<B, 2>>,
+        train: Feed<B>,
+        valid: Option<Feed<B>>,
         mut on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
-        self.model.check_data_width(train.dims()[1])?;
+        if !train.is_empty() {
+            self.model.check_data_width(train.head(1).dims()[1])?;
+        }
         for layer in position.layer..=self.model.n_rbms() {
             let trainer =
                 RbmTrainer::new(self.config.for_layer(layer).clone(), self.seed)?.for_layer(layer);
@@ -266,7 +275,7 @@ impl DbnPretrainer {
                 let stats = run.progress.history.last().expect("an epoch was trained");
                 let flow = on_epoch(stats);
                 if let Some(path) = &self.checkpoint {
-                    Checkpoint::new(&position.dbn, layer, run, &position.finished).write(path)?;
+                    Checkpoint::of(&position.dbn, layer, run, &position.finished).write(path)?;
                 }
                 match flow {
                     ControlFlow::Continue(()) => Ok(()),
@@ -286,143 +295,99 @@ impl DbnPretrainer {
     }
 }
 
-/// An RBM's or a CD state's three parameter-shaped tensors, as data.
-#[derive(Serialize, Deserialize)]
-struct Triple {
-    weights: TensorData,
-    visible_bias: TensorData,
-    hidden_bias: TensorData,
-}
-
-impl Triple {
-    fn of_rbm<B: Backend>(rbm: &Rbm<B>) -> Self {
-        Self {
-            weights: rbm.weights.val().into_data(),
-            visible_bias: rbm.visible_bias.val().into_data(),
-            hidden_bias: rbm.hidden_bias.val().into_data(),
-        }
-    }
-
-    fn of_delta<B: Backend>(delta: &RbmDelta<B>) -> Self {
-        Self {
-            weights: delta.weights.to_data(),
-            visible_bias: delta.visible_bias.to_data(),
-            hidden_bias: delta.hidden_bias.to_data(),
-        }
-    }
-
-    fn into_delta<B: Backend>(self, device: &B::Device) -> RbmDelta<B> {
-        RbmDelta {
-            weights: Tensor::from_data(self.weights, device),
-            visible_bias: Tensor::from_data(self.visible_bias, device),
-            hidden_bias: Tensor::from_data(self.hidden_bias, device),
-        }
-    }
-}
-
-/// Everything a resumed pretraining run needs, in one file.
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
+/// Everything a resumed pretraining run needs, as one Burn record.
+#[derive(Record)]
+struct Checkpoint<B: Backend> {
+    /// Layer sizes of the stack.
     layers: Vec<usize>,
+    /// The RBM in training, from 1.
     layer: usize,
-    finished: Vec<Vec<EpochStats>>,
+    /// Every RBM, the one in training as it is after the epoch.
+    dbn: DbnRecord<B>,
+    /// The CD state of the RBM in training.
+    state: CdState<B>,
+    /// Its epochs so far and its plateau detector.
     progress: RunProgress,
-    rbms: Vec<Triple>,
-    velocity: Triple,
-    chains: Option<TensorData>,
-    hidden_activity: Option<TensorData>,
+    /// The statistics of the RBMs below it.
+    finished: Vec<Vec<EpochStats>>,
 }
 
-impl Checkpoint {
+/// Burn's named MessagePack format, full precision: a round trip is bit-exact.
+type CheckpointRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+impl<B: Backend> Checkpoint<B> {
     /// The position after an epoch of RBM `layer`, whose current parameters are `run.rbm`.
-    fn new<B: Backend>(
-        dbn: &Dbn<B>,
-        layer: usize,
-        run: &RbmRun<B>,
-        finished: &[Vec<EpochStats>],
-    ) -> Self {
-        let rbms = dbn
-            .rbms
-            .iter()
-            .enumerate()
-            .map(|(i, rbm)| Triple::of_rbm(if i + 1 == layer { &run.rbm } else { rbm }))
-            .collect();
+    fn of(dbn: &Dbn<B>, layer: usize, run: &RbmRun<B>, finished: &[Vec<EpochStats>]) -> Self {
+        let mut dbn = dbn.clone();
+        dbn.rbms[layer - 1] = run.rbm.clone();
         Self {
             layers: dbn.layer_sizes(),
             layer,
-            finished: finished.to_vec(),
+            dbn: dbn.into_record(),
+            state: run.state.clone(),
             progress: run.progress.clone(),
-            rbms,
-            velocity: Triple::of_delta(&run.state.velocity),
-            chains: run.state.chains.as_ref().map(Tensor::to_data),
-            hidden_activity: run.state.hidden_activity.as_ref().map(Tensor::to_data),
+            finished: finished.to_vec(),
         }
     }
 
     /// Writes the checkpoint as a whole or not at all ([`write_atomically`]).
-    fn write(&self, path: &Path) -> Result<(), ModelError> {
+    fn write(self, path: &Path) -> Result<(), ModelError> {
         let io = |reason: String| ModelError::Io {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = rmp_serde::to_vec_named(self).map_err(|e| io(format!("cannot encode: {e}")))?;
+        let bytes = Recorder::<B>::record(&CheckpointRecorder::new(), self, ())
+            .map_err(|e| io(format!("cannot encode: {e}")))?;
         write_atomically(path, &bytes).map_err(|e| io(format!("cannot write checkpoint: {e}")))
     }
 
-    fn read(path: &Path) -> Result<Self, ModelError> {
+    /// Reads the checkpoint at `path` onto `device`.
+    fn read(path: &Path, device: &B::Device) -> Result<Self, ModelError> {
         let io = |reason: String| ModelError::Io {
             path: path.to_path_buf(),
             reason,
         };
         let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read checkpoint: {e}")))?;
-        rmp_serde::from_slice(&bytes).map_err(|e| io(format!("not a valid checkpoint: {e}")))
+        CheckpointRecorder::new()
+            .load(bytes, device)
+            .map_err(|e| io(format!("not a valid checkpoint: {e}")))
     }
 
-    fn into_position<B: Backend>(
-        self,
-        config: &DbnConfig,
-        path: &Path,
-        device: &B::Device,
-    ) -> Result<Position<B>, ModelError> {
+    /// The position saved, checked against the stack of `config`.
+    fn into_position(self, config: &DbnConfig, path: &Path) -> Result<Position<B>, ModelError> {
+        let io = |reason: String| ModelError::Io {
+            path: path.to_path_buf(),
+            reason,
+        };
         if self.layers != config.layers || self.layer == 0 || self.layer > config.n_rbms() {
-            return Err(ModelError::Io {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "the checkpoint is of layers {:?} (at RBM {}), the configuration has {:?}",
-                    self.layers, self.layer, config.layers
-                ),
-            });
+            return Err(io(format!(
+                "the checkpoint is of layers {:?} (at RBM {}), the configuration has {:?}",
+                self.layers, self.layer, config.layers
+            )));
         }
         let rbms = self
+            .dbn
             .rbms
             .into_iter()
             .enumerate()
-            .map(|(i, t)| {
-                let visible = config.rbm_config(i + 1).visible;
-                let delta = t.into_delta::<B>(device);
+            .map(|(i, record)| {
                 Rbm::new(
-                    delta.weights,
-                    delta.visible_bias,
-                    delta.hidden_bias,
-                    visible,
+                    record.weights.val(),
+                    record.visible_bias.val(),
+                    record.hidden_bias.val(),
+                    config.rbm_config(i + 1).visible,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dbn = Dbn::new(rbms)?;
         if dbn.layer_sizes() != config.layers {
-            return Err(ModelError::Io {
-                path: path.to_path_buf(),
-                reason: "the checkpoint's tensors do not have its layer sizes".into(),
-            });
+            return Err(io(
+                "the checkpoint's tensors do not have its layer sizes".into()
+            ));
         }
-        let state = CdState {
-            velocity: self.velocity.into_delta(device),
-            chains: self.chains.map(|d| Tensor::from_data(d, device)),
-            hidden_activity: self.hidden_activity.map(|d| Tensor::from_data(d, device)),
-        };
         let run = RbmRun {
             rbm: dbn.rbms[self.layer - 1].clone(),
-            state,
+            state: self.state,
             progress: self.progress,
         };
         Ok(Position {
@@ -484,11 +449,11 @@ mod tests {
         let dbn = model.init::<B>(&device).unwrap();
         let sampling = PretrainConfig::new().with_sample_up(true);
         let pretrainer = DbnPretrainer::new(model.clone(), sampling, RunSeed(42)).unwrap();
-        let input = to_f64(pretrainer.layer_input(&dbn, all_states(6), 2));
+        let input = to_f64(pretrainer.layer_input(&dbn, all_states(6), 2).head(64));
         assert!(input.iter().all(|&x| x == 0.0 || x == 1.0));
         assert!(input.contains(&1.0) && input.contains(&0.0));
         let probabilities = DbnPretrainer::new(model, PretrainConfig::new(), RunSeed(42)).unwrap();
-        let input = to_f64(probabilities.layer_input(&dbn, all_states(6), 2));
+        let input = to_f64(probabilities.layer_input(&dbn, all_states(6), 2).head(64));
         assert!(input.iter().any(|&x| x > 0.0 && x < 1.0));
     }
 

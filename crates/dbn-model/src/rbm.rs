@@ -308,7 +308,14 @@ impl<B: Backend> Rbm<B> {
     /// # Shapes
     /// data `[n, n_visible]` -> `[n_visible]`
     pub fn visible_bias_from_data(&self, data: Tensor<B, 2>) -> Tensor<B, 1> {
-        let mean = data.mean_dim(0).squeeze_dim(0); // [n_visible]
+        self.visible_bias_from_mean(data.mean_dim(0).squeeze_dim(0))
+    }
+
+    /// [`Rbm::visible_bias_from_data`] from the data's mean.
+    ///
+    /// # Shapes
+    /// mean `[n_visible]` -> `[n_visible]`
+    pub fn visible_bias_from_mean(&self, mean: Tensor<B, 1>) -> Tensor<B, 1> {
         match self.visible {
             VisibleUnits::Bernoulli => {
                 let p = mean.clamp(0.001, 0.999);
@@ -318,12 +325,12 @@ impl<B: Backend> Rbm<B> {
         }
     }
 
-    /// The same RBM with its visible biases set by [`Rbm::visible_bias_from_data`].
+    /// The same RBM with its visible biases set by [`Rbm::visible_bias_from_mean`].
     ///
     /// # Shapes
-    /// data `[n, n_visible]`
-    pub fn with_visible_bias_from_data(self, data: Tensor<B, 2>) -> Self {
-        let bias = self.visible_bias_from_data(data);
+    /// mean `[n_visible]`
+    pub fn with_visible_bias_from_mean(self, mean: Tensor<B, 1>) -> Self {
+        let bias = self.visible_bias_from_mean(mean);
         Self {
             visible_bias: self.visible_bias.map(|_| bias),
             ..self
@@ -528,9 +535,9 @@ mod tests {
             ],
             &device,
         );
-        let rbm = tutorial_rbm2().with_visible_bias_from_data(data);
+        let bias = tutorial_rbm2().visible_bias_from_data(data);
         let expected = [(0.75f64 / 0.25).ln(), (0.001f64 / 0.999).ln(), 0.0];
-        assert_close(&to_f64(rbm.visible_bias.val()), &expected, 1e-5);
+        assert_close(&to_f64(bias), &expected, 1e-5);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Training an RBM: epochs of shuffled mini-batches of CD updates, per-epoch monitoring,
 //! early stopping on a reconstruction-error plateau, and a stop with a clear error on divergence.
 //!
-//! The trainer is given the run's seed and, at the start of every epoch, seeds the shuffle and
-//! the backend's generator from `(seed, layer, epoch)` ([`RunSeed::rbm_epoch`]), so a run with
-//! one seed is reproducible bit for bit on the CPU backends, and an epoch's randomness does not
-//! depend on the epochs before it.
+//! The data comes as a [`Feed`]: one tensor in memory, or rows streamed from a Burn dataset
+//! through a Burn batcher. The trainer is given the run's seed and, at the start of every
+//! epoch, seeds the shuffle and the backend's generator from `(seed, layer, epoch)`
+//! ([`RunSeed::rbm_epoch`]; Burn 0.21 draws random tensors only from the backend's generator),
+//! so a run with one seed is reproducible bit for bit on the CPU backends, and an epoch's
+//! randomness does not depend on the epochs before it. Nothing else is seeded.
 
 use std::time::Instant;
 
 use burn::prelude::*;
+use burn::record::Record;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -16,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cd::CdState;
 use crate::error::ModelError;
+use crate::feed::Feed;
 use crate::kernels::in_thread_pool;
 use crate::numerics::all_finite;
 use crate::rbm::{Rbm, VisibleUnits};
@@ -23,7 +27,7 @@ use crate::seed::RunSeed;
 use crate::training::{Plateau, RbmTrainingConfig};
 
 /// What one epoch of training measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Record)]
 pub struct EpochStats {
     /// The RBM's layer in its stack, 1 for the bottom one.
     pub layer: usize,
@@ -54,8 +58,9 @@ pub struct FittedRbm<B: Backend> {
     pub stopped_early: bool,
 }
 
-/// How far a run has come: everything besides tensors that continuing it exactly needs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How far a run has come: everything besides tensors that continuing it exactly needs (a Burn
+/// record, part of the pretraining checkpoint).
+#[derive(Clone, Debug, PartialEq, Record)]
 pub struct RunProgress {
     /// One entry per epoch trained so far.
     pub history: Vec<EpochStats>,
@@ -118,7 +123,8 @@ impl RbmTrainer {
     }
 
     /// Trains for up to `epochs` epochs (fewer if the reconstruction error plateaus with
-    /// early stopping set), calling `on_epoch` after each.
+    /// early stopping set), calling `on_epoch` after each. The data is a [`Feed`]: a tensor
+    /// (`Tensor<B, 2>` converts) or a stream ([`Feed::stream`]).
     ///
     /// # Shapes
     /// train `[n, n_visible]`, valid `[n_valid, n_visible]`
@@ -130,10 +136,11 @@ impl RbmTrainer {
     pub fn fit<B: Backend>(
         &self,
         rbm: Rbm<B>,
-        train: Tensor<B, 2>,
-        valid: Option<Tensor<B, 2>>,
+        train: impl Into<Feed<B>>,
+        valid: Option<Feed<B>>,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> Result<FittedRbm<B>, ModelError> {
+        let train = train.into();
         let run = self.start(rbm, &train)?;
         let run = self.run(run, &train, valid.as_ref(), |run| {
             if let Some(stats) = run.progress.history.last() {
@@ -153,14 +160,10 @@ impl RbmTrainer {
     ///
     /// # Errors
     /// As [`RbmTrainer::fit`] for the training data.
-    pub fn start<B: Backend>(
-        &self,
-        rbm: Rbm<B>,
-        train: &Tensor<B, 2>,
-    ) -> Result<RbmRun<B>, ModelError> {
+    pub fn start<B: Backend>(&self, rbm: Rbm<B>, train: &Feed<B>) -> Result<RbmRun<B>, ModelError> {
         self.check_data("training data", &rbm, train)?;
         let rbm = if self.config.visible_bias_from_data {
-            rbm.with_visible_bias_from_data(train.clone())
+            rbm.with_visible_bias_from_mean(train.mean())
         } else {
             rbm
         };
@@ -197,19 +200,22 @@ impl RbmTrainer {
     pub fn run<B: Backend, E: From<ModelError>>(
         &self,
         mut run: RbmRun<B>,
-        train: &Tensor<B, 2>,
-        valid: Option<&Tensor<B, 2>>,
+        train: &Feed<B>,
+        valid: Option<&Feed<B>>,
         mut on_epoch: impl FnMut(&RbmRun<B>) -> Result<(), E>,
     ) -> Result<RbmRun<B>, E> {
         self.check_data("training data", &run.rbm, train)?;
         if let Some(valid) = valid {
             self.check_data("validation data", &run.rbm, valid)?;
         }
+        // The monitored examples, read once for every epoch.
+        let train_head = train.head(self.config.monitor_size);
+        let valid_head = valid.map(|v| v.head(self.config.monitor_size));
         while !self.finished(&run) {
             let epoch = run.progress.epochs_done() + 1;
             let start = Instant::now();
             let (rbm, state) = self.epoch(run.rbm, run.state, train, epoch)?;
-            let stats = self.monitor(&rbm, train, valid, epoch, start);
+            let stats = self.monitor(&rbm, &train_head, valid_head.as_ref(), epoch, start);
             let stalled = run
                 .progress
                 .plateau
@@ -241,21 +247,18 @@ impl RbmTrainer {
         &self,
         rbm: Rbm<B>,
         state: CdState<B>,
-        train: &Tensor<B, 2>,
+        train: &Feed<B>,
         epoch: usize,
     ) -> Result<(Rbm<B>, CdState<B>), ModelError> {
         in_thread_pool(|| {
-            let device = train.device();
             let mut rng = StdRng::from_seed(self.seed.rbm_epoch(self.layer, epoch));
-            B::seed(&device, rng.next_u64());
-            let mut order: Vec<i64> = (0..train.dims()[0] as i64).collect();
+            B::seed(&train.device(), rng.next_u64());
+            let mut order: Vec<usize> = (0..train.len()).collect();
             order.shuffle(&mut rng);
             let rates = self.config.rates(epoch);
             let (mut rbm, mut state) = (rbm, state);
             for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
-                let indices =
-                    Tensor::from_data(TensorData::new(indices.to_vec(), [indices.len()]), &device);
-                let v0 = train.clone().select(0, indices); // [batch, n_visible]
+                let v0 = train.rows(indices); // [batch, n_visible]
                 (rbm, state) = state.step(rbm, v0, &self.config, rates);
                 if !parameters_finite(&rbm) {
                     return Err(ModelError::Diverged {
@@ -270,32 +273,28 @@ impl RbmTrainer {
         })
     }
 
-    /// Reconstruction errors and free-energy gap on the first `monitor_size` examples.
+    /// Reconstruction errors and free-energy gap on the monitored examples (the first
+    /// `monitor_size` of each set).
+    ///
+    /// # Shapes
+    /// train_head `[m, n_visible]`, valid_head `[m_valid, n_visible]`
     fn monitor<B: Backend>(
         &self,
         rbm: &Rbm<B>,
-        train: &Tensor<B, 2>,
-        valid: Option<&Tensor<B, 2>>,
+        train_head: &Tensor<B, 2>,
+        valid_head: Option<&Tensor<B, 2>>,
         epoch: usize,
         start: Instant,
     ) -> EpochStats {
-        let head = |data: &Tensor<B, 2>| {
-            let [n, n_visible] = data.dims();
-            data.clone()
-                .slice([0..n.min(self.config.monitor_size), 0..n_visible])
-        };
         let mean = |t: Tensor<B, 1>| t.mean().into_scalar().elem::<f64>();
-        let train_head = head(train);
-        let valid_head = valid.map(head);
         let reconstruction_error = mean(rbm.reconstruction_error(train_head.clone()));
-        let valid_reconstruction_error = valid_head
-            .clone()
-            .map(|v| mean(rbm.reconstruction_error(v)));
+        let valid_reconstruction_error =
+            valid_head.map(|v| mean(rbm.reconstruction_error(v.clone())));
         let free_energy_gap = valid_head.map(|v| {
             // Compare equal numbers of examples.
             let n = v.dims()[0].min(train_head.dims()[0]);
             let cols = rbm.n_visible();
-            let valid_f = mean(rbm.free_energy(v.slice([0..n, 0..cols])));
+            let valid_f = mean(rbm.free_energy(v.clone().slice([0..n, 0..cols])));
             let train_f = mean(rbm.free_energy(train_head.clone().slice([0..n, 0..cols])));
             valid_f - train_f
         });
@@ -310,27 +309,45 @@ impl RbmTrainer {
         }
     }
 
+    /// Checks every example of `data` (one chunk at a time, [`Feed::chunks`]): its width, that
+    /// there is one, finite values, and values in [0, 1] where the data is sampled.
     fn check_data<B: Backend>(
         &self,
         what: &'static str,
         rbm: &Rbm<B>,
-        data: &Tensor<B, 2>,
+        data: &Feed<B>,
     ) -> Result<(), ModelError> {
-        rbm.check_visible(what, data)?;
-        if data.dims()[0] == 0 {
+        if data.is_empty() {
             return Err(ModelError::Shape {
                 what,
                 expected: vec![1, rbm.n_visible()],
-                actual: data.dims().to_vec(),
+                actual: vec![0, rbm.n_visible()],
             });
         }
-        if !all_finite(data.clone()) {
+        for chunk in data.chunks() {
+            self.check_chunk(what, rbm, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// [`RbmTrainer::check_data`] on one chunk.
+    ///
+    /// # Shapes
+    /// chunk `[rows, n_visible]`
+    fn check_chunk<B: Backend>(
+        &self,
+        what: &'static str,
+        rbm: &Rbm<B>,
+        chunk: Tensor<B, 2>,
+    ) -> Result<(), ModelError> {
+        rbm.check_visible(what, &chunk)?;
+        if !all_finite(chunk.clone()) {
             return Err(ModelError::NonFiniteData { what });
         }
         if self.config.cd.sample_data {
             let bernoulli = rbm.visible == VisibleUnits::Bernoulli;
-            let in_unit_range = data.clone().min().into_scalar().elem::<f64>() >= 0.0
-                && data.clone().max().into_scalar().elem::<f64>() <= 1.0;
+            let in_unit_range = chunk.clone().min().into_scalar().elem::<f64>() >= 0.0
+                && chunk.max().into_scalar().elem::<f64>() <= 1.0;
             if !(bernoulli && in_unit_range) {
                 return Err(ModelError::invalid(
                     "cd.sample_data",
@@ -500,7 +517,7 @@ mod tests {
             .fit(
                 rbm.clone(),
                 Tensor::zeros([2, 4], &device),
-                Some(nan),
+                Some(nan.into()),
                 |_| {},
             )
             .unwrap_err();
@@ -542,7 +559,7 @@ mod tests {
         let start = Instant::now();
         let fitted = RbmTrainer::new(config, RunSeed(42))
             .unwrap()
-            .fit(rbm, train, Some(valid), |s| seen.push(s.epoch))
+            .fit(rbm, train, Some(valid.into()), |s| seen.push(s.epoch))
             .unwrap();
         let wall = start.elapsed().as_secs_f64();
         assert_eq!(seen, (1..=7).collect::<Vec<_>>());

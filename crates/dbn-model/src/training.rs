@@ -6,7 +6,7 @@
 //! ([`crate::RunSeed`]), handed to the trainer.
 
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
+use burn::record::Record;
 
 use crate::cd::{CdConfig, PersistentConfig, Rates};
 use crate::check::{Range, at_least_one};
@@ -130,7 +130,7 @@ impl RbmTrainingConfig {
 
 /// Detects a plateau: `patience` consecutive values without a relative improvement of
 /// `min_delta` over the best so far.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Record)]
 pub struct Plateau {
     patience: usize,
     min_delta: f64,

@@ -2,6 +2,7 @@
 //! a small pretrained DBN must generate digit-like images.
 
 use std::ops::ControlFlow;
+use std::sync::{Mutex, MutexGuard};
 
 use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
@@ -9,11 +10,22 @@ use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
 use dbn_model::{
-    Dbn, DbnConfig, DbnPretrainer, PretrainConfig, RbmConfig, RbmTrainer, RbmTrainingConfig,
+    Dbn, DbnConfig, DbnPretrainer, Feed, PretrainConfig, RbmConfig, RbmTrainer, RbmTrainingConfig,
     RunSeed,
 };
 
 type B = NdArray;
+
+/// Held by every test of this file: each seeds the backend's process-wide generator and draws
+/// from it, so tests running side by side would draw from each other's streams and move each
+/// other's results from run to run.
+static GENERATOR: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Burn's generic operations.
 #[test]
@@ -28,6 +40,7 @@ fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error_on_flex() {
 }
 
 fn one_cd1_epoch<B: Backend>() {
+    let _one = one_at_a_time();
     let device = Default::default();
     let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let images = |set: &dbn_data::MnistDataset| -> Tensor<B, 2> {
@@ -38,7 +51,9 @@ fn one_cd1_epoch<B: Backend>() {
     B::seed(&device, 7);
     let rbm = RbmConfig::new(784, 500).init::<B>(&device);
     // The untrained model with the data-fitted visible biases that training starts from.
-    let untrained = rbm.clone().with_visible_bias_from_data(train.clone());
+    let untrained = rbm
+        .clone()
+        .with_visible_bias_from_mean(Feed::from(train.clone()).mean());
     let monitor = valid.clone().slice([0..1000, 0..784]);
     let untrained_error: f32 = untrained
         .reconstruction_error(monitor.clone())
@@ -47,7 +62,7 @@ fn one_cd1_epoch<B: Backend>() {
         .elem();
     let fitted = RbmTrainer::new(config, RunSeed(7))
         .unwrap()
-        .fit(rbm, train, Some(valid), |_| {})
+        .fit(rbm, train, Some(valid.into()), |_| {})
         .unwrap();
     let stats = &fitted.history[0];
     let trained_error: f32 = fitted
@@ -88,14 +103,16 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
     ab / (aa * bb).sqrt()
 }
 
-/// Mean image of the generated visible probabilities, `[784]`.
+/// Mean image of the generated visible probabilities, `[784]`, drawn from seed 11.
 fn mean_generated(dbn: &Dbn<B>) -> Vec<f32> {
+    B::seed(&Default::default(), 11);
     let generated = dbn.generate(200, 200);
     generated.probs.mean_dim(0).into_data().to_vec().unwrap()
 }
 
 #[test]
 fn a_pretrained_dbn_generates_digit_like_images_and_an_untrained_one_does_not() {
+    let _one = one_at_a_time();
     let device = Default::default();
     let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let train: Tensor<B, 2> =

@@ -69,7 +69,7 @@ fn resumed_pretraining_matches_an_uninterrupted_run() {
 
     let straight = pretrainer();
     let reference = straight
-        .pretrain(fresh(), train.clone(), Some(valid.clone()), |_| {
+        .pretrain(fresh(), train.clone(), Some(valid.clone().into()), |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -87,21 +87,26 @@ fn resumed_pretraining_matches_an_uninterrupted_run() {
         }
     };
     let err = pretrainer
-        .pretrain(fresh(), train.clone(), Some(valid.clone()), stop_at(1, 2))
+        .pretrain(
+            fresh(),
+            train.clone(),
+            Some(valid.clone().into()),
+            stop_at(1, 2),
+        )
         .unwrap_err();
     assert!(
         matches!(err, ModelError::Interrupted { layer: 1, epoch: 2 }),
         "{err}"
     );
     let err = pretrainer
-        .resume(train.clone(), Some(valid.clone()), stop_at(2, 3))
+        .resume(train.clone(), Some(valid.clone().into()), stop_at(2, 3))
         .unwrap_err();
     assert!(
         matches!(err, ModelError::Interrupted { layer: 2, epoch: 3 }),
         "{err}"
     );
     let resumed = pretrainer
-        .resume(train, Some(valid), |_| ControlFlow::Continue(()))
+        .resume(train, Some(valid.into()), |_| ControlFlow::Continue(()))
         .unwrap();
 
     assert_eq!(weights(&resumed.dbn), weights(&reference.dbn));

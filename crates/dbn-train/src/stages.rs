@@ -13,8 +13,8 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
-    Dbn, DbnClassifier, DbnPretrainer, EpochStats, ModelError, PretrainedDbn, RunSeed, load_module,
-    save_module,
+    Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, ModelError, PretrainedDbn, RunSeed,
+    load_module, save_module,
 };
 use serde::Serialize;
 
@@ -136,8 +136,8 @@ pub fn pretrain<B: Backend>(
     .with_checkpoint(&checkpoint);
     let train = pretraining_images::<B>(&data.unlabelled, config, device);
     // `--validation 0`: pretraining without a validation set (nothing is chosen on it).
-    let valid =
-        (data.valid.len() > 0).then(|| pretraining_images::<B>(&data.valid, config, device));
+    let valid = (data.valid.len() > 0)
+        .then(|| Feed::from(pretraining_images::<B>(&data.valid, config, device)));
     let n_layers = config.dbn.n_rbms();
     let mut dashboard = std::io::stdout()
         .is_terminal()

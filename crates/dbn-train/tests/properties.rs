@@ -278,7 +278,7 @@ fn train_small(config: &RunConfig, n: usize) {
         config.run_seed(),
     )
     .expect("a valid config")
-    .pretrain(dbn, data.clone(), Some(data.clone()), |_| {
+    .pretrain(dbn, data.clone(), Some(data.clone().into()), |_| {
         ControlFlow::Continue(())
     })
     .expect("pretraining a valid config succeeds");
