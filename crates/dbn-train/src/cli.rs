@@ -2,18 +2,19 @@
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use burn::backend::Autodiff;
-use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
 use dbn_model::{PersistentConfig, Range, RbmTrainingConfig};
 
-use crate::backend::{self, Selected};
+use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
 use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
+use dbn_train::device::{self, DeviceRequest, RunBackend, RunDevice};
 use dbn_train::run_dir::Existing;
 
 type Inner = Selected;
@@ -26,6 +27,12 @@ type Train = Autodiff<Selected>;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Device to run on: default (the best the backend finds: the first GPU of a GPU build,
+    /// else the CPU), cpu, gpu, gpu:N (CUDA's device N, wgpu's discrete GPU N), or one of
+    /// wgpu's adapter kinds: discrete[:N], integrated[:N], virtual[:N]. The first line of every
+    /// command names the backend and the device it started
+    #[arg(long, global = true, env = "DBN_DEVICE", value_name = "DEVICE", default_value = "default", value_parser = DeviceRequest::from_str)]
+    device: DeviceRequest,
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,7 +402,11 @@ impl RunArgs {
 
     /// The request of a training command: the settings, the data and the run folder
     /// (default `artifacts/COMMAND`) as the flags say.
-    fn request(&self, command: &'static str) -> Result<RunRequest<'_>, Box<dyn Error>> {
+    fn request<'a>(
+        &'a self,
+        command: &'static str,
+        device: &'a RunDevice<Inner>,
+    ) -> Result<RunRequest<'a>, Box<dyn Error>> {
         let existing = match (self.resume, self.overwrite) {
             (true, _) => Existing::Resume,
             (_, true) => Existing::Overwrite,
@@ -411,7 +422,8 @@ impl RunArgs {
                 .unwrap_or_else(|| Path::new("artifacts").join(command)),
             existing,
             base: self.preset.config(),
-            backend: backend::NAME,
+            backend: Selected::NAME,
+            device: &device.name,
         })
     }
 }
@@ -419,7 +431,8 @@ impl RunArgs {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
-        let device = backend::device()?;
+        let device = device::start::<Selected>(self.device)?;
+        println!("backend {} on {}", Selected::NAME, device.name);
         match self.command {
             Command::Train(args) => train(&args, &device, true),
             Command::Pretrain(args) => train(&args, &device, false),
@@ -435,30 +448,35 @@ impl Cli {
 }
 
 /// `dbn train` (and `dbn pretrain` with `finetune = false`).
-fn train(args: &RunArgs, device: &Device<Inner>, finetune: bool) -> Result<(), Box<dyn Error>> {
+fn train(
+    args: &RunArgs,
+    run_device: &RunDevice<Inner>,
+    finetune: bool,
+) -> Result<(), Box<dyn Error>> {
     let command = if finetune { "train" } else { "pretrain" };
-    let run = commands::start(args.request(command)?)?;
-    commands::train::<Train>(&run, device, finetune)?.print();
+    let run = commands::start(args.request(command, run_device)?)?;
+    commands::train::<Train>(&run, &run_device.device, finetune)?.print();
     Ok(())
 }
 
 /// `dbn finetune`.
-fn finetune(args: &FinetuneArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let request = args.run.request("finetune")?;
-    commands::finetune::<Train>(request, args.from.as_deref(), device)?.print();
+fn finetune(args: &FinetuneArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    let request = args.run.request("finetune", run_device)?;
+    commands::finetune::<Train>(request, args.from.as_deref(), &run_device.device)?.print();
     Ok(())
 }
 
 /// `dbn compare`.
-fn compare(args: &CompareArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let run = commands::start(args.run.request("compare")?)?;
-    commands::compare::<Train>(&run, &args.lr_grid, device)?.print();
+fn compare(args: &CompareArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    let run = commands::start(args.run.request("compare", run_device)?)?;
+    commands::compare::<Train>(&run, &args.lr_grid, &run_device.device)?.print();
     Ok(())
 }
 
 /// `dbn evaluate`.
-fn evaluate(args: &ModelArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
-    let evaluation = commands::evaluate::<Inner>(&args.model, &args.source.data_dir, device)?;
+fn evaluate(args: &ModelArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    let evaluation =
+        commands::evaluate::<Inner>(&args.model, &args.source.data_dir, &run_device.device)?;
     println!(
         "test error: {:.2}% ({} images)",
         100.0 * evaluation.test_error,
@@ -468,14 +486,14 @@ fn evaluate(args: &ModelArgs, device: &Device<Inner>) -> Result<(), Box<dyn Erro
 }
 
 /// `dbn sample`.
-fn sample(args: &SampleArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     commands::sample::<Inner>(
         &args.model,
         args.n,
         args.steps,
         args.seed,
         &args.out,
-        device,
+        &run_device.device,
     )?;
     println!(
         "{} samples after {} Gibbs steps: {}",
@@ -487,15 +505,19 @@ fn sample(args: &SampleArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error
 }
 
 /// `dbn loglik`.
-fn loglik(args: &LoglikArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     let settings = LoglikSettings {
         runs: args.runs,
         betas: args.betas,
         seed: args.seed,
     };
     let model = &args.model;
-    let estimate =
-        commands::loglik::<Inner>(&model.model, &model.source.data_dir, settings, device)?;
+    let estimate = commands::loglik::<Inner>(
+        &model.model,
+        &model.source.data_dir,
+        settings,
+        &run_device.device,
+    )?;
     println!(
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
         estimate.log_z, estimate.std_err, estimate.test, args.runs, args.betas, estimate.seconds
@@ -504,16 +526,16 @@ fn loglik(args: &LoglikArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error
 }
 
 /// `dbn data`: a table of counts per split and label.
-fn data_summary(args: &DataArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     let data_dir = &args.source.data_dir;
-    let report = commands::data_report::<Inner>(data_dir, args.validation, device)?;
+    let report = commands::data_report::<Inner>(data_dir, args.validation, &run_device.device)?;
     println!("data folder: {}", data_dir.display());
     println!(
         "images: {}x{} pixels; loaded and checked in {:.2} s; backend: {}",
         report.size[0],
         report.size[1],
         report.seconds,
-        backend::NAME
+        Selected::NAME
     );
     println!();
     print!("{:<12}{:>8}{:>7}", "split", "images", "mean");
@@ -533,10 +555,10 @@ fn data_summary(args: &DataArgs, device: &Device<Inner>) -> Result<(), Box<dyn E
 
 /// `dbn bench`: each workload on our backend, then on the PyTorch peer; seconds, GFLOP/s and
 /// the ratio of the two.
-fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>> {
+fn bench(args: &BenchArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     let workloads = bench::workloads(args.only.as_deref())?;
     let script = args.peer_script.clone().unwrap_or_else(default_peer_script);
-    let gpu = matches!(backend::NAME, "cuda" | "wgpu");
+    let gpu = matches!(Selected::NAME, "cuda" | "wgpu");
     let peer_device = args
         .peer_device
         .as_deref()
@@ -548,7 +570,7 @@ fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>>
     });
     println!(
         "backend {} ({} CPU threads available), {} examples per epoch, median of {} run(s)",
-        backend::NAME,
+        Selected::NAME,
         std::thread::available_parallelism().map_or(1, usize::from),
         args.examples,
         args.repeat
@@ -567,7 +589,7 @@ fn bench(args: &BenchArgs, device: &Device<Inner>) -> Result<(), Box<dyn Error>>
         repeat: args.repeat,
         peer,
     };
-    bench::run_all::<Train>(&workloads, &settings, device, |row| {
+    bench::run_all::<Train>(&workloads, &settings, &run_device.device, |row| {
         let gflops = |s: f64| row.workload.flops(args.examples) / s / 1e9;
         let mut line = format!(
             "{:<34} dbn {:>8.3} s {:>7.1} GFLOP/s",

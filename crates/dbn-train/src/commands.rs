@@ -38,6 +38,8 @@ pub struct RunRequest<'a> {
     pub base: RunConfig,
     /// The backend's name, for the first line and `summary.json`.
     pub backend: &'a str,
+    /// The device's name ([`crate::device::RunDevice::name`]), for `summary.json`.
+    pub device: &'a str,
 }
 
 /// A training run ready to go: settings checked, data loaded, folder prepared and
@@ -55,6 +57,8 @@ pub struct Started {
     pub resume: bool,
     /// The backend's name.
     pub backend: String,
+    /// The device's name.
+    pub device: String,
     /// When the command started.
     pub start: Instant,
 }
@@ -74,6 +78,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         existing,
         base,
         backend,
+        device,
     } = request;
     config.validate()?;
     if config.validation == 0 && command != "pretrain" {
@@ -113,6 +118,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         dir,
         resume,
         backend: backend.into(),
+        device: device.into(),
         start,
     })
 }
@@ -126,6 +132,7 @@ impl Started {
             test_images: self.data.test.len(),
             total_seconds: seconds(self.start),
             backend: self.backend.clone(),
+            device: self.device.clone(),
             seed: self.config.seed,
             layers: self.config.dbn.layers.clone(),
             labelled_images: self.data.labelled.len(),
@@ -559,6 +566,7 @@ mod tests {
             refit_images: None,
             total_seconds: 2.0,
             backend: "flex".into(),
+            device: "CPU, 2 threads".into(),
             seed: 42,
             layers: vec![784, 10],
             labelled_images: 100,

@@ -5,6 +5,8 @@
 //!
 //! - [`bench`]: `dbn bench`'s workloads, run on our side and by the PyTorch peer alternately.
 //! - [`commands`]: each `dbn` command as a function of typed settings with a typed outcome.
+//! - [`device`]: the device a command runs on, asked for at run time (`--device`), started and
+//!   named.
 //! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
 //! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
 //!   evaluation, pictures, `summary.json`.
@@ -18,6 +20,7 @@
 pub mod bench;
 pub mod commands;
 pub mod config;
+pub mod device;
 pub mod finetune;
 pub mod learner_dir;
 pub mod pictures;

@@ -412,6 +412,9 @@ pub struct Summary {
     pub total_seconds: f64,
     /// The backend (cargo feature) used.
     pub backend: String,
+    /// The device it ran on, e.g. `CPU, 2 threads` or `llvmpipe (LLVM 15.0.6, 256 bits),
+    /// Vulkan, Cpu adapter` (`crate::device::RunBackend::describe`).
+    pub device: String,
     /// The run's seed.
     pub seed: u64,
     /// Layer sizes.
@@ -429,6 +432,7 @@ impl Summary {
         println!();
         println!("summary");
         println!("{:<24}{}", "  backend", self.backend);
+        println!("{:<24}{}", "  device", self.device);
         println!("{:<24}{:?}", "  layers", self.layers);
         println!("{:<24}{}", "  seed", self.seed);
         println!("{:<24}{}", "  labelled images", self.labelled_images);

@@ -110,3 +110,31 @@ fn bench_refuses_a_filter_that_matches_nothing() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("--only \"cd7\" matches no workload"));
 }
+
+#[test]
+fn a_device_the_backend_has_not_is_one_line_naming_the_flag() {
+    let out = dbn(&["data", "--device", "tpu"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(
+        text(&out.stderr).contains("invalid value 'tpu' for '--device <DEVICE>'"),
+        "{}",
+        text(&out.stderr)
+    );
+    if cfg!(any(feature = "wgpu", feature = "cuda")) {
+        return; // a GPU build has GPUs to offer
+    }
+    let out = dbn(&["data", "--device", "gpu:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: --device gpu:1: the ")
+            && stderr.contains("runs on the CPU only"),
+        "{stderr}"
+    );
+    let stdout = text(&dbn(&["data", "--device", "cpu"]).stdout);
+    assert!(
+        stdout.lines().next().unwrap().starts_with("backend ") && stdout.contains(" on CPU, "),
+        "{stdout}"
+    );
+}

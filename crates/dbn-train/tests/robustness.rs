@@ -434,10 +434,15 @@ fn a_data_folder_that_vanishes_mid_run_does_not_stop_it() {
     }
     let out = root.path().join("run");
     let (mut child, lines) = spawn_train(&out, &["--data-dir", data.to_str().unwrap()]);
+    // The first line names the backend and device; the second the run folder.
     let first = lines
         .recv_timeout(Duration::from_secs(60))
         .expect("a first line");
-    assert!(first.starts_with("run folder"), "{first}");
+    assert!(first.starts_with("backend "), "{first}");
+    let second = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a second line");
+    assert!(second.starts_with("run folder"), "{second}");
     // Everything is read before training starts (settings and data are checked first).
     std::fs::remove_dir_all(&data).unwrap();
     assert!(child.wait().unwrap().success(), "the run failed");

@@ -56,6 +56,13 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
         "flex"
     };
     assert_eq!(summary["backend"], backend);
+    // The first line names the backend and its device, as summary.json does.
+    let device = summary["device"].as_str().unwrap();
+    assert!(!device.is_empty());
+    assert_eq!(
+        stdout.lines().next().unwrap(),
+        format!("backend {backend} on {device}")
+    );
     // The kept epoch is the one of lowest validation loss, and its checkpoint survived.
     let best = summary["finetune_best_epoch"].as_u64().unwrap();
     assert!((1..=8).contains(&best), "{best}");
