@@ -84,8 +84,10 @@ impl<B: AutodiffBackend> TrainStep for LearnerModel<B> {
         let at = self.watch.next_step();
         B::seed(&batch.images.device(), self.watch.seed_of(at));
         let output = self.classify(batch);
-        self.watch
-            .observe(output.loss.clone().into_scalar().elem::<f64>(), at);
+        if self.watch.reads(at) {
+            self.watch
+                .observe(output.loss.clone().into_scalar().elem::<f64>(), at);
+        }
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
@@ -107,10 +109,37 @@ const USER_STOP: &str = "Stopping training from user input.";
 pub struct NonFinite {
     /// Epoch, from 1.
     pub epoch: usize,
-    /// Batch within the epoch, from 1.
+    /// The first batch (from 1) whose loss was not read before this one: the loss became
+    /// non-finite at one of the batches `since..=batch` ([`loss_reads_every`]).
+    pub since: usize,
+    /// The batch within the epoch, from 1, whose loss was read non-finite.
     pub batch: usize,
     /// The loss there.
     pub loss: f64,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.since == self.batch {
+            write!(f, "epoch {}, batch {}", self.epoch, self.batch)
+        } else {
+            let (epoch, since, batch) = (self.epoch, self.since, self.batch);
+            write!(f, "epoch {epoch}, one of batches {since}-{batch}")
+        }
+    }
+}
+
+/// Training steps between two reads of the loss for the divergence check, on backend `B`:
+/// every step on the CPU backends, where a read costs nothing and names the batch; every 50th
+/// step on the others (GPUs), where each read waits for the device to finish its queued work.
+/// The last step of every epoch is read too, so a diverged epoch never reaches a checkpoint.
+pub fn loss_reads_every<B: Backend>(device: &B::Device) -> usize {
+    let name = B::name(device);
+    if name.contains("flex") || name.contains("ndarray") {
+        1
+    } else {
+        50
+    }
 }
 
 /// Counts the training steps of a run, on the training thread, and sees every training loss in
@@ -125,6 +154,7 @@ struct StepWatch {
     seed: RunSeed,
     first_epoch: usize,
     steps_per_epoch: usize,
+    reads_every: usize,
     steps: Arc<AtomicUsize>,
     seen: Arc<Mutex<Option<NonFinite>>>,
 }
@@ -138,20 +168,29 @@ impl std::fmt::Debug for StepWatch {
 }
 
 impl StepWatch {
-    /// A watch of a run with `seed` whose first step is batch 1 of `first_epoch`.
+    /// A watch of a run with `seed` whose first step is batch 1 of `first_epoch`, reading the
+    /// loss every `reads_every` steps ([`loss_reads_every`]).
     fn new(
         interrupter: Interrupter,
         seed: RunSeed,
         first_epoch: usize,
         steps_per_epoch: usize,
+        reads_every: usize,
     ) -> Self {
         Self {
             interrupter,
             seed,
             first_epoch,
             steps_per_epoch,
+            reads_every,
             ..Self::default()
         }
+    }
+
+    /// Whether the loss of step `at` (epoch, batch) is read: every `reads_every`-th batch and
+    /// the last of the epoch.
+    fn reads(&self, (_, batch): (usize, usize)) -> bool {
+        batch % self.reads_every.max(1) == 0 || batch == self.steps_per_epoch
     }
 
     /// The (epoch, batch) of the next step, both from 1; counts the step.
@@ -173,7 +212,18 @@ impl StepWatch {
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.is_none() {
-            *seen = Some(NonFinite { epoch, batch, loss });
+            let every = self.reads_every.max(1);
+            let since = if batch % every == 0 {
+                batch + 1 - every
+            } else {
+                batch - batch % every + 1
+            };
+            *seen = Some(NonFinite {
+                epoch,
+                since,
+                batch,
+                loss,
+            });
             self.interrupter
                 .stop(Some("the training loss is not finite"));
         }
@@ -188,10 +238,8 @@ impl StepWatch {
 /// Fine-tuning diverged: names where, and which checkpoint is the last good one.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "fine-tuning diverged at epoch {}, batch {}: the training loss became {}; lower the \
-     learning rate (now {learning_rate}). {}",
-    at.epoch,
-    at.batch,
+    "fine-tuning diverged at {at}: the training loss became {}; lower the learning rate (now \
+     {learning_rate}). {}",
     at.loss,
     kept.as_ref().map_or_else(
         || "No epoch had finished, so no checkpoint was written.".to_string(),
@@ -346,7 +394,13 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     let validated = ValidatedEpoch::default();
     let model = LearnerModel {
         net,
-        watch: StepWatch::new(interrupter.clone(), seed, first_epoch, steps_per_epoch),
+        watch: StepWatch::new(
+            interrupter.clone(),
+            seed,
+            first_epoch,
+            steps_per_epoch,
+            loss_reads_every::<B>(&device),
+        ),
     };
     let watch = model.watch.clone();
     let mut checkpoints =
@@ -472,4 +526,27 @@ pub fn test_error<B: Backend>(
             .elem::<i64>();
     }
     wrong as f64 / set.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+
+    #[test]
+    fn on_a_gpu_the_loss_is_read_every_50_steps_and_at_the_end_of_each_epoch() {
+        let watch = StepWatch::new(Interrupter::new(), RunSeed(1), 1, 120, 50);
+        let read: Vec<usize> = (1..=120).filter(|&b| watch.reads((1, b))).collect();
+        assert_eq!(read, [50, 100, 120]);
+        watch.observe(f64::NAN, (1, 120));
+        let seen = watch.seen().unwrap();
+        assert_eq!((seen.since, seen.batch), (101, 120));
+        assert_eq!(seen.to_string(), "epoch 1, one of batches 101-120");
+        // On the CPU, every step, and the batch itself named.
+        assert_eq!(loss_reads_every::<Autodiff<Flex>>(&Default::default()), 1);
+        let cpu = StepWatch::new(Interrupter::new(), RunSeed(1), 1, 120, 1);
+        assert!((1..=120).all(|b| cpu.reads((1, b))));
+        cpu.observe(f64::INFINITY, (1, 7));
+        assert_eq!(cpu.seen().unwrap().to_string(), "epoch 1, batch 7");
+    }
 }
