@@ -287,50 +287,6 @@ mod tests {
 
     type AB = Autodiff<NdArray>;
 
-    /// The tutorial's Example 2: the Example 1 stack with one sigmoid output unit,
-    /// W3 = [0.6, -0.4], b3 = 0.1.
-    fn tutorial_classifier() -> DbnClassifier<AB> {
-        let device = Default::default();
-        let mut net = DbnClassifierConfig::new(vec![4, 3, 2])
-            .with_n_outputs(1)
-            .pretrained::<AB, NdArray>(&tutorial_dbn(), &device)
-            .unwrap();
-        net.output = Linear {
-            weight: Param::from_data([[0.6f32], [-0.4]], &device),
-            bias: Some(Param::from_data([0.1f32], &device)),
-        };
-        net
-    }
-
-    #[test]
-    fn tutorial_example_2_forward_and_backward_through_autodiff() {
-        // Exact values (f64 from the unrounded Example 1 activations): prediction 0.55614,
-        // loss -log 0.55614 = 0.58674, ∂L/∂W3 = (ŷ - 1)·h2 = [-0.24967, -0.23524],
-        // error at h2 = (ŷ - 1)·W3 ⊙ h2 ⊙ (1 - h2) = [-0.06554, 0.04423].
-        let device = Default::default();
-        let net = tutorial_classifier();
-        let v = Tensor::<AB, 2>::from_floats([[1.0, 0.0, 1.0, 1.0]], &device);
-        let logits = net.forward(v);
-        assert_close(
-            &to_f64(net.probabilities(logits.clone()).inner()),
-            &[0.55614],
-            1e-5,
-        );
-        let loss = net.loss(logits, Tensor::from_ints([1], &device));
-        assert_close(&to_f64(loss.clone().inner()), &[0.58674], 1e-5);
-        let grads = loss.backward();
-        let w3 = net.output.weight.grad(&grads).unwrap();
-        assert_close(&to_f64(w3), &[-0.24967, -0.23524], 1e-5);
-        // For one example, ∂L/∂b2 is the error at h2's total input.
-        let b2 = net.encoder.layers[1]
-            .bias
-            .as_ref()
-            .unwrap()
-            .grad(&grads)
-            .unwrap();
-        assert_close(&to_f64(b2), &[-0.06554, 0.04423], 1e-5);
-    }
-
     #[test]
     fn one_optimiser_step_moves_every_parameter_of_a_pretrained_classifier() {
         let device = Default::default();

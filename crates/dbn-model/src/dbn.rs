@@ -239,29 +239,7 @@ impl<B: Backend> Dbn<B> {
 mod tests {
     use super::*;
     use crate::numerics::to_f64;
-    use crate::test_support::{B, assert_close, row, tutorial_dbn, tutorial_rbm1};
-
-    #[test]
-    fn tutorial_example_1_through_the_stack() {
-        let dbn = tutorial_dbn();
-        assert_eq!(dbn.layer_sizes(), vec![4, 3, 2]);
-        let v = row(&[1.0, 0.0, 1.0, 1.0]);
-        assert_close(
-            &to_f64(dbn.up(v.clone(), 1)),
-            &[0.62246, 0.62246, 0.71095],
-            1e-5,
-        );
-        assert_close(&to_f64(dbn.encode(v)), &[0.56251, 0.52998], 1e-5);
-    }
-
-    #[test]
-    fn tutorial_example_3_top_down() {
-        let dbn = tutorial_dbn();
-        let h1 = dbn.down_step(2, row(&[1.0, 0.0]));
-        assert_close(&to_f64(h1), &[0.59869, 0.59869, 0.42556], 1e-5);
-        let v = dbn.down_step(1, row(&[1.0, 1.0, 0.0]));
-        assert_close(&to_f64(v), &[0.54983, 0.64566, 0.62246, 0.54983], 1e-5);
-    }
+    use crate::test_support::{B, row, tutorial_dbn, tutorial_rbm1};
 
     #[test]
     fn generation_returns_probabilities_and_binary_samples_of_the_visible_layer() {

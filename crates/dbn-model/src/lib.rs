@@ -27,6 +27,8 @@
 //!   log-sum-exp, finiteness checks.
 //! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) behind generic functions, with
 //!   Burn's operations as the path of every other backend.
+//! - `conformance` (with the `conformance` feature): the checks every backend must pass (the
+//!   tutorial's worked examples, CD and AIS against exact oracles, save/load), generic over it.
 //! - [`ais`]: annealed importance sampling of `log Z` for RBMs of any size, and the average
 //!   log-likelihood of data from it.
 //!
@@ -59,6 +61,8 @@ pub mod ais;
 pub mod cd;
 pub mod check;
 pub mod classifier;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod dbn;
 pub mod error;
 pub mod exact;

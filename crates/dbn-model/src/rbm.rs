@@ -364,25 +364,6 @@ mod tests {
     };
 
     #[test]
-    fn tutorial_example_1_up_pass() {
-        // Exact values: σ(0.5), σ(0.5), σ(0.9); then σ(0.1 + W2ᵀh1) computed in f64 (the
-        // tutorial prints them to three decimals).
-        let h1 = tutorial_rbm1().hidden_probs(row(&[1.0, 0.0, 1.0, 1.0]));
-        assert_close(&to_f64(h1.clone()), &[0.62246, 0.62246, 0.71095], 1e-5);
-        let h2 = tutorial_rbm2().hidden_probs(h1);
-        assert_close(&to_f64(h2), &[0.56251, 0.52998], 1e-5);
-    }
-
-    #[test]
-    fn tutorial_example_3_down_pass() {
-        // h2 = [1, 0] down through RBM 2 (visible bias = b1), then h1 = [1, 1, 0] through RBM 1.
-        let h1 = tutorial_rbm2().visible_mean(row(&[1.0, 0.0]));
-        assert_close(&to_f64(h1), &[0.59869, 0.59869, 0.42556], 1e-5);
-        let v = tutorial_rbm1().visible_mean(row(&[1.0, 1.0, 0.0]));
-        assert_close(&to_f64(v), &[0.54983, 0.64566, 0.62246, 0.54983], 1e-5);
-    }
-
-    #[test]
     fn free_energy_marginalises_the_energy_over_hidden_states() {
         // F(v) = -log Σ_h exp(-E(v, h)), summed by enumerating all 2^3 hidden states.
         let rbm = random_rbm(4, 3, 0.8, 3);
