@@ -103,6 +103,20 @@ pub fn random_rbm<B: Backend>(
     }
 }
 
+/// Pearson correlation of two equally long vectors.
+pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
+    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
+        ab += dx * dy;
+        aa += dx * dx;
+        bb += dy * dy;
+    }
+    ab / (aa * bb).sqrt()
+}
+
 /// Asserts that `actual` and `expected` agree element by element within `tol`.
 pub fn assert_close(actual: &[f64], expected: &[f64], tol: f64) {
     assert_eq!(actual.len(), expected.len(), "{actual:?} vs {expected:?}");

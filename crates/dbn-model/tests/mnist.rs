@@ -9,6 +9,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
+use dbn_model::conformance::correlation;
 use dbn_model::{
     Dbn, DbnConfig, DbnPretrainer, Feed, PretrainConfig, RbmConfig, RbmTrainer, RbmTrainingConfig,
     RunSeed,
@@ -87,20 +88,6 @@ fn one_cd1_epoch<B: Backend>() {
         stats.free_energy_gap.unwrap().abs() < 5.0,
         "one epoch cannot overfit"
     );
-}
-
-/// Pearson correlation of two equally long vectors.
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
-        ab += dx * dy;
-        aa += dx * dx;
-        bb += dy * dy;
-    }
-    ab / (aa * bb).sqrt()
 }
 
 /// Mean image of the generated visible probabilities, `[784]`, drawn from seed 11.

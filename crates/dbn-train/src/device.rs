@@ -139,39 +139,30 @@ fn cpu_name() -> String {
     format!("CPU, {threads} threads")
 }
 
-#[cfg(feature = "flex")]
-impl RunBackend for burn::backend::Flex {
-    const NAME: &'static str = "flex";
-    const NEEDS: &'static str = "nothing beyond the CPU";
+/// [`RunBackend`] for a CPU backend: its one device, named by [`cpu_name`].
+macro_rules! cpu_backend {
+    ($feature:literal, $backend:ty, $name:literal) => {
+        #[cfg(feature = $feature)]
+        impl RunBackend for $backend {
+            const NAME: &'static str = $name;
+            const NEEDS: &'static str = "nothing beyond the CPU";
 
-    fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
-        match request {
-            DeviceRequest::Default | DeviceRequest::Cpu => Ok(Default::default()),
-            _ => Err(CPU_ONLY.into()),
+            fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
+                match request {
+                    DeviceRequest::Default | DeviceRequest::Cpu => Ok(Default::default()),
+                    _ => Err(CPU_ONLY.into()),
+                }
+            }
+
+            fn describe(_: &Self::Device) -> String {
+                cpu_name()
+            }
         }
-    }
-
-    fn describe(_: &Self::Device) -> String {
-        cpu_name()
-    }
+    };
 }
 
-#[cfg(feature = "ndarray")]
-impl RunBackend for burn::backend::NdArray {
-    const NAME: &'static str = "ndarray";
-    const NEEDS: &'static str = "nothing beyond the CPU";
-
-    fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
-        match request {
-            DeviceRequest::Default | DeviceRequest::Cpu => Ok(Default::default()),
-            _ => Err(CPU_ONLY.into()),
-        }
-    }
-
-    fn describe(_: &Self::Device) -> String {
-        cpu_name()
-    }
-}
+cpu_backend!("flex", burn::backend::Flex, "flex");
+cpu_backend!("ndarray", burn::backend::NdArray, "ndarray");
 
 #[cfg(feature = "wgpu")]
 impl RunBackend for burn::backend::Wgpu {

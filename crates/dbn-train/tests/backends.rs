@@ -23,6 +23,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
+use dbn_model::conformance::correlation;
 use dbn_model::{Dbn, load_module};
 use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::Preset;
@@ -37,20 +38,6 @@ struct Figures {
     sample_correlation: f64,
     /// `dbn loglik`'s average test log-likelihood, nats.
     log_likelihood: f64,
-}
-
-/// Pearson correlation of two equally long vectors.
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
-        ab += dx * dy;
-        aa += dx * dx;
-        bb += dy * dy;
-    }
-    ab / (aa * bb).sqrt()
 }
 
 /// `dbn train` on 2,000 images (784-64-32, 2 CD epochs, 3 fine-tuning epochs, 1,000 validation
