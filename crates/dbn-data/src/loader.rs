@@ -6,14 +6,19 @@
 //! epoch 3 shuffles its epoch 4 as an uninterrupted run shuffled epoch 1. [`EpochLoader`] counts
 //! its passes from a given first epoch instead, and draws the permutation of epoch `e` from
 //! `(seed, e)` alone.
+//!
+//! burn-train's multi-device strategy splits the training loader into one slice per device
+//! ([`DataLoader::slice`]). A slice of an [`EpochLoader`] is a part of each epoch's order, so
+//! the devices together see exactly the examples one device would have seen in that epoch,
+//! each example once.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::Dataset;
-use burn::data::dataset::transform::PartialDataset;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,9 +27,13 @@ use rand::seq::SliceRandom;
 /// Batches of a data set in an order fixed by (seed, epoch): pass `n` of [`DataLoader::iter`]
 /// (counting from 0) is epoch `first_epoch + n`, shuffled by the permutation drawn from
 /// `(seed, epoch)`, or in data-set order when `seed` is `None`. Copies made by
-/// [`DataLoader::to_device`] share the pass counter.
+/// [`DataLoader::to_device`] share the pass counter; a [`DataLoader::slice`] `start..end` serves
+/// positions `start..end` of each epoch's order and counts its own passes, from the epoch the
+/// loader is at.
 pub struct EpochLoader<B: Backend, I, O> {
     dataset: Arc<dyn Dataset<I>>,
+    /// The positions of each epoch's order this loader serves.
+    part: Range<usize>,
     batcher: Arc<dyn Batcher<B, I, O>>,
     batch_size: usize,
     seed: Option<u64>,
@@ -47,8 +56,10 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
         device: &B::Device,
     ) -> Self {
         assert!(batch_size > 0, "batch size must be at least 1");
+        let part = 0..dataset.len();
         Self {
             dataset: Arc::new(dataset),
+            part,
             batcher: Arc::new(batcher),
             batch_size,
             seed,
@@ -57,7 +68,7 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
         }
     }
 
-    /// Indices of the data set in the order of `epoch`.
+    /// Indices of the data set in the order of `epoch`, this loader's part of it.
     fn order(&self, epoch: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dataset.len()).collect();
         if let Some(seed) = self.seed {
@@ -65,17 +76,21 @@ impl<B: Backend, I, O> EpochLoader<B, I, O> {
             let key = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             order.shuffle(&mut StdRng::seed_from_u64(key));
         }
-        order
+        order.drain(self.part.clone()).collect()
     }
+}
 
-    fn with(&self, dataset: Arc<dyn Dataset<I>>, device: &B::Device) -> Self {
+impl<B: Backend, I, O> Clone for EpochLoader<B, I, O> {
+    /// A copy sharing the pass counter.
+    fn clone(&self) -> Self {
         Self {
-            dataset,
+            dataset: self.dataset.clone(),
+            part: self.part.clone(),
             batcher: self.batcher.clone(),
             batch_size: self.batch_size,
             seed: self.seed,
             next_epoch: self.next_epoch.clone(),
-            device: device.clone(),
+            device: self.device.clone(),
         }
     }
 }
@@ -96,16 +111,27 @@ where
     }
 
     fn num_items(&self) -> usize {
-        self.dataset.len()
+        self.part.len()
     }
 
     fn to_device(&self, device: &B::Device) -> Arc<dyn DataLoader<B, O>> {
-        Arc::new(self.with(self.dataset.clone(), device))
+        Arc::new(Self {
+            device: device.clone(),
+            ..self.clone()
+        })
     }
 
+    /// Positions `start..end` of this loader's part of each epoch's order, with a pass
+    /// counter of its own (burn-train iterates every slice once per epoch).
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<B, O>> {
-        let part = PartialDataset::new(self.dataset.clone(), start, end);
-        Arc::new(self.with(Arc::new(part), &self.device))
+        let end = end.min(self.part.len());
+        let start = start.min(end);
+        let epoch = self.next_epoch.load(Ordering::SeqCst);
+        Arc::new(Self {
+            part: self.part.start + start..self.part.start + end,
+            next_epoch: Arc::new(AtomicUsize::new(epoch)),
+            ..self.clone()
+        })
     }
 }
 
@@ -200,5 +226,23 @@ mod tests {
         let loader = loader(None, 1);
         assert_eq!(pass(&loader).concat(), (0..10).collect::<Vec<_>>());
         assert_eq!(pass(&*loader.slice(2, 5)).concat(), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn the_slices_of_several_devices_together_are_each_epoch_of_one_device() {
+        let one = loader(Some(7), 2);
+        let epochs: Vec<Vec<usize>> = (0..3).map(|_| pass(&one).concat()).collect();
+        // As burn-train's multi-device strategy splits it (`split_dataloader`).
+        let devices = [Default::default(), Default::default()];
+        let slices =
+            burn::data::dataloader::split::split_dataloader(Arc::new(loader(Some(7), 2)), &devices);
+        assert_eq!(slices.iter().map(|s| s.num_items()).sum::<usize>(), 10);
+        for epoch in &epochs {
+            let together: Vec<usize> = slices.iter().flat_map(|s| pass(&**s).concat()).collect();
+            assert_eq!(&together, epoch);
+        }
+        let first = loader(Some(7), 1).slice(5, 10);
+        assert_eq!(first.slice(1, 3).num_items(), 2);
+        assert_eq!(pass(&*first.slice(1, 3)).concat(), pass(&*first)[0][1..3]);
     }
 }

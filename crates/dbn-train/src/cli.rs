@@ -14,7 +14,7 @@ use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
 use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
-use dbn_train::device::{self, DeviceRequest, RunBackend, RunDevice};
+use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::run_dir::Existing;
 
 type Inner = Selected;
@@ -33,6 +33,76 @@ pub struct Cli {
     /// command names the backend and the device it started
     #[arg(long, global = true, env = "DBN_DEVICE", value_name = "DEVICE", default_value = "default", value_parser = DeviceRequest::from_str)]
     device: DeviceRequest,
+    /// Several devices, comma-separated (e.g. gpu:0,gpu:1): fine-tuning (train, finetune,
+    /// compare) runs on all of them with burn-train's multi-device strategy, each step one batch
+    /// per device and their gradients summed on the first, which does the rest of the work.
+    /// Instead of --device
+    #[arg(long, global = true, env = "DBN_DEVICES", value_name = "DEVICE,...", value_delimiter = ',', value_parser = DeviceRequest::from_str, conflicts_with = "device")]
+    devices: Option<Vec<DeviceRequest>>,
+}
+
+/// The devices of a command, started.
+struct OnDevices {
+    /// The first: every command's only device, and fine-tuning's main one.
+    main: RunDevice<Inner>,
+    /// All of them, for fine-tuning.
+    all: Devices<Train>,
+    /// What they are, for the first line and `summary.json`.
+    name: String,
+}
+
+impl OnDevices {
+    /// Starts each of `requests` (at least one).
+    fn start(requests: &[DeviceRequest]) -> Result<Self, Box<dyn Error>> {
+        let list = requests
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let flag = match requests {
+            [_] => "--device".to_string(),
+            _ => format!("--devices {list}:"),
+        };
+        if let (Some(why), [_, _, ..]) = (Selected::ONE_DEVICE_ONLY, requests) {
+            return Err(format!("{flag} the {} backend {why}", Selected::NAME).into());
+        }
+        let started = requests
+            .iter()
+            .map(|&request| device::start::<Selected>(request))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{flag} {e}"))?;
+        let all = Devices::new(started.iter().map(|d| &d.device).cloned().collect())
+            .map_err(|e| format!("{flag} {e}: list each device once"))?;
+        let name = match &started[..] {
+            [one] => one.name.clone(),
+            several => format!(
+                "{} devices: {}",
+                several.len(),
+                requests
+                    .iter()
+                    .zip(several)
+                    .map(|(request, device)| format!("{request} ({})", device.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let main = started.into_iter().next().ok_or("no device given")?;
+        Ok(Self { main, all, name })
+    }
+
+    /// The one device of a command that does not fine-tune.
+    ///
+    /// # Errors
+    /// When several were given.
+    fn one(&self, command: &str) -> Result<&RunDevice<Inner>, String> {
+        match self.all.all().len() {
+            1 => Ok(&self.main),
+            _ => Err(format!(
+                "--devices: `dbn {command}` runs on one device; several are for the commands \
+                 that fine-tune (train, finetune, compare): give --device"
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,7 +475,7 @@ impl RunArgs {
     fn request<'a>(
         &'a self,
         command: &'static str,
-        device: &'a RunDevice<Inner>,
+        device: &'a str,
     ) -> Result<RunRequest<'a>, Box<dyn Error>> {
         let existing = match (self.resume, self.overwrite) {
             (true, _) => Existing::Resume,
@@ -423,7 +493,7 @@ impl RunArgs {
             existing,
             base: self.preset.config(),
             backend: Selected::NAME,
-            device: &device.name,
+            device,
         })
     }
 }
@@ -431,45 +501,45 @@ impl RunArgs {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> Result<(), Box<dyn Error>> {
-        let device = device::start::<Selected>(self.device)?;
-        println!("backend {} on {}", Selected::NAME, device.name);
+        let requests = self.devices.unwrap_or_else(|| vec![self.device]);
+        let devices = OnDevices::start(&requests)?;
+        println!("backend {} on {}", Selected::NAME, devices.name);
         match self.command {
-            Command::Train(args) => train(&args, &device, true),
-            Command::Pretrain(args) => train(&args, &device, false),
-            Command::Finetune(args) => finetune(&args, &device),
-            Command::Evaluate(args) => evaluate(&args, &device),
-            Command::Sample(args) => sample(&args, &device),
-            Command::Compare(args) => compare(&args, &device),
-            Command::Loglik(args) => loglik(&args, &device),
-            Command::Data(args) => data_summary(&args, &device),
-            Command::Bench(args) => bench(&args, &device),
+            Command::Train(args) => train(&args, &devices, true),
+            Command::Pretrain(args) => {
+                devices.one("pretrain")?;
+                train(&args, &devices, false)
+            }
+            Command::Finetune(args) => finetune(&args, &devices),
+            Command::Evaluate(args) => evaluate(&args, devices.one("evaluate")?),
+            Command::Sample(args) => sample(&args, devices.one("sample")?),
+            Command::Compare(args) => compare(&args, &devices),
+            Command::Loglik(args) => loglik(&args, devices.one("loglik")?),
+            Command::Data(args) => data_summary(&args, devices.one("data")?),
+            Command::Bench(args) => bench(&args, devices.one("bench")?),
         }
     }
 }
 
 /// `dbn train` (and `dbn pretrain` with `finetune = false`).
-fn train(
-    args: &RunArgs,
-    run_device: &RunDevice<Inner>,
-    finetune: bool,
-) -> Result<(), Box<dyn Error>> {
+fn train(args: &RunArgs, devices: &OnDevices, finetune: bool) -> Result<(), Box<dyn Error>> {
     let command = if finetune { "train" } else { "pretrain" };
-    let run = commands::start(args.request(command, run_device)?)?;
-    commands::train::<Train>(&run, &run_device.device, finetune)?.print();
+    let run = commands::start(args.request(command, &devices.name)?)?;
+    commands::train::<Train>(&run, &devices.all, finetune)?.print();
     Ok(())
 }
 
 /// `dbn finetune`.
-fn finetune(args: &FinetuneArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    let request = args.run.request("finetune", run_device)?;
-    commands::finetune::<Train>(request, args.from.as_deref(), &run_device.device)?.print();
+fn finetune(args: &FinetuneArgs, devices: &OnDevices) -> Result<(), Box<dyn Error>> {
+    let request = args.run.request("finetune", &devices.name)?;
+    commands::finetune::<Train>(request, args.from.as_deref(), &devices.all)?.print();
     Ok(())
 }
 
 /// `dbn compare`.
-fn compare(args: &CompareArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    let run = commands::start(args.run.request("compare", run_device)?)?;
-    commands::compare::<Train>(&run, &args.lr_grid, &run_device.device)?.print();
+fn compare(args: &CompareArgs, devices: &OnDevices) -> Result<(), Box<dyn Error>> {
+    let run = commands::start(args.run.request("compare", &devices.name)?)?;
+    commands::compare::<Train>(&run, &args.lr_grid, &devices.all)?.print();
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use dbn_model::{Dbn, DbnClassifier, PretrainedDbn, load_module};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::config::RunConfig;
+use crate::device::Devices;
 use crate::finetune::{FinetuneOutcome, test_error};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
@@ -166,9 +167,10 @@ impl Started {
 /// The first error of a stage, naming what failed.
 pub fn train<AB: AutodiffBackend>(
     run: &Started,
-    device: &AB::Device,
+    devices: &Devices<AB>,
     finetune: bool,
 ) -> Result<Summary, Box<dyn Error>> {
+    let device = devices.main();
     let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
     let mut summary = Summary {
         pretrain_seconds: Some(pretrain_seconds),
@@ -181,7 +183,7 @@ pub fn train<AB: AutodiffBackend>(
             &run.dir,
             &run.data,
             Some(&dbn),
-            device,
+            devices,
             run.resume,
         )?;
         summary.finetune_seconds = Some(seconds(start));
@@ -201,8 +203,9 @@ pub fn train<AB: AutodiffBackend>(
 pub fn finetune<AB: AutodiffBackend>(
     request: RunRequest<'_>,
     from: Option<&Path>,
-    device: &AB::Device,
+    devices: &Devices<AB>,
 ) -> Result<Summary, Box<dyn Error>> {
+    let device = devices.main();
     let dbn = match from {
         Some(dir) => Some(load_module::<AB::InnerBackend, Dbn<AB::InnerBackend>>(dir, device)?.0),
         None => None,
@@ -223,7 +226,7 @@ pub fn finetune<AB: AutodiffBackend>(
         &run.dir,
         &run.data,
         dbn.as_ref(),
-        device,
+        devices,
         run.resume,
     )?;
     let summary = Summary {
@@ -288,8 +291,9 @@ impl Serialize for Comparison {
 pub fn compare<AB: AutodiffBackend>(
     run: &Started,
     lr_grid: &[f64],
-    device: &AB::Device,
+    devices: &Devices<AB>,
 ) -> Result<Summary, Box<dyn Error>> {
+    let device = devices.main();
     let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
     let config = &run.config;
     let rates = match lr_grid.is_empty() {
@@ -313,7 +317,7 @@ pub fn compare<AB: AutodiffBackend>(
         for &rate in &rates {
             let (tuned, dir) = at_rate(rate)?;
             let kept =
-                stages::finetune_stage::<AB>(&tuned, &dir, &run.data, stack, device, run.resume)?
+                stages::finetune_stage::<AB>(&tuned, &dir, &run.data, stack, devices, run.resume)?
                     .kept;
             let valid_loss = kept.best.map_or(f64::INFINITY, |best| best.valid_loss);
             let test_error = test_error(&kept.net, &run.data.test, device);
@@ -330,7 +334,7 @@ pub fn compare<AB: AutodiffBackend>(
         if let Some(epoch) = refit {
             let (tuned, dir) = at_rate(rate)?;
             let net = stages::refit_stage::<AB>(
-                &tuned, &dir, &run.data, stack, epoch, device, run.resume,
+                &tuned, &dir, &run.data, stack, epoch, devices, run.resume,
             )?;
             test_error = crate::finetune::test_error(&net.kept.net, &run.data.test, device);
             println!(

@@ -83,6 +83,8 @@ pub trait RunBackend: Backend {
     const NAME: &'static str;
     /// What it needs from the machine, for the error when it cannot start.
     const NEEDS: &'static str;
+    /// Why it cannot fine-tune on several devices at once, if it cannot.
+    const ONE_DEVICE_ONLY: Option<&'static str>;
 
     /// The device `request` names on this backend.
     ///
@@ -105,15 +107,58 @@ pub struct RunDevice<B: Backend> {
     pub name: String,
 }
 
+/// The devices a run uses: the first (main) device does everything; fine-tuning runs on all
+/// of them at once with burn-train's multi-device strategy (data parallel: each device takes
+/// its own batch, and the optimiser steps once with their gradients summed, on the main
+/// device, where validation runs too).
+#[derive(Clone, Debug)]
+pub struct Devices<B: Backend> {
+    all: Vec<B::Device>,
+}
+
+impl<B: Backend> Devices<B> {
+    /// One device.
+    pub fn one(device: B::Device) -> Self {
+        Self { all: vec![device] }
+    }
+
+    /// `devices`, the main one first.
+    ///
+    /// # Errors
+    /// No device, or a device listed twice (two of burn-train's workers on one device would
+    /// be one device's work done twice as slowly, and its steps could not be told apart).
+    pub fn new(devices: Vec<B::Device>) -> Result<Self, String> {
+        if devices.is_empty() {
+            return Err("no device given".into());
+        }
+        for (i, device) in devices.iter().enumerate() {
+            if devices[..i].iter().any(|d| d.to_id() == device.to_id()) {
+                return Err(format!("{device:?} is listed twice"));
+            }
+        }
+        Ok(Self { all: devices })
+    }
+
+    /// The main device: the first.
+    pub fn main(&self) -> &B::Device {
+        &self.all[0]
+    }
+
+    /// All of them, the main one first.
+    pub fn all(&self) -> &[B::Device] {
+        &self.all
+    }
+}
+
 /// The device of `request` on `B`, started (one tensor operation run on it) and named.
 ///
 /// # Errors
-/// One sentence naming the backend, the device asked for, the cause, and what the backend
-/// needs: for a request the backend cannot serve, or a device that cannot start (no driver, no
-/// adapter).
+/// One sentence, starting with the device asked for (`gpu:1: ...`, for the caller to put
+/// after its flag), naming the backend, the cause and what the backend needs: for a request the
+/// backend cannot serve, or a device that cannot start (no driver, no adapter).
 pub fn start<B: RunBackend>(request: DeviceRequest) -> Result<RunDevice<B>, String> {
     let device = B::device_for(request)
-        .map_err(|why| format!("--device {request}: the {} backend {why}", B::NAME))?;
+        .map_err(|why| format!("{request}: the {} backend {why}", B::NAME))?;
     let started = without_panic(std::panic::AssertUnwindSafe(|| {
         let name = B::describe(&device);
         Tensor::<B, 1>::zeros([1], &device).into_data();
@@ -121,7 +166,8 @@ pub fn start<B: RunBackend>(request: DeviceRequest) -> Result<RunDevice<B>, Stri
     }));
     let name = started.map_err(|cause| {
         format!(
-            "the {} backend cannot start device {request} on this machine ({cause}); it needs {}",
+            "{request}: the {} backend cannot start this device on this machine ({cause}); it \
+             needs {}",
             B::NAME,
             B::NEEDS
         )
@@ -146,6 +192,8 @@ macro_rules! cpu_backend {
         impl RunBackend for $backend {
             const NAME: &'static str = $name;
             const NEEDS: &'static str = "nothing beyond the CPU";
+            const ONE_DEVICE_ONLY: Option<&'static str> =
+                Some("has one device, the CPU (it uses all its cores)");
 
             fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
                 match request {
@@ -169,6 +217,14 @@ impl RunBackend for burn::backend::Wgpu {
     const NAME: &'static str = "wgpu";
     const NEEDS: &'static str = "a GPU with a Vulkan, Metal or DirectX 12 driver, or a software \
         Vulkan driver such as Mesa's lavapipe (Debian: apt-get install mesa-vulkan-drivers)";
+    /// Found on lavapipe with two devices of one adapter: burn-cubecl 0.21 moves a tensor to
+    /// another device through the runtime's device-to-device copy, which cubecl-wgpu 0.10 does
+    /// not implement; its server thread panics and the copy is silently left unwritten, so a
+    /// multi-device run learns from garbage.
+    const ONE_DEVICE_ONLY: Option<&'static str> = Some(
+        "cannot move tensors between devices in Burn 0.21 (cubecl-wgpu has no device-to-device \
+         copy, and the copy is silently lost); use the cuda backend for several GPUs",
+    );
 
     fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
         use burn::backend::wgpu::WgpuDevice;
@@ -208,6 +264,7 @@ impl RunBackend for burn::backend::Wgpu {
 impl RunBackend for burn::backend::Cuda {
     const NAME: &'static str = "cuda";
     const NEEDS: &'static str = "an NVIDIA GPU with its driver (libcuda)";
+    const ONE_DEVICE_ONLY: Option<&'static str> = None;
 
     fn device_for(request: DeviceRequest) -> Result<Self::Device, String> {
         use burn::backend::cuda::CudaDevice;
@@ -286,9 +343,20 @@ mod tests {
         let err = start::<burn::backend::Flex>(DeviceRequest::Gpu(0)).unwrap_err();
         assert_eq!(
             err,
-            "--device gpu:0: the flex backend runs on the CPU only: build with --features wgpu \
+            "gpu:0: the flex backend runs on the CPU only: build with --features wgpu \
              or --features cuda for a GPU"
         );
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn a_device_list_is_not_empty_and_names_each_device_once() {
+        use burn::backend::Flex;
+        let cpu = || Default::default();
+        assert_eq!(Devices::<Flex>::new(vec![cpu()]).unwrap().all().len(), 1);
+        assert_eq!(Devices::<Flex>::new(vec![]).unwrap_err(), "no device given");
+        let twice = Devices::<Flex>::new(vec![cpu(), cpu()]).unwrap_err();
+        assert!(twice.ends_with("is listed twice"), "{twice}");
     }
 
     #[test]

@@ -22,20 +22,21 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, DeviceId};
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput,
-    TrainStep,
+    ClassificationOutput, ExecutionStrategy, InferenceStep, Interrupter, Learner, MultiDeviceOptim,
+    SupervisedTraining, TrainOutput, TrainStep,
 };
 use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDataset};
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
+use crate::device::Devices;
 use crate::learner_dir::{
     AfterLogs, MetricFiles, NoImprovementSince, ValidatedEpoch, best_epoch, forget_epochs_after,
     last_checkpoint,
@@ -60,7 +61,7 @@ impl<B: Backend> LearnerModel<B> {
     pub fn new(net: DbnClassifier<B>) -> Self {
         Self {
             net,
-            watch: StepWatch::default(),
+            watch: StepWatch::unattached(),
         }
     }
 
@@ -81,9 +82,16 @@ impl<B: AutodiffBackend> TrainStep for LearnerModel<B> {
     type Output = ClassificationOutput<B>;
 
     fn step(&self, batch: ClassificationBatch<B>) -> TrainOutput<ClassificationOutput<B>> {
-        let at = self.watch.next_step();
-        B::seed(&batch.images.device(), self.watch.seed_of(at));
-        let output = self.classify(batch);
+        let device = batch.images.device();
+        let at = self.watch.next_step(device.to_id());
+        let output = {
+            let _turn = self
+                .watch
+                .draws_in_turn()
+                .then(|| DRAWS.lock().unwrap_or_else(|e| e.into_inner()));
+            B::seed(&device, self.watch.seed_of(at));
+            self.classify(batch)
+        };
         if self.watch.reads(at) {
             self.watch
                 .observe(output.loss.clone().into_scalar().elem::<f64>(), at);
@@ -142,20 +150,43 @@ pub fn loss_reads_every<B: Backend>(device: &B::Device) -> usize {
     }
 }
 
-/// Counts the training steps of a run, on the training thread, and sees every training loss in
-/// order. Each step's random draws (dropout) are seeded from (run seed, epoch, batch) alone, so
-/// a resumed run draws what an uninterrupted one drew. The first non-finite loss interrupts
-/// burn-train: the epoch stops after that step, before validation and before a checkpoint is
-/// written (burn-train computes its metrics on another thread, some steps behind, too late to
-/// keep a diverged epoch out of the checkpoints). Clones share the state.
-#[derive(Clone, Default)]
+/// Where a training step is in its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    /// The epoch, from 1.
+    epoch: usize,
+    /// The batch within the epoch, from 1; with several devices, each device's batches are
+    /// numbered after those of the devices before it in [`Devices`].
+    batch: usize,
+    /// Whether it is its device's last batch of the epoch.
+    last: bool,
+}
+
+/// One device's share of every epoch, and the steps it has taken.
+#[derive(Debug)]
+struct Share {
+    device: DeviceId,
+    /// Batches of the devices before it in an epoch.
+    before: usize,
+    /// Its batches in an epoch.
+    batches: usize,
+    taken: AtomicUsize,
+}
+
+/// Counts the training steps of a run, per device, and sees their training losses. Each
+/// step's random draws (dropout) are seeded from (run seed, epoch, batch) alone, so a resumed
+/// run draws what an uninterrupted one drew, and with several devices the draws do not depend
+/// on which device's thread runs first. The first non-finite loss interrupts burn-train: the
+/// epoch stops after that step, before validation and before a checkpoint is written
+/// (burn-train computes its metrics on another thread, some steps behind, too late to keep a
+/// diverged epoch out of the checkpoints). Clones share the state.
+#[derive(Clone)]
 struct StepWatch {
     interrupter: Interrupter,
     seed: RunSeed,
     first_epoch: usize,
-    steps_per_epoch: usize,
     reads_every: usize,
-    steps: Arc<AtomicUsize>,
+    shares: Arc<Vec<Share>>,
     seen: Arc<Mutex<Option<NonFinite>>>,
 }
 
@@ -167,59 +198,108 @@ impl std::fmt::Debug for StepWatch {
     }
 }
 
+/// Held while a step seeds the backend's generator and draws from it: the generator is one
+/// per process on every backend of Burn 0.21, so two devices' steps would otherwise draw from
+/// each other's seeds.
+static DRAWS: Mutex<()> = Mutex::new(());
+
 impl StepWatch {
     /// A watch of a run with `seed` whose first step is batch 1 of `first_epoch`, reading the
-    /// loss every `reads_every` steps ([`loss_reads_every`]).
+    /// loss every `reads_every` steps ([`loss_reads_every`]); `shares` lists each device and
+    /// its batches per epoch, in the order of [`Devices`].
     fn new(
         interrupter: Interrupter,
         seed: RunSeed,
         first_epoch: usize,
-        steps_per_epoch: usize,
+        shares: &[(DeviceId, usize)],
         reads_every: usize,
     ) -> Self {
+        let mut before = 0;
+        let shares = shares
+            .iter()
+            .map(|&(device, batches)| {
+                let share = Share {
+                    device,
+                    before,
+                    batches,
+                    taken: AtomicUsize::new(0),
+                };
+                before += batches;
+                share
+            })
+            .collect();
         Self {
             interrupter,
             seed,
             first_epoch,
-            steps_per_epoch,
             reads_every,
-            ..Self::default()
+            shares: Arc::new(shares),
+            seen: Arc::default(),
         }
     }
 
-    /// Whether the loss of step `at` (epoch, batch) is read: every `reads_every`-th batch and
-    /// the last of the epoch.
-    fn reads(&self, (_, batch): (usize, usize)) -> bool {
-        batch % self.reads_every.max(1) == 0 || batch == self.steps_per_epoch
+    /// The watch of a model outside a run: one device, and every step an epoch of its own (so
+    /// that each step draws from a seed of its own).
+    fn unattached() -> Self {
+        let any = DeviceId::new(0, 0);
+        Self::new(Interrupter::new(), RunSeed::default(), 1, &[(any, 1)], 1)
     }
 
-    /// The (epoch, batch) of the next step, both from 1; counts the step.
-    fn next_step(&self) -> (usize, usize) {
-        let step = self.steps.fetch_add(1, Ordering::SeqCst);
-        let per_epoch = self.steps_per_epoch.max(1);
-        (self.first_epoch + step / per_epoch, step % per_epoch + 1)
+    /// Whether the loss of step `at` is read: every `reads_every`-th batch and each device's
+    /// last of the epoch.
+    fn reads(&self, at: Step) -> bool {
+        at.batch.is_multiple_of(self.reads_every.max(1)) || at.last
     }
 
-    /// The seed of the random draws of step `at` (epoch, batch).
-    fn seed_of(&self, (epoch, batch): (usize, usize)) -> u64 {
-        self.seed.finetune_step(epoch, batch)
+    /// The next step on `device` (any device when the run has one); counts it. A device the
+    /// run was not given stops the run.
+    fn next_step(&self, device: DeviceId) -> Step {
+        let one = self.shares.len() == 1;
+        let share = self
+            .shares
+            .iter()
+            .find(|share| one || share.device == device);
+        let share = share.unwrap_or_else(|| {
+            self.interrupter.stop(Some(&format!(
+                "a training step ran on {device:?}, which is not one of the run's devices"
+            )));
+            &self.shares[0]
+        });
+        let step = share.taken.fetch_add(1, Ordering::SeqCst);
+        let batches = share.batches.max(1);
+        Step {
+            epoch: self.first_epoch + step / batches,
+            batch: share.before + step % batches + 1,
+            last: step % batches + 1 == batches,
+        }
+    }
+
+    /// The seed of the random draws of step `at`.
+    fn seed_of(&self, at: Step) -> u64 {
+        self.seed.finetune_step(at.epoch, at.batch)
+    }
+
+    /// Whether the run's steps take turns at the backend's generator ([`DRAWS`]): with
+    /// several devices.
+    fn draws_in_turn(&self) -> bool {
+        self.shares.len() > 1
     }
 
     /// Interrupts the run if the loss of step `at` is not finite.
-    fn observe(&self, loss: f64, (epoch, batch): (usize, usize)) {
+    fn observe(&self, loss: f64, at: Step) {
         if loss.is_finite() {
             return;
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.is_none() {
-            let every = self.reads_every.max(1);
+            let (every, batch) = (self.reads_every.max(1), at.batch);
             let since = if batch % every == 0 {
                 batch + 1 - every
             } else {
                 batch - batch % every + 1
             };
             *seen = Some(NonFinite {
-                epoch,
+                epoch: at.epoch,
                 since,
                 batch,
                 loss,
@@ -233,6 +313,22 @@ impl StepWatch {
     fn seen(&self) -> Option<NonFinite> {
         *self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The training examples each of `devices` devices gets in an epoch of `examples`, as
+/// burn-train's multi-device strategy splits the loader (`split_dataloader`): equal parts, the
+/// remainder to the last.
+fn examples_per_device(examples: usize, devices: usize) -> Vec<usize> {
+    let part = examples / devices.max(1);
+    (0..devices)
+        .map(|i| {
+            if i + 1 == devices {
+                examples - part * i
+            } else {
+                part
+            }
+        })
+        .collect()
 }
 
 /// Fine-tuning diverged: names where, and which checkpoint is the last good one.
@@ -279,7 +375,7 @@ pub struct BestEpoch {
 }
 
 /// What a fine-tuning run works on and where.
-pub struct FinetuneJob<'a> {
+pub struct FinetuneJob<'a, B: Backend> {
     /// The settings.
     pub config: &'a FinetuneConfig,
     /// The run's seed: of the shuffling and of each step's dropout masks.
@@ -294,6 +390,10 @@ pub struct FinetuneJob<'a> {
     pub resume: bool,
     /// Which epoch's network the run returns.
     pub keep: Keep,
+    /// The devices: the network moves to the main one. With several, each step takes one
+    /// batch per device and the optimiser sums their gradients, so an epoch has fewer, larger
+    /// steps at the same learning rate (and `lr_decay` still applies once per epoch).
+    pub devices: &'a Devices<B>,
 }
 
 /// Which epoch's network a fine-tuning run returns.
@@ -317,7 +417,7 @@ pub enum Keep {
 /// the best epoch's checkpoint cannot be loaded.
 pub fn finetune<B: AutodiffBackend>(
     net: DbnClassifier<B>,
-    job: FinetuneJob<'_>,
+    job: FinetuneJob<'_, B>,
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
     match config.optimizer {
@@ -342,7 +442,7 @@ fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
 fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     net: DbnClassifier<B>,
     optimizer: O,
-    job: FinetuneJob<'_>,
+    job: FinetuneJob<'_, B>,
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let FinetuneJob {
         config,
@@ -352,8 +452,10 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
         dir,
         resume,
         keep,
+        devices,
     } = job;
-    let device = net.output.weight.device();
+    let device = devices.main().clone();
+    let net = net.fork(&device);
     let resumed = resume.then(|| last_checkpoint(dir)).flatten();
     if let Some(epoch) = resumed {
         forget_epochs_after(dir, epoch)?;
@@ -370,8 +472,17 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
         _ => config.epochs,
     };
     let first_epoch = resumed.map_or(1, |epoch| epoch + 1);
-    let steps_per_epoch = train.len().div_ceil(config.batch_size).max(1);
-    let gamma = config.lr_decay.powf(1.0 / steps_per_epoch as f64);
+    let shares: Vec<(DeviceId, usize)> = devices
+        .all()
+        .iter()
+        .zip(examples_per_device(train.len(), devices.all().len()))
+        .map(|(device, examples)| (device.to_id(), examples.div_ceil(config.batch_size)))
+        .collect();
+    // burn-train steps the optimiser (and the scheduler) once per batch of each device.
+    let steps_per_epoch = shares.iter().map(|&(_, batches)| batches).max();
+    let gamma = config
+        .lr_decay
+        .powf(1.0 / steps_per_epoch.unwrap_or(1).max(1) as f64);
     let scheduler = ExponentialDecay::new(config.learning_rate, gamma);
     let loader_train = EpochLoader::<B, _, _>::new(
         train,
@@ -398,7 +509,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
             interrupter.clone(),
             seed,
             first_epoch,
-            steps_per_epoch,
+            &shares,
             loss_reads_every::<B>(&device),
         ),
     };
@@ -422,6 +533,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
             validated.clone(),
         ))
         .with_interrupter(interrupter)
+        .with_training_strategy(execution(devices).into())
         .with_file_checkpointer(AtomicMpkRecorder)
         .with_checkpointing_strategy(AfterLogs {
             inner: checkpoints.build(),
@@ -504,6 +616,15 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     })
 }
 
+/// burn-train's strategy for `devices`: one device, or several with the optimiser on the main
+/// one.
+fn execution<B: AutodiffBackend>(devices: &Devices<B>) -> ExecutionStrategy<B> {
+    match devices.all() {
+        [one] => ExecutionStrategy::single(one.clone()),
+        several => ExecutionStrategy::multi(several.to_vec(), MultiDeviceOptim::OptimMainDevice),
+    }
+}
+
 /// Share of `set` that `net` misclassifies, in [0, 1].
 pub fn test_error<B: Backend>(
     net: &DbnClassifier<B>,
@@ -533,20 +654,77 @@ mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
 
+    /// The step at batch `batch` of epoch 1 on one device of 120 batches.
+    fn at(batch: usize) -> Step {
+        Step {
+            epoch: 1,
+            batch,
+            last: batch == 120,
+        }
+    }
+
     #[test]
     fn on_a_gpu_the_loss_is_read_every_50_steps_and_at_the_end_of_each_epoch() {
-        let watch = StepWatch::new(Interrupter::new(), RunSeed(1), 1, 120, 50);
-        let read: Vec<usize> = (1..=120).filter(|&b| watch.reads((1, b))).collect();
+        let one = [(DeviceId::new(0, 0), 120)];
+        let watch = StepWatch::new(Interrupter::new(), RunSeed(1), 1, &one, 50);
+        let read: Vec<usize> = (1..=120).filter(|&b| watch.reads(at(b))).collect();
         assert_eq!(read, [50, 100, 120]);
-        watch.observe(f64::NAN, (1, 120));
+        watch.observe(f64::NAN, at(120));
         let seen = watch.seen().unwrap();
         assert_eq!((seen.since, seen.batch), (101, 120));
         assert_eq!(seen.to_string(), "epoch 1, one of batches 101-120");
         // On the CPU, every step, and the batch itself named.
         assert_eq!(loss_reads_every::<Autodiff<Flex>>(&Default::default()), 1);
-        let cpu = StepWatch::new(Interrupter::new(), RunSeed(1), 1, 120, 1);
-        assert!((1..=120).all(|b| cpu.reads((1, b))));
-        cpu.observe(f64::INFINITY, (1, 7));
+        let cpu = StepWatch::new(Interrupter::new(), RunSeed(1), 1, &one, 1);
+        assert!((1..=120).all(|b| cpu.reads(at(b))));
+        cpu.observe(f64::INFINITY, at(7));
         assert_eq!(cpu.seen().unwrap().to_string(), "epoch 1, batch 7");
+    }
+
+    #[test]
+    fn with_several_devices_each_batch_is_known_whichever_device_steps_first() {
+        let (a, b) = (DeviceId::new(0, 0), DeviceId::new(0, 1));
+        // 25 examples over two devices in batches of 5: 12 and 13 examples, 3 batches each.
+        let shares: Vec<(DeviceId, usize)> = [a, b]
+            .into_iter()
+            .zip(examples_per_device(25, 2))
+            .map(|(device, examples)| (device, examples.div_ceil(5)))
+            .collect();
+        assert_eq!(shares, [(a, 3), (b, 3)]);
+        let steps = |order: &[DeviceId]| {
+            let watch = StepWatch::new(Interrupter::new(), RunSeed(1), 4, &shares, 1);
+            let mut steps: Vec<(DeviceId, Step)> =
+                order.iter().map(|&d| (d, watch.next_step(d))).collect();
+            steps.sort_by_key(|(_, step)| (step.epoch, step.batch));
+            steps
+        };
+        let in_turn = steps(&[a, b, a, b, a, b, a, b]);
+        assert_eq!(in_turn, steps(&[b, a, b, b, a, a, b, a]));
+        let batches: Vec<(usize, usize, bool)> = in_turn
+            .iter()
+            .map(|(_, s)| (s.epoch, s.batch, s.last))
+            .collect();
+        assert_eq!(
+            batches,
+            [
+                (4, 1, false),
+                (4, 2, false),
+                (4, 3, true),
+                (4, 4, false),
+                (4, 5, false),
+                (4, 6, true),
+                (5, 1, false),
+                (5, 4, false)
+            ]
+        );
+        assert_eq!(
+            in_turn[3].0, b,
+            "the second device's batches follow the first's"
+        );
+        // A device that is not the run's stops it.
+        let watch = StepWatch::new(Interrupter::new(), RunSeed(1), 1, &shares, 1);
+        watch.next_step(DeviceId::new(3, 0));
+        assert!(watch.interrupter.should_stop());
+        assert_eq!(examples_per_device(10, 3), [3, 3, 4]);
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig};
+use crate::device::Devices;
 use crate::finetune::{BestEpoch, FinetuneJob, FinetuneOutcome, Keep, finetune, test_error};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
@@ -218,7 +219,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     run: &RunDir,
     data: &Data,
     dbn: Option<&Dbn<AB::InnerBackend>>,
-    device: &AB::Device,
+    devices: &Devices<AB>,
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let logs = run.file("finetune");
@@ -230,8 +231,9 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         dir: &logs,
         resume,
         keep: Keep::LowestValidationLoss,
+        devices,
     };
-    let trained = finetune(starting_net::<AB>(config, dbn, device)?, job)?;
+    let trained = finetune(starting_net::<AB>(config, dbn, devices.main())?, job)?;
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     let n_outputs = trained.net.n_outputs();
     if let Some(warning) = trained
@@ -241,7 +243,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         eprintln!("warning: {warning}");
     }
     if let Some(best) = refit_epochs(config.finetune.refit, &trained) {
-        return refit_stage::<AB>(config, run, data, dbn, best, device, resume);
+        return refit_stage::<AB>(config, run, data, dbn, best, devices, resume);
     }
     save_module(&trained.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
@@ -304,7 +306,7 @@ pub fn refit_stage<AB: AutodiffBackend>(
     data: &Data,
     dbn: Option<&Dbn<AB::InnerBackend>>,
     best: BestEpoch,
-    device: &AB::Device,
+    devices: &Devices<AB>,
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let train = data.labelled.clone().join(&data.valid)?;
@@ -327,8 +329,9 @@ pub fn refit_stage<AB: AutodiffBackend>(
         dir: &logs,
         resume,
         keep: Keep::Last,
+        devices,
     };
-    let start = starting_net::<AB>(config, dbn, device)?;
+    let start = starting_net::<AB>(config, dbn, devices.main())?;
     let refitted = finetune(start, job).map_err(|e| format!("refit: {e}"))?;
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
     save_module(&refitted.net, &config.classifier_config(), run.path())?;

@@ -27,6 +27,7 @@ use dbn_model::conformance::correlation;
 use dbn_model::{Dbn, load_module};
 use dbn_train::commands::{self, LoglikSettings, RunRequest};
 use dbn_train::config::Preset;
+use dbn_train::device::Devices;
 use dbn_train::run_dir::Existing;
 
 /// What a small run measured, to compare between backends.
@@ -64,7 +65,8 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
         device: "the suite's",
     };
     let run = commands::start(request).unwrap();
-    let summary = commands::train::<Autodiff<B>>(&run, device, true).unwrap();
+    let devices = Devices::one(device.clone());
+    let summary = commands::train::<Autodiff<B>>(&run, &devices, true).unwrap();
     let test_error = summary.test_error.unwrap();
 
     let picture = out.join("samples-of-the-suite.png");

@@ -137,4 +137,20 @@ fn a_device_the_backend_has_not_is_one_line_naming_the_flag() {
         stdout.lines().next().unwrap().starts_with("backend ") && stdout.contains(" on CPU, "),
         "{stdout}"
     );
+    // Several devices: a CPU backend has one.
+    let out = dbn(&["train", "--devices", "cpu,gpu:1"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: --devices cpu,gpu:1: the ")
+            && stderr.contains(" backend has one device, the CPU"),
+        "{stderr}"
+    );
+    let out = dbn(&["data", "--device", "cpu", "--devices", "cpu"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
 }
