@@ -112,10 +112,7 @@ fn transition<B: Backend>(
     let h = bernoulli(sigmoid(hidden_input.mul_scalar(beta)));
     let input = matmul(h, rbm.weights.val().transpose()).mul_scalar(beta)
         + mixed_bias(rbm, base_bias, beta).unsqueeze();
-    match rbm.visible {
-        VisibleUnits::Bernoulli => bernoulli(sigmoid(input)),
-        VisibleUnits::Gaussian => input.clone() + input.random_like(Distribution::Normal(0.0, 1.0)),
-    }
+    rbm.sample_visible(rbm.visible_activation(input))
 }
 
 /// Samples from the base model and its exact `log Z_A`.
@@ -130,8 +127,9 @@ fn base_model<B: Backend>(
     let a = base_bias.clone().unsqueeze::<2>().repeat_dim(0, n_runs); // [runs, n_visible]
     match rbm.visible {
         VisibleUnits::Bernoulli => {
-            let log_z = to_f64(softplus(base_bias.clone())).iter().sum::<f64>() + hidden_part;
-            (bernoulli(sigmoid(a)), log_z)
+            let visible_part = to_f64(rbm.log_sum_over_visible(base_bias.clone().unsqueeze()))[0];
+            let samples = rbm.sample_visible(rbm.visible_activation(a));
+            (samples, visible_part + hidden_part)
         }
         VisibleUnits::Gaussian => {
             let log_z = 0.5 * n_visible as f64 * (2.0 * std::f64::consts::PI).ln() + hidden_part;

@@ -44,7 +44,14 @@ impl<B: Backend> DbnEncoder<B> {
             .rbms
             .iter()
             .map(|rbm| Linear {
-                weight: Param::from_data(rbm.weights.val().into_data(), device),
+                // Label units (the top RBM's, if any) are not inputs of the network.
+                weight: Param::from_data(
+                    rbm.weights
+                        .val()
+                        .slice_dim(0, 0..rbm.n_features())
+                        .into_data(),
+                    device,
+                ),
                 bias: Some(Param::from_data(rbm.hidden_bias.val().into_data(), device)),
             })
             .collect();

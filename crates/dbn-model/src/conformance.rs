@@ -1,6 +1,7 @@
 //! The checks every backend must pass, generic over it: the tutorial's worked Examples 1-3 to
-//! 1e-5, CD-k and the sampled negative phase of PCD against the exact-gradient oracle, AIS
-//! against the exact log Z of a small RBM, and a save/load round trip with identical outputs.
+//! 1e-5, CD-k and the sampled negative phase of PCD against the exact-gradient oracle, label
+//! units against enumeration, AIS against the exact log Z of a small RBM (with and without
+//! label units), and a save/load round trip with identical outputs.
 //! Each check panics with what differs, as a test does.
 //!
 //! This crate's unit tests run them on `NdArray` and `Flex`; `dbn-train`'s `tests/backends.rs`
@@ -103,6 +104,43 @@ pub fn random_rbm<B: Backend>(
     }
 }
 
+/// [`random_rbm`] with its last `labels` visible units a softmax group of label units.
+pub fn random_labelled_rbm<B: Backend>(
+    n_features: usize,
+    labels: usize,
+    n_hidden: usize,
+    scale: f64,
+    seed: u64,
+    device: &B::Device,
+) -> Rbm<B> {
+    random_rbm(n_features + labels, n_hidden, scale, seed, device)
+        .with_labels(labels)
+        .unwrap()
+}
+
+/// Every visible state of an RBM with `n_features` binary units and `labels` label units:
+/// each binary vector beside each one-hot label, `[2^n_features · labels, n_features + labels]`.
+pub fn all_labelled_states<B: Backend>(
+    n_features: usize,
+    labels: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let n = n_features + labels;
+    let values: Vec<f32> = (0..1usize << n_features)
+        .flat_map(|i| (0..labels).map(move |k| (i, k)))
+        .flat_map(|(i, k)| {
+            (0..n).map(move |j| match j < n_features {
+                true => ((i >> j) & 1) as f32,
+                false => f32::from(u8::from(j - n_features == k)),
+            })
+        })
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [(1 << n_features) * labels, n]),
+        device,
+    )
+}
+
 /// Pearson correlation of two equally long vectors.
 pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
     let mean = |x: &[f32]| x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
@@ -196,26 +234,106 @@ fn cosine<B: Backend>(a: RbmDelta<B>, b: RbmDelta<B>) -> f64 {
     dot / (norm(&a) * norm(&b))
 }
 
+/// CD-50, averaged over 10,000 chains from `data` (4 rows), against the exact gradient of the
+/// mean log-likelihood: their cosine.
+fn cd_50_cosine<B: Backend>(rbm: &Rbm<B>, data: Tensor<B, 2>) -> f64 {
+    let exact = exact_gradient(rbm, data.clone()).unwrap();
+    let v0 = data.repeat_dim(0, 2500); // 10,000 chains
+    let h0 = rbm.hidden_probs(v0.clone());
+    let negative = negative_phase(rbm, rbm.sample_hidden(h0.clone()), 50, false);
+    let estimate = cd_gradient(v0, h0, negative, 1.0);
+    cosine(estimate, exact)
+}
+
 /// CD-50 on a 6x4 RBM, averaged over 10,000 chains from a small data set, points along the
-/// exact gradient of the mean log-likelihood (all 2^4 hidden states enumerated): cosine > 0.9.
+/// exact gradient of the mean log-likelihood (all 2^4 hidden states enumerated): cosine > 0.9;
+/// and so it does on an RBM of 4 binary and 2 label units (the last two columns one-hot).
 pub fn cd_k_points_along_the_exact_gradient<B: Backend>(device: &B::Device) {
     let rbm = random_rbm::<B>(6, 4, 0.7, 21, device);
     let data = Tensor::<B, 2>::from_floats(
         [
             [1., 1., 0., 0., 1., 0.],
             [0., 1., 1., 0., 0., 1.],
-            [1., 0., 0., 1., 1., 1.],
-            [0., 0., 1., 1., 0., 0.],
+            [1., 0., 0., 1., 1., 0.],
+            [0., 0., 1., 1., 0., 1.],
         ],
         device,
     );
-    let exact = exact_gradient(&rbm, data.clone()).unwrap();
-    let v0 = data.repeat_dim(0, 2500); // 10,000 chains
-    let h0 = rbm.hidden_probs(v0.clone());
-    let negative = negative_phase(&rbm, rbm.sample_hidden(h0.clone()), 50, false);
-    let estimate = cd_gradient(v0, h0, negative, 1.0);
-    let c = cosine(estimate, exact);
+    let c = cd_50_cosine(&rbm, data.clone());
     assert!(c > 0.9, "cosine {c}");
+    let labelled = random_labelled_rbm::<B>(4, 2, 4, 0.7, 21, device);
+    let c = cd_50_cosine(&labelled, data);
+    assert!(c > 0.9, "with label units: cosine {c}");
+}
+
+/// An RBM of 4 binary and 3 label units against enumeration of its 48 visible states: the
+/// label units' probabilities are the softmax of their inputs and sum to 1; their one-hot
+/// draws are one-hot and follow those probabilities; `log Z` summed over the hidden side
+/// (with the label group's log-sum-exp) equals `log Σ_v exp(-F(v))` over every visible state;
+/// and the exact gradient is the finite difference of the exact log-likelihood.
+pub fn label_units_agree_with_enumeration<B: Backend>(device: &B::Device) {
+    let rbm = random_labelled_rbm::<B>(4, 3, 3, 1.0, 41, device);
+    let h = all_states::<B>(3, device);
+    let input = to_f64(rbm.visible_input(h.clone()));
+    let mean = to_f64(rbm.visible_mean(h));
+    for (x, m) in input.chunks(7).zip(mean.chunks(7)) {
+        let z: f64 = x[4..].iter().map(|x| x.exp()).sum();
+        let softmax: Vec<f64> = x[4..].iter().map(|x| x.exp() / z).collect();
+        assert_close(&m[4..], &softmax, 1e-5);
+        assert!((m[4..].iter().sum::<f64>() - 1.0).abs() < 1e-5, "{m:?}");
+    }
+
+    B::seed(device, 42);
+    let n = 20_000;
+    let probs = [0.2f32, 0.5, 0.3];
+    let mean = row::<B>(&[0.5, 0.5, 0.5, 0.5, 0.2, 0.5, 0.3], device).repeat_dim(0, n);
+    let drawn = rbm.split_labels(rbm.sample_visible(mean)).1;
+    let values = to_f64(drawn.clone());
+    assert!(values.iter().all(|&x| x == 0.0 || x == 1.0));
+    assert!(values.chunks(3).all(|r| r.iter().sum::<f64>() == 1.0));
+    let shares = to_f64(drawn.mean_dim(0));
+    for (share, p) in shares.iter().zip(probs) {
+        let p = f64::from(p);
+        let sd = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((share - p).abs() < 4.0 * sd, "{shares:?} against {probs:?}");
+    }
+
+    let states = all_labelled_states::<B>(4, 3, device);
+    let from_visible = crate::numerics::log_sum_exp(&to_f64(rbm.free_energy(states).neg()));
+    let exact = log_partition(&rbm).unwrap();
+    assert!(
+        (from_visible - exact).abs() < 1e-4,
+        "{from_visible} against {exact}"
+    );
+
+    let data = Tensor::<B, 2>::from_floats(
+        [[1., 0., 1., 1., 0., 1., 0.], [0., 1., 1., 0., 0., 0., 1.]],
+        device,
+    );
+    let gradient = to_f64(exact_gradient(&rbm, data.clone()).unwrap().flatten());
+    let weights = to_f64(rbm.weights.val());
+    let eps = 1e-2;
+    let log_likelihood_at = |i: usize, delta: f64| {
+        let mut w = weights.clone();
+        w[i] += delta;
+        let w: Vec<f32> = w.iter().map(|&x| x as f32).collect();
+        let moved = Rbm {
+            weights: rbm
+                .weights
+                .clone()
+                .map(|_| Tensor::from_data(TensorData::new(w, [7, 3]), device)),
+            ..rbm.clone()
+        };
+        crate::exact::log_likelihood(&moved, data.clone()).unwrap()
+    };
+    // The flattened gradient starts with the weights.
+    for (i, exact) in gradient.iter().take(weights.len()).enumerate() {
+        let numeric = (log_likelihood_at(i, eps) - log_likelihood_at(i, -eps)) / (2.0 * eps);
+        assert!(
+            (numeric - exact).abs() < 2e-3,
+            "weight {i}: exact gradient {exact} against finite difference {numeric}"
+        );
+    }
 }
 
 /// The negative phase of PCD and of `sample_negative` (chains that end on sampled visible
@@ -247,17 +365,22 @@ pub fn sampled_negatives_estimate_the_model_statistics<B: Backend>(device: &B::D
 }
 
 /// AIS (2,000 temperatures, 200 runs from a uniform base) agrees with the exact log Z of a
-/// 12x8 RBM within 0.1 nats.
+/// 12x8 RBM within 0.1 nats, and of one whose last 3 visible units are label units.
 pub fn ais_agrees_with_exact_log_z<B: Backend>(device: &B::Device) {
-    let rbm = random_rbm::<B>(12, 8, 1.0, 51, device);
-    let base = Tensor::<B, 1>::zeros([12], device);
     let config = AisConfig::new().with_n_betas(2000).with_n_runs(200);
-    let exact = log_partition(&rbm).unwrap();
-    let ais = ais_log_partition(&rbm, base, &config).unwrap();
-    assert!(
-        (ais.log_z - exact).abs() < 0.1,
-        "AIS {ais:?} vs exact {exact}"
-    );
+    for rbm in [
+        random_rbm::<B>(12, 8, 1.0, 51, device),
+        random_labelled_rbm::<B>(9, 3, 8, 1.0, 52, device),
+    ] {
+        let base = Tensor::<B, 1>::zeros([12], device);
+        let exact = log_partition(&rbm).unwrap();
+        let ais = ais_log_partition(&rbm, base, &config).unwrap();
+        assert!(
+            (ais.log_z - exact).abs() < 0.1,
+            "AIS {ais:?} vs exact {exact} ({} label units)",
+            rbm.labels
+        );
+    }
 }
 
 /// A stack and a classifier saved into `dir` and loaded back compute the same outputs, bit for
@@ -287,6 +410,7 @@ pub fn all<AB: AutodiffBackend>(device: &AB::Device) {
     tutorial_example_2::<AB>(device);
     tutorial_example_3::<AB::InnerBackend>(device);
     cd_k_points_along_the_exact_gradient::<AB::InnerBackend>(device);
+    label_units_agree_with_enumeration::<AB::InnerBackend>(device);
     sampled_negatives_estimate_the_model_statistics::<AB::InnerBackend>(device);
     ais_agrees_with_exact_log_z::<AB::InnerBackend>(device);
     let dir = std::env::temp_dir().join(format!(

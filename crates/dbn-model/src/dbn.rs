@@ -32,6 +32,12 @@ pub struct DbnConfig {
     /// Standard deviation of the initial weights.
     #[config(default = 0.01)]
     pub init_std: f64,
+    /// Label units in the top RBM: a softmax group of this many units beside `h(L-1)`, trained
+    /// with it on each example's label (Hinton, Osindero & Teh 2006); 0 for none. The data
+    /// given to pretraining then carries each example's one-hot label as its last `labels`
+    /// columns ([`DbnConfig::check_pretraining_width`]).
+    #[config(default = 0)]
+    pub labels: usize,
 }
 
 impl DbnConfig {
@@ -47,9 +53,15 @@ impl DbnConfig {
         } else {
             VisibleUnits::Bernoulli
         };
-        RbmConfig::new(self.layers[layer - 1], self.layers[layer])
+        let labels = if layer == self.n_rbms() {
+            self.labels
+        } else {
+            0
+        };
+        RbmConfig::new(self.layers[layer - 1] + labels, self.layers[layer])
             .with_visible(visible)
             .with_init_std(self.init_std)
+            .with_labels(labels)
     }
 
     /// Checks the layer sizes and the initial scale.
@@ -89,6 +101,27 @@ impl DbnConfig {
         }
     }
 
+    /// Checks the width of pretraining data: the visible layer, and with label units the
+    /// one-hot label after it.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for `layers` naming both sizes.
+    pub fn check_pretraining_width(&self, columns: usize) -> Result<(), ModelError> {
+        match (self.labels, self.layers.first()) {
+            (0, _) => self.check_data_width(columns),
+            (labels, Some(&n)) if n + labels == columns => Ok(()),
+            (labels, _) => Err(ModelError::invalid(
+                "layers",
+                format!(
+                    "{:?} with {labels} label units for data of {columns} columns",
+                    self.layers
+                ),
+                "each example is its features (the first size) followed by its one-hot label \
+                 (one column per label unit)",
+            )),
+        }
+    }
+
     /// A fresh stack, every RBM initialised by its [`RbmConfig`] from the backend's generator
     /// (seed it first for a reproducible stack: `B::seed(device, seed.init())`).
     ///
@@ -108,6 +141,19 @@ impl DbnConfig {
 pub struct Dbn<B: Backend> {
     /// RBM `l` is `rbms[l - 1]`; RBM 1 sits on the data.
     pub rbms: Vec<Rbm<B>>,
+}
+
+/// One-hot rows of class indices `labels` among `k` classes (a label of `k` or more gives a
+/// row of zeros): the label columns of a stack's pretraining data ([`DbnConfig::labels`]).
+///
+/// # Shapes
+/// -> `[labels.len(), k]`
+pub fn one_hot_rows<B: Backend>(labels: &[usize], k: usize, device: &B::Device) -> Tensor<B, 2> {
+    let values: Vec<f32> = labels
+        .iter()
+        .flat_map(|&label| (0..k).map(move |j| f32::from(u8::from(j == label))))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [labels.len(), k]), device)
 }
 
 /// Generated data: the visible layer's probabilities (means) and a sample of them.
@@ -137,8 +183,15 @@ impl<B: Backend> Dbn<B> {
             crate::rbm::check_shape(
                 "RBM visible layer (the hidden layer of the RBM below)",
                 &[pair[0].n_hidden()],
-                &[pair[1].n_visible()],
+                &[pair[1].n_features()],
             )?;
+        }
+        if rbms[..rbms.len() - 1].iter().any(|r| r.labels > 0) {
+            return Err(ModelError::invalid(
+                "rbms",
+                "label units below the top RBM",
+                "only the top RBM may have label units",
+            ));
         }
         if rbms[1..]
             .iter()
@@ -153,11 +206,21 @@ impl<B: Backend> Dbn<B> {
         Ok(Self { rbms })
     }
 
-    /// Layer sizes from the data up, `[n_visible, n_h1, …]`.
+    /// Layer sizes from the data up, `[n_visible, n_h1, …]` (label units not counted).
     pub fn layer_sizes(&self) -> Vec<usize> {
-        let mut sizes = vec![self.rbms[0].n_visible()];
+        let mut sizes = vec![self.rbms[0].n_features()];
         sizes.extend(self.rbms.iter().map(Rbm::n_hidden));
         sizes
+    }
+
+    /// The top RBM's label units (0: none).
+    pub fn labels(&self) -> usize {
+        self.top().labels
+    }
+
+    /// The top RBM.
+    fn top(&self) -> &Rbm<B> {
+        self.rbms.last().expect("a DBN has at least one RBM")
     }
 
     /// `P(h(layer) | h(layer - 1))`: one step up through RBM `layer` (1-based).
@@ -169,12 +232,17 @@ impl<B: Backend> Dbn<B> {
     }
 
     /// `P(h(layer - 1) | h(layer))`: one step down through RBM `layer` (1-based), with its
-    /// visible biases (`E[v | h(1)]` for a Gaussian data layer).
+    /// visible biases (`E[v | h(1)]` for a Gaussian data layer); label units left out.
     ///
     /// # Shapes
     /// above `[n, layers[layer]]` -> `[n, layers[layer - 1]]`
     pub fn down_step(&self, layer: usize, above: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.rbms[layer - 1].visible_mean(above)
+        let rbm = &self.rbms[layer - 1];
+        let mean = rbm.visible_mean(above);
+        match rbm.labels {
+            0 => mean,
+            _ => rbm.split_labels(mean).0,
+        }
     }
 
     /// Mean-field up pass through the first `layers` RBMs: the input of RBM `layers + 1`.
@@ -193,30 +261,151 @@ impl<B: Backend> Dbn<B> {
         self.up(v, self.rbms.len())
     }
 
-    /// Generates from states of the top RBM's visible layer `h(L-1)`: `gibbs_steps` Gibbs steps
-    /// in the top RBM, a last up-down step, then the down pass sampling each hidden layer.
+    /// Generates from states of the top RBM's visible layer `h(L-1)` (and its label units, if
+    /// any): `gibbs_steps` Gibbs steps in the top RBM, a last up-down step, then the down pass
+    /// sampling each hidden layer.
     ///
     /// # Shapes
-    /// start `[n, sizes[L - 1]]` -> probs, samples `[n, n_visible]`
+    /// start `[n, n_visible of the top RBM]` -> probs, samples `[n, n_visible]`
     pub fn generate_from(&self, start: Tensor<B, 2>, gibbs_steps: usize) -> Generated<B> {
+        let chain = self.top().gibbs(start, gibbs_steps);
+        self.down_from_top(chain)
+    }
+
+    /// From states of the top RBM's visible layer: a last up-down step, then the down pass
+    /// sampling each hidden layer.
+    ///
+    /// # Shapes
+    /// chain `[n, n_visible of the top RBM]` -> probs, samples `[n, n_visible]`
+    fn down_from_top(&self, chain: Tensor<B, 2>) -> Generated<B> {
         let top = self.rbms.len();
-        let chain = self.rbms[top - 1].gibbs(start, gibbs_steps);
         let h_top = self.rbms[top - 1].sample_hidden(self.up_step(top, chain)); // [n, sizes[L]]
         let mut probs = self.down_step(top, h_top);
         for layer in (1..top).rev() {
             let state = bernoulli(probs);
             probs = self.down_step(layer, state);
         }
-        let samples = self.rbms[0].sample_visible(probs.clone());
+        let samples = self.rbms[0].sample_features(probs.clone());
         Generated { probs, samples }
     }
 
-    /// Generates `n` examples starting the top RBM's chains from uniform noise.
+    /// Generates `n` examples starting the top RBM's chains from uniform noise (and, with label
+    /// units, a label drawn uniformly, which the chains then sample freely).
     pub fn generate(&self, n: usize, gibbs_steps: usize) -> Generated<B> {
-        let top = self.rbms.last().expect("a DBN has at least one RBM");
+        let top = self.top();
         let device = top.weights.device();
-        let noise = bernoulli(Tensor::full([n, top.n_visible()], 0.5, &device));
-        self.generate_from(noise, gibbs_steps)
+        let noise = bernoulli(Tensor::full([n, top.n_features()], 0.5, &device));
+        self.generate_from(self.with_random_labels(noise), gibbs_steps)
+    }
+
+    /// Generates one example of each class of `labels` (class indices, each below
+    /// [`Dbn::labels`]): the top RBM's chains start from `start` (`h(L-1)` states) beside the
+    /// one-hot label, which stays clamped for all `gibbs_steps` ([`Rbm::gibbs_clamped`]); then
+    /// the down pass.
+    ///
+    /// # Shapes
+    /// start `[n, sizes[L - 1]]`, labels `[n]` -> probs, samples `[n, n_visible]`
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a stack without label units or a label out of range.
+    pub fn generate_class_from(
+        &self,
+        start: Tensor<B, 2>,
+        labels: &[usize],
+        gibbs_steps: usize,
+    ) -> Result<Generated<B>, ModelError> {
+        let top = self.top();
+        let one_hot = self.one_hot(labels)?;
+        let chain = top.gibbs_clamped(top.clamp_labels_beside(start, one_hot), gibbs_steps);
+        Ok(self.down_from_top(chain))
+    }
+
+    /// [`Dbn::generate_class_from`] with the chains started from uniform noise.
+    ///
+    /// # Errors
+    /// As [`Dbn::generate_class_from`].
+    pub fn generate_class(
+        &self,
+        labels: &[usize],
+        gibbs_steps: usize,
+    ) -> Result<Generated<B>, ModelError> {
+        let top = self.top();
+        let device = top.weights.device();
+        let noise = bernoulli(Tensor::full([labels.len(), top.n_features()], 0.5, &device));
+        self.generate_class_from(noise, labels, gibbs_steps)
+    }
+
+    /// One-hot rows of `labels`, `[labels.len(), self.labels()]`.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a stack without label units or a label out of range.
+    pub fn one_hot(&self, labels: &[usize]) -> Result<Tensor<B, 2>, ModelError> {
+        let k = self.labels();
+        if k == 0 {
+            return Err(ModelError::invalid(
+                "labels",
+                "0",
+                "this stack's top RBM has no label units (pretrain it with labels)",
+            ));
+        }
+        if let Some(bad) = labels.iter().find(|&&label| label >= k) {
+            return Err(ModelError::invalid(
+                "label",
+                format!("{bad} (of {k} label units)"),
+                "a label is a class index below the number of label units",
+            ));
+        }
+        Ok(one_hot_rows(labels, k, &self.top().weights.device()))
+    }
+
+    /// `features` with a uniformly drawn one-hot label beside them when the top RBM has label
+    /// units; `features` alone otherwise.
+    ///
+    /// # Shapes
+    /// features `[n, sizes[L - 1]]` -> `[n, n_visible of the top RBM]`
+    fn with_random_labels(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        let k = self.labels();
+        if k == 0 {
+            return features;
+        }
+        let n = features.dims()[0];
+        let uniform = Tensor::full([n, k], 1.0 / k as f64, &features.device());
+        Tensor::cat(vec![features, crate::rbm::sample_one_hot(uniform)], 1)
+    }
+
+    /// Label-free energies of `v`'s features: for each class `k`, the top RBM's free energy of
+    /// `[P(h(L-1) | v), one-hot k]`. The lowest is the generative classification
+    /// ([`Dbn::classify_generatively`]).
+    ///
+    /// # Shapes
+    /// v `[n, n_visible]` -> `[n, labels]`
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a stack without label units.
+    pub fn label_free_energies(&self, v: Tensor<B, 2>) -> Result<Tensor<B, 2>, ModelError> {
+        let k = self.labels();
+        let features = self.up(v, self.rbms.len() - 1); // [n, sizes[L-1]]
+        let n = features.dims()[0];
+        let energies = (0..k)
+            .map(|label| {
+                let one_hot = self.one_hot(&vec![label; n])?;
+                let state = Tensor::cat(vec![features.clone(), one_hot], 1);
+                Ok(self.top().free_energy(state).unsqueeze_dim(1))
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        Ok(Tensor::cat(energies, 1))
+    }
+
+    /// The class whose label, clamped beside `P(h(L-1) | v)`, gives the top RBM the lowest free
+    /// energy: classification by the generative model alone, no backprop.
+    ///
+    /// # Shapes
+    /// v `[n, n_visible]` -> `[n]`
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a stack without label units.
+    pub fn classify_generatively(&self, v: Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, ModelError> {
+        Ok(self.label_free_energies(v)?.argmin(1).squeeze_dim(1))
     }
 
     /// Generates from the up pass of `data`: the chains start at a sample of
@@ -228,10 +417,10 @@ impl<B: Backend> Dbn<B> {
     pub fn generate_from_data(&self, data: Tensor<B, 2>, gibbs_steps: usize) -> Generated<B> {
         let below_top = self.up(data, self.rbms.len() - 1);
         let start = match self.rbms.len() {
-            1 => self.rbms[0].sample_visible(below_top),
+            1 => self.rbms[0].sample_features(below_top),
             _ => bernoulli(below_top),
         };
-        self.generate_from(start, gibbs_steps)
+        self.generate_from(self.with_random_labels(start), gibbs_steps)
     }
 }
 
@@ -283,6 +472,113 @@ mod tests {
                 .contains("[700, 500] for data of 784 features"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_labelled_top_rbm_classifies_by_the_exact_conditional_and_keeps_clamped_labels() {
+        let device = Default::default();
+        let rbm = crate::conformance::random_labelled_rbm::<B>(4, 3, 3, 1.0, 62, &device);
+        let dbn = Dbn::new(vec![rbm.clone()]).unwrap();
+        assert_eq!((dbn.labels(), dbn.layer_sizes()), (3, vec![4, 3]));
+        // p(x, y) ∝ Σ_h exp(a·v + b·h + vᵀWh), v = [x, one-hot y], by enumerating h.
+        let (w, a, b) = (
+            to_f64(rbm.weights.val()),
+            to_f64(rbm.visible_bias.val()),
+            to_f64(rbm.hidden_bias.val()),
+        );
+        let x = [1.0, 0.0, 1.0, 1.0];
+        let joint: Vec<f64> = (0..3)
+            .map(|y| {
+                let v: Vec<f64> = (0..7)
+                    .map(|i| {
+                        if i < 4 {
+                            x[i]
+                        } else {
+                            f64::from(u8::from(i - 4 == y))
+                        }
+                    })
+                    .collect();
+                (0..8)
+                    .map(|s| {
+                        let h: Vec<f64> = (0..3).map(|j| ((s >> j) & 1) as f64).collect();
+                        let mut e: f64 = (0..7).map(|i| a[i] * v[i]).sum();
+                        e += (0..3).map(|j| b[j] * h[j]).sum::<f64>();
+                        for i in 0..7 {
+                            for j in 0..3 {
+                                e += v[i] * w[i * 3 + j] * h[j];
+                            }
+                        }
+                        e.exp()
+                    })
+                    .sum()
+            })
+            .collect();
+        let x_row = row(&[1.0, 0.0, 1.0, 1.0]);
+        let energies = to_f64(dbn.label_free_energies(x_row.clone()).unwrap());
+        let total: f64 = joint.iter().sum();
+        let from_energies: f64 = energies.iter().map(|f| (-f).exp()).sum();
+        for y in 0..3 {
+            let exact = joint[y] / total;
+            let ours = (-energies[y]).exp() / from_energies;
+            assert!(
+                (exact - ours).abs() < 1e-5,
+                "p(y = {y} | x): {ours} against {exact}"
+            );
+        }
+        let best = (0..3)
+            .max_by(|&i, &j| joint[i].total_cmp(&joint[j]))
+            .unwrap();
+        let predicted: Vec<i64> = dbn
+            .classify_generatively(x_row)
+            .unwrap()
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(predicted, [best as i64]);
+
+        B::seed(&device, 63);
+        let labels = [2, 0, 1, 2, 2, 0];
+        let start = bernoulli(Tensor::<B, 2>::full([6, 4], 0.5, &device));
+        let chain = rbm.gibbs_clamped(
+            rbm.clamp_labels_beside(start, dbn.one_hot(&labels).unwrap()),
+            25,
+        );
+        assert_eq!(
+            to_f64(rbm.split_labels(chain).1),
+            to_f64(dbn.one_hot(&labels).unwrap())
+        );
+        let generated = dbn.generate_class(&labels, 10).unwrap();
+        assert_eq!(generated.samples.dims(), [6, 4]);
+        let err = dbn.generate_class(&[3], 1).unwrap_err();
+        assert!(
+            err.to_string().contains("label = 3 (of 3 label units)"),
+            "{err}"
+        );
+        let err = tutorial_dbn().generate_class(&[0], 1).unwrap_err();
+        assert!(err.to_string().contains("no label units"), "{err}");
+    }
+
+    #[test]
+    fn a_labelled_stack_puts_the_label_units_in_its_top_rbm_only() {
+        let config = DbnConfig::new(vec![10, 6, 4]).with_labels(3);
+        let dbn = config.init::<B>(&Default::default()).unwrap();
+        assert_eq!(dbn.layer_sizes(), vec![10, 6, 4]);
+        assert_eq!((dbn.rbms[0].labels, dbn.rbms[1].labels), (0, 3));
+        assert_eq!(dbn.rbms[1].n_visible(), 9);
+        assert!(config.check_pretraining_width(13).is_ok());
+        assert!(config.check_data_width(10).is_ok());
+        let err = config.check_pretraining_width(10).unwrap_err();
+        assert!(
+            err.to_string().contains("followed by its one-hot label"),
+            "{err}"
+        );
+        let mut rbms = dbn.rbms.clone();
+        rbms.reverse();
+        assert!(Dbn::new(rbms).is_err());
+        let encoded = dbn.encode(Tensor::zeros([2, 10], &Default::default()));
+        assert_eq!(encoded.dims(), [2, 4], "the top's label units off");
+        let generated = dbn.generate(3, 2);
+        assert_eq!(generated.samples.dims(), [3, 10]);
     }
 
     #[test]

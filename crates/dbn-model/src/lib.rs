@@ -85,7 +85,7 @@ pub use ais::{AisConfig, AisEstimate};
 pub use cd::{CdConfig, CdState, PersistentConfig, Rates, RbmDelta};
 pub use check::Range;
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
-pub use dbn::{Dbn, DbnConfig, Generated};
+pub use dbn::{Dbn, DbnConfig, Generated, one_hot_rows};
 pub use error::{ModelError, Result};
 pub use feed::{Feed, RowSource};
 pub use optimizer::OptimizerConfig;

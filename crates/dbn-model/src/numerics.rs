@@ -10,6 +10,15 @@ pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
 }
 
+/// `log Σ_j exp(x_ij)` of each row, stable (the row's maximum taken out first).
+///
+/// # Shapes
+/// x `[batch, n]` -> `[batch, 1]`
+pub fn log_sum_exp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let max = x.clone().max_dim(1); // [batch, 1]
+    (x - max.clone()).exp().sum_dim(1).log() + max
+}
+
 /// Whether every element is finite (one reduction, one read back to the host).
 pub fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
     x.is_finite().all().into_scalar().to_bool()
@@ -52,6 +61,15 @@ mod tests {
         for (a, b) in y.iter().zip(expected) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn log_sum_exp_of_rows_is_stable() {
+        let device = Default::default();
+        let x = Tensor::<NdArray, 2>::from_floats([[1000.0, 1000.0], [0.0, 3f32.ln()]], &device);
+        let y = to_f64(log_sum_exp_rows(x));
+        assert!((y[0] - (1000.0 + 2f64.ln())).abs() < 1e-3, "{y:?}");
+        assert!((y[1] - 4f64.ln()).abs() < 1e-6, "{y:?}");
     }
 
     #[test]

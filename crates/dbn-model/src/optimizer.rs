@@ -127,6 +127,7 @@ impl<B: Backend> Rbm<B> {
                 &mut b,
             ),
             visible: self.visible,
+            labels: self.labels,
         };
         let velocity = RbmDelta {
             weights: w.expect("map runs its function"),

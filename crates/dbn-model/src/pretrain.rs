@@ -226,10 +226,12 @@ impl DbnPretrainer {
     /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the up pass through
     /// the RBMs below, `P(h | v)` or, with `sample_up`, a binary sample of it. In memory, the
     /// sampled pass is drawn once, after seeding the backend with [`RunSeed::sample_up`];
-    /// streamed, each batch is drawn afresh as it is read, from the epoch's seed.
+    /// streamed, each batch is drawn afresh as it is read, from the epoch's seed. With label
+    /// units in the top RBM, the data's last columns are the labels: the top RBM gets them
+    /// beside its input, the RBMs below do not see them.
     ///
     /// # Shapes
-    /// data `[n, layers[0]]` -> `[n, layers[layer - 1]]`
+    /// data `[n, layers[0] (+ labels)]` -> `[n, layers[layer - 1] (+ labels at the top)]`
     pub fn layer_input<B: Backend>(
         &self,
         dbn: &Dbn<B>,
@@ -241,13 +243,28 @@ impl DbnPretrainer {
             B::seed(&data.device(), self.seed.sample_up(layer));
         }
         let sample_up = self.config.sample_up;
-        dbn.rbms[..layer - 1].iter().fold(data, |h, below| {
+        let labels = self.model.labels;
+        let input = dbn.rbms[..layer - 1].iter().fold(data, |h, below| {
             let below = below.clone();
             h.map(move |h| {
-                let probs = below.hidden_probs(h);
-                if sample_up { bernoulli(probs) } else { probs }
+                let (features, label_columns) = split_columns(h, labels);
+                let probs = below.hidden_probs(features);
+                let up = if sample_up { bernoulli(probs) } else { probs };
+                join_columns(up, label_columns)
             })
-        })
+        });
+        if labels == 0 || layer == self.model.n_rbms() {
+            return input;
+        }
+        match input.map(move |h| split_columns(h, labels).0) {
+            // Taken out of the wider tensor, the columns are a strided view, from which every
+            // mini-batch's rows were slow to read (an epoch of 784-500 took 67 s, not 2).
+            Feed::InMemory(features) => {
+                let device = features.device();
+                Feed::InMemory(Tensor::from_data(features.into_data(), &device))
+            }
+            streamed => streamed,
+        }
     }
 
     fn continue_from<B: Backend>(
@@ -258,7 +275,8 @@ impl DbnPretrainer {
         mut on_epoch: impl FnMut(&EpochStats) -> ControlFlow<()>,
     ) -> Result<PretrainedDbn<B>, ModelError> {
         if !train.is_empty() {
-            self.model.check_data_width(train.head(1).dims()[1])?;
+            self.model
+                .check_pretraining_width(train.head(1).dims()[1])?;
         }
         for layer in position.layer..=self.model.n_rbms() {
             let trainer =
@@ -292,6 +310,32 @@ impl DbnPretrainer {
             dbn: position.dbn,
             history: position.finished,
         })
+    }
+}
+
+/// The first columns of `x` and its last `last` columns (`None` when `last` is 0).
+///
+/// # Shapes
+/// x `[n, m]` -> `[n, m - last]`, `[n, last]`
+fn split_columns<B: Backend>(x: Tensor<B, 2>, last: usize) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    if last == 0 {
+        return (x, None);
+    }
+    let [n, m] = x.dims();
+    (
+        x.clone().slice([0..n, 0..m - last]),
+        Some(x.slice_dim(1, m - last..)),
+    )
+}
+
+/// `x` with `last` as its last columns, if any ([`split_columns`] undone).
+///
+/// # Shapes
+/// x `[n, m]`, last `[n, k]` -> `[n, m + k]`
+fn join_columns<B: Backend>(x: Tensor<B, 2>, last: Option<Tensor<B, 2>>) -> Tensor<B, 2> {
+    match last {
+        Some(last) => Tensor::cat(vec![x, last], 1),
+        None => x,
     }
 }
 
@@ -371,12 +415,14 @@ impl<B: Backend> Checkpoint<B> {
             .into_iter()
             .enumerate()
             .map(|(i, record)| {
+                let rbm_config = config.rbm_config(i + 1);
                 Rbm::new(
                     record.weights.val(),
                     record.visible_bias.val(),
                     record.hidden_bias.val(),
-                    config.rbm_config(i + 1).visible,
-                )
+                    rbm_config.visible,
+                )?
+                .with_labels(rbm_config.labels)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dbn = Dbn::new(rbms)?;

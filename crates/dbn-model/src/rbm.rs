@@ -12,17 +12,23 @@
 //! so that `P(h = 1 | v) = σ(b + Wᵀv)`, `P(v = 1 | h) = σ(a + W h)` (Bernoulli) or
 //! `v | h ~ N(a + W h, 1)` (Gaussian). Batches are rows: `v` is `[batch, n_visible]`.
 //!
+//! With label units (`labels = K > 0`, Bernoulli only), the last `K` visible units are one
+//! softmax group: a one-hot label `y` beside the `n_features = n_visible - K` binary units, with
+//! the same energy, so that `P(y = k | h) = exp(a_k + (W h)_k) / Σ_k' exp(a_k' + (W h)_k')`: the
+//! top RBM of Hinton, Osindero & Teh (2006), *A fast learning algorithm for deep belief nets*.
+//!
 //! References: G. Hinton, *A Practical Guide to Training Restricted Boltzmann Machines* (2010);
 //! scikit-learn's `BernoulliRBM`.
 
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
 use crate::kernels::{affine, bernoulli, sigmoid};
-use crate::numerics::softplus;
+use crate::numerics::{log_sum_exp_rows, softplus};
 
 /// The kind of the visible units. Hidden units are always Bernoulli.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +54,10 @@ pub struct RbmConfig {
     /// Hinton's guide recommends 0.01.
     #[config(default = 0.01)]
     pub init_std: f64,
+    /// Label units: the last `labels` of the `n_visible` units are one softmax group (see the
+    /// [module docs](self)); 0 for none.
+    #[config(default = 0)]
+    pub labels: usize,
 }
 
 impl RbmConfig {
@@ -78,6 +88,20 @@ impl RbmConfig {
                 "must be finite and non-negative",
             );
         }
+        if self.labels == 1 || self.labels > self.n_visible {
+            return invalid(
+                "labels",
+                self.labels.to_string(),
+                "a softmax group needs at least two units, all among the visible units",
+            );
+        }
+        if self.labels > 0 && self.visible != VisibleUnits::Bernoulli {
+            return invalid(
+                "labels",
+                self.labels.to_string(),
+                "label units sit beside Bernoulli visible units only",
+            );
+        }
         Ok(())
     }
 
@@ -99,6 +123,7 @@ impl RbmConfig {
             visible_bias: Param::from_tensor(Tensor::zeros([self.n_visible], device)),
             hidden_bias: Param::from_tensor(Tensor::zeros([self.n_hidden], device)),
             visible: self.visible,
+            labels: self.labels,
         }
     }
 }
@@ -114,6 +139,9 @@ pub struct Rbm<B: Backend> {
     pub hidden_bias: Param<Tensor<B, 1>>,
     /// Kind of the visible units (not a parameter: saved with the config).
     pub visible: VisibleUnits,
+    /// Label units, the last of the visible units ([`RbmConfig::labels`]; saved with the
+    /// config).
+    pub labels: usize,
 }
 
 impl<B: Backend> Rbm<B> {
@@ -138,12 +166,30 @@ impl<B: Backend> Rbm<B> {
             visible_bias: Param::from_tensor(visible_bias),
             hidden_bias: Param::from_tensor(hidden_bias),
             visible,
+            labels: 0,
         })
     }
 
-    /// Number of visible units.
+    /// The same RBM with its last `labels` visible units as a softmax group of label units.
+    ///
+    /// # Errors
+    /// As [`RbmConfig::validate`]'s check of `labels`.
+    pub fn with_labels(self, labels: usize) -> Result<Self, ModelError> {
+        RbmConfig::new(self.n_visible(), self.n_hidden())
+            .with_visible(self.visible)
+            .with_labels(labels)
+            .validate()?;
+        Ok(Self { labels, ..self })
+    }
+
+    /// Number of visible units (label units included).
     pub fn n_visible(&self) -> usize {
         self.weights.dims()[0]
+    }
+
+    /// Number of visible units that are not label units.
+    pub fn n_features(&self) -> usize {
+        self.n_visible() - self.labels
     }
 
     /// Number of hidden units.
@@ -160,12 +206,18 @@ impl<B: Backend> Rbm<B> {
         check_shape(what, &[batch, self.n_visible()], &[batch, n])
     }
 
-    /// Total input to the hidden units, `b + Wᵀv`.
+    /// Total input to the hidden units, `b + Wᵀv`. With label units, `v` may leave them out
+    /// (`n_features` columns): they are then all off and contribute nothing.
     ///
     /// # Shapes
-    /// v `[batch, n_visible]` -> `[batch, n_hidden]`
+    /// v `[batch, n_visible]` (or `[batch, n_features]`) -> `[batch, n_hidden]`
     pub fn hidden_input(&self, v: Tensor<B, 2>) -> Tensor<B, 2> {
-        affine(v, self.weights.val(), self.hidden_bias.val())
+        let weights = self.weights.val();
+        let weights = match v.dims()[1] {
+            n if n == self.n_features() && self.labels > 0 => weights.slice_dim(0, 0..n),
+            _ => weights,
+        };
+        affine(v, weights, self.hidden_bias.val())
     }
 
     /// `P(h = 1 | v) = σ(b + Wᵀv)`.
@@ -192,30 +244,91 @@ impl<B: Backend> Rbm<B> {
         affine(h, self.weights.val().transpose(), self.visible_bias.val())
     }
 
-    /// `E[v | h]`: `P(v = 1 | h) = σ(a + W h)` for Bernoulli units, the mean `a + W h` for
-    /// Gaussian ones.
+    /// `E[v | h]`: [`Rbm::visible_activation`] of `a + W h`.
     ///
     /// # Shapes
     /// h `[batch, n_hidden]` -> `[batch, n_visible]`
     pub fn visible_mean(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
-        let input = self.visible_input(h);
-        match self.visible {
-            VisibleUnits::Bernoulli => sigmoid(input),
-            VisibleUnits::Gaussian => input,
+        self.visible_activation(self.visible_input(h))
+    }
+
+    /// The visible units' mean given their total input `x`: `σ(x)` for Bernoulli units, `x`
+    /// itself for Gaussian ones, and the softmax of the label units' inputs.
+    ///
+    /// # Shapes
+    /// input `[batch, n_visible]` -> `[batch, n_visible]`
+    pub fn visible_activation(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
+        match (self.visible, self.labels) {
+            (VisibleUnits::Gaussian, _) => input,
+            (VisibleUnits::Bernoulli, 0) => sigmoid(input),
+            (VisibleUnits::Bernoulli, _) => {
+                let (features, labels) = self.split_labels(input);
+                Tensor::cat(vec![sigmoid(features), softmax(labels, 1)], 1)
+            }
         }
     }
 
     /// A sample of the visible units given their mean: Bernoulli draws, or the mean plus unit
-    /// Gaussian noise.
+    /// Gaussian noise; label units get one one-hot draw from their probabilities.
     ///
     /// # Shapes
     /// mean `[batch, n_visible]` -> `[batch, n_visible]`
     pub fn sample_visible(&self, mean: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self.labels {
+            0 => self.sample_features(mean),
+            _ => {
+                let (features, labels) = self.split_labels(mean);
+                Tensor::cat(
+                    vec![self.sample_features(features), sample_one_hot(labels)],
+                    1,
+                )
+            }
+        }
+    }
+
+    /// A sample of the feature units (all but the label units) given their mean.
+    ///
+    /// # Shapes
+    /// mean `[batch, n_features]` -> `[batch, n_features]`
+    pub fn sample_features(&self, mean: Tensor<B, 2>) -> Tensor<B, 2> {
         match self.visible {
             VisibleUnits::Bernoulli => bernoulli(mean),
             VisibleUnits::Gaussian => {
                 let noise = mean.random_like(Distribution::Normal(0.0, 1.0));
                 mean + noise
+            }
+        }
+    }
+
+    /// The columns of `x` for the feature units and for the label units.
+    ///
+    /// # Shapes
+    /// x `[batch, n_visible]` -> `[batch, n_features]`, `[batch, labels]`
+    pub fn split_labels(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let n = self.n_features();
+        (x.clone().slice([0..x.dims()[0], 0..n]), x.slice_dim(1, n..))
+    }
+
+    /// `v` with its label units set to `labels`, the rest unchanged.
+    ///
+    /// # Shapes
+    /// v `[batch, n_visible]`, labels `[batch, labels]` -> `[batch, n_visible]`
+    pub fn clamp_labels(&self, v: Tensor<B, 2>, labels: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (features, _) = self.split_labels(v);
+        self.clamp_labels_beside(features, labels)
+    }
+
+    /// `log Σ_v exp(v·x)` of each row of visible inputs `x`, summed over binary feature units and
+    /// one-hot label groups: `Σ_i softplus(x_i) + log Σ_k exp(x_k)` (Bernoulli units only).
+    ///
+    /// # Shapes
+    /// input `[batch, n_visible]` -> `[batch, 1]`
+    pub fn log_sum_over_visible(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self.labels {
+            0 => softplus(input).sum_dim(1),
+            _ => {
+                let (features, labels) = self.split_labels(input);
+                softplus(features).sum_dim(1) + log_sum_exp_rows(labels)
             }
         }
     }
@@ -245,7 +358,7 @@ impl<B: Backend> Rbm<B> {
         let bias_term = (h.clone() * self.hidden_bias.val().unsqueeze()).sum_dim(1); // [batch, 1]
         let input = self.visible_input(h); // [batch, n_visible]
         let visible_term = match self.visible {
-            VisibleUnits::Bernoulli => softplus(input).sum_dim(1),
+            VisibleUnits::Bernoulli => self.log_sum_over_visible(input),
             VisibleUnits::Gaussian => {
                 let a_norm = self
                     .visible_bias
@@ -283,6 +396,30 @@ impl<B: Backend> Rbm<B> {
         (0..k).fold(v, |v, _| self.gibbs_step(v))
     }
 
+    /// `k` Gibbs steps from visible states with the label units held at `v`'s: each step's
+    /// visible sample gets them back ([`Rbm::clamp_labels`]).
+    ///
+    /// # Shapes
+    /// v `[batch, n_visible]` -> `[batch, n_visible]`
+    pub fn gibbs_clamped(&self, v: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
+        let (_, labels) = self.split_labels(v.clone());
+        (0..k).fold(v, |v, _| {
+            self.clamp_labels(self.gibbs_step(v), labels.clone())
+        })
+    }
+
+    /// Feature states beside label states: one visible batch.
+    ///
+    /// # Shapes
+    /// features `[batch, n_features]`, labels `[batch, labels]` -> `[batch, n_visible]`
+    pub fn clamp_labels_beside(
+        &self,
+        features: Tensor<B, 2>,
+        labels: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        Tensor::cat(vec![features, labels], 1)
+    }
+
     /// Mean-field reconstruction `E[v | h = P(h | v)]`: deterministic, used for monitoring.
     ///
     /// # Shapes
@@ -302,8 +439,9 @@ impl<B: Backend> Rbm<B> {
     }
 
     /// Visible biases fitted to the data's marginals: `log(p / (1 - p))` of each unit's mean `p`
-    /// (clamped to [0.001, 0.999]) for Bernoulli units, as Hinton's guide advises; the data mean
-    /// for Gaussian units. Also the base model of AIS.
+    /// (clamped to [0.001, 0.999]) for Bernoulli units, as Hinton's guide advises; `log p` of
+    /// each label's frequency for label units; the data mean for Gaussian units. Also the base
+    /// model of AIS.
     ///
     /// # Shapes
     /// data `[n, n_visible]` -> `[n_visible]`
@@ -319,7 +457,14 @@ impl<B: Backend> Rbm<B> {
         match self.visible {
             VisibleUnits::Bernoulli => {
                 let p = mean.clamp(0.001, 0.999);
-                (p.clone() / (p.neg() + 1.0)).log()
+                let logits = (p.clone() / (p.clone().neg() + 1.0)).log();
+                match self.labels {
+                    0 => logits,
+                    _ => {
+                        let n = self.n_features();
+                        Tensor::cat(vec![logits.slice(0..n), p.slice(n..).log()], 0)
+                    }
+                }
             }
             VisibleUnits::Gaussian => mean,
         }
@@ -336,6 +481,21 @@ impl<B: Backend> Rbm<B> {
             ..self
         }
     }
+}
+
+/// One one-hot draw per row from the categorical distribution of that row's probabilities
+/// (Gumbel-max: the index of the largest `log p + G`, `G = -log(-log U)`).
+///
+/// # Shapes
+/// probs `[batch, k]` -> `[batch, k]`
+pub fn sample_one_hot<B: Backend>(probs: Tensor<B, 2>) -> Tensor<B, 2> {
+    let uniform = probs
+        .random_like(Distribution::Uniform(0.0, 1.0))
+        .clamp_min(1e-30);
+    let gumbel = uniform.log().neg().log().neg();
+    let scores = probs.log() + gumbel;
+    let best = scores.clone().max_dim(1); // [batch, 1]
+    scores.greater_equal(best).float()
 }
 
 /// [`ModelError::Shape`] unless `actual == expected`.

@@ -12,7 +12,7 @@ use dbn_model::{PersistentConfig, Range, RbmTrainingConfig};
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
-use dbn_train::commands::{self, LoglikSettings, RunRequest};
+use dbn_train::commands::{self, LoglikSettings, RunRequest, SampleSettings};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::run_dir::Existing;
@@ -227,6 +227,11 @@ struct RunArgs {
     /// the seed), as the log-likelihood literature does; fine-tuning still sees grey levels.
     #[arg(long)]
     binarize: bool,
+    /// Train the top RBM on its input and the image's label together (10 softmax label units
+    /// beside it, as Hinton, Osindero & Teh 2006): the stack then classifies alone (the
+    /// generative test error in the summary) and `dbn sample --label` draws a chosen digit
+    #[arg(long)]
+    labelled_top: bool,
     /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     finetune_epochs: Option<usize>,
@@ -309,9 +314,20 @@ struct SampleArgs {
     /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk).
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// Number of images.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
-    n: usize,
+    /// Number of images [default: 100; with --label, 10 per label].
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    n: Option<usize>,
+    /// Generate this digit (repeat the flag or list several, e.g. --label 0,1,2): its label
+    /// clamped in the top RBM while the chains run, one row of the picture per label. Needs a
+    /// stack pretrained with --labelled-top
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    label: Vec<usize>,
+    /// Start the chains from the up pass of test images of --data-dir (the first N; with
+    /// --label, the first N of each label) instead of noise
+    #[arg(long)]
+    from_data: bool,
+    #[command(flatten)]
+    source: DataSource,
     /// Gibbs steps in the top RBM.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     steps: usize,
@@ -412,6 +428,9 @@ impl RunArgs {
             self.set_rbm(rbm)?;
         }
         config.binarize |= self.binarize;
+        if self.labelled_top {
+            config.dbn.labels = N_CLASSES;
+        }
         let f = &mut config.finetune;
         set(&mut f.epochs, self.finetune_epochs);
         set(&mut f.learning_rate, self.finetune_lr);
@@ -557,17 +576,23 @@ fn evaluate(args: &ModelArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<d
 
 /// `dbn sample`.
 fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    commands::sample::<Inner>(
-        &args.model,
-        args.n,
-        args.steps,
-        args.seed,
-        &args.out,
-        &run_device.device,
-    )?;
+    let n = args
+        .n
+        .unwrap_or(if args.label.is_empty() { 100 } else { 10 });
+    let settings = SampleSettings {
+        n,
+        steps: args.steps,
+        seed: args.seed,
+        labels: &args.label,
+        from_data: args.from_data.then_some(args.source.data_dir.as_path()),
+    };
+    commands::sample::<Inner>(&args.model, &settings, &args.out, &run_device.device)?;
+    let per_label = match args.label.len() {
+        0 => String::new(),
+        k => format!(" of each of {k} labels"),
+    };
     println!(
-        "{} samples after {} Gibbs steps: {}",
-        args.n,
+        "{n} samples{per_label} after {} Gibbs steps: {}",
         args.steps,
         args.out.display()
     );

@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, ModelError, PretrainedDbn, RunSeed,
-    load_module, save_module,
+    load_module, one_hot_rows, save_module,
 };
 use serde::Serialize;
 
@@ -81,7 +81,8 @@ pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2
 }
 
 /// What the stack is pretrained on: `images`, or with `binarize` one draw of binary images
-/// seeded by the run's seed.
+/// seeded by the run's seed; with label units in the top RBM, each image's one-hot label
+/// beside it.
 fn pretraining_images<B: Backend>(
     set: &MnistDataset,
     config: &RunConfig,
@@ -92,7 +93,134 @@ fn pretraining_images<B: Backend>(
     } else {
         ImageBatcher::default()
     };
-    batch_all(set, &batcher, device)
+    let images = batch_all(set, &batcher, device);
+    match config.dbn.labels {
+        0 => images,
+        k => Tensor::cat(vec![images, label_columns(set, k, device)], 1),
+    }
+}
+
+/// One-hot rows of the labels of `set` among `k` classes.
+///
+/// # Shapes
+/// -> `[set.len(), k]`
+fn label_columns<B: Backend>(set: &MnistDataset, k: usize, device: &B::Device) -> Tensor<B, 2> {
+    let labels: Vec<usize> = set.iter().map(|item| usize::from(item.label)).collect();
+    one_hot_rows(&labels, k, device)
+}
+
+/// Share of `set` that the stack misclassifies by the free energy of its top RBM with each
+/// label clamped ([`Dbn::classify_generatively`]), in [0, 1].
+///
+/// # Errors
+/// A stack without label units.
+pub fn generative_test_error<B: Backend>(
+    dbn: &Dbn<B>,
+    set: &MnistDataset,
+    device: &B::Device,
+) -> Result<f64, Box<dyn Error>> {
+    let mut wrong = 0usize;
+    for start in (0..set.len()).step_by(1000) {
+        let items: Vec<_> = (start..set.len().min(start + 1000))
+            .filter_map(|i| set.get(i))
+            .collect();
+        let truth: Vec<i64> = items.iter().map(|item| i64::from(item.label)).collect();
+        let images: Tensor<B, 2> = ImageBatcher::default().batch(items, device);
+        let predicted: Vec<i64> = dbn
+            .classify_generatively(images)?
+            .into_data()
+            .convert::<i64>()
+            .to_vec()?;
+        wrong += predicted.iter().zip(&truth).filter(|(p, t)| p != t).count();
+    }
+    Ok(wrong as f64 / set.len().max(1) as f64)
+}
+
+/// How the class-conditional samples of a stack with label units look to a classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SampleQuality {
+    /// Share of the samples the classifier assigns to the label they were generated with.
+    pub recognised: f64,
+    /// Root mean squared distance between two samples of one label (their generated pixel
+    /// probabilities), averaged over the labels: how varied the samples are.
+    pub spread: f64,
+    /// The same for the test images of each label: the data's own variety.
+    pub test_spread: f64,
+}
+
+/// Samples generated per label by [`sample_quality`], and their Gibbs steps.
+const QUALITY_SAMPLES: usize = 100;
+const QUALITY_STEPS: usize = 200;
+
+/// [`SampleQuality`] of [`QUALITY_SAMPLES`] samples of each label of `dbn` (after
+/// [`QUALITY_STEPS`] Gibbs steps with the label clamped, seeded), as `net` classifies them,
+/// against the test images of `test`.
+///
+/// # Errors
+/// A stack without label units.
+pub fn sample_quality<B: Backend>(
+    dbn: &Dbn<B>,
+    net: &DbnClassifier<B>,
+    test: &MnistDataset,
+    seed: RunSeed,
+) -> Result<SampleQuality, Box<dyn Error>> {
+    let device = net.output.weight.device();
+    let k = dbn.labels();
+    let asked: Vec<usize> = (0..k)
+        .flat_map(|label| std::iter::repeat_n(label, QUALITY_SAMPLES))
+        .collect();
+    B::seed(&device, seed.draws());
+    let generated = dbn.generate_class(&asked, QUALITY_STEPS)?.probs; // [k · n, pixels]
+    let predicted: Vec<i64> = net
+        .predict(net.forward(generated.clone()))
+        .into_data()
+        .convert::<i64>()
+        .to_vec()?;
+    let right = predicted
+        .iter()
+        .zip(&asked)
+        .filter(|&(p, &a)| *p == a as i64)
+        .count();
+    let spread = (0..k)
+        .map(|label| {
+            let rows = label * QUALITY_SAMPLES..(label + 1) * QUALITY_SAMPLES;
+            rms_pairwise_distance(generated.clone().slice([rows]))
+        })
+        .sum::<f64>()
+        / k as f64;
+    let images = images::<B>(test, &device);
+    let labels: Vec<usize> = test.iter().map(|item| usize::from(item.label)).collect();
+    let test_spread = (0..k)
+        .map(|label| {
+            let of_label: Vec<i64> = (0..labels.len())
+                .filter(|&i| labels[i] == label)
+                .map(|i| i as i64)
+                .collect();
+            let n = of_label.len();
+            let index = Tensor::<B, 1, Int>::from_data(TensorData::new(of_label, [n]), &device);
+            rms_pairwise_distance(images.clone().select(0, index))
+        })
+        .sum::<f64>()
+        / k as f64;
+    Ok(SampleQuality {
+        recognised: right as f64 / asked.len() as f64,
+        spread,
+        test_spread,
+    })
+}
+
+/// Root mean squared Euclidean distance between two distinct rows of `x`:
+/// `√(2 m/(m-1) · (mean ‖x‖² - ‖mean x‖²))` for `m` rows.
+///
+/// # Shapes
+/// x `[m, n]`, m ≥ 2
+fn rms_pairwise_distance<B: Backend>(x: Tensor<B, 2>) -> f64 {
+    let m = x.dims()[0] as f64;
+    let mean_norm: f64 = x.clone().square().sum_dim(1).mean().into_scalar().elem();
+    let norm_of_mean: f64 = x.mean_dim(0).square().sum().into_scalar().elem();
+    (2.0 * m / (m - 1.0) * (mean_norm - norm_of_mean))
+        .max(0.0)
+        .sqrt()
 }
 
 /// One progress line per pretraining epoch.
@@ -345,8 +473,9 @@ pub fn refit_stage<AB: AutodiffBackend>(
 }
 
 /// Writes the pictures of a pretrained stack: `filters.png` (layer-1 weights), `samples.png`
-/// (generated from noise), `reconstructions.png` (test images above their reconstruction
-/// through the whole stack) and, when there is history, `reconstruction-error.png`.
+/// (generated from noise), with label units `samples-by-class.png` (ten of each label, one row
+/// per label), `reconstructions.png` (test images above their reconstruction through the whole
+/// stack) and, when there is history, `reconstruction-error.png`.
 pub fn pictures<B: Backend>(
     run: &RunDir,
     dbn: &Dbn<B>,
@@ -359,7 +488,13 @@ pub fn pictures<B: Backend>(
     if data.test.cols() == side {
         let rbm = &dbn.rbms[0];
         let weights: Vec<f32> = rbm.weights.val().into_data().to_vec()?;
-        let tiles = filters(&weights, rbm.n_visible(), rbm.n_hidden(), 100);
+        let features = rbm.n_features(); // the label units' weights (a one-RBM stack's) are not pixels
+        let tiles = filters(
+            &weights[..features * rbm.n_hidden()],
+            features,
+            rbm.n_hidden(),
+            100,
+        );
         save_png(tile_grid(&tiles, side, 10, 2), &run.file("filters.png"))?;
         let device = rbm.weights.device();
         B::seed(&device, seed.draws());
@@ -369,6 +504,17 @@ pub fn pictures<B: Backend>(
             tile_grid(&rows(&samples, width), side, 10, 2),
             &run.file("samples.png"),
         )?;
+        if dbn.labels() > 0 {
+            let asked: Vec<usize> = (0..dbn.labels())
+                .flat_map(|label| std::iter::repeat_n(label, 10))
+                .collect();
+            let by_class = dbn.generate_class(&asked, 1000)?;
+            let samples: Vec<f32> = by_class.probs.into_data().to_vec()?;
+            save_png(
+                tile_grid(&rows(&samples, width), side, 10, 2),
+                &run.file("samples-by-class.png"),
+            )?;
+        }
         let inputs = images::<B>(&data.test.clone().take(10), &device);
         let top = dbn.rbms.len();
         let down = (1..=top)
@@ -424,6 +570,14 @@ pub struct Summary {
     pub layers: Vec<usize>,
     /// Labelled images used for fine-tuning.
     pub labelled_images: usize,
+    /// With label units in the top RBM: the share of test images misclassified by the stack
+    /// alone ([`generative_test_error`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generative_test_error: Option<f64>,
+    /// With label units, after fine-tuning: the class-conditional samples as the fine-tuned
+    /// network sees them ([`sample_quality`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_samples: Option<SampleQuality>,
     /// `dbn compare`'s results, laid out beside the other fields.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
@@ -467,6 +621,24 @@ impl Summary {
                 "  test error",
                 100.0 * e,
                 self.test_images
+            );
+        }
+        if let Some(e) = self.generative_test_error {
+            println!(
+                "{:<24}{:.2}% of {} images (the stack alone: lowest free energy of each label)",
+                "  generative test error",
+                100.0 * e,
+                self.test_images
+            );
+        }
+        if let Some(q) = self.class_samples {
+            println!(
+                "{:<24}{:.1}% recognised as their label by the fine-tuned network; spread {:.2} \
+                 (test images: {:.2})",
+                "  class samples",
+                100.0 * q.recognised,
+                q.spread,
+                q.test_spread
             );
         }
         if let Some(comparison) = &self.comparison {

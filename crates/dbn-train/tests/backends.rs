@@ -25,7 +25,7 @@ use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
 use dbn_model::conformance::correlation;
 use dbn_model::{Dbn, load_module};
-use dbn_train::commands::{self, LoglikSettings, RunRequest};
+use dbn_train::commands::{self, LoglikSettings, RunRequest, SampleSettings};
 use dbn_train::config::Preset;
 use dbn_train::device::Devices;
 use dbn_train::run_dir::Existing;
@@ -70,7 +70,13 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
     let test_error = summary.test_error.unwrap();
 
     let picture = out.join("samples-of-the-suite.png");
-    commands::sample::<B>(&out, 16, 100, 7, &picture, device).unwrap();
+    let settings = SampleSettings {
+        n: 16,
+        steps: 100,
+        seed: 7,
+        ..SampleSettings::default()
+    };
+    commands::sample::<B>(&out, &settings, &picture, device).unwrap();
     let (width, height) = image::image_dimensions(&picture).unwrap();
     assert!(width > 4 * 28 && height > 28, "{width}x{height}");
     let sample_correlation = sample_correlation::<B>(&out, device);
