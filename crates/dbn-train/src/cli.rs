@@ -352,6 +352,11 @@ struct LoglikArgs {
     /// Seed of the binarisation and of the annealing.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Also the variational lower bound on the test log-likelihood of the whole stack cut at
+    /// each depth (1, 2, ... RBMs; Salakhutdinov & Murray 2008), one line per depth, each
+    /// depth's top RBM's log Z by AIS with the settings above
+    #[arg(long)]
+    bound: bool,
 }
 
 #[derive(Debug, Args)]
@@ -617,6 +622,21 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
         estimate.log_z, estimate.std_err, estimate.test, args.runs, args.betas, estimate.seconds
     );
+    if args.bound {
+        let bounds = commands::bounds::<Inner>(
+            &model.model,
+            &model.source.data_dir,
+            settings,
+            &run_device.device,
+        )?;
+        for b in bounds {
+            println!(
+                "depth {}: variational bound {:.2} nats on the average test log-likelihood \
+                 (top RBM's log Z = {:.3} ± {:.3})",
+                b.depth, b.bound, b.log_z, b.std_err
+            );
+        }
+    }
     Ok(())
 }
 

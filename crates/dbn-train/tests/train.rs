@@ -236,10 +236,13 @@ fn pcd_on_binarised_images_learns_a_density_far_above_the_pixel_marginals() {
     assert!(config.contains("\"validation\": 0"), "{config}");
     assert!(config.contains("\"sample_negative\": true"), "{config}");
     let stdout = ok(&dbn(&[
-        "loglik", "--model", out, "--runs", "20", "--betas", "2000",
+        "loglik", "--model", out, "--runs", "20", "--betas", "2000", "--bound",
     ]));
     let nats = figure_after(&stdout, "average test log-likelihood", "nats");
     assert!(nats > -150.0, "{stdout}");
+    // A one-RBM stack's bound is its log-likelihood, from the same AIS.
+    let bound = figure_after(&stdout, "depth 1: variational bound", "nats");
+    assert_eq!(bound, nats, "{stdout}");
 }
 
 #[test]
