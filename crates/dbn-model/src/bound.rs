@@ -26,19 +26,10 @@ use crate::rbm::{Rbm, VisibleUnits};
 /// # Shapes
 /// h `[n, n_features]` -> `[n]`
 pub fn log_unnormalised_marginal<B: Backend>(rbm: &Rbm<B>, h: Tensor<B, 2>) -> Tensor<B, 1> {
-    if rbm.labels == 0 {
-        return rbm.free_energy(h).neg();
+    match rbm.labels {
+        0 => rbm.free_energy(h).neg(),
+        _ => log_sum_exp_rows(rbm.label_free_energies(h).neg()).squeeze_dim(1),
     }
-    let n = h.dims()[0];
-    let device = h.device();
-    let per_label: Vec<Tensor<B, 2>> = (0..rbm.labels)
-        .map(|k| {
-            let one_hot = crate::dbn::one_hot_rows(&vec![k; n], rbm.labels, &device);
-            let state = rbm.clamp_labels_beside(h.clone(), one_hot);
-            rbm.free_energy(state).neg().unsqueeze_dim(1)
-        })
-        .collect();
-    log_sum_exp_rows(Tensor::cat(per_label, 1)).squeeze_dim(1)
 }
 
 /// `log p(x | above)` of each row under RBM `rbm`'s down conditional: Bernoulli units
@@ -129,7 +120,8 @@ pub fn sample_path<B: Backend>(dbn: &Dbn<B>, depth: usize, v: Tensor<B, 2>) -> V
 }
 
 /// The bound at `depth` on the mean `log p(v)` of the rows of `v`, in nats per example: the
-/// integrand averaged over `samples` paths per example, minus `log_z` (of RBM `depth`).
+/// integrand averaged over `samples` paths per example (one at depth 1, whose path is `v`
+/// alone), minus `log_z` (of RBM `depth`).
 ///
 /// # Shapes
 /// v `[n, sizes[0]]`
@@ -140,7 +132,7 @@ pub fn variational_bound<B: Backend>(
     log_z: f64,
     samples: usize,
 ) -> f64 {
-    let samples = samples.max(1);
+    let samples = if depth == 1 { 1 } else { samples.max(1) };
     let total: f64 = (0..samples)
         .map(|_| {
             let path = sample_path(dbn, depth, v.clone());

@@ -143,19 +143,6 @@ pub struct Dbn<B: Backend> {
     pub rbms: Vec<Rbm<B>>,
 }
 
-/// One-hot rows of class indices `labels` among `k` classes (a label of `k` or more gives a
-/// row of zeros): the label columns of a stack's pretraining data ([`DbnConfig::labels`]).
-///
-/// # Shapes
-/// -> `[labels.len(), k]`
-pub fn one_hot_rows<B: Backend>(labels: &[usize], k: usize, device: &B::Device) -> Tensor<B, 2> {
-    let values: Vec<f32> = labels
-        .iter()
-        .flat_map(|&label| (0..k).map(move |j| f32::from(u8::from(j == label))))
-        .collect();
-    Tensor::from_data(TensorData::new(values, [labels.len(), k]), device)
-}
-
 /// Generated data: the visible layer's probabilities (means) and a sample of them.
 #[derive(Clone, Debug)]
 pub struct Generated<B: Backend> {
@@ -292,10 +279,7 @@ impl<B: Backend> Dbn<B> {
     /// Generates `n` examples starting the top RBM's chains from uniform noise (and, with label
     /// units, a label drawn uniformly, which the chains then sample freely).
     pub fn generate(&self, n: usize, gibbs_steps: usize) -> Generated<B> {
-        let top = self.top();
-        let device = top.weights.device();
-        let noise = bernoulli(Tensor::full([n, top.n_features()], 0.5, &device));
-        self.generate_from(self.with_random_labels(noise), gibbs_steps)
+        self.generate_from(self.with_random_labels(self.noise(n)), gibbs_steps)
     }
 
     /// Generates one example of each class of `labels` (class indices, each below
@@ -329,10 +313,21 @@ impl<B: Backend> Dbn<B> {
         labels: &[usize],
         gibbs_steps: usize,
     ) -> Result<Generated<B>, ModelError> {
+        self.generate_class_from(self.noise(labels.len()), labels, gibbs_steps)
+    }
+
+    /// `n` uniformly random binary states of the top RBM's feature units, where generation
+    /// starts from noise.
+    ///
+    /// # Shapes
+    /// -> `[n, sizes[L - 1]]`
+    fn noise(&self, n: usize) -> Tensor<B, 2> {
         let top = self.top();
-        let device = top.weights.device();
-        let noise = bernoulli(Tensor::full([labels.len(), top.n_features()], 0.5, &device));
-        self.generate_class_from(noise, labels, gibbs_steps)
+        bernoulli(Tensor::full(
+            [n, top.n_features()],
+            0.5,
+            &top.weights.device(),
+        ))
     }
 
     /// One-hot rows of `labels`, `[labels.len(), self.labels()]`.
@@ -340,14 +335,7 @@ impl<B: Backend> Dbn<B> {
     /// # Errors
     /// [`ModelError::InvalidConfig`] for a stack without label units or a label out of range.
     pub fn one_hot(&self, labels: &[usize]) -> Result<Tensor<B, 2>, ModelError> {
-        let k = self.labels();
-        if k == 0 {
-            return Err(ModelError::invalid(
-                "labels",
-                "0",
-                "this stack's top RBM has no label units (pretrain it with labels)",
-            ));
-        }
+        let k = self.required_labels()?;
         if let Some(bad) = labels.iter().find(|&&label| label >= k) {
             return Err(ModelError::invalid(
                 "label",
@@ -355,7 +343,26 @@ impl<B: Backend> Dbn<B> {
                 "a label is a class index below the number of label units",
             ));
         }
-        Ok(one_hot_rows(labels, k, &self.top().weights.device()))
+        Ok(crate::rbm::one_hot_rows(
+            labels,
+            k,
+            &self.top().weights.device(),
+        ))
+    }
+
+    /// The top RBM's label units.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] for a stack without label units.
+    fn required_labels(&self) -> Result<usize, ModelError> {
+        match self.labels() {
+            0 => Err(ModelError::invalid(
+                "labels",
+                "0",
+                "this stack's top RBM has no label units (pretrain it with labels)",
+            )),
+            k => Ok(k),
+        }
     }
 
     /// `features` with a uniformly drawn one-hot label beside them when the top RBM has label
@@ -383,17 +390,9 @@ impl<B: Backend> Dbn<B> {
     /// # Errors
     /// [`ModelError::InvalidConfig`] for a stack without label units.
     pub fn label_free_energies(&self, v: Tensor<B, 2>) -> Result<Tensor<B, 2>, ModelError> {
-        let k = self.labels();
+        self.required_labels()?;
         let features = self.up(v, self.rbms.len() - 1); // [n, sizes[L-1]]
-        let n = features.dims()[0];
-        let energies = (0..k)
-            .map(|label| {
-                let one_hot = self.one_hot(&vec![label; n])?;
-                let state = Tensor::cat(vec![features.clone(), one_hot], 1);
-                Ok(self.top().free_energy(state).unsqueeze_dim(1))
-            })
-            .collect::<Result<Vec<_>, ModelError>>()?;
-        Ok(Tensor::cat(energies, 1))
+        Ok(self.top().label_free_energies(features))
     }
 
     /// The class whose label, clamped beside `P(h(L-1) | v)`, gives the top RBM the lowest free
@@ -415,12 +414,38 @@ impl<B: Backend> Dbn<B> {
     /// # Shapes
     /// data `[n, n_visible]` -> probs, samples `[n, n_visible]`
     pub fn generate_from_data(&self, data: Tensor<B, 2>, gibbs_steps: usize) -> Generated<B> {
+        let start = self.start_from_data(data);
+        self.generate_from(self.with_random_labels(start), gibbs_steps)
+    }
+
+    /// [`Dbn::generate_class_from`] with the chains started at a sample of `P(h(L-1) | data)`
+    /// (row `i` of `data` starts the chain of `labels[i]`).
+    ///
+    /// # Shapes
+    /// data `[n, n_visible]`, labels `[n]` -> probs, samples `[n, n_visible]`
+    ///
+    /// # Errors
+    /// As [`Dbn::generate_class_from`].
+    pub fn generate_class_from_data(
+        &self,
+        data: Tensor<B, 2>,
+        labels: &[usize],
+        gibbs_steps: usize,
+    ) -> Result<Generated<B>, ModelError> {
+        self.generate_class_from(self.start_from_data(data), labels, gibbs_steps)
+    }
+
+    /// A sample of `P(h(L-1) | data)`, the top RBM's feature units (the data's own units for a
+    /// one-RBM stack): where generation from data starts.
+    ///
+    /// # Shapes
+    /// data `[n, n_visible]` -> `[n, sizes[L - 1]]`
+    fn start_from_data(&self, data: Tensor<B, 2>) -> Tensor<B, 2> {
         let below_top = self.up(data, self.rbms.len() - 1);
-        let start = match self.rbms.len() {
+        match self.rbms.len() {
             1 => self.rbms[0].sample_features(below_top),
             _ => bernoulli(below_top),
-        };
-        self.generate_from(self.with_random_labels(start), gibbs_steps)
+        }
     }
 }
 
@@ -555,6 +580,10 @@ mod tests {
             "{err}"
         );
         let err = tutorial_dbn().generate_class(&[0], 1).unwrap_err();
+        assert!(err.to_string().contains("no label units"), "{err}");
+        let err = tutorial_dbn()
+            .classify_generatively(row(&[1.0, 0.0, 1.0, 1.0]))
+            .unwrap_err();
         assert!(err.to_string().contains("no label units"), "{err}");
     }
 

@@ -420,6 +420,24 @@ impl<B: Backend> Rbm<B> {
         Tensor::cat(vec![features, labels], 1)
     }
 
+    /// The free energy of `features` beside each one-hot label: column `k` is
+    /// `F([features, one-hot k])` ([`Rbm::free_energy`]).
+    ///
+    /// # Shapes
+    /// features `[n, n_features]` -> `[n, labels]`
+    pub fn label_free_energies(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        let n = features.dims()[0];
+        let device = features.device();
+        let energies = (0..self.labels)
+            .map(|k| {
+                let one_hot = one_hot_rows(&vec![k; n], self.labels, &device);
+                let state = self.clamp_labels_beside(features.clone(), one_hot);
+                self.free_energy(state).unsqueeze_dim(1)
+            })
+            .collect();
+        Tensor::cat(energies, 1)
+    }
+
     /// Mean-field reconstruction `E[v | h = P(h | v)]`: deterministic, used for monitoring.
     ///
     /// # Shapes
@@ -481,6 +499,19 @@ impl<B: Backend> Rbm<B> {
             ..self
         }
     }
+}
+
+/// One-hot rows of class indices `labels` among `k` classes (a label of `k` or more gives a
+/// row of zeros): the label columns of a stack's pretraining data ([`crate::DbnConfig::labels`]).
+///
+/// # Shapes
+/// -> `[labels.len(), k]`
+pub fn one_hot_rows<B: Backend>(labels: &[usize], k: usize, device: &B::Device) -> Tensor<B, 2> {
+    let values: Vec<f32> = labels
+        .iter()
+        .flat_map(|&label| (0..k).map(move |j| f32::from(u8::from(j == label))))
+        .collect();
+    Tensor::from_data(TensorData::new(values, [labels.len(), k]), device)
 }
 
 /// One one-hot draw per row from the categorical distribution of that row's probabilities
