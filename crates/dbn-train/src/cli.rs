@@ -610,6 +610,7 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         runs: args.runs,
         betas: args.betas,
         seed: args.seed,
+        bound: args.bound,
     };
     let model = &args.model;
     let estimate = commands::loglik::<Inner>(
@@ -622,20 +623,12 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
         estimate.log_z, estimate.std_err, estimate.test, args.runs, args.betas, estimate.seconds
     );
-    if args.bound {
-        let bounds = commands::bounds::<Inner>(
-            &model.model,
-            &model.source.data_dir,
-            settings,
-            &run_device.device,
-        )?;
-        for b in bounds {
-            println!(
-                "depth {}: variational bound {:.2} nats on the average test log-likelihood \
-                 (top RBM's log Z = {:.3} ± {:.3})",
-                b.depth, b.bound, b.log_z, b.std_err
-            );
-        }
+    for b in &estimate.bounds {
+        println!(
+            "depth {}: variational bound {:.2} nats on the average test log-likelihood (top \
+             RBM's log Z = {:.3} ± {:.3})",
+            b.depth, b.bound, b.log_z, b.std_err
+        );
     }
     Ok(())
 }

@@ -453,17 +453,10 @@ pub fn sample<B: Backend>(
         ([], None) => (dbn.generate(n, steps), 10),
         ([], Some(images)) => (dbn.generate_from_data(images, steps), 10),
         (_, starts) => {
-            let asked: Vec<usize> = labels
-                .iter()
-                .flat_map(|&label| std::iter::repeat_n(label, n))
-                .collect();
+            let asked = stages::n_of_each(labels.iter().copied(), n);
             let generated = match starts {
                 None => dbn.generate_class(&asked, steps),
-                Some(images) => {
-                    let below_top = dbn.up(images, dbn.rbms.len() - 1);
-                    let start = dbn_model::kernels::bernoulli(below_top);
-                    dbn.generate_class_from(start, &asked, steps)
-                }
+                Some(images) => dbn.generate_class_from_data(images, &asked, steps),
             };
             (generated.map_err(|e| format!("--label: {e}"))?, n)
         }
@@ -485,36 +478,28 @@ fn starting_images<B: Backend>(
     device: &B::Device,
 ) -> Result<Tensor<B, 2>, Box<dyn Error>> {
     let test = MnistDataset::load(dir, Split::Test)?;
-    let items: Vec<_> = match labels {
-        [] => test.iter().take(n).collect(),
-        _ => {
-            let mut items = Vec::new();
-            for &label in labels {
-                let of_label: Vec<_> = test
-                    .iter()
-                    .filter(|item| usize::from(item.label) == label)
-                    .take(n)
-                    .collect();
-                if of_label.len() < n {
-                    return Err(format!(
-                        "--from-data: {} has {} test images of label {label}, fewer than --n {n}",
-                        dir.display(),
-                        of_label.len()
-                    )
-                    .into());
-                }
-                items.extend(of_label);
-            }
-            items
-        }
+    // Each label in turn, or all images as one group.
+    let groups: Vec<Option<usize>> = match labels {
+        [] => vec![None],
+        _ => labels.iter().copied().map(Some).collect(),
     };
-    if items.len() < n {
-        return Err(format!(
-            "--from-data: {} has {} test images, fewer than --n {n}",
-            dir.display(),
-            items.len()
-        )
-        .into());
+    let mut items = Vec::new();
+    for group in groups {
+        let of_group: Vec<_> = test
+            .iter()
+            .filter(|item| group.is_none_or(|label| usize::from(item.label) == label))
+            .take(n)
+            .collect();
+        if of_group.len() < n {
+            let of_label = group.map_or(String::new(), |label| format!(" of label {label}"));
+            return Err(format!(
+                "--from-data: {} has {} test images{of_label}, fewer than --n {n}",
+                dir.display(),
+                of_group.len()
+            )
+            .into());
+        }
+        items.extend(of_group);
     }
     Ok(ImageBatcher::default().batch(items, device))
 }
@@ -528,10 +513,12 @@ pub struct LoglikSettings {
     pub betas: usize,
     /// Seed of the binarisation and of the annealing.
     pub seed: u64,
+    /// Also the variational bound of the stack cut at each depth ([`LogLikelihood::bounds`]).
+    pub bound: bool,
 }
 
 /// What `dbn loglik` estimated.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogLikelihood {
     /// The estimate of `log Z`.
     pub log_z: f64,
@@ -541,10 +528,16 @@ pub struct LogLikelihood {
     pub test: f64,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// With [`LoglikSettings::bound`], the bound at each depth from 1 (whose `log Z` and bound
+    /// are the figures above); empty otherwise.
+    pub bounds: Vec<DepthBound>,
 }
 
 /// `dbn loglik`: the AIS estimate of the average test log-likelihood of the first RBM of the
-/// stack saved in `model`, on binarised images of `data_dir`.
+/// stack saved in `model`, on binarised images of `data_dir`; with `settings.bound`, also the
+/// variational lower bound of the stack cut at each depth (its first 1, 2, … RBMs), each
+/// depth's top RBM's `log Z` by AIS from a base model fitted to the training images' up pass.
+/// At depth 1 the bound is the first figure.
 ///
 /// # Errors
 /// A model or data folder that cannot be read, or invalid AIS settings.
@@ -560,18 +553,33 @@ pub fn loglik<B: Backend>(
     let binary = ImageBatcher::stochastic(settings.seed);
     let set = |d: &MnistDataset| stages::batch_all::<B>(d, &binary, device);
     let start = Instant::now();
-    let base = rbm.visible_bias_from_data(set(&splits.train));
+    let train = set(&splits.train);
+    let base = rbm.visible_bias_from_data(train.clone());
     let ais = AisConfig::new()
         .with_n_runs(settings.runs)
         .with_n_betas(settings.betas)
         .with_seed(settings.seed);
     let estimate = ais_log_partition(rbm, base, &ais)?;
-    let test = average_log_likelihood(rbm, set(&splits.test), estimate.log_z)?;
+    let test_images = set(&splits.test);
+    let test = average_log_likelihood(rbm, test_images.clone(), estimate.log_z)?;
+    let mut bounds = Vec::new();
+    if settings.bound {
+        bounds.push(DepthBound {
+            depth: 1,
+            log_z: estimate.log_z,
+            std_err: estimate.std_err,
+            bound: test,
+        });
+        for depth in 2..=dbn.rbms.len() {
+            bounds.push(depth_bound(&dbn, depth, &train, &test_images, &ais)?);
+        }
+    }
     Ok(LogLikelihood {
         log_z: estimate.log_z,
         std_err: estimate.std_err,
         test,
         seconds: seconds(start),
+        bounds,
     })
 }
 
@@ -580,7 +588,7 @@ pub fn loglik<B: Backend>(
 pub struct DepthBound {
     /// RBMs kept, from 1.
     pub depth: usize,
-    /// AIS estimate of the top RBM's `log Z`, and its standard error.
+    /// AIS estimate of the top RBM's `log Z`.
     pub log_z: f64,
     /// Standard error of `log_z`.
     pub std_err: f64,
@@ -591,52 +599,39 @@ pub struct DepthBound {
 /// Paths sampled per test image for the bound's expectation.
 const BOUND_SAMPLES: usize = 5;
 
-/// `dbn loglik --bound`: for the stack saved in `model` cut at each depth (its first 1, 2, …
-/// RBMs), the variational lower bound on the average log-likelihood of binarised test images
-/// of `data_dir`, each depth's top RBM's `log Z` estimated by AIS as `settings` say (from a
-/// base model fitted to the training images' up pass). At depth 1 it is `dbn loglik`'s figure.
+/// The bound of `dbn` cut at `depth` on the average log-likelihood of `test`, its top RBM's
+/// `log Z` by AIS as `ais` says, from a base model fitted to the up pass of `train`; the paths
+/// drawn from `ais`'s seed.
 ///
 /// # Errors
-/// A model or data folder that cannot be read, bad AIS settings.
-pub fn bounds<B: Backend>(
-    model: &Path,
-    data_dir: &Path,
-    settings: LoglikSettings,
-    device: &B::Device,
-) -> Result<Vec<DepthBound>, Box<dyn Error>> {
-    let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
-    let splits = MnistSplits::load(data_dir, DEFAULT_VALIDATION)?;
-    let binary = ImageBatcher::stochastic(settings.seed);
-    let train = stages::batch_all::<B>(&splits.train, &binary, device);
-    let test = stages::batch_all::<B>(&splits.test, &binary, device);
-    let ais = AisConfig::new()
-        .with_n_runs(settings.runs)
-        .with_n_betas(settings.betas)
-        .with_seed(settings.seed);
-    let mut bounds = Vec::new();
-    for depth in 1..=dbn.rbms.len() {
-        let rbm = &dbn.rbms[depth - 1];
-        B::seed(device, settings.seed);
-        let below = sample_path(&dbn, depth, train.clone())
-            .pop()
-            .expect("a path");
-        let mut mean = below.mean_dim(0).squeeze_dim(0);
-        if rbm.labels > 0 {
-            let uniform = Tensor::full([rbm.labels], 1.0 / rbm.labels as f64, device);
-            mean = Tensor::cat(vec![mean, uniform], 0);
-        }
-        let base = rbm.visible_bias_from_mean(mean);
-        let estimate = ais_log_partition(rbm, base, &ais)?;
-        B::seed(device, settings.seed);
-        let bound = variational_bound(&dbn, depth, test.clone(), estimate.log_z, BOUND_SAMPLES);
-        bounds.push(DepthBound {
-            depth,
-            log_z: estimate.log_z,
-            std_err: estimate.std_err,
-            bound,
-        });
+/// Bad AIS settings.
+fn depth_bound<B: Backend>(
+    dbn: &Dbn<B>,
+    depth: usize,
+    train: &Tensor<B, 2>,
+    test: &Tensor<B, 2>,
+    ais: &AisConfig,
+) -> Result<DepthBound, Box<dyn Error>> {
+    let rbm = &dbn.rbms[depth - 1];
+    let device = train.device();
+    B::seed(&device, ais.seed);
+    let below = sample_path(dbn, depth, train.clone())
+        .pop()
+        .expect("a path");
+    let mut mean = below.mean_dim(0).squeeze_dim(0);
+    if rbm.labels > 0 {
+        let uniform = Tensor::full([rbm.labels], 1.0 / rbm.labels as f64, &device);
+        mean = Tensor::cat(vec![mean, uniform], 0);
     }
-    Ok(bounds)
+    let estimate = ais_log_partition(rbm, rbm.visible_bias_from_mean(mean), ais)?;
+    B::seed(&device, ais.seed);
+    let bound = variational_bound(dbn, depth, test.clone(), estimate.log_z, BOUND_SAMPLES);
+    Ok(DepthBound {
+        depth,
+        log_z: estimate.log_z,
+        std_err: estimate.std_err,
+        bound,
+    })
 }
 
 /// One split's row of `dbn data`.

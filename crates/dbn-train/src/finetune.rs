@@ -631,6 +631,23 @@ pub fn test_error<B: Backend>(
     set: &MnistDataset,
     device: &B::Device,
 ) -> f64 {
+    let predict = |images| Ok::<_, std::convert::Infallible>(net.predict(net.forward(images)));
+    error_rate(set, device, predict).unwrap_or_else(|never| match never {})
+}
+
+/// Share of `set` whose label differs from the class `predict` gives its image, in [0, 1]: the
+/// images 1,000 at a time.
+///
+/// # Shapes
+/// `predict`: images `[batch, pixels]` -> classes `[batch]`
+///
+/// # Errors
+/// The first error of `predict`.
+pub fn error_rate<B: Backend, E>(
+    set: &MnistDataset,
+    device: &B::Device,
+    predict: impl Fn(Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, E>,
+) -> Result<f64, E> {
     let batcher = ClassificationBatcher::default();
     let mut wrong = 0i64;
     for start in (0..set.len()).step_by(1000) {
@@ -638,15 +655,14 @@ pub fn test_error<B: Backend>(
             .filter_map(|i| set.get(i))
             .collect();
         let batch: ClassificationBatch<B> = batcher.batch(items, device);
-        let predicted = net.predict(net.forward(batch.images));
-        wrong += predicted
+        wrong += predict(batch.images)?
             .not_equal(batch.targets)
             .int()
             .sum()
             .into_scalar()
             .elem::<i64>();
     }
-    wrong as f64 / set.len() as f64
+    Ok(wrong as f64 / set.len() as f64)
 }
 
 #[cfg(test)]

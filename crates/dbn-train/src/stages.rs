@@ -21,7 +21,9 @@ use serde::Serialize;
 use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig};
 use crate::device::Devices;
-use crate::finetune::{BestEpoch, FinetuneJob, FinetuneOutcome, Keep, finetune, test_error};
+use crate::finetune::{
+    BestEpoch, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
+};
 use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run_dir::RunDir;
@@ -119,21 +121,18 @@ pub fn generative_test_error<B: Backend>(
     set: &MnistDataset,
     device: &B::Device,
 ) -> Result<f64, Box<dyn Error>> {
-    let mut wrong = 0usize;
-    for start in (0..set.len()).step_by(1000) {
-        let items: Vec<_> = (start..set.len().min(start + 1000))
-            .filter_map(|i| set.get(i))
-            .collect();
-        let truth: Vec<i64> = items.iter().map(|item| i64::from(item.label)).collect();
-        let images: Tensor<B, 2> = ImageBatcher::default().batch(items, device);
-        let predicted: Vec<i64> = dbn
-            .classify_generatively(images)?
-            .into_data()
-            .convert::<i64>()
-            .to_vec()?;
-        wrong += predicted.iter().zip(&truth).filter(|(p, t)| p != t).count();
-    }
-    Ok(wrong as f64 / set.len().max(1) as f64)
+    Ok(error_rate(set, device, |images| {
+        dbn.classify_generatively(images)
+    })?)
+}
+
+/// Each of `labels` `n` times in a row: what class-conditional generation is asked for, to
+/// picture or measure `n` samples of each label.
+pub fn n_of_each(labels: impl IntoIterator<Item = usize>, n: usize) -> Vec<usize> {
+    labels
+        .into_iter()
+        .flat_map(|label| std::iter::repeat_n(label, n))
+        .collect()
 }
 
 /// How the class-conditional samples of a stack with label units look to a classifier.
@@ -166,9 +165,7 @@ pub fn sample_quality<B: Backend>(
 ) -> Result<SampleQuality, Box<dyn Error>> {
     let device = net.output.weight.device();
     let k = dbn.labels();
-    let asked: Vec<usize> = (0..k)
-        .flat_map(|label| std::iter::repeat_n(label, QUALITY_SAMPLES))
-        .collect();
+    let asked = n_of_each(0..k, QUALITY_SAMPLES);
     B::seed(&device, seed.draws());
     let generated = dbn.generate_class(&asked, QUALITY_STEPS)?.probs; // [k · n, pixels]
     let predicted: Vec<i64> = net
@@ -505,9 +502,7 @@ pub fn pictures<B: Backend>(
             &run.file("samples.png"),
         )?;
         if dbn.labels() > 0 {
-            let asked: Vec<usize> = (0..dbn.labels())
-                .flat_map(|label| std::iter::repeat_n(label, 10))
-                .collect();
+            let asked = n_of_each(0..dbn.labels(), 10);
             let by_class = dbn.generate_class(&asked, 1000)?;
             let samples: Vec<f32> = by_class.probs.into_data().to_vec()?;
             save_png(

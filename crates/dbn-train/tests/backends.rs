@@ -93,6 +93,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
         runs: 16,
         betas: 300,
         seed: 3,
+        bound: false,
     };
     let loglik = commands::loglik::<B>(&out, &data_dir, settings, device).unwrap();
     within_bounds(
