@@ -16,8 +16,10 @@
 use burn::prelude::*;
 
 use crate::dbn::Dbn;
+use crate::error::ModelError;
+use crate::exact::{MAX_ENUMERATED_UNITS, hidden_states, log_partition};
 use crate::kernels::{bernoulli, sigmoid};
-use crate::numerics::{log_sum_exp_rows, softplus, to_f64};
+use crate::numerics::{log_sum_exp, log_sum_exp_rows, softplus, to_f64};
 use crate::rbm::{Rbm, VisibleUnits};
 
 /// `log p*(h) = -F(h)` of each row, the top RBM's unnormalised marginal; with label units,
@@ -30,6 +32,53 @@ pub fn log_unnormalised_marginal<B: Backend>(rbm: &Rbm<B>, h: Tensor<B, 2>) -> T
         0 => rbm.free_energy(h).neg(),
         _ => log_sum_exp_rows(rbm.label_free_energies(h).neg()).squeeze_dim(1),
     }
+}
+
+/// Exact mean `log p(v)` of the examples `data` under the generative model of a two-RBM stack,
+/// `p(v) = Σ_h1 p(v | h_1) p_2(h_1)` with `p_2` RBM 2's marginal of its visible layer (label
+/// units summed out), by enumerating `h_1` and RBM 2's hidden layer: the oracle of the bound,
+/// and of up-down, which trains this model.
+///
+/// # Shapes
+/// data `[n, n_visible]`
+///
+/// # Errors
+/// [`ModelError::InvalidConfig`] for a stack of other than two RBMs,
+/// [`ModelError::TooLargeToEnumerate`] for more than [`MAX_ENUMERATED_UNITS`] units in `h_1` or
+/// RBM 2's hidden layer.
+pub fn exact_log_likelihood<B: Backend>(
+    dbn: &Dbn<B>,
+    data: Tensor<B, 2>,
+) -> Result<f64, ModelError> {
+    if dbn.rbms.len() != 2 {
+        return Err(ModelError::invalid(
+            "layers",
+            format!("{:?}", dbn.layer_sizes()),
+            "the exact log-likelihood enumerates the hidden layer of a two-RBM stack",
+        ));
+    }
+    let n_h1 = dbn.rbms[0].n_hidden();
+    if n_h1 > MAX_ENUMERATED_UNITS {
+        return Err(ModelError::TooLargeToEnumerate {
+            what: "stack log-likelihood",
+            n_units: n_h1,
+            limit: MAX_ENUMERATED_UNITS,
+        });
+    }
+    let log_z = log_partition(&dbn.rbms[1])?;
+    let count = 1 << n_h1;
+    let states = hidden_states::<B>(n_h1, 0, count, &data.device()); // [2^n_h1, n_h1]
+    let prior = to_f64(log_unnormalised_marginal(&dbn.rbms[1], states.clone()));
+    let n = data.dims()[0];
+    let total: f64 = (0..n)
+        .map(|i| {
+            let vs = data.clone().slice(i..i + 1).repeat_dim(0, count);
+            let down = to_f64(log_down_probability(&dbn.rbms[0], vs, states.clone()));
+            let joint: Vec<f64> = down.iter().zip(&prior).map(|(d, p)| d + p).collect();
+            log_sum_exp(&joint) - log_z
+        })
+        .sum();
+    Ok(total / n as f64)
 }
 
 /// `log p(x | above)` of each row under RBM `rbm`'s down conditional: Bernoulli units
@@ -84,7 +133,7 @@ pub fn posterior_entropy<B: Backend>(rbm: &Rbm<B>, x: Tensor<B, 2>) -> Tensor<B,
 /// subtracted): `log p*(h_{depth-1}) + Σ_{l<depth} log p(h_{l-1} | h_l) + H(Q(h_l | h_{l-1}))`.
 ///
 /// # Shapes
-/// path[l] `[n, sizes[l]]`, `depth` entries -> `[n]`
+/// `path[l]` [n, sizes[l]]`, `depth` entries -> `[n]`
 ///
 /// # Panics
 /// If the path does not have `depth` entries or `depth` is not between 1 and the stack's RBMs.
@@ -109,7 +158,7 @@ pub fn bound_integrand<B: Backend>(
 /// posterior of the one below). Uses the backend's generator.
 ///
 /// # Shapes
-/// v `[n, sizes[0]]` -> `depth` tensors, path[l] `[n, sizes[l]]`
+/// v `[n, sizes[0]]` -> `depth` tensors, `path[l]` `[n, sizes[l]]`
 pub fn sample_path<B: Backend>(dbn: &Dbn<B>, depth: usize, v: Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
     let mut path = vec![v];
     for l in 1..depth {
@@ -147,8 +196,6 @@ pub fn variational_bound<B: Backend>(
 mod tests {
     use super::*;
     use crate::conformance::{all_states, random_labelled_rbm, random_rbm, row};
-    use crate::exact::log_partition;
-    use crate::numerics::log_sum_exp;
     use crate::test_support::B;
 
     /// The bound at depth 2 with the expectation over `Q(h_1 | v)` taken exactly (every `h_1`
@@ -179,14 +226,7 @@ mod tests {
             .map(|(w, f)| w * f)
             .sum::<f64>()
             - log_z;
-        let down = to_f64(log_down_probability(&dbn.rbms[0], vs, states.clone()));
-        let prior = to_f64(log_unnormalised_marginal(&dbn.rbms[1], states));
-        let joint: Vec<f64> = down
-            .iter()
-            .zip(&prior)
-            .map(|(d, p)| d + p - log_z)
-            .collect();
-        (bound, log_sum_exp(&joint))
+        (bound, exact_log_likelihood(dbn, row(v, &device)).unwrap())
     }
 
     #[test]

@@ -301,6 +301,23 @@ impl<B: Backend> CdState<B> {
         config: &RbmTrainingConfig,
         rates: Rates,
     ) -> (Rbm<B>, Self) {
+        let (rbm, state, _) = self.step_with_negative(rbm, v0, config, rates);
+        (rbm, state)
+    }
+
+    /// [`CdState::step`], also returning the negative phase's visible layer (the means, or with
+    /// [`CdConfig::sample_negative`] a sample), drawn from the RBM before the update: where
+    /// up-down's sleep phase starts.
+    ///
+    /// # Shapes
+    /// v0 `[batch, n_visible]` -> negative visible `[chains, n_visible]`
+    pub fn step_with_negative(
+        self,
+        rbm: Rbm<B>,
+        v0: Tensor<B, 2>,
+        config: &RbmTrainingConfig,
+        rates: Rates,
+    ) -> (Rbm<B>, Self, Tensor<B, 2>) {
         let cd = &config.cd;
         let v0 = if cd.sample_data { bernoulli(v0) } else { v0 };
         let h0 = rbm.hidden_probs(v0.clone()); // [batch, n_hidden]
@@ -322,6 +339,7 @@ impl<B: Backend> CdState<B> {
             }
         });
         let lr = rates.learning_rate;
+        let negative_visible = negative.visible.clone();
         let mut step = cd_gradient(v0.clone(), h0.clone(), negative, lr);
         let mut hidden_activity = self.hidden_activity;
         if let Some(sparsity) = &config.sparsity {
@@ -340,7 +358,7 @@ impl<B: Backend> CdState<B> {
             chains,
             hidden_activity,
         };
-        (rbm, state)
+        (rbm, state, negative_visible)
     }
 }
 

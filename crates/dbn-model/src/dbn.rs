@@ -205,11 +205,6 @@ impl<B: Backend> Dbn<B> {
         self.top().labels
     }
 
-    /// The top RBM.
-    fn top(&self) -> &Rbm<B> {
-        self.rbms.last().expect("a DBN has at least one RBM")
-    }
-
     /// `P(h(layer) | h(layer - 1))`: one step up through RBM `layer` (1-based).
     ///
     /// # Shapes
@@ -279,7 +274,7 @@ impl<B: Backend> Dbn<B> {
     /// Generates `n` examples starting the top RBM's chains from uniform noise (and, with label
     /// units, a label drawn uniformly, which the chains then sample freely).
     pub fn generate(&self, n: usize, gibbs_steps: usize) -> Generated<B> {
-        self.generate_from(self.with_random_labels(self.noise(n)), gibbs_steps)
+        self.generate_from_features(self.noise(n), gibbs_steps)
     }
 
     /// Generates one example of each class of `labels` (class indices, each below
@@ -354,7 +349,7 @@ impl<B: Backend> Dbn<B> {
     ///
     /// # Errors
     /// [`ModelError::InvalidConfig`] for a stack without label units.
-    fn required_labels(&self) -> Result<usize, ModelError> {
+    pub fn required_labels(&self) -> Result<usize, ModelError> {
         match self.labels() {
             0 => Err(ModelError::invalid(
                 "labels",
@@ -380,78 +375,30 @@ impl<B: Backend> Dbn<B> {
         Tensor::cat(vec![features, crate::rbm::sample_one_hot(uniform)], 1)
     }
 
-    /// Label-free energies of `v`'s features: for each class `k`, the top RBM's free energy of
-    /// `[P(h(L-1) | v), one-hot k]`. The lowest is the generative classification
-    /// ([`Dbn::classify_generatively`]).
+    /// Generates from states `features` of the top RBM's feature units `h(L-1)`, a label drawn
+    /// uniformly beside them when the top RBM has label units (the chains then sample it
+    /// freely): [`Dbn::generate_from`].
     ///
     /// # Shapes
-    /// v `[n, n_visible]` -> `[n, labels]`
-    ///
-    /// # Errors
-    /// [`ModelError::InvalidConfig`] for a stack without label units.
-    pub fn label_free_energies(&self, v: Tensor<B, 2>) -> Result<Tensor<B, 2>, ModelError> {
-        self.required_labels()?;
-        let features = self.up(v, self.rbms.len() - 1); // [n, sizes[L-1]]
-        Ok(self.top().label_free_energies(features))
-    }
-
-    /// The class whose label, clamped beside `P(h(L-1) | v)`, gives the top RBM the lowest free
-    /// energy: classification by the generative model alone, no backprop.
-    ///
-    /// # Shapes
-    /// v `[n, n_visible]` -> `[n]`
-    ///
-    /// # Errors
-    /// [`ModelError::InvalidConfig`] for a stack without label units.
-    pub fn classify_generatively(&self, v: Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, ModelError> {
-        Ok(self.label_free_energies(v)?.argmin(1).squeeze_dim(1))
-    }
-
-    /// Generates from the up pass of `data`: the chains start at a sample of
-    /// `P(h(L-1) | data)`, so the samples resemble the given examples more or less as
-    /// `gibbs_steps` grows.
-    ///
-    /// # Shapes
-    /// data `[n, n_visible]` -> probs, samples `[n, n_visible]`
-    pub fn generate_from_data(&self, data: Tensor<B, 2>, gibbs_steps: usize) -> Generated<B> {
-        let start = self.start_from_data(data);
-        self.generate_from(self.with_random_labels(start), gibbs_steps)
-    }
-
-    /// [`Dbn::generate_class_from`] with the chains started at a sample of `P(h(L-1) | data)`
-    /// (row `i` of `data` starts the chain of `labels[i]`).
-    ///
-    /// # Shapes
-    /// data `[n, n_visible]`, labels `[n]` -> probs, samples `[n, n_visible]`
-    ///
-    /// # Errors
-    /// As [`Dbn::generate_class_from`].
-    pub fn generate_class_from_data(
+    /// features `[n, sizes[L - 1]]` -> probs, samples `[n, n_visible]`
+    pub fn generate_from_features(
         &self,
-        data: Tensor<B, 2>,
-        labels: &[usize],
+        features: Tensor<B, 2>,
         gibbs_steps: usize,
-    ) -> Result<Generated<B>, ModelError> {
-        self.generate_class_from(self.start_from_data(data), labels, gibbs_steps)
+    ) -> Generated<B> {
+        self.generate_from(self.with_random_labels(features), gibbs_steps)
     }
 
-    /// A sample of `P(h(L-1) | data)`, the top RBM's feature units (the data's own units for a
-    /// one-RBM stack): where generation from data starts.
-    ///
-    /// # Shapes
-    /// data `[n, n_visible]` -> `[n, sizes[L - 1]]`
-    fn start_from_data(&self, data: Tensor<B, 2>) -> Tensor<B, 2> {
-        let below_top = self.up(data, self.rbms.len() - 1);
-        match self.rbms.len() {
-            1 => self.rbms[0].sample_features(below_top),
-            _ => bernoulli(below_top),
-        }
+    /// The top RBM.
+    pub fn top(&self) -> &Rbm<B> {
+        self.rbms.last().expect("a DBN has at least one RBM")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generative::Generative;
     use crate::numerics::to_f64;
     use crate::test_support::{B, row, tutorial_dbn, tutorial_rbm1};
 

@@ -46,6 +46,19 @@ pub enum ModelError {
         /// The learning rate in use.
         learning_rate: f64,
     },
+    /// Up-down fine-tuning produced a NaN or infinite weight or bias.
+    #[error(
+        "up-down fine-tuning diverged at epoch {epoch}, batch {batch}: a weight or bias became \
+         NaN or infinite; lower the learning rate (now {learning_rate})"
+    )]
+    UpDownDiverged {
+        /// The epoch, counted from 1.
+        epoch: usize,
+        /// The mini-batch within the epoch, counted from 1.
+        batch: usize,
+        /// The learning rate in use.
+        learning_rate: f64,
+    },
     /// A checkpoint or saved model that cannot be written or read.
     #[error("{}: {reason}", path.display())]
     Io {

@@ -28,7 +28,7 @@ const CHUNK: usize = 1 << 12;
 
 /// Hidden states `start..start + count` in binary counting order, `[count, n_hidden]`: bit j of
 /// the state number is unit j.
-fn hidden_states<B: Backend>(
+pub(crate) fn hidden_states<B: Backend>(
     n_hidden: usize,
     start: usize,
     count: usize,

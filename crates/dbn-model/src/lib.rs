@@ -17,6 +17,10 @@
 //! - [`seed`]: [`RunSeed`], a run's one seed and the seed each consumer derives from it.
 //! - [`exact`]: exact `log Z`, log-likelihood and gradient of RBMs with up to 24 hidden units.
 //! - [`dbn`]: [`Dbn`] / [`DbnConfig`], the stack: up and down passes, generation, encoding.
+//! - [`generative`]: [`Generative`], what a generative stack does with data (recognise it,
+//!   generate from it, classify it by the top RBM's label units), for [`Dbn`] and [`UpDownDbn`].
+//! - [`updown`]: [`UpDownDbn`] and [`UpDownTrainer`], up-down (contrastive wake-sleep)
+//!   fine-tuning of the generative model with untied recognition weights, checkpointed.
 //! - [`pretrain`]: [`DbnPretrainer`] and its [`PretrainConfig`], greedy layer-wise pretraining
 //!   with per-epoch checkpoints and bit-exact resume.
 //! - [`classifier`]: [`DbnEncoder`] and [`DbnClassifier`], the stack as a feed-forward net for
@@ -68,6 +72,7 @@ pub mod dbn;
 pub mod error;
 pub mod exact;
 pub mod feed;
+pub mod generative;
 pub mod kernels;
 pub mod numerics;
 pub mod optimizer;
@@ -81,6 +86,7 @@ pub mod sparsity;
 pub(crate) mod test_support;
 pub mod trainer;
 pub mod training;
+pub mod updown;
 
 pub use ais::{AisConfig, AisEstimate};
 pub use cd::{CdConfig, CdState, PersistentConfig, Rates, RbmDelta};
@@ -89,12 +95,17 @@ pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
 pub use error::{ModelError, Result};
 pub use feed::{Feed, RowSource};
+pub use generative::Generative;
 pub use optimizer::OptimizerConfig;
 pub use overlay::{OverlayError, config_over};
-pub use persist::{AtomicMpkRecorder, Persist, load_module, save_module, write_atomically};
+pub use persist::{
+    AtomicMpkRecorder, Persist, load_module, read_checkpoint, save_module, write_atomically,
+    write_checkpoint,
+};
 pub use pretrain::{DbnPretrainer, PretrainConfig, PretrainedDbn};
 pub use rbm::{Rbm, RbmConfig, VisibleUnits, one_hot_rows};
 pub use seed::RunSeed;
 pub use sparsity::SparsityConfig;
 pub use trainer::{EpochStats, FittedRbm, RbmRun, RbmTrainer, RunProgress};
 pub use training::{EarlyStoppingConfig, Plateau, RbmTrainingConfig};
+pub use updown::{UpDownConfig, UpDownDbn, UpDownEpoch, UpDownRun, UpDownState, UpDownTrainer};

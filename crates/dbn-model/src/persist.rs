@@ -1,5 +1,5 @@
 //! Saving and loading modules ([`save_module`], [`load_module`] for every [`Persist`] module:
-//! [`Rbm`], [`Dbn`], [`DbnClassifier`]): a Burn record (`NAME.mpk`, full precision, so a round trip is
+//! [`Rbm`], [`Dbn`], [`DbnClassifier`], [`UpDownDbn`]): a Burn record (`NAME.mpk`, full precision, so a round trip is
 //! bit-exact) beside its config as JSON (`NAME.json`). Each file is written whole under a
 //! temporary name, flushed to disk and renamed into place ([`write_atomically`],
 //! [`AtomicMpkRecorder`]), so an interrupted save or a full disk never leaves a truncated file
@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use burn::config::{Config, config_to_json};
 use burn::prelude::*;
-use burn::record::{FileRecorder, FullPrecisionSettings, Recorder, RecorderError};
+use burn::record::{
+    FileRecorder, FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder, RecorderError,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::classifier::{DbnClassifier, DbnClassifierConfig};
@@ -19,6 +21,7 @@ use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
 use crate::overlay::{OverlayError, config_over, parse, value_over};
 use crate::rbm::{Rbm, RbmConfig};
+use crate::updown::UpDownDbn;
 
 /// File stem of a saved DBN in its folder: `dbn.json` and `dbn.mpk`.
 pub const DBN_NAME: &str = "dbn";
@@ -26,6 +29,9 @@ pub const DBN_NAME: &str = "dbn";
 pub const RBM_NAME: &str = "rbm";
 /// File stem of a saved classifier in its folder: `classifier.json` and `classifier.mpk`.
 pub const CLASSIFIER_NAME: &str = "classifier";
+/// File stem of a saved up-down fine-tuned stack in its folder: `updown.json` (the stack's
+/// [`DbnConfig`]) and `updown.mpk` (generative and recognition weights).
+pub const UPDOWN_NAME: &str = "updown";
 
 /// Writes `bytes` to `path` as a whole or not at all: into a hidden temporary file beside it,
 /// flushed to disk, then renamed over `path`. A crash, a kill or a full disk at any moment leaves
@@ -144,6 +150,39 @@ fn load_record<B: Backend, M: Module<B>>(
         .map_err(|e| io_error(&path, format!("cannot load: {e}")))
 }
 
+/// Burn's named MessagePack format, full precision: a checkpoint's round trip is bit-exact.
+type CheckpointRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// Writes a training checkpoint (any record: a run's tensors and progress) to `path`, as a
+/// whole or not at all ([`write_atomically`]).
+///
+/// # Errors
+/// [`ModelError::Io`] naming `path`.
+pub fn write_checkpoint<B: Backend, R: Record<B>>(
+    record: R,
+    path: &Path,
+) -> Result<(), ModelError> {
+    let bytes = Recorder::<B>::record(&CheckpointRecorder::new(), record, ())
+        .map_err(|e| io_error(path, format!("cannot encode: {e}")))?;
+    write_atomically(path, &bytes)
+        .map_err(|e| io_error(path, format!("cannot write checkpoint: {e}")))
+}
+
+/// Reads the checkpoint [`write_checkpoint`] wrote at `path` onto `device`.
+///
+/// # Errors
+/// [`ModelError::Io`] naming `path`: missing, unreadable, or not a checkpoint of this kind.
+pub fn read_checkpoint<B: Backend, R: Record<B>>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<R, ModelError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| io_error(path, format!("cannot read checkpoint: {e}")))?;
+    CheckpointRecorder::new()
+        .load(bytes, device)
+        .map_err(|e| io_error(path, format!("not a valid checkpoint: {e}")))
+}
+
 /// A module saved as a record beside its config, and rebuilt from them.
 pub trait Persist<B: Backend>: Module<B> {
     /// Its configuration type.
@@ -214,6 +253,25 @@ impl<B: Backend> Persist<B> for Dbn<B> {
     }
     fn from_config(config: &DbnConfig, device: &B::Device) -> Result<Self, ModelError> {
         config.init(device)
+    }
+    fn sizes(&self) -> Vec<usize> {
+        self.layer_sizes()
+    }
+    fn config_sizes(config: &DbnConfig) -> Vec<usize> {
+        config.layers.clone()
+    }
+}
+
+/// An up-down stack is saved with the [`DbnConfig`] of its generative stack: the recognition
+/// weights are those of the same stack without its top RBM.
+impl<B: Backend> Persist<B> for UpDownDbn<B> {
+    type Config = DbnConfig;
+    const NAME: &'static str = UPDOWN_NAME;
+    fn defaults() -> DbnConfig {
+        DbnConfig::new(Vec::new())
+    }
+    fn from_config(config: &DbnConfig, device: &B::Device) -> Result<Self, ModelError> {
+        UpDownDbn::untie(config.init(device)?)
     }
     fn sizes(&self) -> Vec<usize> {
         self.layer_sizes()

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use burn::record::Record;
 
 use crate::cd::CdState;
 use crate::dbn::{Dbn, DbnConfig, DbnRecord};
@@ -22,7 +22,7 @@ use crate::error::ModelError;
 use crate::feed::Feed;
 use crate::kernels::bernoulli;
 use crate::overlay::{OverlayError, parse, value_over};
-use crate::persist::write_atomically;
+use crate::persist::{read_checkpoint, write_checkpoint};
 use crate::rbm::Rbm;
 use crate::seed::RunSeed;
 use crate::trainer::{EpochStats, RbmRun, RbmTrainer, RunProgress};
@@ -219,7 +219,8 @@ impl DbnPretrainer {
             )
         })?;
         let train = train.into();
-        let position = Checkpoint::read(path, &train.device())?.into_position(&self.model, path)?;
+        let checkpoint: Checkpoint<B> = read_checkpoint(path, &train.device())?;
+        let position = checkpoint.into_position(&self.model, path)?;
         self.continue_from(position, train, valid, on_epoch)
     }
 
@@ -293,7 +294,10 @@ impl DbnPretrainer {
                 let stats = run.progress.history.last().expect("an epoch was trained");
                 let flow = on_epoch(stats);
                 if let Some(path) = &self.checkpoint {
-                    Checkpoint::of(&position.dbn, layer, run, &position.finished).write(path)?;
+                    write_checkpoint(
+                        Checkpoint::of(&position.dbn, layer, run, &position.finished),
+                        path,
+                    )?;
                 }
                 match flow {
                     ControlFlow::Continue(()) => Ok(()),
@@ -356,9 +360,6 @@ struct Checkpoint<B: Backend> {
     finished: Vec<Vec<EpochStats>>,
 }
 
-/// Burn's named MessagePack format, full precision: a round trip is bit-exact.
-type CheckpointRecorder = NamedMpkBytesRecorder<FullPrecisionSettings>;
-
 impl<B: Backend> Checkpoint<B> {
     /// The position after an epoch of RBM `layer`, whose current parameters are `run.rbm`.
     fn of(dbn: &Dbn<B>, layer: usize, run: &RbmRun<B>, finished: &[Vec<EpochStats>]) -> Self {
@@ -372,29 +373,6 @@ impl<B: Backend> Checkpoint<B> {
             progress: run.progress.clone(),
             finished: finished.to_vec(),
         }
-    }
-
-    /// Writes the checkpoint as a whole or not at all ([`write_atomically`]).
-    fn write(self, path: &Path) -> Result<(), ModelError> {
-        let io = |reason: String| ModelError::Io {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let bytes = Recorder::<B>::record(&CheckpointRecorder::new(), self, ())
-            .map_err(|e| io(format!("cannot encode: {e}")))?;
-        write_atomically(path, &bytes).map_err(|e| io(format!("cannot write checkpoint: {e}")))
-    }
-
-    /// Reads the checkpoint at `path` onto `device`.
-    fn read(path: &Path, device: &B::Device) -> Result<Self, ModelError> {
-        let io = |reason: String| ModelError::Io {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read checkpoint: {e}")))?;
-        CheckpointRecorder::new()
-            .load(bytes, device)
-            .map_err(|e| io(format!("not a valid checkpoint: {e}")))
     }
 
     /// The position saved, checked against the stack of `config`.

@@ -42,6 +42,14 @@ impl RunSeed {
         bytes
     }
 
+    /// Epoch `epoch` (from 1) of up-down fine-tuning: as [`RunSeed::rbm_epoch`], in the place
+    /// of a layer that no stack has (`u64::MAX`).
+    pub fn up_down_epoch(self, epoch: usize) -> [u8; 32] {
+        let mut bytes = self.rbm_epoch(0, epoch);
+        bytes[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        bytes
+    }
+
     /// The order of fine-tuning's mini-batches: the data loader derives each epoch's order
     /// from this and the epoch alone (`dbn_data::EpochLoader`).
     pub fn finetune_shuffle(self) -> u64 {
@@ -66,6 +74,8 @@ mod tests {
         assert_ne!(seed.sample_up(2), seed.sample_up(3));
         assert_ne!(seed.rbm_epoch(1, 2), seed.rbm_epoch(2, 1));
         assert_ne!(seed.rbm_epoch(1, 1), RunSeed(43).rbm_epoch(1, 1));
+        assert_ne!(seed.up_down_epoch(1), seed.rbm_epoch(1, 1));
+        assert_ne!(seed.up_down_epoch(1), seed.up_down_epoch(2));
         assert_ne!(seed.finetune_step(1, 2), seed.finetune_step(2, 1));
         assert_ne!(seed.finetune_step(1, 1), RunSeed(43).finetune_step(1, 1));
     }

@@ -362,9 +362,16 @@ impl RbmTrainer {
 
 /// Whether every weight and bias is finite (one reduction read back).
 fn parameters_finite<B: Backend>(rbm: &Rbm<B>) -> bool {
-    let total =
-        rbm.weights.val().sum() + rbm.visible_bias.val().sum() + rbm.hidden_bias.val().sum();
-    all_finite(total)
+    all_finite(parameter_sum(rbm))
+}
+
+/// The sum of every weight and bias: finite exactly when each of them is (a NaN or an
+/// infinity propagates), so one read-back checks them all.
+///
+/// # Shapes
+/// -> `[1]`
+pub(crate) fn parameter_sum<B: Backend>(rbm: &Rbm<B>) -> Tensor<B, 1> {
+    rbm.weights.val().sum() + rbm.visible_bias.val().sum() + rbm.hidden_bias.val().sum()
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use burn::prelude::*;
 use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
 use dbn_model::conformance::correlation;
 use dbn_model::{
-    Dbn, DbnConfig, DbnPretrainer, Feed, PretrainConfig, RbmConfig, RbmTrainer, RbmTrainingConfig,
-    RunSeed,
+    Dbn, DbnConfig, DbnPretrainer, Feed, Generative, PretrainConfig, RbmConfig, RbmTrainer,
+    RbmTrainingConfig, RunSeed,
 };
 
 type B = NdArray;

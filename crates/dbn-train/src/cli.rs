@@ -8,7 +8,7 @@ use burn::backend::Autodiff;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
-use dbn_model::{PersistentConfig, Range, RbmTrainingConfig};
+use dbn_model::{PersistentConfig, Range, RbmTrainingConfig, UpDownConfig};
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
@@ -232,6 +232,19 @@ struct RunArgs {
     /// generative test error in the summary) and `dbn sample --label` draws a chosen digit
     #[arg(long)]
     labelled_top: bool,
+    /// After pretraining, fine-tune the generative model by up-down (contrastive wake-sleep,
+    /// Hinton, Osindero & Teh 2006) for N epochs: the weights below the top RBM are untied into
+    /// recognition and generative weights (saved as updown.json and updown.mpk, which `dbn
+    /// sample` then uses). Best with --labelled-top: the summary gives the generative test error
+    /// and the class samples before and after it
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    updown_epochs: Option<usize>,
+    /// Up-down learning rate, of every weight alike [default: 0.01]
+    #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
+    updown_lr: Option<f64>,
+    /// Gibbs steps of the top RBM's CD in up-down [default: 3]
+    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    updown_cd_k: Option<usize>,
     /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     finetune_epochs: Option<usize>,
@@ -311,7 +324,8 @@ struct ModelArgs {
 
 #[derive(Debug, Args)]
 struct SampleArgs {
-    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk).
+    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk) and, after up-down,
+    /// updown.json and updown.mpk.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// Number of images [default: 100; with --label, 10 per label].
@@ -328,6 +342,10 @@ struct SampleArgs {
     from_data: bool,
     #[command(flatten)]
     source: DataSource,
+    /// Sample the pretrained stack (dbn.mpk) even where --model holds an up-down fine-tuned
+    /// one (updown.mpk, from --updown-epochs), which is sampled otherwise
+    #[arg(long)]
+    pretrained: bool,
     /// Gibbs steps in the top RBM.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     steps: usize,
@@ -435,6 +453,23 @@ impl RunArgs {
         config.binarize |= self.binarize;
         if self.labelled_top {
             config.dbn.labels = N_CLASSES;
+        }
+        if let Some(epochs) = self.updown_epochs {
+            config.updown.get_or_insert_with(UpDownConfig::new).epochs = epochs;
+        }
+        match config.updown.as_mut() {
+            Some(updown) => {
+                set(&mut updown.optimizer.learning_rate, self.updown_lr);
+                set(&mut updown.cd.k, self.updown_cd_k);
+            }
+            None if self.updown_lr.is_some() || self.updown_cd_k.is_some() => {
+                return Err(
+                    "--updown-lr / --updown-cd-k: up-down is off; turn it on with \
+                            --updown-epochs N"
+                        .into(),
+                );
+            }
+            None => {}
         }
         let f = &mut config.finetune;
         set(&mut f.epochs, self.finetune_epochs);
@@ -590,6 +625,7 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         seed: args.seed,
         labels: &args.label,
         from_data: args.from_data.then_some(args.source.data_dir.as_path()),
+        pretrained: args.pretrained,
     };
     commands::sample::<Inner>(&args.model, &settings, &args.out, &run_device.device)?;
     let per_label = match args.label.len() {

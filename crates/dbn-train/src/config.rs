@@ -7,7 +7,7 @@ use dbn_data::DEFAULT_VALIDATION;
 use dbn_model::check::at_least_one;
 use dbn_model::{
     DbnClassifierConfig, DbnConfig, ModelError, OverlayError, PretrainConfig, Range,
-    RbmTrainingConfig, RunSeed, config_over,
+    RbmTrainingConfig, RunSeed, UpDownConfig, config_over,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,6 +94,11 @@ pub struct RunConfig {
     pub pretrain: PretrainConfig,
     /// Supervised fine-tuning.
     pub finetune: FinetuneConfig,
+    /// Up-down fine-tuning of the generative model after pretraining (Hinton, Osindero & Teh
+    /// 2006; [`UpDownConfig`]); `None`, the presets' choice, skips it. The classifier is still
+    /// fine-tuned from the pretrained stack.
+    #[config(default = "None")]
+    pub updown: Option<UpDownConfig>,
     /// Training images held out for validation (the last ones of the training file).
     #[config(default = "DEFAULT_VALIDATION")]
     pub validation: usize,
@@ -183,6 +188,12 @@ impl RunConfig {
         let pretrain = top
             .as_object_mut()
             .and_then(|fields| fields.remove("pretrain"));
+        // An `updown` object turns the stage on over its defaults, as `null` turns it off.
+        let mut base = base.clone();
+        if top.get("updown").is_some_and(Value::is_object) {
+            base.updown.get_or_insert_with(UpDownConfig::new);
+        }
+        let base = &base;
         let mut config = config_over(&top.to_string(), base).map_err(overlay_error)?;
         if let Some(pretrain) = pretrain {
             config.pretrain = PretrainConfig::over(&pretrain.to_string(), &base.pretrain)
@@ -218,10 +229,27 @@ impl RunConfig {
             .validate(self.dbn.n_rbms())
             .map_err(named("pretrain"))?;
         self.finetune.validate().map_err(named("finetune"))?;
+        if let Some(updown) = &self.updown {
+            updown.validate().map_err(named("updown"))?;
+            if self.dbn.n_rbms() < 2 {
+                return Err(SettingsError(format!(
+                    "--updown-epochs: up-down unties the weights below the top RBM, so it needs \
+                     at least two RBMs (the layers are {:?})",
+                    self.dbn.layers
+                )));
+            }
+        }
         if self.finetune.refit && self.labels.is_some() {
             return Err(SettingsError(
                 "--refit adds the validation images to the labelled ones, which --labels limits: \
                  use one or the other"
+                    .into(),
+            ));
+        }
+        if self.dbn.labels > 0 && self.labels.is_some() {
+            return Err(SettingsError(
+                "--labelled-top trains the top RBM on every training image's label, which \
+                 --labels limits: use one or the other"
                     .into(),
             ));
         }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dbn_model::{EpochStats, write_atomically};
+use dbn_model::{EpochStats, UpDownEpoch, write_atomically};
 use serde::Serialize;
 
 /// What to do when the run folder exists and is not empty.
@@ -135,6 +135,29 @@ impl RunDir {
                 optional(s.valid_reconstruction_error),
                 optional(s.free_energy_gap),
                 s.momentum,
+                s.seconds
+            ));
+        }
+        self.write(name, csv.as_bytes())
+    }
+
+    /// Writes up-down's per-epoch statistics as CSV: epoch, reconstruction errors (training,
+    /// validation), generative validation error, seconds.
+    ///
+    /// # Errors
+    /// A [`RunDirError`] naming the file.
+    pub fn write_updown_csv(&self, name: &str, history: &[UpDownEpoch]) -> Result<(), RunDirError> {
+        let optional = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        let mut csv = String::from(
+            "epoch,reconstruction_error,valid_reconstruction_error,valid_generative_error,seconds\n",
+        );
+        for s in history {
+            csv.push_str(&format!(
+                "{},{:.6},{},{},{:.3}\n",
+                s.epoch,
+                s.reconstruction_error,
+                optional(s.valid_reconstruction_error),
+                optional(s.valid_generative_error),
                 s.seconds
             ));
         }

@@ -1,5 +1,5 @@
-//! The stages of a run, shared by the subcommands: data, pretraining, fine-tuning, evaluation,
-//! pictures, summary.
+//! The stages of a run, shared by the subcommands: data, pretraining, up-down, fine-tuning,
+//! evaluation, pictures, summary.
 
 use std::error::Error;
 use std::io::IsTerminal;
@@ -13,8 +13,9 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
 use dbn_model::{
-    Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, ModelError, PretrainedDbn, RunSeed,
-    load_module, one_hot_rows, save_module,
+    Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, Generative, ModelError, PretrainedDbn,
+    RunSeed, UpDownConfig, UpDownDbn, UpDownEpoch, UpDownTrainer, load_module, one_hot_rows,
+    save_module,
 };
 use serde::Serialize;
 
@@ -112,12 +113,12 @@ fn label_columns<B: Backend>(set: &MnistDataset, k: usize, device: &B::Device) -
 }
 
 /// Share of `set` that the stack misclassifies by the free energy of its top RBM with each
-/// label clamped ([`Dbn::classify_generatively`]), in [0, 1].
+/// label clamped ([`Generative::classify_generatively`]), in [0, 1].
 ///
 /// # Errors
 /// A stack without label units.
 pub fn generative_test_error<B: Backend>(
-    dbn: &Dbn<B>,
+    dbn: &impl Generative<B>,
     set: &MnistDataset,
     device: &B::Device,
 ) -> Result<f64, Box<dyn Error>> {
@@ -158,11 +159,12 @@ const QUALITY_STEPS: usize = 200;
 /// # Errors
 /// A stack without label units.
 pub fn sample_quality<B: Backend>(
-    dbn: &Dbn<B>,
+    stack: &impl Generative<B>,
     net: &DbnClassifier<B>,
     test: &MnistDataset,
     seed: RunSeed,
 ) -> Result<SampleQuality, Box<dyn Error>> {
+    let dbn = stack.generator();
     let device = net.output.weight.device();
     let k = dbn.labels();
     let asked = n_of_each(0..k, QUALITY_SAMPLES);
@@ -309,6 +311,59 @@ pub fn pretrain<B: Backend>(
     save_module(&pretrained.dbn, &config.dbn, run.path())?;
     std::fs::remove_file(&checkpoint).ok();
     Ok(pretrained)
+}
+
+/// One progress line per up-down epoch.
+fn report_updown(stats: &UpDownEpoch, epochs: usize) {
+    let valid = stats
+        .valid_reconstruction_error
+        .map_or(String::new(), |v| format!(" (validation {v:.3})"));
+    let generative = stats.valid_generative_error.map_or(String::new(), |e| {
+        format!(", generative validation error {:.2}%", 100.0 * e)
+    });
+    println!(
+        "up-down epoch {}/{epochs}: reconstruction error {:.3}{valid}{generative}, {:.1} s",
+        stats.epoch, stats.reconstruction_error, stats.seconds
+    );
+}
+
+/// Up-down fine-tuning of the pretrained `dbn` on the pretraining images (with their labels
+/// when the top RBM has label units), with a checkpoint in the run folder after every epoch;
+/// with `resume`, reuses a finished model or continues from the checkpoint. Saves
+/// `updown.json`, `updown.mpk` and `updown-metrics.csv`.
+pub fn updown_stage<B: Backend>(
+    settings: &UpDownConfig,
+    config: &RunConfig,
+    run: &RunDir,
+    data: &Data,
+    dbn: &Dbn<B>,
+    resume: bool,
+) -> Result<UpDownDbn<B>, Box<dyn Error>> {
+    let device = &dbn.rbms[0].weights.device();
+    if resume && run.file("updown.mpk").is_file() {
+        println!(
+            "up-down: reusing the finished model in {}",
+            run.path().display()
+        );
+        return Ok(load_module::<B, UpDownDbn<B>>(run.path(), device)?.0);
+    }
+    let checkpoint = run.file("updown.ckpt");
+    let trainer = UpDownTrainer::new(config.dbn.clone(), settings.clone(), config.run_seed())?
+        .with_checkpoint(&checkpoint);
+    let train = pretraining_images::<B>(&data.unlabelled, config, device);
+    let valid = (data.valid.len() > 0)
+        .then(|| Feed::from(pretraining_images::<B>(&data.valid, config, device)));
+    let on_epoch = |stats: &UpDownEpoch| report_updown(stats, settings.epochs);
+    let trained = if resume && checkpoint.is_file() {
+        println!("up-down: resuming from {}", checkpoint.display());
+        trainer.resume(train, valid, on_epoch)?
+    } else {
+        trainer.train(dbn.clone(), train, valid, on_epoch)?
+    };
+    run.write_updown_csv("updown-metrics.csv", &trained.history)?;
+    save_module(&trained.model, &config.dbn, run.path())?;
+    std::fs::remove_file(&checkpoint).ok();
+    Ok(trained.model)
 }
 
 /// What the fine-tuning stage kept.
@@ -494,22 +549,7 @@ pub fn pictures<B: Backend>(
         );
         save_png(tile_grid(&tiles, side, 10, 2), &run.file("filters.png"))?;
         let device = rbm.weights.device();
-        B::seed(&device, seed.draws());
-        let generated = dbn.generate(100, 1000);
-        let samples: Vec<f32> = generated.probs.into_data().to_vec()?;
-        save_png(
-            tile_grid(&rows(&samples, width), side, 10, 2),
-            &run.file("samples.png"),
-        )?;
-        if dbn.labels() > 0 {
-            let asked = n_of_each(0..dbn.labels(), 10);
-            let by_class = dbn.generate_class(&asked, 1000)?;
-            let samples: Vec<f32> = by_class.probs.into_data().to_vec()?;
-            save_png(
-                tile_grid(&rows(&samples, width), side, 10, 2),
-                &run.file("samples-by-class.png"),
-            )?;
-        }
+        sample_pictures(run, dbn, data, seed, "")?;
         let inputs = images::<B>(&data.test.clone().take(10), &device);
         let top = dbn.rbms.len();
         let down = (1..=top)
@@ -529,6 +569,40 @@ pub fn pictures<B: Backend>(
             .map(|layer| layer.iter().map(|s| s.reconstruction_error).collect())
             .collect();
         save_png(line_plot(&series), &run.file("reconstruction-error.png"))?;
+    }
+    Ok(())
+}
+
+/// Writes the samples of the generative model `dbn` (a pretrained stack, or an up-down one's
+/// generator) when the data are square images: `samples{suffix}.png` (100 generated from
+/// noise) and, with label units, `samples-by-class{suffix}.png` (ten of each label, one row per
+/// label), each after 1000 Gibbs steps, seeded by the run's seed.
+pub fn sample_pictures<B: Backend>(
+    run: &RunDir,
+    dbn: &Dbn<B>,
+    data: &Data,
+    seed: RunSeed,
+    suffix: &str,
+) -> Result<(), Box<dyn Error>> {
+    let (side, width) = (data.test.rows(), data.test.n_pixels());
+    if data.test.cols() != side {
+        return Ok(());
+    }
+    B::seed(&dbn.rbms[0].weights.device(), seed.draws());
+    let generated = dbn.generate(100, 1000);
+    let samples: Vec<f32> = generated.probs.into_data().to_vec()?;
+    save_png(
+        tile_grid(&rows(&samples, width), side, 10, 2),
+        &run.file(&format!("samples{suffix}.png")),
+    )?;
+    if dbn.labels() > 0 {
+        let asked = n_of_each(0..dbn.labels(), 10);
+        let by_class = dbn.generate_class(&asked, 1000)?;
+        let samples: Vec<f32> = by_class.probs.into_data().to_vec()?;
+        save_png(
+            tile_grid(&rows(&samples, width), side, 10, 2),
+            &run.file(&format!("samples-by-class{suffix}.png")),
+        )?;
     }
     Ok(())
 }
@@ -573,9 +647,29 @@ pub struct Summary {
     /// network sees them ([`sample_quality`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_samples: Option<SampleQuality>,
+    /// Wall time of up-down fine-tuning, seconds, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updown_seconds: Option<f64>,
+    /// [`Summary::generative_test_error`] after up-down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updown_generative_test_error: Option<f64>,
+    /// [`Summary::class_samples`] of the up-down model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updown_class_samples: Option<SampleQuality>,
     /// `dbn compare`'s results, laid out beside the other fields.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+}
+
+/// One line of the closing table on class samples.
+fn print_class_samples(title: &str, q: SampleQuality) {
+    println!(
+        "{title:<24}{:.1}% of the class samples recognised as their label by the fine-tuned \
+         network; spread {:.2} (test images: {:.2})",
+        100.0 * q.recognised,
+        q.spread,
+        q.test_spread
+    );
 }
 
 impl Summary {
@@ -627,14 +721,21 @@ impl Summary {
             );
         }
         if let Some(q) = self.class_samples {
+            print_class_samples("  class samples", q);
+        }
+        if let Some(s) = self.updown_seconds {
+            println!("{:<24}{s:.1} s", "  up-down");
+        }
+        if let Some(e) = self.updown_generative_test_error {
             println!(
-                "{:<24}{:.1}% recognised as their label by the fine-tuned network; spread {:.2} \
-                 (test images: {:.2})",
-                "  class samples",
-                100.0 * q.recognised,
-                q.spread,
-                q.test_spread
+                "{:<24}{:.2}% of {} images (after up-down)",
+                "  generative test error",
+                100.0 * e,
+                self.test_images
             );
+        }
+        if let Some(q) = self.updown_class_samples {
+            print_class_samples("  after up-down", q);
         }
         if let Some(comparison) = &self.comparison {
             self.print_comparison(comparison);

@@ -380,6 +380,18 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
             vec!["--refit", "--labels", "100"],
             "--refit adds the validation images",
         ),
+        (
+            vec!["--labelled-top", "--labels", "100", "--no-refit"],
+            "--labelled-top trains the top RBM on every training image's label",
+        ),
+        (
+            vec!["--updown-lr", "0.1"],
+            "--updown-lr / --updown-cd-k: up-down is off",
+        ),
+        (
+            vec!["--layers", "784,500", "--updown-epochs", "2"],
+            "--updown-epochs: up-down unties the weights below the top RBM",
+        ),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
             vec!["--config", "/nonexistent.json"],
@@ -447,9 +459,40 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         "3",
         "--no-refit",
         "--labelled-top",
+        "--updown-epochs",
+        "2",
     ]));
     let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
     assert!(config.contains("\"labels\": 10"), "{config}");
+    // Up-down ran after pretraining, wrote its model, metrics and pictures, and kept the
+    // stack a classifier (it moves the weights slowly: 2 epochs at rate 0.01).
+    assert!(
+        stdout.contains("up-down epoch 2/2: reconstruction error"),
+        "{stdout}"
+    );
+    for file in ["updown.json", "updown.mpk", "samples-by-class-updown.png"] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    assert!(
+        !out_dir.join("updown.ckpt").exists(),
+        "the checkpoint is removed once done"
+    );
+    let metrics = std::fs::read_to_string(out_dir.join("updown-metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "{metrics}");
+    let updown_error = read_summary(&out_dir)["updown_generative_test_error"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no up-down generative test error:\n{stdout}"));
+    assert!(
+        updown_error < 0.3,
+        "generative test error after up-down {updown_error}"
+    );
+    let recognised = read_summary(&out_dir)["updown_class_samples"]["recognised"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        recognised > 0.3,
+        "up-down class samples recognised {recognised}"
+    );
     // Chance is 90%; measured 16.0% with these settings in dbn-model's tests/mnist.rs.
     let error = read_summary(&out_dir)["generative_test_error"]
         .as_f64()
@@ -487,6 +530,10 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         picture_arg,
     ]));
     assert!(stdout.contains("5 samples of each of 2 labels"), "{stdout}");
+    assert!(
+        stdout.contains("updown.mpk"),
+        "the up-down stack is sampled: {stdout}"
+    );
     let (width, height) = image::image_dimensions(&picture).unwrap();
     assert!(width > 2 * height, "two rows of five: {width}x{height}");
     let stdout = ok(&dbn(&[
@@ -500,10 +547,15 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         "--steps",
         "5",
         "--from-data",
+        "--pretrained",
         "--out",
         picture_arg,
     ]));
     assert!(stdout.contains("4 samples of each of 1 labels"), "{stdout}");
+    assert!(
+        stdout.contains("dbn.mpk"),
+        "--pretrained samples dbn.mpk: {stdout}"
+    );
     let out_err = dbn(&[
         "sample",
         "--model",
