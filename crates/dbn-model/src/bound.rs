@@ -133,7 +133,7 @@ pub fn posterior_entropy<B: Backend>(rbm: &Rbm<B>, x: Tensor<B, 2>) -> Tensor<B,
 /// subtracted): `log p*(h_{depth-1}) + Σ_{l<depth} log p(h_{l-1} | h_l) + H(Q(h_l | h_{l-1}))`.
 ///
 /// # Shapes
-/// `path[l]` [n, sizes[l]]`, `depth` entries -> `[n]`
+/// `path[l]` `[n, sizes[l]]`, `depth` entries -> `[n]`
 ///
 /// # Panics
 /// If the path does not have `depth` entries or `depth` is not between 1 and the stack's RBMs.
