@@ -153,6 +153,27 @@ pub enum DataError {
         /// The image file of the second set.
         second: PathBuf,
     },
+    /// A table file (CSV, NumPy) whose layout is unusable: not of its format, no examples,
+    /// lines of different lengths, a missing column or array, a shape or type not read, counts
+    /// of features and labels that differ.
+    #[error("{}: {reason}", path.display())]
+    BadTable {
+        /// The file being read.
+        path: PathBuf,
+        /// What is wrong, naming the line, column or array.
+        reason: String,
+    },
+    /// A value of a table file that is not what it must be: not a number, not finite, a label
+    /// that is not a class index.
+    #[error("{}: {at}: {reason}", path.display())]
+    BadCell {
+        /// The file being read.
+        path: PathBuf,
+        /// Where: `line 4, column "x2"` (CSV) or `array y row 7 (from 0)` (NumPy).
+        at: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A binarisation threshold outside the open interval (0, 1).
     #[error("binarisation threshold {0} is invalid: it must lie strictly between 0 and 1")]
     InvalidThreshold(f32),

@@ -7,6 +7,9 @@
 //!   [`Dataset`](burn::data::dataset::Dataset); [`MnistSplits`] loads train, validation (the last
 //!   [`DEFAULT_VALIDATION`] training images by default) and test together. MNIST and
 //!   Fashion-MNIST alike; [`shipped_mnist_dir`] is the MNIST copy inside this repository.
+//! - [`table`]: examples as a [`Table`] of numbers read from CSV, NumPy `.npy` / `.npz` or
+//!   IDX files ([`read_table`]), every bad cell refused naming its file, line and column; and
+//!   written back as `.npy` or CSV ([`npy_bytes`], [`csv_bytes`]).
 //! - [`ImageBatcher`] and [`ClassificationBatcher`]: Burn
 //!   [`Batcher`](burn::data::dataloader::batcher::Batcher)s giving `[batch, n_pixels]` images in
 //!   [0, 1] (with a [`Binarization`] for RBM training) and `[batch]` class targets.
@@ -39,6 +42,7 @@ pub mod error;
 pub mod idx;
 pub mod loader;
 pub mod mnist;
+pub mod table;
 
 pub use batcher::{Binarization, ClassificationBatch, ClassificationBatcher, ImageBatcher};
 pub use error::{DataError, Result};
@@ -46,3 +50,4 @@ pub use loader::EpochLoader;
 pub use mnist::{
     DEFAULT_VALIDATION, MnistDataset, MnistItem, MnistSplits, N_CLASSES, Split, shipped_mnist_dir,
 };
+pub use table::{Table, TableOptions, csv_bytes, npy_bytes, read_table};

@@ -1,0 +1,691 @@
+//! Examples as a table of numbers, from the files people have: CSV, NumPy `.npy` and `.npz`,
+//! and IDX images; and the table written back as `.npy` or CSV, for numpy and scikit-learn.
+//!
+//! Every value is checked as it is read: a cell that is not a number, a NaN or an infinity, a
+//! label that is not a whole number of at least 0, rows of different lengths, features and
+//! labels of different counts, each refused with a [`DataError`] naming the file and the line
+//! (CSV, counted from 1 as an editor shows it, the header included) or row (NumPy, from 0) and
+//! the column.
+//!
+//! | file | features | labels |
+//! | --- | --- | --- |
+//! | `.csv` (header optional: a first line with a cell that is not a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any |
+//! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64` or `uint8` (grey levels, divided by 255) | none |
+//! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), of integers, if any |
+//! | IDX (`*-idx3-ubyte`, optionally gzipped) | the images, grey levels divided by 255 | none |
+
+use std::io::BufReader;
+use std::path::Path;
+
+use npyz::{DType, NpyFile, WriterBuilder};
+
+use crate::error::{DataError, Result};
+use crate::idx::read_images;
+
+/// Examples as rows of numbers, with a class per row when the source has labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// Number of examples.
+    pub rows: usize,
+    /// Features per example.
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub values: Vec<f32>,
+    /// One class index per row, when the file has labels.
+    pub labels: Option<Vec<usize>>,
+    /// `[height, width]` when each example is an image (IDX, or a `[n, h, w]` array).
+    pub image: Option<[usize; 2]>,
+    /// The features' names: a CSV file's header (the label column left out); empty otherwise.
+    pub names: Vec<String>,
+}
+
+/// How a table file is read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableOptions {
+    /// The CSV column of each row's class: its header name, or its index from 0; `None` for
+    /// unlabelled data.
+    pub label_column: Option<String>,
+}
+
+/// Arrays of an `.npz` archive taken as the features, in order of preference.
+const FEATURE_ARRAYS: [&str; 6] = ["x", "X", "data", "features", "images", "inputs"];
+/// Arrays of an `.npz` archive taken as the labels, in order of preference.
+const LABEL_ARRAYS: [&str; 6] = ["y", "Y", "labels", "label", "targets", "target"];
+
+/// Reads the table in `path`, by its name: `.csv`, `.npy`, `.npz`, or an IDX image file (a name
+/// containing `idx3`, or ending in `ubyte`, gzipped or not).
+///
+/// # Errors
+/// [`DataError::BadTable`] for a file of another kind, and the errors of [`read_csv`],
+/// [`read_npy`], [`read_npz`] and [`read_images`].
+pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".csv") {
+        read_csv(path, options.label_column.as_deref())
+    } else if name.ends_with(".npy") {
+        read_npy(path)
+    } else if name.ends_with(".npz") {
+        read_npz(path)
+    } else if name.contains("idx3") || name.ends_with("ubyte") {
+        let images = read_images(path)?;
+        Ok(Table {
+            rows: images.count,
+            cols: images.rows * images.cols,
+            values: images
+                .pixels
+                .iter()
+                .map(|&p| f32::from(p) / 255.0)
+                .collect(),
+            labels: None,
+            image: Some([images.rows, images.cols]),
+            names: Vec::new(),
+        })
+    } else {
+        Err(bad_table(
+            path,
+            "not a table file this reader knows: name it .csv, .npy or .npz, or give an IDX \
+             image file (*-idx3-ubyte, optionally .gz)",
+        ))
+    }
+}
+
+/// A [`DataError::BadTable`] of `path`.
+fn bad_table(path: &Path, reason: impl Into<String>) -> DataError {
+    DataError::BadTable {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// A [`DataError::BadCell`] of `path` at `at`.
+fn bad_cell(path: &Path, at: String, reason: impl Into<String>) -> DataError {
+    DataError::BadCell {
+        path: path.to_path_buf(),
+        at,
+        reason: reason.into(),
+    }
+}
+
+/// `text` as a finite number, or why not.
+fn number(text: &str) -> std::result::Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not a finite number"))
+    }
+}
+
+/// `value` as a class index, or why not.
+fn class(value: f64) -> std::result::Result<usize, String> {
+    if value >= 0.0 && value.fract() == 0.0 && value < u32::MAX as f64 {
+        Ok(value as usize)
+    } else {
+        Err(format!(
+            "label {value} is not a class index (a whole number of at least 0)"
+        ))
+    }
+}
+
+/// Reads a CSV file: a header if its first line has a cell that is not a number, then one
+/// example per line; the column `label_column` (a header name, or an index from 0), if given,
+/// holds each example's class.
+///
+/// # Errors
+/// [`DataError::Io`] if it cannot be read; [`DataError::BadTable`] for no examples, a label
+/// column it does not have, or lines of different lengths; [`DataError::BadCell`] for a cell
+/// that is not a finite number or a label that is not a class index.
+pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
+    let io = |e: std::io::Error| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(std::fs::File::open(path).map_err(io)?);
+    let mut records = reader.records();
+    let mut next = |line: usize| -> Result<Option<csv::StringRecord>> {
+        records
+            .next()
+            .transpose()
+            .map_err(|e| bad_table(path, format!("line {line}: not valid CSV: {e}")))
+    };
+    let Some(first) = next(1)? else {
+        return Err(bad_table(path, "no rows"));
+    };
+    // A cell that does not parse (NaN and inf parse, to be refused below) makes a header.
+    let has_header = first.iter().any(|cell| cell.parse::<f64>().is_err());
+    let header: Vec<String> = if has_header {
+        first.iter().map(str::to_string).collect()
+    } else {
+        (0..first.len()).map(|i| i.to_string()).collect()
+    };
+    let width = header.len();
+    let label = label_column
+        .map(|wanted| {
+            header
+                .iter()
+                .position(|name| name == wanted)
+                .or_else(|| wanted.parse::<usize>().ok().filter(|&i| i < width))
+                .ok_or_else(|| {
+                    bad_table(
+                        path,
+                        format!(
+                            "no label column {wanted:?}: the columns are {} (give a name of the \
+                             header or an index from 0)",
+                            header.join(", ")
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let mut values = Vec::new();
+    let mut labels = label.map(|_| Vec::new());
+    let mut rows = 0;
+    let mut line = 1;
+    let mut record = if has_header { None } else { Some(first) };
+    loop {
+        let current = match record.take() {
+            Some(r) => r,
+            None => {
+                line += 1;
+                match next(line)? {
+                    Some(r) => r,
+                    None => break,
+                }
+            }
+        };
+        if current.len() == 1 && current.get(0) == Some("") {
+            continue; // a blank line
+        }
+        if current.len() != width {
+            return Err(bad_table(
+                path,
+                format!(
+                    "line {line} has {} cells, the first line {width}",
+                    current.len()
+                ),
+            ));
+        }
+        for (i, cell) in current.iter().enumerate() {
+            let at = || format!("line {line}, column {:?}", header[i]);
+            let value = number(cell).map_err(|reason| bad_cell(path, at(), reason))?;
+            match (&mut labels, label) {
+                (Some(labels), Some(l)) if l == i => {
+                    labels.push(class(value).map_err(|reason| bad_cell(path, at(), reason))?);
+                }
+                _ => values.push(value as f32),
+            }
+        }
+        rows += 1;
+    }
+    if rows == 0 {
+        return Err(bad_table(path, "a header but no rows"));
+    }
+    let names = if has_header {
+        header
+            .into_iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != label)
+            .map(|(_, name)| name)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Table {
+        rows,
+        cols: width - usize::from(label.is_some()),
+        values,
+        labels,
+        image: None,
+        names,
+    })
+}
+
+/// The shape and values of one NumPy array, every element as `f64`, and its type string.
+struct Array {
+    shape: Vec<usize>,
+    values: Vec<f64>,
+    dtype: String,
+}
+
+/// Reads one array: C order, a plain numeric type.
+fn read_array<R: std::io::Read>(npy: NpyFile<R>, path: &Path, what: &str) -> Result<Array> {
+    let bad = |reason: String| bad_table(path, format!("{what}: {reason}"));
+    if npy.order() == npyz::Order::Fortran {
+        return Err(bad(
+            "Fortran-ordered arrays are not read: save np.ascontiguousarray(a)".into(),
+        ));
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let DType::Plain(type_str) = npy.dtype() else {
+        return Err(bad("a structured array: give a plain numeric one".into()));
+    };
+    let dtype = type_str.to_string();
+    let io = |e: std::io::Error| bad(format!("cannot read: {e}"));
+    let values = match dtype.as_str() {
+        "<f4" => widen(npy.into_vec::<f32>().map_err(io)?),
+        "<f8" => npy.into_vec::<f64>().map_err(io)?,
+        "|u1" => widen(npy.into_vec::<u8>().map_err(io)?),
+        "|i1" => widen(npy.into_vec::<i8>().map_err(io)?),
+        "<u2" => widen(npy.into_vec::<u16>().map_err(io)?),
+        "<i2" => widen(npy.into_vec::<i16>().map_err(io)?),
+        "<u4" => widen(npy.into_vec::<u32>().map_err(io)?),
+        "<i4" => widen(npy.into_vec::<i32>().map_err(io)?),
+        "<i8" => npy
+            .into_vec::<i64>()
+            .map_err(io)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        "<u8" => npy
+            .into_vec::<u64>()
+            .map_err(io)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        other => {
+            return Err(bad(format!(
+                "dtype {other} is not read: give float32, float64, uint8 or (labels) integers, \
+                 little-endian"
+            )));
+        }
+    };
+    Ok(Array {
+        shape,
+        values,
+        dtype,
+    })
+}
+
+/// Every element of `v` as `f64`, exactly.
+fn widen<T: Into<f64>>(v: Vec<T>) -> Vec<f64> {
+    v.into_iter().map(Into::into).collect()
+}
+
+/// An array of features as a table: `[n]`, `[n, d]` or `[n, h, w]`; `uint8` grey levels
+/// divided by 255; every value finite.
+fn features(array: Array, path: &Path, what: &str) -> Result<Table> {
+    let (rows, cols, image) = match array.shape[..] {
+        [n] => (n, 1, None),
+        [n, d] => (n, d, None),
+        [n, h, w] => (n, h * w, Some([h, w])),
+        _ => {
+            return Err(bad_table(
+                path,
+                format!(
+                    "{what}: shape {:?}: give one example per row, [n, features] (or [n, height, \
+                     width] images)",
+                    array.shape
+                ),
+            ));
+        }
+    };
+    if rows == 0 || cols == 0 {
+        return Err(bad_table(
+            path,
+            format!("{what}: shape {:?} holds no values", array.shape),
+        ));
+    }
+    let scale = if array.dtype == "|u1" { 255.0 } else { 1.0 };
+    if let Some(i) = array.values.iter().position(|v| !v.is_finite()) {
+        return Err(bad_cell(
+            path,
+            format!("{what} row {} (from 0), column {}", i / cols, i % cols),
+            format!("{} is not a finite number", array.values[i]),
+        ));
+    }
+    Ok(Table {
+        rows,
+        cols,
+        values: array.values.iter().map(|&v| (v / scale) as f32).collect(),
+        labels: None,
+        image,
+        names: Vec::new(),
+    })
+}
+
+/// Reads a `.npy` file of features (see the [module docs](self)).
+///
+/// # Errors
+/// [`DataError::Io`] if it cannot be opened; [`DataError::BadTable`] for a file that is not a
+/// NumPy array, or of another shape, order or type; [`DataError::BadCell`] for a value that is
+/// not finite.
+pub fn read_npy(path: &Path) -> Result<Table> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let npy = NpyFile::new(BufReader::new(file))
+        .map_err(|e| bad_table(path, format!("not a NumPy .npy file: {e}")))?;
+    features(read_array(npy, path, "the array")?, path, "the array")
+}
+
+/// Reads a `.npz` archive: its features array and, if it has one, its labels array (see the
+/// [module docs](self)), of one row each per example.
+///
+/// # Errors
+/// As [`read_npy`]; [`DataError::BadTable`] also for an archive without a features array, or
+/// labels of another count than the features; [`DataError::BadCell`] for a label that is not a
+/// class index.
+pub fn read_npz(path: &Path) -> Result<Table> {
+    let mut archive = npyz::npz::NpzArchive::open(path)
+        .map_err(|e| bad_table(path, format!("not a NumPy .npz archive: {e}")))?;
+    let names: Vec<String> = archive.array_names().map(str::to_string).collect();
+    let find = |candidates: &[&str]| {
+        candidates
+            .iter()
+            .find(|c| names.iter().any(|n| n == *c))
+            .map(|c| c.to_string())
+    };
+    let (Some(x), y) = (find(&FEATURE_ARRAYS), find(&LABEL_ARRAYS)) else {
+        return Err(bad_table(
+            path,
+            format!(
+                "no features array: it holds {}; name the features one of {} (and the labels \
+                 one of {})",
+                names.join(", "),
+                FEATURE_ARRAYS.join(", "),
+                LABEL_ARRAYS.join(", ")
+            ),
+        ));
+    };
+    let mut array = |name: &str| -> Result<Array> {
+        let npy = archive
+            .by_name(name)
+            .map_err(|e| bad_table(path, format!("array {name}: cannot read: {e}")))?
+            .ok_or_else(|| bad_table(path, format!("array {name} is missing")))?;
+        read_array(npy, path, &format!("array {name}"))
+    };
+    let mut table = features(array(&x)?, path, &format!("array {x}"))?;
+    if let Some(y) = y {
+        let labels = array(&y)?;
+        let count = match labels.shape[..] {
+            [n] | [n, 1] => n,
+            _ => {
+                return Err(bad_table(
+                    path,
+                    format!(
+                        "array {y}: shape {:?}: labels are one class index per example",
+                        labels.shape
+                    ),
+                ));
+            }
+        };
+        if count != table.rows {
+            return Err(bad_table(
+                path,
+                format!(
+                    "array {x} holds {} examples but array {y} {count} labels",
+                    table.rows
+                ),
+            ));
+        }
+        let classes = labels
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                class(v)
+                    .map_err(|reason| bad_cell(path, format!("array {y} row {i} (from 0)"), reason))
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        table.labels = Some(classes);
+    }
+    Ok(table)
+}
+
+/// A `[rows, cols]` array of `float32` as the bytes of a `.npy` file.
+///
+/// # Panics
+/// When `values` does not hold `rows * cols` values.
+pub fn npy_bytes(rows: usize, cols: usize, values: &[f32]) -> Vec<u8> {
+    assert_eq!(
+        values.len(),
+        rows * cols,
+        "values of a [{rows}, {cols}] array"
+    );
+    let mut bytes = Vec::new();
+    {
+        let mut writer = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&[rows as u64, cols as u64])
+            .writer(&mut bytes)
+            .begin_nd()
+            .expect("writing to memory");
+        writer
+            .extend(values.iter().copied())
+            .expect("writing to memory");
+        writer.finish().expect("writing to memory");
+    }
+    bytes
+}
+
+/// A `[rows, cols]` table as CSV text: the header `names` (one per column), then one line per
+/// row, each value as Rust prints an `f32` (the shortest text that reads back exactly).
+///
+/// # Panics
+/// When `values` does not hold `rows * cols` values or `names` is not one per column.
+pub fn csv_bytes(names: &[String], rows: usize, values: &[f32]) -> Vec<u8> {
+    let cols = names.len();
+    assert_eq!(
+        values.len(),
+        rows * cols,
+        "values of a [{rows}, {cols}] table"
+    );
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(names).expect("writing to memory");
+    for row in values.chunks(cols.max(1)).take(rows) {
+        writer
+            .write_record(row.iter().map(|v| v.to_string()))
+            .expect("writing to memory");
+    }
+    writer.into_inner().expect("writing to memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` written as `name` in a fresh folder, which the returned guard removes.
+    fn file(name: &str, text: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn csv(text: &str, label: Option<&str>) -> Result<Table> {
+        let (_dir, path) = file("data.csv", text.as_bytes());
+        read_csv(&path, label)
+    }
+
+    /// The error of `result`, as a user reads it, with the file's folder cut off.
+    fn message<T: std::fmt::Debug>(result: Result<T>) -> String {
+        let text = result.unwrap_err().to_string();
+        text[text.find("data.").unwrap_or(0)..].to_string()
+    }
+
+    #[test]
+    fn csv_with_a_header_names_its_label_column() {
+        let table = csv("a,label,b\n0.5,1,2\n-1,0,3e2\n\n", Some("label")).unwrap();
+        assert_eq!((table.rows, table.cols), (2, 2));
+        assert_eq!(table.values, [0.5, 2.0, -1.0, 300.0]);
+        assert_eq!(table.labels, Some(vec![1, 0]));
+        assert_eq!(table.names, ["a", "b"]);
+        let unlabelled = csv("a,label,b\n0.5,1,2\n", None).unwrap();
+        assert_eq!((unlabelled.cols, unlabelled.labels), (3, None));
+    }
+
+    #[test]
+    fn csv_without_a_header_takes_the_label_column_by_index() {
+        let table = csv("1, 0.25, 0.75\n2, 1, 0\n", Some("0")).unwrap();
+        assert_eq!((table.rows, table.cols), (2, 2));
+        assert_eq!(table.values, [0.25, 0.75, 1.0, 0.0]);
+        assert_eq!(table.labels, Some(vec![1, 2]));
+        assert!(table.names.is_empty());
+    }
+
+    #[test]
+    fn bad_csv_is_refused_naming_the_line_and_column() {
+        let cases = [
+            (
+                "a,b\n1,2\n3\n",
+                None,
+                "data.csv: line 3 has 1 cells, the first line 2",
+            ),
+            (
+                "a,b\n1,2\n3,x\n",
+                None,
+                "data.csv: line 3, column \"b\": \"x\" is not a number",
+            ),
+            (
+                "a,b\n1,NaN\n",
+                None,
+                "data.csv: line 2, column \"b\": NaN is not a finite number",
+            ),
+            (
+                "a,b\n1,inf\n",
+                None,
+                "line 2, column \"b\": inf is not a finite number",
+            ),
+            (
+                "a,y\n1,2.5\n",
+                Some("y"),
+                "line 2, column \"y\": label 2.5 is not a class index",
+            ),
+            ("a,y\n1,-1\n", Some("y"), "label -1 is not a class index"),
+            (
+                "a,b\n1,2\n",
+                Some("label"),
+                "data.csv: no label column \"label\": the columns are a, b",
+            ),
+            ("a,b\n", None, "data.csv: a header but no rows"),
+            ("", None, "data.csv: no rows"),
+        ];
+        for (text, label, expected) in cases {
+            let got = message(csv(text, label));
+            assert!(got.contains(expected), "{text:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn npy_written_is_read_back_exactly() {
+        let values = [0.0, 1.5, -2.25, 1e-7, 3.0, f32::MAX];
+        let (_dir, path) = file("data.npy", &npy_bytes(2, 3, &values));
+        let table = read_table(&path, &TableOptions::default()).unwrap();
+        assert_eq!((table.rows, table.cols), (2, 3));
+        assert_eq!(table.values, values);
+        let (_dir, path) = file(
+            "data.csv",
+            &csv_bytes(&["a".into(), "b".into()], 3, &values),
+        );
+        let table = read_table(&path, &TableOptions::default()).unwrap();
+        assert_eq!(table.values, values, "CSV keeps every f32 exactly");
+        assert_eq!(table.names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_nan_in_an_array_is_named_by_row_and_column() {
+        let (_dir, path) = file("data.npy", &npy_bytes(2, 2, &[0.0, 1.0, 2.0, f32::NAN]));
+        let got = message(read_npy(&path));
+        assert!(
+            got.contains("data.npy: the array row 1 (from 0), column 1: NaN"),
+            "{got}"
+        );
+        let (_dir, path) = file("data.npy", b"not numpy");
+        assert!(message(read_npy(&path)).contains("not a NumPy .npy file"));
+        let (_dir, path) = file("data.txt", b"1,2");
+        assert!(message(read_table(&path, &TableOptions::default())).contains("name it .csv"));
+    }
+
+    /// Runs `script` with numpy in the folder `dir`; `false` when python3 or numpy is missing
+    /// (outside CI, which installs them, the caller then skips).
+    fn numpy(dir: &Path, script: &str) -> bool {
+        let run = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(format!("import numpy as np\n{script}"))
+            .current_dir(dir)
+            .output();
+        match run {
+            Ok(out) if out.status.success() => true,
+            Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+                assert!(std::env::var_os("CI").is_none(), "CI installs numpy");
+                false
+            }
+            Ok(out) => panic!("{}", String::from_utf8_lossy(&out.stderr)),
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "CI installs python3: {e}");
+                false
+            }
+        }
+    }
+
+    #[test]
+    fn numpy_files_read_as_numpy_wrote_them_and_ours_read_in_numpy() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "\
+x = np.arange(12, dtype=np.float64).reshape(3, 2, 2) / 4
+np.savez('data.npz', x=x, y=np.array([2, 0, 1]))
+np.savez('short.npz', x=x, y=np.array([2, 0]))
+np.savez('unnamed.npz', a=x)
+np.savez('halves.npz', x=x, y=np.array([0.5, 1, 2]))
+np.save('pixels.npy', np.array([[0, 255], [51, 102]], dtype=np.uint8))
+np.save('fortran.npy', np.asfortranarray(np.ones((2, 3), dtype=np.float32)))
+np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
+        if !numpy(dir.path(), script) {
+            eprintln!("skipped: python3 with numpy is not installed");
+            return;
+        }
+        let read = |name: &str| read_table(&dir.path().join(name), &TableOptions::default());
+        let table = read("data.npz").unwrap();
+        assert_eq!((table.rows, table.cols, table.image), (3, 4, Some([2, 2])));
+        assert_eq!(table.values[..5], [0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(table.labels, Some(vec![2, 0, 1]));
+        let pixels = read("pixels.npy").unwrap();
+        assert_eq!(pixels.values, [0.0, 1.0, 0.2, 0.4]);
+        for (name, expected) in [
+            ("short.npz", "array x holds 3 examples but array y 2 labels"),
+            (
+                "unnamed.npz",
+                "no features array: it holds a; name the features one of x",
+            ),
+            (
+                "halves.npz",
+                "array y row 0 (from 0): label 0.5 is not a class index",
+            ),
+            ("fortran.npy", "Fortran-ordered arrays are not read"),
+            ("big.npy", "dtype >f4 is not read"),
+        ] {
+            let got = read(name).unwrap_err().to_string();
+            assert!(got.contains(expected), "{name}: {got}");
+        }
+        // Ours, read by numpy.
+        std::fs::write(
+            dir.path().join("ours.npy"),
+            npy_bytes(2, 2, &[1.0, 2.5, -3.0, 0.125]),
+        )
+        .unwrap();
+        let names = ["h0".to_string(), "h1".to_string()];
+        std::fs::write(
+            dir.path().join("ours.csv"),
+            csv_bytes(&names, 2, &[1.0, 2.5, -3.0, 0.125]),
+        )
+        .unwrap();
+        let check = "\
+a = np.load('ours.npy')
+assert a.dtype == np.float32 and a.shape == (2, 2), (a.dtype, a.shape)
+assert (a == np.array([[1, 2.5], [-3, 0.125]], dtype=np.float32)).all(), a
+c = np.loadtxt('ours.csv', delimiter=',', skiprows=1)
+assert (c == a).all(), c";
+        assert!(numpy(dir.path(), check));
+    }
+}
