@@ -6,15 +6,18 @@ use std::str::FromStr;
 
 use burn::backend::Autodiff;
 use clap::{Args, Parser, Subcommand};
-use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, shipped_mnist_dir};
+use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, TableOptions, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
-use dbn_model::{PersistentConfig, Range, RbmTrainingConfig, UpDownConfig};
+use dbn_model::{
+    Dbn, PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, load_module, write_atomically,
+};
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
-use dbn_train::commands::{self, LoglikSettings, RunRequest, SampleSettings};
+use dbn_train::commands::{self, InputSettings, LoglikSettings, RunRequest, SampleSettings};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
+use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
 
 type Inner = Selected;
@@ -121,6 +124,12 @@ enum Command {
     Compare(CompareArgs),
     /// AIS estimate of the test log-likelihood of a stack's first RBM, in nats.
     Loglik(LoglikArgs),
+    /// Classify new examples with a fine-tuned classifier: tables (CSV, .npy, .npz, IDX) or
+    /// pictures (PNG, JPEG); one CSV row per example, its class and class probabilities.
+    Predict(PredictArgs),
+    /// Export a stack's features at one layer for other tools: a .npy or CSV file, one row per
+    /// example.
+    Encode(EncodeArgs),
     /// Load a data folder, check every file, and print the examples per split and per label.
     Data(DataArgs),
     /// Time our CD-1, pretraining and fine-tuning epochs against PyTorch doing the same work.
@@ -239,7 +248,7 @@ struct RunArgs {
     /// and the class samples before and after it
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     updown_epochs: Option<usize>,
-    /// Up-down learning rate, of every weight alike [default: 0.01]
+    /// Up-down learning rate, of every weight alike [default: 0.1]
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     updown_lr: Option<f64>,
     /// Gibbs steps of the top RBM's CD in up-down [default: 3]
@@ -354,6 +363,65 @@ struct SampleArgs {
     seed: u64,
     /// Where to write the grid of samples (PNG).
     #[arg(long, value_name = "FILE", default_value = "samples.png")]
+    out: PathBuf,
+}
+
+/// The input files of `dbn predict` and `dbn encode`, and how they are read.
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Input files: tables (.csv, .npy, .npz, IDX images such as t10k-images-idx3-ubyte.gz)
+    /// of as many features per example as the model takes, or pictures (.png, .jpg), turned
+    /// to grey levels and resized to the model's square input
+    #[arg(value_name = "INPUT", required = true)]
+    inputs: Vec<PathBuf>,
+    /// The CSV column holding each example's class (its header name, or its index from 0); it
+    /// is not a feature. With labels, `dbn predict` also prints its accuracy
+    #[arg(long, value_name = "COLUMN")]
+    label_column: Option<String>,
+    /// Invert a picture's grey levels (MNIST's digits are light on dark): auto inverts the
+    /// pictures whose border is light
+    #[arg(long, value_enum, default_value_t = Invert::Auto)]
+    invert: Invert,
+}
+
+impl InputArgs {
+    /// The settings of [`commands::predict`] and [`commands::encode`].
+    fn settings(&self) -> InputSettings<'_> {
+        InputSettings {
+            paths: &self.inputs,
+            table: TableOptions {
+                label_column: self.label_column.clone(),
+            },
+            invert: self.invert,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// Folder of a run holding a fine-tuned classifier (classifier.json and classifier.mpk)
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Write the predictions to this CSV file instead of printing them
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EncodeArgs {
+    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk)
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The layer whose features to export, from 1 (the first hidden layer) [default: the top]
+    #[arg(long, value_name = "L")]
+    layer: Option<usize>,
+    #[command(flatten)]
+    input: InputArgs,
+    /// Where to write the features: FILE.npy (float32 [examples, units], for numpy.load) or
+    /// FILE.csv (a header h{L}_0,...)
+    #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
@@ -562,7 +630,12 @@ impl Cli {
     pub fn run(self) -> Result<(), Box<dyn Error>> {
         let requests = self.devices.unwrap_or_else(|| vec![self.device]);
         let devices = OnDevices::start(&requests)?;
-        println!("backend {} on {}", Selected::NAME, devices.name);
+        let banner = format!("backend {} on {}", Selected::NAME, devices.name);
+        // `dbn predict` prints its CSV on stdout, which the banner would break.
+        match &self.command {
+            Command::Predict(args) if args.out.is_none() => eprintln!("{banner}"),
+            _ => println!("{banner}"),
+        }
         match self.command {
             Command::Train(args) => train(&args, &devices, true),
             Command::Pretrain(args) => {
@@ -574,6 +647,8 @@ impl Cli {
             Command::Sample(args) => sample(&args, devices.one("sample")?),
             Command::Compare(args) => compare(&args, &devices),
             Command::Loglik(args) => loglik(&args, devices.one("loglik")?),
+            Command::Predict(args) => predict(&args, devices.one("predict")?),
+            Command::Encode(args) => encode(&args, devices.one("encode")?),
             Command::Data(args) => data_summary(&args, devices.one("data")?),
             Command::Bench(args) => bench(&args, devices.one("bench")?),
         }
@@ -635,6 +710,64 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
     println!(
         "{n} samples{per_label} after {} Gibbs steps: {}",
         args.steps,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `dbn predict`: the predictions as CSV on stdout (or in `--out`), the accuracy and the
+/// inverted pictures on stderr.
+fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    let predictions =
+        commands::predict::<Inner>(&args.model, &args.input.settings(), &run_device.device)?;
+    for picture in &predictions.inputs.inverted {
+        eprintln!("{}: inverted (a light background)", picture.display());
+    }
+    match &args.out {
+        Some(out) => {
+            write_atomically(out, &predictions.csv())
+                .map_err(|e| format!("--out {}: cannot write: {e}", out.display()))?;
+            println!(
+                "{} predictions: {}",
+                predictions.inputs.len(),
+                out.display()
+            );
+        }
+        None => std::io::Write::write_all(&mut std::io::stdout(), &predictions.csv())?,
+    }
+    if let Some(accuracy) = predictions.accuracy() {
+        eprintln!(
+            "accuracy {:.2}% on the {} labelled examples",
+            100.0 * accuracy,
+            predictions.inputs.len()
+        );
+    }
+    Ok(())
+}
+
+/// `dbn encode`.
+fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    let layer = match args.layer {
+        Some(layer) => layer,
+        None => {
+            let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model, &run_device.device)?;
+            dbn.rbms.len()
+        }
+    };
+    let encoded = commands::encode::<Inner>(
+        &args.model,
+        layer,
+        &args.input.settings(),
+        &run_device.device,
+    )?;
+    let bytes = encoded.file_bytes(&args.out)?;
+    write_atomically(&args.out, &bytes)
+        .map_err(|e| format!("--out {}: cannot write: {e}", args.out.display()))?;
+    println!(
+        "{} examples x {} features of layer {}: {}",
+        encoded.inputs.len(),
+        encoded.width,
+        encoded.layer,
         args.out.display()
     );
     Ok(())

@@ -12,7 +12,10 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, Split};
+use dbn_data::{
+    DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, Split, TableOptions,
+    csv_bytes, npy_bytes,
+};
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::bound::{sample_path, variational_bound};
 use dbn_model::{Dbn, DbnClassifier, Generative, PretrainedDbn, UpDownDbn, load_module};
@@ -21,6 +24,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::config::RunConfig;
 use crate::device::Devices;
 use crate::finetune::{FinetuneOutcome, test_error};
+use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
 use crate::stages::{self, Data, Summary, seconds};
@@ -687,6 +691,197 @@ fn depth_bound<B: Backend>(
         log_z: estimate.log_z,
         std_err: estimate.std_err,
         bound,
+    })
+}
+
+/// What `dbn predict` and `dbn encode` read: the input files and how.
+#[derive(Clone, Debug, Default)]
+pub struct InputSettings<'a> {
+    /// Tables (CSV, `.npy`, `.npz`, IDX images) and pictures (PNG, JPEG).
+    pub paths: &'a [PathBuf],
+    /// How tables are read (the CSV label column).
+    pub table: TableOptions,
+    /// When pictures are inverted.
+    pub invert: Invert,
+}
+
+/// `dbn predict`'s outcome: one row per example.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    /// The examples: where each came from, its class if the input had labels, the pictures
+    /// inverted.
+    pub inputs: Inputs,
+    /// Each example's predicted class.
+    pub classes: Vec<usize>,
+    /// `inputs.len() * n_outputs` class probabilities, row after row.
+    pub probabilities: Vec<f32>,
+    /// The classifier's outputs per example (1 for a single sigmoid unit: P(class 1)).
+    pub n_outputs: usize,
+}
+
+impl Predictions {
+    /// Share of the examples predicted as their label, when the input had labels.
+    pub fn accuracy(&self) -> Option<f64> {
+        let labels = self.inputs.labels.as_ref()?;
+        let right = labels
+            .iter()
+            .zip(&self.classes)
+            .filter(|(l, c)| l == c)
+            .count();
+        Some(right as f64 / labels.len().max(1) as f64)
+    }
+
+    /// The predictions as CSV: `input,predicted,p_0,…` and, with labels, `label`.
+    pub fn csv(&self) -> Vec<u8> {
+        let mut writer = String::from("input,predicted");
+        for k in 0..self.n_outputs {
+            writer.push_str(&format!(",p_{k}"));
+        }
+        if self.inputs.labels.is_some() {
+            writer.push_str(",label");
+        }
+        writer.push('\n');
+        for (i, source) in self.inputs.sources.iter().enumerate() {
+            let quoted = if source.contains([',', '"', '\n']) {
+                format!("\"{}\"", source.replace('"', "\"\""))
+            } else {
+                source.clone()
+            };
+            writer.push_str(&format!("{quoted},{}", self.classes[i]));
+            for p in &self.probabilities[i * self.n_outputs..(i + 1) * self.n_outputs] {
+                writer.push_str(&format!(",{p:.6}"));
+            }
+            if let Some(labels) = &self.inputs.labels {
+                writer.push_str(&format!(",{}", labels[i]));
+            }
+            writer.push('\n');
+        }
+        writer.into_bytes()
+    }
+}
+
+/// Examples per forward pass of `dbn predict` and `dbn encode`.
+const CHUNK: usize = 1000;
+
+/// The rows of `inputs` as tensors of at most [`CHUNK`] rows each.
+///
+/// # Shapes
+/// -> tensors `[≤ CHUNK, width]`
+fn chunks<'a, B: Backend>(
+    inputs: &'a Inputs,
+    width: usize,
+    device: &'a B::Device,
+) -> impl Iterator<Item = Tensor<B, 2>> + 'a {
+    inputs.values.chunks(CHUNK * width).map(move |rows| {
+        let n = rows.len() / width;
+        Tensor::from_data(TensorData::new(rows.to_vec(), [n, width]), device)
+    })
+}
+
+/// `dbn predict`: the classes and class probabilities the fine-tuned classifier saved in
+/// `model` gives each example of the input files.
+///
+/// # Errors
+/// A classifier that cannot be loaded, and the errors of [`read_inputs`].
+pub fn predict<B: Backend>(
+    model: &Path,
+    settings: &InputSettings<'_>,
+    device: &B::Device,
+) -> Result<Predictions, Box<dyn Error>> {
+    let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
+    let width = config.layers[0];
+    let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?;
+    let (mut classes, mut probabilities) = (Vec::new(), Vec::new());
+    for x in chunks::<B>(&inputs, width, device) {
+        let logits = net.forward(x);
+        let predicted: Vec<i64> = net
+            .predict(logits.clone())
+            .into_data()
+            .convert::<i64>()
+            .to_vec()?;
+        classes.extend(predicted.into_iter().map(|c| c as usize));
+        probabilities.extend(net.probabilities(logits).into_data().to_vec::<f32>()?);
+    }
+    Ok(Predictions {
+        inputs,
+        classes,
+        probabilities,
+        n_outputs: net.n_outputs(),
+    })
+}
+
+/// `dbn encode`'s outcome: the features of each example at one layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    /// The examples read.
+    pub inputs: Inputs,
+    /// The layer, from 1 (the first hidden layer).
+    pub layer: usize,
+    /// Features per example: the layer's units.
+    pub width: usize,
+    /// `inputs.len() * width` values `P(h(layer) = 1 | …)`, row after row.
+    pub values: Vec<f32>,
+}
+
+impl Encoded {
+    /// The features as the bytes of a `.npy` (`[n, width]` float32) or CSV file (a header
+    /// `h{layer}_0,…`), as `path`'s extension says.
+    ///
+    /// # Errors
+    /// A path that ends in neither `.npy` nor `.csv`.
+    pub fn file_bytes(&self, path: &Path) -> Result<Vec<u8>, Box<dyn Error>> {
+        let n = self.inputs.len();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("npy") => Ok(npy_bytes(n, self.width, &self.values)),
+            Some("csv") => {
+                let names: Vec<String> = (0..self.width)
+                    .map(|j| format!("h{}_{j}", self.layer))
+                    .collect();
+                Ok(csv_bytes(&names, n, &self.values))
+            }
+            _ => Err(format!(
+                "--out {}: name the file .npy (numpy.load) or .csv",
+                path.display()
+            )
+            .into()),
+        }
+    }
+}
+
+/// `dbn encode`: the features at `layer` (1 for the first hidden layer, up to the number of
+/// RBMs) of the stack saved in `model` (`dbn.mpk`): the mean-field up pass,
+/// `P(h(l) | h(l-1))` layer after layer.
+///
+/// # Errors
+/// A stack that cannot be loaded, a layer it does not have (naming `--layer`), and the errors
+/// of [`read_inputs`].
+pub fn encode<B: Backend>(
+    model: &Path,
+    layer: usize,
+    settings: &InputSettings<'_>,
+    device: &B::Device,
+) -> Result<Encoded, Box<dyn Error>> {
+    let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
+    let sizes = dbn.layer_sizes();
+    if layer == 0 || layer >= sizes.len() {
+        return Err(format!(
+            "--layer {layer}: the stack in {} has hidden layers 1 to {} (sizes {:?})",
+            model.display(),
+            sizes.len() - 1,
+            &sizes[1..]
+        )
+        .into());
+    }
+    let inputs = read_inputs(settings.paths, sizes[0], &settings.table, settings.invert)?;
+    let mut values = Vec::new();
+    for x in chunks::<B>(&inputs, sizes[0], device) {
+        values.extend(dbn.up(x, layer).into_data().to_vec::<f32>()?);
+    }
+    Ok(Encoded {
+        inputs,
+        layer,
+        width: sizes[layer],
+        values,
     })
 }
 

@@ -10,6 +10,8 @@
 //! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
 //! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
 //!   evaluation, pictures, `summary.json`.
+//! - [`inputs`]: the input files of `dbn predict` and `dbn encode` (tables and pictures) as one
+//!   matrix of the model's width.
 //! - [`finetune`]: fine-tuning with burn-train's `Learner`, resumable bit for bit.
 //! - [`learner_dir`]: the folder burn-train writes (metric logs, checkpoints), made safe to
 //!   resume.
@@ -22,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod device;
 pub mod finetune;
+pub mod inputs;
 pub mod learner_dir;
 pub mod pictures;
 pub mod renderer;

@@ -4,6 +4,7 @@ mod common;
 
 use std::path::Path;
 
+use burn::data::dataset::Dataset;
 use common::{classifier_values, dbn, line_starting, ok, text};
 
 /// A small run: 3,000 training images, a 784-200-200 stack, 2 CD epochs, 8 fine-tuning epochs
@@ -98,6 +99,8 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     }
     let pretrain_csv = std::fs::read_to_string(out_dir.join("pretrain-metrics.csv")).unwrap();
     assert_eq!(pretrain_csv.lines().count(), 1 + 2 * 2, "{pretrain_csv}");
+
+    predict_and_encode_agree_with_the_run(&out_dir, error);
     let finetune_csv = std::fs::read_to_string(out_dir.join("finetune-metrics.csv")).unwrap();
     assert!(finetune_csv.lines().count() >= 2, "{finetune_csv}");
 
@@ -188,6 +191,164 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     );
     let resumed = ok(&dbn(&run_args("train", out, &["--resume"])));
     assert!(resumed.contains("reusing the finished stack"), "{resumed}");
+}
+
+/// `dbn predict` and `dbn encode` on the run in `dir`, whose test error is `error`: the test
+/// images as one IDX file, 500 of them as a labelled CSV, and the first as a PNG picture.
+fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
+    let model = dir.to_str().unwrap();
+    let mnist = dbn_data::shipped_mnist_dir();
+    let idx = mnist.join("t10k-images-idx3-ubyte.gz");
+    let test = dbn_data::MnistDataset::load(&mnist, dbn_data::Split::Test).unwrap();
+    let mut csv = String::from("label");
+    for i in 0..784 {
+        csv.push_str(&format!(",px{i}"));
+    }
+    csv.push('\n');
+    for item in test.iter().take(500) {
+        csv.push_str(&item.label.to_string());
+        for &p in &item.image {
+            csv.push_str(&format!(",{}", f32::from(p) / 255.0));
+        }
+        csv.push('\n');
+    }
+    let table = dir.join("test-500.csv");
+    std::fs::write(&table, csv).unwrap();
+    let first = test.get(0).unwrap();
+    let picture = dir.join("first.png");
+    image::GrayImage::from_raw(28, 28, first.image.clone())
+        .unwrap()
+        .save(&picture)
+        .unwrap();
+
+    // The whole IDX file: one row per image, each one's probabilities summing to 1.
+    let out = dir.join("predictions.csv");
+    let stdout = ok(&dbn(&[
+        "predict",
+        "--model",
+        model,
+        idx.to_str().unwrap(),
+        picture.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(stdout.contains("10001 predictions"), "{stdout}");
+    let predictions = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = predictions.lines().collect();
+    assert_eq!(lines.len(), 1 + 10_001);
+    assert!(
+        lines[0].starts_with("input,predicted,p_0,p_1"),
+        "{}",
+        lines[0]
+    );
+    let fields = |line: &str| -> Vec<String> { line.split(',').map(str::to_string).collect() };
+    let row = fields(lines[1]);
+    let total: f64 = row[2..].iter().map(|p| p.parse::<f64>().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{row:?}");
+    // The picture of test image 0 is predicted as image 0 of the IDX file.
+    let png = fields(lines[10_001]);
+    assert!(png[0].ends_with("first.png"), "{png:?}");
+    assert_eq!(png[1..], row[1..], "the PNG and its IDX row");
+    let wrong = lines[1..10_001]
+        .iter()
+        .zip(test.iter())
+        .filter(|(line, item)| fields(line)[1] != item.label.to_string())
+        .count();
+    assert!(
+        (wrong as f64 / 10_000.0 - error).abs() < 1e-9,
+        "predict's error {wrong}/10000 against the run's {error}"
+    );
+
+    // A labelled CSV: its accuracy on stderr, the predictions on stdout.
+    let out = dbn(&[
+        "predict",
+        "--model",
+        model,
+        table.to_str().unwrap(),
+        "--label-column",
+        "label",
+    ]);
+    let stdout = ok(&out);
+    assert_eq!(stdout.lines().count(), 501);
+    assert!(stdout.lines().next().unwrap().ends_with(",label"));
+    let accuracy = text(&out.stderr);
+    assert!(
+        accuracy.contains("accuracy") && accuracy.contains("on the 500 labelled examples"),
+        "{accuracy}"
+    );
+
+    // The features of layer 1 of those 500 images, as numpy's format and as CSV, read back.
+    for name in ["features.npy", "features.csv"] {
+        let file = dir.join(name);
+        let stdout = ok(&dbn(&[
+            "encode",
+            "--model",
+            model,
+            "--layer",
+            "1",
+            table.to_str().unwrap(),
+            "--label-column",
+            "label",
+            "--out",
+            file.to_str().unwrap(),
+        ]));
+        assert!(
+            stdout.contains("500 examples x 200 features of layer 1"),
+            "{stdout}"
+        );
+        let features = dbn_data::read_table(&file, &Default::default()).unwrap();
+        assert_eq!((features.rows, features.cols), (500, 200));
+        assert!(features.values.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    let npy = dbn_data::read_table(&dir.join("features.npy"), &Default::default()).unwrap();
+    let csv = dbn_data::read_table(&dir.join("features.csv"), &Default::default()).unwrap();
+    assert_eq!(npy.values, csv.values, "one encoding, two formats");
+
+    // Bad inputs: one line naming the file or flag, nothing written.
+    let never = dir.join("never.npy");
+    let never_arg = never.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["predict", "--model", model, "/nonexistent.csv"],
+            "/nonexistent.csv: cannot read",
+        ),
+        (
+            &["predict", "--model", model, table.to_str().unwrap()],
+            "test-500.csv: 785 features per example, the model takes 784",
+        ),
+        (
+            &[
+                "encode",
+                "--model",
+                model,
+                "--layer",
+                "3",
+                picture.to_str().unwrap(),
+                "--out",
+                never_arg,
+            ],
+            "--layer 3: the stack in",
+        ),
+        (
+            &[
+                "encode",
+                "--model",
+                model,
+                picture.to_str().unwrap(),
+                "--out",
+                "features.txt",
+            ],
+            "--out features.txt: name the file .npy (numpy.load) or .csv",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = dbn(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = text(&out.stderr);
+        let error = line_starting(&stderr, "error: ");
+        assert!(error.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!never.exists());
 }
 
 /// The number before `unit` in the line of `stdout` that contains `label`.
@@ -465,7 +626,7 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
     let config = std::fs::read_to_string(out_dir.join("config.json")).unwrap();
     assert!(config.contains("\"labels\": 10"), "{config}");
     // Up-down ran after pretraining, wrote its model, metrics and pictures, and kept the
-    // stack a classifier (it moves the weights slowly: 2 epochs at rate 0.01).
+    // stack a classifier.
     assert!(
         stdout.contains("up-down epoch 2/2: reconstruction error"),
         "{stdout}"

@@ -1,0 +1,237 @@
+//! The inputs of `dbn predict` and `dbn encode`: tables (CSV, NumPy, IDX images; read by
+//! [`dbn_data::table`]) and pictures (PNG, JPEG), gathered into one matrix of the width a model
+//! takes, each row named by where it came from.
+//!
+//! A picture becomes grey levels in [0, 1], resized to the model's square input (`side × side`
+//! pixels, a triangle filter) when it is of another size. MNIST's digits are light on dark; a
+//! picture of a dark digit on a light background (most scans and drawings) is inverted first
+//! ([`Invert::Auto`] decides by the mean grey level of its border).
+
+use std::path::{Path, PathBuf};
+
+use dbn_data::{TableOptions, read_table};
+
+/// When a picture's grey levels are inverted (`1 - grey`) to read light-on-dark, as MNIST is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Invert {
+    /// When the picture's border is light on average (a dark digit on a light background).
+    #[default]
+    Auto,
+    /// Always.
+    Yes,
+    /// Never.
+    No,
+}
+
+/// Examples gathered from the input files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inputs {
+    /// Where each row came from: `FILE` for a picture, `FILE:ROW` (from 0) for a table's row.
+    pub sources: Vec<String>,
+    /// `sources.len() * width` values, row after row.
+    pub values: Vec<f32>,
+    /// Each row's class, when every input file has labels (a CSV label column, an `.npz` `y`).
+    pub labels: Option<Vec<usize>>,
+    /// The pictures that were inverted.
+    pub inverted: Vec<PathBuf>,
+}
+
+impl Inputs {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+/// Whether `path` names a picture (PNG or JPEG) rather than a table.
+fn is_picture(path: &Path) -> bool {
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    matches!(extension.as_str(), "png" | "jpg" | "jpeg")
+}
+
+/// Reads every file of `paths` for a model of `width` inputs (`flag` names the argument in
+/// errors).
+///
+/// # Errors
+/// One line naming the file: unreadable, of an unknown kind, a bad cell, a table of another
+/// width than the model's, or a picture for a model whose input is not a square image.
+pub fn read_inputs(
+    paths: &[PathBuf],
+    width: usize,
+    options: &TableOptions,
+    invert: Invert,
+) -> Result<Inputs, Box<dyn std::error::Error>> {
+    let mut inputs = Inputs {
+        sources: Vec::new(),
+        values: Vec::new(),
+        labels: Some(Vec::new()),
+        inverted: Vec::new(),
+    };
+    for path in paths {
+        if is_picture(path) {
+            let (grey, inverted) = read_picture(path, width, invert)?;
+            inputs.sources.push(path.display().to_string());
+            inputs.values.extend(grey);
+            inputs.labels = None;
+            if inverted {
+                inputs.inverted.push(path.clone());
+            }
+            continue;
+        }
+        let table = read_table(path, options)?;
+        if table.cols != width {
+            return Err(format!(
+                "{}: {} features per example, the model takes {width}",
+                path.display(),
+                table.cols
+            )
+            .into());
+        }
+        let name = path.display();
+        inputs
+            .sources
+            .extend((0..table.rows).map(|row| format!("{name}:{row}")));
+        inputs.values.extend(table.values);
+        inputs.labels = match (inputs.labels, table.labels) {
+            (Some(mut all), Some(labels)) => {
+                all.extend(labels);
+                Some(all)
+            }
+            _ => None,
+        };
+    }
+    Ok(inputs)
+}
+
+/// A picture's grey levels in [0, 1] at the model's `width = side²` pixels, and whether they
+/// were inverted.
+fn read_picture(
+    path: &Path,
+    width: usize,
+    invert: Invert,
+) -> Result<(Vec<f32>, bool), Box<dyn std::error::Error>> {
+    let side = (width as f64).sqrt().round() as u32;
+    if (side * side) as usize != width {
+        return Err(format!(
+            "{}: a picture, but the model's {width} inputs are not a square image; give a table \
+             (CSV, .npy, .npz) of {width} features per example",
+            path.display()
+        )
+        .into());
+    }
+    let picture = image::open(path)
+        .map_err(|e| format!("{}: cannot read the picture: {e}", path.display()))?
+        .to_luma8();
+    let picture = if picture.dimensions() == (side, side) {
+        picture
+    } else {
+        image::imageops::resize(&picture, side, side, image::imageops::FilterType::Triangle)
+    };
+    let grey: Vec<f32> = picture
+        .pixels()
+        .map(|p| f32::from(p.0[0]) / 255.0)
+        .collect();
+    let inverted = match invert {
+        Invert::Yes => true,
+        Invert::No => false,
+        Invert::Auto => border_mean(&grey, side as usize) > 0.5,
+    };
+    let grey = if inverted {
+        grey.into_iter().map(|g| 1.0 - g).collect()
+    } else {
+        grey
+    };
+    Ok((grey, inverted))
+}
+
+/// Mean grey level of the outermost pixels of a `side × side` picture.
+fn border_mean(grey: &[f32], side: usize) -> f32 {
+    let border: Vec<f32> = (0..side * side)
+        .filter(|&i| {
+            let (r, c) = (i / side, i % side);
+            r == 0 || c == 0 || r == side - 1 || c == side - 1
+        })
+        .map(|i| grey[i])
+        .collect();
+    border.iter().sum::<f32>() / border.len() as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_are_resized_to_the_model_and_inverted_when_light() {
+        let dir = tempfile::tempdir().unwrap();
+        // A dark 3x3 cross on a light 56x56 background.
+        let mut picture = image::GrayImage::from_pixel(56, 56, image::Luma([255]));
+        for i in 20..36 {
+            picture.put_pixel(i, 28, image::Luma([0]));
+            picture.put_pixel(28, i, image::Luma([0]));
+        }
+        let path = dir.path().join("cross.png");
+        picture.save(&path).unwrap();
+        let inputs = read_inputs(
+            std::slice::from_ref(&path),
+            784,
+            &TableOptions::default(),
+            Invert::Auto,
+        )
+        .unwrap();
+        assert_eq!(inputs.values.len(), 784);
+        assert_eq!(inputs.inverted, std::slice::from_ref(&path));
+        assert_eq!(inputs.values[0], 0.0, "the light border became dark");
+        assert!(
+            inputs.values[14 * 28 + 14] > 0.3,
+            "the dark cross became light"
+        );
+        assert_eq!(inputs.labels, None);
+        let kept = read_inputs(
+            std::slice::from_ref(&path),
+            784,
+            &TableOptions::default(),
+            Invert::No,
+        )
+        .unwrap();
+        assert_eq!((kept.values[0], kept.inverted.len()), (1.0, 0));
+        let err = read_inputs(&[path], 500, &TableOptions::default(), Invert::Auto).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("500 inputs are not a square image"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tables_of_another_width_are_refused_and_labels_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.csv");
+        std::fs::write(&path, "a,b,y\n0,1,3\n1,0,4\n").unwrap();
+        let options = TableOptions {
+            label_column: Some("y".into()),
+        };
+        let inputs = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto).unwrap();
+        assert_eq!(
+            inputs.sources,
+            [
+                format!("{}:0", path.display()),
+                format!("{}:1", path.display())
+            ]
+        );
+        assert_eq!(inputs.labels, Some(vec![3, 4]));
+        let err = read_inputs(&[path], 784, &options, Invert::Auto).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("data.csv: 2 features per example, the model takes 784"),
+            "{err}"
+        );
+    }
+}
