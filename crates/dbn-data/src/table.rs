@@ -10,7 +10,7 @@
 //! | file | features | labels |
 //! | --- | --- | --- |
 //! | `.csv` (header optional: a first line with a cell that is not a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any |
-//! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64` or `uint8` (grey levels, divided by 255) | none |
+//! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64`, other integers taken as they are, or `uint8` (grey levels, divided by 255) | none |
 //! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), of integers, if any |
 //! | IDX (`*-idx3-ubyte`, optionally gzipped) | the images, grey levels divided by 255 | none |
 
@@ -63,15 +63,26 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    let gzipped = name.ends_with(".gz");
     let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let idx = name.contains("idx3") || name.ends_with("ubyte");
+    if gzipped && !idx {
+        return Err(bad_table(
+            path,
+            "only IDX files are read gzipped: decompress it first (gunzip)",
+        ));
+    }
     if name.ends_with(".csv") {
         read_csv(path, options.label_column.as_deref())
     } else if name.ends_with(".npy") {
         read_npy(path)
     } else if name.ends_with(".npz") {
         read_npz(path)
-    } else if name.contains("idx3") || name.ends_with("ubyte") {
+    } else if idx {
         let images = read_images(path)?;
+        if images.count == 0 {
+            return Err(bad_table(path, "no images"));
+        }
         Ok(Table {
             rows: images.count,
             cols: images.rows * images.cols,
@@ -115,11 +126,30 @@ fn number(text: &str) -> std::result::Result<f64, String> {
     let value: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
-    if value.is_finite() {
+    finite(value, text)
+}
+
+/// `value` when it is finite as an `f32` (a feature's type), or why not, naming it as `shown`.
+fn finite(value: f64, shown: impl std::fmt::Display) -> std::result::Result<f64, String> {
+    if (value as f32).is_finite() {
         Ok(value)
+    } else if value.is_finite() {
+        Err(format!("{shown} is beyond the range of float32"))
     } else {
-        Err(format!("{text} is not a finite number"))
+        Err(format!("{shown} is not a finite number"))
     }
+}
+
+/// Whether the first line of a CSV file is a header: every cell not a number (names), or the
+/// column numbers `0,1,…` that pandas writes for unnamed columns. A line of numbers with one
+/// bad cell is an example, refused at that cell.
+fn is_header(first: &csv::StringRecord) -> bool {
+    first.iter().all(|cell| cell.parse::<f64>().is_err())
+        || (first.len() > 1
+            && first
+                .iter()
+                .enumerate()
+                .all(|(i, cell)| cell == i.to_string()))
 }
 
 /// `value` as a class index, or why not.
@@ -146,11 +176,25 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
         path: path.to_path_buf(),
         source: e,
     };
+    let bytes = std::fs::read(path).map_err(io)?;
+    // The line a record starts on, counted from 1: the reader skips blank lines, so its own
+    // count of records is not the line number an editor shows.
+    let mut counted = (0usize, 1usize); // (byte, line) counted up to
+    let mut line_at = |mut byte: usize| {
+        // The position may be that of blank lines skipped before the record.
+        while bytes.get(byte).is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+            byte += 1;
+        }
+        let (from, line) = counted;
+        let line = line + bytes[from..byte].iter().filter(|&&b| b == b'\n').count();
+        counted = (byte, line);
+        line
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(std::fs::File::open(path).map_err(io)?);
+        .from_reader(&bytes[..]);
     let mut records = reader.records();
     let mut next = |line: usize| -> Result<Option<csv::StringRecord>> {
         records
@@ -161,8 +205,7 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
     let Some(first) = next(1)? else {
         return Err(bad_table(path, "no rows"));
     };
-    // A cell that does not parse (NaN and inf parse, to be refused below) makes a header.
-    let has_header = first.iter().any(|cell| cell.parse::<f64>().is_err());
+    let has_header = is_header(&first);
     let header: Vec<String> = if has_header {
         first.iter().map(str::to_string).collect()
     } else {
@@ -190,22 +233,18 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
     let mut values = Vec::new();
     let mut labels = label.map(|_| Vec::new());
     let mut rows = 0;
-    let mut line = 1;
     let mut record = if has_header { None } else { Some(first) };
     loop {
         let current = match record.take() {
             Some(r) => r,
-            None => {
-                line += 1;
-                match next(line)? {
-                    Some(r) => r,
-                    None => break,
-                }
-            }
+            None => match next(rows + 2)? {
+                Some(r) => r,
+                None => break,
+            },
         };
-        if current.len() == 1 && current.get(0) == Some("") {
-            continue; // a blank line
-        }
+        let line = current
+            .position()
+            .map_or(rows + 1, |p| line_at(p.byte() as usize));
         if current.len() != width {
             return Err(bad_table(
                 path,
@@ -294,7 +333,7 @@ fn read_array<R: std::io::Read>(npy: NpyFile<R>, path: &Path, what: &str) -> Res
             .collect(),
         other => {
             return Err(bad(format!(
-                "dtype {other} is not read: give float32, float64, uint8 or (labels) integers, \
+                "dtype {other} is not read: give float32, float64, uint8 or other integers, \
                  little-endian"
             )));
         }
@@ -336,11 +375,16 @@ fn features(array: Array, path: &Path, what: &str) -> Result<Table> {
         ));
     }
     let scale = if array.dtype == "|u1" { 255.0 } else { 1.0 };
-    if let Some(i) = array.values.iter().position(|v| !v.is_finite()) {
+    if let Some((i, reason)) = array
+        .values
+        .iter()
+        .enumerate()
+        .find_map(|(i, &v)| finite(v, v).err().map(|reason| (i, reason)))
+    {
         return Err(bad_cell(
             path,
             format!("{what} row {} (from 0), column {}", i / cols, i % cols),
-            format!("{} is not a finite number", array.values[i]),
+            reason,
         ));
     }
     Ok(Table {
@@ -526,6 +570,16 @@ mod tests {
     }
 
     #[test]
+    fn pandas_column_numbers_are_a_header() {
+        let table = csv("0,1,2\n5,6,7\n", Some("2")).unwrap();
+        assert_eq!(
+            (table.rows, table.values.clone(), table.labels),
+            (1, vec![5.0, 6.0], Some(vec![7]))
+        );
+        assert_eq!(table.names, ["0", "1"]);
+    }
+
+    #[test]
     fn csv_without_a_header_takes_the_label_column_by_index() {
         let table = csv("1, 0.25, 0.75\n2, 1, 0\n", Some("0")).unwrap();
         assert_eq!((table.rows, table.cols), (2, 2));
@@ -570,6 +624,17 @@ mod tests {
             ),
             ("a,b\n", None, "data.csv: a header but no rows"),
             ("", None, "data.csv: no rows"),
+            ("a,b\n1,2\n\n3,x\n", None, "data.csv: line 4, column \"b\""),
+            (
+                "1,2\n1e39,0\n",
+                None,
+                "line 2, column \"0\": 1e39 is beyond the range of float32",
+            ),
+            (
+                "1,x\n",
+                None,
+                "data.csv: line 1, column \"1\": \"x\" is not a number",
+            ),
         ];
         for (text, label, expected) in cases {
             let got = message(csv(text, label));
@@ -605,6 +670,9 @@ mod tests {
         assert!(message(read_npy(&path)).contains("not a NumPy .npy file"));
         let (_dir, path) = file("data.txt", b"1,2");
         assert!(message(read_table(&path, &TableOptions::default())).contains("name it .csv"));
+        let (_dir, path) = file("data.csv.gz", b"1,2");
+        let got = message(read_table(&path, &TableOptions::default()));
+        assert!(got.contains("only IDX files are read gzipped"), "{got}");
     }
 
     /// Runs `script` with numpy in the folder `dir`; `false` when python3 or numpy is missing

@@ -156,8 +156,25 @@ fn a_resumed_run_ends_bit_identical_to_one_that_never_stopped() {
     .resume::<B>(data, None, |_| {})
     .unwrap_err();
     assert!(
-        other.to_string().contains("the checkpoint is of layers"),
+        other
+            .to_string()
+            .contains("the checkpoint is of layers [8, 6, 8] with 4 label units"),
         "{other}"
+    );
+    let unlabelled = UpDownTrainer::new(
+        DbnConfig::new(vec![8, 6, 8]),
+        UpDownConfig::new(),
+        RunSeed(86),
+    )
+    .unwrap()
+    .with_checkpoint(&after_one)
+    .resume::<B>(labelled_patterns().slice_dim(1, 0..8), None, |_| {})
+    .unwrap_err();
+    assert!(
+        unlabelled
+            .to_string()
+            .contains("the configuration has [8, 6, 8] with 0"),
+        "{unlabelled}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -14,7 +14,9 @@ use dbn_model::{
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
-use dbn_train::commands::{self, InputSettings, LoglikSettings, RunRequest, SampleSettings};
+use dbn_train::commands::{
+    self, FeatureFile, InputSettings, LoglikSettings, RunRequest, SampleSettings,
+};
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
@@ -414,7 +416,8 @@ struct EncodeArgs {
     /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk)
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// The layer whose features to export, from 1 (the first hidden layer) [default: the top]
+    /// The layer whose features to export, from 1 (the first hidden layer) [default: the top;
+    /// with label units there, it is computed with them off]
     #[arg(long, value_name = "L")]
     layer: Option<usize>,
     #[command(flatten)]
@@ -747,6 +750,7 @@ fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<
 
 /// `dbn encode`.
 fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
+    FeatureFile::of(&args.out)?;
     let layer = match args.layer {
         Some(layer) => layer,
         None => {

@@ -18,7 +18,9 @@ use dbn_data::{
 };
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::bound::{sample_path, variational_bound};
-use dbn_model::{Dbn, DbnClassifier, Generative, PretrainedDbn, UpDownDbn, load_module};
+use dbn_model::{
+    Dbn, DbnClassifier, Generative, PretrainedDbn, UpDownDbn, VisibleUnits, load_module,
+};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::config::RunConfig;
@@ -742,7 +744,7 @@ impl Predictions {
         }
         writer.push('\n');
         for (i, source) in self.inputs.sources.iter().enumerate() {
-            let quoted = if source.contains([',', '"', '\n']) {
+            let quoted = if source.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", source.replace('"', "\"\""))
             } else {
                 source.clone()
@@ -791,6 +793,8 @@ pub fn predict<B: Backend>(
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
     let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?;
+    // The command line trains classifiers on grey levels in [0, 1] only.
+    inputs.check_unit_range()?;
     let (mut classes, mut probabilities) = (Vec::new(), Vec::new());
     for x in chunks::<B>(&inputs, width, device) {
         let logits = net.forward(x);
@@ -831,26 +835,49 @@ impl Encoded {
     /// A path that ends in neither `.npy` nor `.csv`.
     pub fn file_bytes(&self, path: &Path) -> Result<Vec<u8>, Box<dyn Error>> {
         let n = self.inputs.len();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("npy") => Ok(npy_bytes(n, self.width, &self.values)),
-            Some("csv") => {
+        Ok(match FeatureFile::of(path)? {
+            FeatureFile::Npy => npy_bytes(n, self.width, &self.values),
+            FeatureFile::Csv => {
                 let names: Vec<String> = (0..self.width)
                     .map(|j| format!("h{}_{j}", self.layer))
                     .collect();
-                Ok(csv_bytes(&names, n, &self.values))
+                csv_bytes(&names, n, &self.values)
             }
+        })
+    }
+}
+
+/// The kinds of file `dbn encode` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeatureFile {
+    /// NumPy's `.npy`.
+    Npy,
+    /// CSV with a header.
+    Csv,
+}
+
+impl FeatureFile {
+    /// The kind `path` names by its extension (in any case).
+    ///
+    /// # Errors
+    /// A path that ends in neither `.npy` nor `.csv`, naming `--out`.
+    pub fn of(path: &Path) -> Result<Self, String> {
+        let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+        match extension.as_deref() {
+            Some("npy") => Ok(Self::Npy),
+            Some("csv") => Ok(Self::Csv),
             _ => Err(format!(
                 "--out {}: name the file .npy (numpy.load) or .csv",
                 path.display()
-            )
-            .into()),
+            )),
         }
     }
 }
 
 /// `dbn encode`: the features at `layer` (1 for the first hidden layer, up to the number of
-/// RBMs) of the stack saved in `model` (`dbn.mpk`): the mean-field up pass,
-/// `P(h(l) | h(l-1))` layer after layer.
+/// RBMs) of the stack saved in `model` (`dbn.mpk`, the pretrained stack): the mean-field up
+/// pass, `P(h(l) | h(l-1))` layer after layer. With label units in the top RBM, its layer is
+/// computed with the label units off (no label is known).
 ///
 /// # Errors
 /// A stack that cannot be loaded, a layer it does not have (naming `--layer`), and the errors
@@ -873,6 +900,9 @@ pub fn encode<B: Backend>(
         .into());
     }
     let inputs = read_inputs(settings.paths, sizes[0], &settings.table, settings.invert)?;
+    if dbn.rbms[0].visible == VisibleUnits::Bernoulli {
+        inputs.check_unit_range()?;
+    }
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
         values.extend(dbn.up(x, layer).into_data().to_vec::<f32>()?);

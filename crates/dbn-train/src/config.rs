@@ -231,13 +231,8 @@ impl RunConfig {
         self.finetune.validate().map_err(named("finetune"))?;
         if let Some(updown) = &self.updown {
             updown.validate().map_err(named("updown"))?;
-            if self.dbn.n_rbms() < 2 {
-                return Err(SettingsError(format!(
-                    "--updown-epochs: up-down unties the weights below the top RBM, so it needs \
-                     at least two RBMs (the layers are {:?})",
-                    self.dbn.layers
-                )));
-            }
+            dbn_model::updown::check_stack(&self.dbn.layers)
+                .map_err(|e| SettingsError(format!("updown (--updown-epochs): {e}")))?;
         }
         if self.finetune.refit && self.labels.is_some() {
             return Err(SettingsError(

@@ -46,6 +46,25 @@ impl Inputs {
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
     }
+
+    /// Checks that every value lies in [0, 1], the range of the grey levels (and probabilities)
+    /// a model with Bernoulli visible units was trained on.
+    ///
+    /// # Errors
+    /// One line naming the first example with a value outside, and the value.
+    pub fn check_unit_range(&self) -> Result<(), String> {
+        let width = self.values.len() / self.len().max(1);
+        match self.values.iter().position(|v| !(0.0..=1.0).contains(v)) {
+            None => Ok(()),
+            Some(i) => Err(format!(
+                "{}: feature {} is {}, outside [0, 1]: the model was trained on values in \
+                 [0, 1] (grey levels divided by 255); scale the data to that range",
+                self.sources[i / width],
+                i % width,
+                self.values[i]
+            )),
+        }
+    }
 }
 
 /// Whether `path` names a picture (PNG or JPEG) rather than a table.
@@ -129,7 +148,13 @@ fn read_picture(
     }
     let picture = image::open(path)
         .map_err(|e| format!("{}: cannot read the picture: {e}", path.display()))?
-        .to_luma8();
+        .to_luma_alpha8();
+    // Transparent pixels are the paper: composited over white, as a viewer shows them.
+    let picture = image::GrayImage::from_fn(picture.width(), picture.height(), |x, y| {
+        let [grey, alpha] = picture.get_pixel(x, y).0;
+        let (grey, alpha) = (u32::from(grey), u32::from(alpha));
+        image::Luma([((grey * alpha + 255 * (255 - alpha)) / 255) as u8])
+    });
     let picture = if picture.dimensions() == (side, side) {
         picture
     } else {
@@ -211,6 +236,25 @@ mod tests {
     }
 
     #[test]
+    fn transparent_pictures_read_as_dark_strokes_on_white() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut picture = image::RgbaImage::from_pixel(28, 28, image::Rgba([0, 0, 0, 0]));
+        picture.put_pixel(14, 14, image::Rgba([0, 0, 0, 255]));
+        let path = dir.path().join("canvas.png");
+        picture.save(&path).unwrap();
+        let inputs = read_inputs(
+            std::slice::from_ref(&path),
+            784,
+            &TableOptions::default(),
+            Invert::Auto,
+        )
+        .unwrap();
+        assert_eq!(inputs.inverted.len(), 1, "a white page, inverted");
+        assert_eq!((inputs.values[0], inputs.values[14 * 28 + 14]), (0.0, 1.0));
+        assert!(inputs.check_unit_range().is_ok());
+    }
+
+    #[test]
     fn tables_of_another_width_are_refused_and_labels_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.csv");
@@ -227,6 +271,16 @@ mod tests {
             ]
         );
         assert_eq!(inputs.labels, Some(vec![3, 4]));
+        assert!(inputs.check_unit_range().is_ok());
+        std::fs::write(&path, "a,b,y\n0,255,3\n").unwrap();
+        let err = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto)
+            .unwrap()
+            .check_unit_range()
+            .unwrap_err();
+        assert!(
+            err.contains("data.csv:0: feature 1 is 255, outside [0, 1]"),
+            "{err}"
+        );
         let err = read_inputs(&[path], 784, &options, Invert::Auto).unwrap_err();
         assert!(
             err.to_string()

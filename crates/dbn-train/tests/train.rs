@@ -551,7 +551,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
         ),
         (
             vec!["--layers", "784,500", "--updown-epochs", "2"],
-            "--updown-epochs: up-down unties the weights below the top RBM",
+            "updown (--updown-epochs): invalid setting layers = [784, 500]: up-down unties",
         ),
         (vec!["--config", unreadable], "config.json: invalid"),
         (
