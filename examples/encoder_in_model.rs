@@ -21,8 +21,8 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{
-    ClassificationBatch, ClassificationBatcher, DEFAULT_VALIDATION, ImageBatcher, MnistDataset,
-    MnistSplits, shipped_mnist_dir,
+    ClassificationBatch, ClassificationBatcher, DEFAULT_VALIDATION, ExampleSet, ImageBatcher,
+    Splits, shipped_mnist_dir,
 };
 use dbn_model::{
     DbnConfig, DbnEncoder, DbnPretrainer, Feed, PretrainConfig, RbmTrainingConfig, RunSeed,
@@ -52,7 +52,7 @@ struct Budget {
     finetune_epochs: usize,
 }
 
-fn batches<B: Backend>(set: &MnistDataset, device: &B::Device) -> Vec<ClassificationBatch<B>> {
+fn batches<B: Backend>(set: &ExampleSet, device: &B::Device) -> Vec<ClassificationBatch<B>> {
     let items: Vec<_> = set.iter().collect();
     items
         .chunks(100)
@@ -62,7 +62,7 @@ fn batches<B: Backend>(set: &MnistDataset, device: &B::Device) -> Vec<Classifica
 
 /// Pretrains, fine-tunes and returns the test accuracy in [0, 1].
 fn run<B: AutodiffBackend>(budget: &Budget, device: &B::Device) -> f64 {
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).expect("shipped MNIST");
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).expect("shipped MNIST");
 
     // 1. Unsupervised pretraining on the plain (non-autodiff) backend, the images streamed from
     //    the data set through the batcher a batch at a time (a tensor of all of them would do

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
-use dbn_data::{MnistDataset, Split, shipped_mnist_dir};
+use dbn_data::{ExampleSet, Split, shipped_mnist_dir};
 
 /// Peak resident set size of this process in KiB (`VmHWM`), where /proc is available.
 fn peak_rss_kib() -> Option<u64> {
@@ -24,19 +24,20 @@ fn main() -> Result<(), dbn_data::DataError> {
         .map_or_else(shipped_mnist_dir, Into::into);
     let baseline = peak_rss_kib();
     let start = Instant::now();
-    let train = MnistDataset::load(&dir, Split::Train)?;
+    let train = ExampleSet::load(&dir, Split::Train)?;
     let train_time = start.elapsed();
     let train_peak = peak_rss_kib();
     let start = Instant::now();
-    let test = MnistDataset::load(&dir, Split::Test)?;
+    let test = ExampleSet::load(&dir, Split::Test)?;
     let test_time = start.elapsed();
-    let decoded_mb = (train.len() * (train.n_pixels() + 1)) as f64 / 1e6;
+    let decoded_mb = (train.len() * (train.width() + std::mem::size_of::<usize>())) as f64 / 1e6;
+    let [rows, cols] = train.image_shape().unwrap_or([1, train.width()]);
     println!("folder: {}", dir.display());
     println!(
         "train: {} images of {}x{} in {:.3} s ({decoded_mb:.1} MB decoded)",
         train.len(),
-        train.rows(),
-        train.cols(),
+        rows,
+        cols,
         train_time.as_secs_f64()
     );
     println!(

@@ -1,11 +1,12 @@
-//! Burn batchers: images to `[batch, n_pixels]` tensors in [0, 1], labels to class indices.
+//! Burn batchers: examples' features to `[batch, width]` tensors, labels to class indices.
 //!
-//! RBMs with Bernoulli visible units are trained on binary or probability-valued data; the
-//! [`Binarization`] of an [`ImageBatcher`] decides which:
-//! - [`Binarization::None`]: grey level / 255, used as a probability (the usual choice for
-//!   MNIST pretraining and for fine-tuning);
-//! - [`Binarization::Threshold`]: 1 where grey level / 255 exceeds a threshold, else 0;
-//! - [`Binarization::Stochastic`]: 1 with probability grey level / 255, drawn afresh for each
+//! RBMs with Bernoulli visible units are trained on binary or probability-valued data (features
+//! in [0, 1], such as grey level / 255); the [`Binarization`] of an [`ImageBatcher`] decides
+//! which (real-valued data for Gaussian units is batched as it is, [`Binarization::None`]):
+//! - [`Binarization::None`]: the features as they are, grey levels used as probabilities (the
+//!   usual choice for MNIST pretraining and for fine-tuning);
+//! - [`Binarization::Threshold`]: 1 where a feature exceeds a threshold, else 0;
+//! - [`Binarization::Stochastic`]: 1 with probability the feature (in [0, 1]), drawn afresh for each
 //!   epoch, reproducibly: the draw for a pixel depends only on (seed, epoch, image index in its
 //!   file, pixel), never on batch order, batch size or threads.
 
@@ -15,18 +16,18 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::Example;
 use crate::error::{DataError, Result};
-use crate::mnist::MnistItem;
 
-/// How grey levels become visible-unit values.
+/// How features (grey levels / 255) become visible-unit values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum Binarization {
-    /// Grey level / 255, in [0, 1].
+    /// The features as they are.
     #[default]
     None,
-    /// 1.0 where grey level / 255 > the threshold (strictly between 0 and 1), else 0.0.
+    /// 1.0 where a feature > the threshold (strictly between 0 and 1), else 0.0.
     Threshold(f32),
-    /// 1.0 with probability grey level / 255, seeded, fresh per epoch.
+    /// 1.0 with probability the feature, seeded, fresh per epoch.
     Stochastic {
         /// Seed of the draws; with the epoch and image index it fixes every pixel.
         seed: u64,
@@ -48,7 +49,7 @@ impl Binarization {
     }
 }
 
-/// Batches [`MnistItem`]s into an image tensor `[batch, n_pixels]` with values in [0, 1].
+/// Batches [`Example`]s into a feature tensor `[batch, width]`.
 #[derive(Clone, Debug, Default)]
 pub struct ImageBatcher {
     binarization: Binarization,
@@ -88,17 +89,17 @@ impl ImageBatcher {
         self.binarization
     }
 
-    /// Visible values of the items, row after row: `[batch * n_pixels]`.
-    fn values(&self, items: &[MnistItem]) -> Vec<f32> {
-        let mut values = Vec::with_capacity(items.iter().map(|item| item.image.len()).sum());
+    /// Visible values of the items, row after row: `[batch * width]`.
+    fn values(&self, items: &[Example]) -> Vec<f32> {
+        let mut values = Vec::with_capacity(items.iter().map(|item| item.features.len()).sum());
         for item in items {
-            let grey = item.image.iter().map(|&g| f32::from(g) / 255.0);
+            let features = item.features.iter().copied();
             match self.binarization {
-                Binarization::None => values.extend(grey),
-                Binarization::Threshold(t) => values.extend(grey.map(|p| f32::from(p > t))),
+                Binarization::None => values.extend(features),
+                Binarization::Threshold(t) => values.extend(features.map(|p| f32::from(p > t))),
                 Binarization::Stochastic { seed } => {
                     let mut rng = StdRng::from_seed(draw_seed(seed, self.epoch, item.index));
-                    values.extend(grey.map(|p| f32::from(rng.random::<f32>() < p)));
+                    values.extend(features.map(|p| f32::from(rng.random::<f32>() < p)));
                 }
             }
         }
@@ -116,20 +117,20 @@ fn draw_seed(seed: u64, epoch: u64, index: usize) -> [u8; 32] {
     bytes
 }
 
-/// Stacks values into a `[batch, n_pixels]` tensor (`n_pixels` from the first item).
+/// Stacks values into a `[batch, width]` tensor (`width` from the first item).
 fn image_tensor<B: Backend>(
     values: Vec<f32>,
-    items: &[MnistItem],
+    items: &[Example],
     device: &B::Device,
 ) -> Tensor<B, 2> {
-    let n_pixels = items.first().map_or(0, |item| item.image.len());
-    Tensor::from_data(TensorData::new(values, [items.len(), n_pixels]), device)
+    let width = items.first().map_or(0, |item| item.features.len());
+    Tensor::from_data(TensorData::new(values, [items.len(), width]), device)
 }
 
-impl<B: Backend> Batcher<B, MnistItem, Tensor<B, 2>> for ImageBatcher {
+impl<B: Backend> Batcher<B, Example, Tensor<B, 2>> for ImageBatcher {
     /// # Shapes
-    /// output: `[items.len(), n_pixels]`
-    fn batch(&self, items: Vec<MnistItem>, device: &B::Device) -> Tensor<B, 2> {
+    /// output: `[items.len(), width]`
+    fn batch(&self, items: Vec<Example>, device: &B::Device) -> Tensor<B, 2> {
         image_tensor(self.values(&items), &items, device)
     }
 }
@@ -137,13 +138,13 @@ impl<B: Backend> Batcher<B, MnistItem, Tensor<B, 2>> for ImageBatcher {
 /// A labelled batch for supervised fine-tuning.
 #[derive(Clone, Debug)]
 pub struct ClassificationBatch<B: Backend> {
-    /// `[batch, n_pixels]`, values in [0, 1].
+    /// `[batch, width]`, the features.
     pub images: Tensor<B, 2>,
-    /// `[batch]`, class indices 0..=9.
+    /// `[batch]`, class indices.
     pub targets: Tensor<B, 1, Int>,
 }
 
-/// Batches [`MnistItem`]s into a [`ClassificationBatch`]; images as its [`ImageBatcher`] makes
+/// Batches [`Example`]s into a [`ClassificationBatch`]; images as its [`ImageBatcher`] makes
 /// them (grey levels by default).
 #[derive(Clone, Debug, Default)]
 pub struct ClassificationBatcher {
@@ -157,11 +158,21 @@ impl ClassificationBatcher {
     }
 }
 
-impl<B: Backend> Batcher<B, MnistItem, ClassificationBatch<B>> for ClassificationBatcher {
+impl<B: Backend> Batcher<B, Example, ClassificationBatch<B>> for ClassificationBatcher {
     /// # Shapes
-    /// images: `[items.len(), n_pixels]`, targets: `[items.len()]`
-    fn batch(&self, items: Vec<MnistItem>, device: &B::Device) -> ClassificationBatch<B> {
-        let targets: Vec<i64> = items.iter().map(|item| i64::from(item.label)).collect();
+    /// images: `[items.len(), width]`, targets: `[items.len()]`
+    ///
+    /// # Panics
+    /// On an item without a label: batch labelled sets only
+    /// ([`crate::ExampleSet::is_labelled`]).
+    fn batch(&self, items: Vec<Example>, device: &B::Device) -> ClassificationBatch<B> {
+        let targets: Vec<i64> = items
+            .iter()
+            .map(|item| {
+                item.label
+                    .expect("a classification batch of labelled examples") as i64
+            })
+            .collect();
         let targets = Tensor::from_data(TensorData::new(targets, [items.len()]), device);
         let images = image_tensor(self.images.values(&items), &items, device);
         ClassificationBatch { images, targets }
@@ -176,16 +187,23 @@ mod tests {
     type B = NdArray;
 
     /// Items whose pixels run through all grey levels 0..=255 at offsets.
-    fn items(n: usize, n_pixels: usize) -> Vec<MnistItem> {
+    fn items(n: usize, n_pixels: usize) -> Vec<Example> {
         (0..n)
-            .map(|i| MnistItem {
+            .map(|i| Example {
                 index: 100 + i,
-                image: (0..n_pixels)
-                    .map(|p| ((p * 7 + i * 13) % 256) as u8)
-                    .collect(),
-                label: (i % 10) as u8,
+                features: grey(
+                    &(0..n_pixels)
+                        .map(|p| ((p * 7 + i * 13) % 256) as u8)
+                        .collect::<Vec<_>>(),
+                ),
+                label: Some(i % 10),
             })
             .collect()
+    }
+
+    /// Grey levels as features.
+    fn grey(levels: &[u8]) -> Vec<f32> {
+        levels.iter().map(|&g| f32::from(g) / 255.0).collect()
     }
 
     fn to_vec(t: Tensor<B, 2>) -> Vec<f32> {
@@ -199,8 +217,11 @@ mod tests {
         let t: Tensor<B, 2> = ImageBatcher::default().batch(batch.clone(), &device);
         assert_eq!(t.dims(), [3, 784]);
         let values = to_vec(t);
-        for (v, g) in values.iter().zip(batch.iter().flat_map(|item| &item.image)) {
-            assert_eq!(*v, f32::from(*g) / 255.0);
+        for (v, g) in values
+            .iter()
+            .zip(batch.iter().flat_map(|item| &item.features))
+        {
+            assert_eq!(v, g);
         }
         assert_eq!(values.iter().cloned().fold(f32::MAX, f32::min), 0.0);
         assert_eq!(values.iter().cloned().fold(f32::MIN, f32::max), 1.0);
@@ -220,10 +241,10 @@ mod tests {
     #[test]
     fn threshold_binarises_strictly_above() {
         let device = Default::default();
-        let item = MnistItem {
+        let item = Example {
             index: 0,
-            image: vec![0, 127, 128, 255],
-            label: 0,
+            features: grey(&[0, 127, 128, 255]),
+            label: Some(0),
         };
         let batcher = ImageBatcher::new(Binarization::Threshold(0.5)).unwrap();
         let t: Tensor<B, 2> = batcher.batch(vec![item], &device);
@@ -243,7 +264,7 @@ mod tests {
         let device = Default::default();
         let batch = items(8, 784);
         let batcher = ImageBatcher::new(Binarization::Stochastic { seed: 7 }).unwrap();
-        let run = |b: &ImageBatcher, items: Vec<MnistItem>| to_vec(b.batch(items, &device));
+        let run = |b: &ImageBatcher, items: Vec<Example>| to_vec(b.batch(items, &device));
         let epoch0 = run(&batcher, batch.clone());
         assert!(epoch0.iter().all(|&v| v == 0.0 || v == 1.0));
         // Same seed and epoch: identical, even split into other batches.
@@ -267,11 +288,12 @@ mod tests {
         );
         assert!(differing(&epoch0, &run(&other_seed, batch.clone())) > 100);
         // Pure black and pure white never flip.
-        for (v, g) in epoch0.iter().zip(batch.iter().flat_map(|item| &item.image)) {
-            match g {
-                0 => assert_eq!(*v, 0.0),
-                255 => assert_eq!(*v, 1.0),
-                _ => {}
+        for (v, &g) in epoch0
+            .iter()
+            .zip(batch.iter().flat_map(|item| &item.features))
+        {
+            if g == 0.0 || g == 1.0 {
+                assert_eq!(*v, g);
             }
         }
     }
@@ -281,10 +303,10 @@ mod tests {
         // 2000 epochs of one image with grey levels 0, 51, 128, 204: the fraction of ones must
         // be within 4 standard errors of grey / 255.
         let device = Default::default();
-        let item = MnistItem {
+        let item = Example {
             index: 3,
-            image: vec![0, 51, 128, 204],
-            label: 0,
+            features: grey(&[0, 51, 128, 204]),
+            label: None,
         };
         let batcher = ImageBatcher::new(Binarization::Stochastic { seed: 1 }).unwrap();
         let epochs = 2000;
@@ -295,8 +317,8 @@ mod tests {
                 *s += f64::from(v);
             }
         }
-        for (s, g) in sums.iter().zip(&item.image) {
-            let p = f64::from(*g) / 255.0;
+        for (s, g) in sums.iter().zip(&item.features) {
+            let p = f64::from(*g);
             let se = (p * (1.0 - p) / epochs as f64).sqrt();
             let mean = s / epochs as f64;
             assert!(

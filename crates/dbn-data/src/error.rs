@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// What can go wrong while reading an MNIST-format folder or configuring a batcher.
+/// What can go wrong while reading a data folder or file, or configuring a batcher.
 ///
 /// Each variant names the offending file, so a message can be shown to a user as it is.
 #[derive(Debug, thiserror::Error)]
@@ -110,35 +110,33 @@ pub enum DataError {
         /// The label value found.
         label: u8,
     },
-    /// The training and test images of one folder have different sizes.
+    /// The training and test examples have different shapes.
     #[error(
-        "{}: images are {}x{} but {} has {}x{}",
+        "{}: {test_shape} but {} has {train_shape}",
         test.display(),
-        test_size.0,
-        test_size.1,
-        train.display(),
-        train_size.0,
-        train_size.1
+        train.display()
     )]
-    ImageSizeMismatch {
-        /// The training image file.
+    ShapeMismatch {
+        /// The training examples' file.
         train: PathBuf,
-        /// Its image size (rows, cols).
-        train_size: (usize, usize),
-        /// The test image file.
+        /// Their shape in words: `28x28 images`, `13 features per example`.
+        train_shape: String,
+        /// The test examples' file.
         test: PathBuf,
-        /// Its image size (rows, cols).
-        test_size: (usize, usize),
+        /// Their shape in words.
+        test_shape: String,
     },
-    /// A validation split that leaves no training images, or asks for more than exist.
+    /// A validation or test split that leaves no training examples.
     #[error(
-        "validation split of {requested} images is invalid: the training split has {available} \
-         images and at least one must remain for training"
+        "{what} split of {requested} examples is invalid: there are {available} examples and \
+         at least one must remain for training"
     )]
     InvalidSplit {
-        /// Validation images requested.
+        /// Which split: `validation` or `test`.
+        what: &'static str,
+        /// Examples requested.
         requested: usize,
-        /// Images in the split being divided.
+        /// Examples in the set being divided.
         available: usize,
     },
     /// Two sets joined into one are not views of one loaded file.

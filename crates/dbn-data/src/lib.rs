@@ -3,22 +3,26 @@
 //! - [`idx`]: a strict reader of IDX files, raw or gzipped (decided by content), that checks
 //!   magic number, dimensions, exact length and label range, with a typed [`DataError`] naming
 //!   the file for every failure.
-//! - [`MnistDataset`]: one split of a folder in MNIST layout, as a Burn
-//!   [`Dataset`](burn::data::dataset::Dataset); [`MnistSplits`] loads train, validation (the last
-//!   [`DEFAULT_VALIDATION`] training images by default) and test together. MNIST and
-//!   Fashion-MNIST alike; [`shipped_mnist_dir`] is the MNIST copy inside this repository.
+//! - [`ExampleSet`]: examples (features, and a class when labelled) of one IDX split of a folder
+//!   in MNIST layout or of a table file, as a Burn [`Dataset`](burn::data::dataset::Dataset);
+//!   [`Splits`] loads train, validation (the last [`DEFAULT_VALIDATION`] training images of a
+//!   folder by default) and test together, or splits a table file's shuffled examples by
+//!   [`SplitSize`]. MNIST and Fashion-MNIST alike; [`shipped_mnist_dir`] is the MNIST copy inside
+//!   this repository.
+//! - [`Standardization`]: per-feature mean and scale of real-valued data, for Gaussian visible
+//!   units.
 //! - [`table`]: examples as a [`Table`] of numbers read from CSV, NumPy `.npy` / `.npz` or
 //!   IDX files ([`read_table`]), every bad cell refused naming its file, line and column; and
 //!   written back as `.npy` or CSV ([`npy_bytes`], [`csv_bytes`]).
 //! - [`ImageBatcher`] and [`ClassificationBatcher`]: Burn
-//!   [`Batcher`](burn::data::dataloader::batcher::Batcher)s giving `[batch, n_pixels]` images in
-//!   [0, 1] (with a [`Binarization`] for RBM training) and `[batch]` class targets.
+//!   [`Batcher`](burn::data::dataloader::batcher::Batcher)s giving `[batch, width]` features
+//!   (with a [`Binarization`] of data in [0, 1] for RBM training) and `[batch]` class targets.
 //!
 //! ```no_run
-//! use dbn_data::{MnistSplits, DEFAULT_VALIDATION, shipped_mnist_dir};
+//! use dbn_data::{Splits, DEFAULT_VALIDATION, shipped_mnist_dir};
 //! use burn::data::dataset::Dataset;
 //!
-//! let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION)?;
+//! let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION)?;
 //! assert_eq!((splits.train.len(), splits.valid.len(), splits.test.len()), (50_000, 10_000, 10_000));
 //! # Ok::<(), dbn_data::DataError>(())
 //! ```
@@ -32,22 +36,26 @@
 //! | shipped MNIST | 0.099 s | 0.017 s | 47.2 MB (1.00x the 47.1 MB decoded) |
 //! | Fashion-MNIST | 0.152 s | 0.025 s | 47.2 MB (1.00x) |
 //!
-//! Images stay bytes in memory (decoded size: 60,000 x 784 + 60,000 labels = 47.1 MB); they
-//! become `f32` only batch by batch. The test `tests/memory.rs` counts heap allocations while the
-//! training split loads and asserts a peak under twice the decoded size (measured: 47,151,728
-//! bytes, 1.001x): the decoder streams from the file and reserves the data buffer once.
+//! Images stay bytes in memory (decoded size: 60,000 x 784 + 60,000 labels = 47.1 MB, measured
+//! above with byte labels; labels are `usize` since table files came, 0.4 MB more); they become
+//! `f32` only example by example. The test `tests/memory.rs` counts heap allocations while the
+//! training split loads and asserts a peak under twice the decoded size (47,151,728 bytes,
+//! 1.001x, with byte labels): the decoder streams from the file and reserves the data buffer
+//! once. Table files are held as `f32`.
 
 pub mod batcher;
+pub mod dataset;
 pub mod error;
 pub mod idx;
 pub mod loader;
-pub mod mnist;
+pub mod standardize;
 pub mod table;
 
 pub use batcher::{Binarization, ClassificationBatch, ClassificationBatcher, ImageBatcher};
+pub use dataset::{
+    DEFAULT_VALIDATION, Example, ExampleSet, N_CLASSES, Split, SplitSize, Splits, shipped_mnist_dir,
+};
 pub use error::{DataError, Result};
 pub use loader::EpochLoader;
-pub use mnist::{
-    DEFAULT_VALIDATION, MnistDataset, MnistItem, MnistSplits, N_CLASSES, Split, shipped_mnist_dir,
-};
+pub use standardize::Standardization;
 pub use table::{Table, TableOptions, csv_bytes, npy_bytes, read_table};

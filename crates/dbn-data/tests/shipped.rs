@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::data::dataset::Dataset;
-use dbn_data::{DEFAULT_VALIDATION, MnistDataset, MnistSplits, Split, shipped_mnist_dir};
+use dbn_data::{DEFAULT_VALIDATION, ExampleSet, Split, Splits, shipped_mnist_dir};
 use sha2::{Digest, Sha256};
 
 /// Published MNIST label counts (LeCun et al.), classes 0..=9.
@@ -34,22 +34,23 @@ fn shipped_files_match_their_sha256sums() {
 
 #[test]
 fn shipped_mnist_has_the_published_sizes_and_label_counts() {
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     assert_eq!(
         (splits.train.len(), splits.valid.len(), splits.test.len()),
         (50_000, 10_000, 10_000)
     );
-    assert_eq!((splits.test.rows(), splits.test.cols()), (28, 28));
+    assert_eq!(splits.test.image_shape(), Some([28, 28]));
     let train_counts: Vec<usize> = (0..10)
         .map(|c| splits.train.label_counts()[c] + splits.valid.label_counts()[c])
         .collect();
     assert_eq!(train_counts, MNIST_TRAIN_COUNTS);
     assert_eq!(splits.test.label_counts(), MNIST_TEST_COUNTS);
+    assert_eq!(splits.n_classes(), 10);
     // The validation split is the last 10,000 training images of the file.
     let first_valid = splits.valid.get(0).unwrap();
     assert_eq!(first_valid.index, 50_000);
     // The first training image is a 5 (the well-known first MNIST digit).
-    assert_eq!(splits.train.get(0).unwrap().label, 5);
+    assert_eq!(splits.train.get(0).unwrap().label, Some(5));
 }
 
 #[test]
@@ -63,10 +64,10 @@ fn fashion_mnist_loads_from_its_debian_package() {
         eprintln!("skipped: {FASHION_DIR} is missing (apt-get install dataset-fashion-mnist)");
         return;
     }
-    let train = MnistDataset::load(FASHION_DIR, Split::Train).unwrap();
-    let test = MnistDataset::load(FASHION_DIR, Split::Test).unwrap();
+    let train = ExampleSet::load(FASHION_DIR, Split::Train).unwrap();
+    let test = ExampleSet::load(FASHION_DIR, Split::Test).unwrap();
     assert_eq!((train.len(), test.len()), (60_000, 10_000));
-    assert_eq!(train.n_pixels(), 784);
+    assert_eq!(train.width(), 784);
     assert_eq!(train.label_counts(), [6000; 10]);
     assert_eq!(test.label_counts(), [1000; 10]);
 }

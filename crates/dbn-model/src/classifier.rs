@@ -236,6 +236,11 @@ impl<B: Backend> DbnClassifier<B> {
         apply(&self.output, self.encoder.forward_dropout(x, &self.dropout))
     }
 
+    /// Number of input units: features per example.
+    pub fn n_inputs(&self) -> usize {
+        self.encoder.layers[0].weight.dims()[0]
+    }
+
     /// Number of output units.
     pub fn n_outputs(&self) -> usize {
         self.output.weight.dims()[1]

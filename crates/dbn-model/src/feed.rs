@@ -12,7 +12,7 @@
 //!   when it fits. The layers above the first get their input mapped once ([`Feed::map`]).
 //! - [`Feed::Streamed`]: rows made on demand by a [`RowSource`], for data larger than memory or
 //!   made on the fly; [`Feed::stream`] builds one from any Burn dataset and batcher (e.g.
-//!   `dbn_data::MnistDataset` and `dbn_data::ImageBatcher`, the batcher of fine-tuning's images
+//!   `dbn_data::ExampleSet` and `dbn_data::ImageBatcher`, the batcher of fine-tuning's images
 //!   too). The layers above the first map each batch as it is read: nothing of the data set is
 //!   held, at the cost of an up pass per batch.
 //!

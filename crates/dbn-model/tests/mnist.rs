@@ -8,7 +8,7 @@ use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
-use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
+use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, Splits, shipped_mnist_dir};
 use dbn_model::conformance::correlation;
 use dbn_model::{
     Dbn, DbnConfig, DbnPretrainer, Feed, Generative, PretrainConfig, RbmConfig, RbmTrainer,
@@ -43,8 +43,8 @@ fn one_cd1_epoch_on_mnist_cuts_the_reconstruction_error_on_flex() {
 fn one_cd1_epoch<B: Backend>() {
     let _one = one_at_a_time();
     let device = Default::default();
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
-    let images = |set: &dbn_data::MnistDataset| -> Tensor<B, 2> {
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let images = |set: &dbn_data::ExampleSet| -> Tensor<B, 2> {
         ImageBatcher::default().batch(set.iter().collect(), &device)
     };
     let (train, valid) = (images(&splits.train), images(&splits.valid));
@@ -101,7 +101,7 @@ fn mean_generated(dbn: &Dbn<B>) -> Vec<f32> {
 fn a_pretrained_dbn_generates_digit_like_images_and_an_untrained_one_does_not() {
     let _one = one_at_a_time();
     let device = Default::default();
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let train: Tensor<B, 2> =
         ImageBatcher::default().batch(splits.train.take(5000).iter().collect(), &device);
     let data_mean: Vec<f32> = train.clone().mean_dim(0).into_data().to_vec().unwrap();
@@ -126,8 +126,11 @@ fn a_pretrained_dbn_generates_digit_like_images_and_an_untrained_one_does_not() 
 }
 
 /// `[n, 10]` one-hot rows of the labels of `set`.
-fn one_hot_labels<B: Backend>(set: &dbn_data::MnistDataset, device: &B::Device) -> Tensor<B, 2> {
-    let labels: Vec<usize> = set.iter().map(|item| usize::from(item.label)).collect();
+fn one_hot_labels<B: Backend>(set: &dbn_data::ExampleSet, device: &B::Device) -> Tensor<B, 2> {
+    let labels: Vec<usize> = set
+        .iter()
+        .map(|item| item.label.expect("labelled"))
+        .collect();
     dbn_model::one_hot_rows(&labels, 10, device)
 }
 
@@ -141,7 +144,7 @@ fn a_stack_with_labels_in_its_top_rbm_classifies_and_generates_each_class() {
     let _one = one_at_a_time();
     type F = burn::backend::Flex;
     let device = Default::default();
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let set = splits.train.take(5000);
     let images: Tensor<F, 2> = ImageBatcher::default().batch(set.iter().collect(), &device);
     let labels = one_hot_labels::<F>(&set, &device);
@@ -158,7 +161,10 @@ fn a_stack_with_labels_in_its_top_rbm_classifies_and_generates_each_class() {
 
     let test = splits.test.take(2000);
     let test_images: Tensor<F, 2> = ImageBatcher::default().batch(test.iter().collect(), &device);
-    let truth: Vec<i64> = test.iter().map(|item| i64::from(item.label)).collect();
+    let truth: Vec<i64> = test
+        .iter()
+        .map(|item| item.label.expect("labelled") as i64)
+        .collect();
     let predicted: Vec<i64> = dbn
         .classify_generatively(test_images)
         .unwrap()

@@ -13,7 +13,7 @@ use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
-use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, shipped_mnist_dir};
+use dbn_data::{DEFAULT_VALIDATION, ExampleSet, ImageBatcher, Splits, shipped_mnist_dir};
 use dbn_model::{
     CdConfig, Dbn, DbnConfig, DbnPretrainer, Feed, ModelError, PretrainConfig, RbmTrainingConfig,
     RowSource, RunSeed,
@@ -32,8 +32,8 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 /// 1,500 MNIST training images.
-fn images() -> MnistDataset {
-    MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION)
+fn images() -> ExampleSet {
+    Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION)
         .unwrap()
         .train
         .take(1500)

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use burn::backend::Autodiff;
 use clap::{Args, Parser, Subcommand};
-use dbn_data::{DEFAULT_VALIDATION, N_CLASSES, TableOptions, shipped_mnist_dir};
+use dbn_data::{N_CLASSES, SplitSize, TableOptions, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
 use dbn_model::{
     Dbn, PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, load_module, write_atomically,
@@ -21,6 +21,7 @@ use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
+use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataRequest, Visible};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -141,19 +142,49 @@ enum Command {
 /// Where the data comes from.
 #[derive(Debug, Args)]
 struct DataSource {
-    /// Folder in MNIST layout (train-images-idx3-ubyte[.gz] and the three others); MNIST and
-    /// Fashion-MNIST alike. Defaults to the MNIST copy shipped in the repository's data/mnist/.
-    #[arg(long, env = "DBN_DATA_DIR", value_name = "DIR", default_value_os_t = shipped_mnist_dir())]
-    data_dir: PathBuf,
+    /// The data: a folder in MNIST layout (train-images-idx3-ubyte[.gz] and the three others;
+    /// MNIST and Fashion-MNIST alike, images of any size), or a table file of one example per
+    /// row: CSV (header optional, labels in --label-column), NumPy .npy (features) or .npz
+    /// (features x, labels y). Defaults to the MNIST copy shipped in the repository's
+    /// data/mnist/. --data-dir is the same flag.
+    #[arg(long, visible_alias = "data-dir", env = "DBN_DATA_DIR", value_name = "PATH", default_value_os_t = shipped_mnist_dir())]
+    data: PathBuf,
+    /// The test examples of a --data file, of the same columns [default: --test-split of
+    /// --data's examples].
+    #[arg(long, value_name = "FILE")]
+    test_data: Option<PathBuf>,
+    /// The CSV column holding each example's class (its header name, or its index from 0); it
+    /// is not a feature. Without it a CSV file is unlabelled: `dbn pretrain` only.
+    #[arg(long, value_name = "COLUMN")]
+    label_column: Option<String>,
+    /// Examples of a --data file held out for testing when there is no --test-data: a count,
+    /// or a fraction such as 0.2. A file's examples are shuffled (by a fixed seed, the same for
+    /// every run) before they are split.
+    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_TEST_SPLIT)]
+    test_split: SplitSize,
+}
+
+impl DataSource {
+    /// The request these flags make, with visible units `visible`.
+    fn request(&self, visible: Visible) -> DataRequest {
+        DataRequest {
+            path: self.data.clone(),
+            test: self.test_data.clone(),
+            label_column: self.label_column.clone(),
+            test_split: self.test_split,
+            visible,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 struct DataArgs {
     #[command(flatten)]
     source: DataSource,
-    /// Number of training images held out for validation (the last ones of the training file).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_VALIDATION)]
-    validation: usize,
+    /// Training examples held out for validation: a count, or a fraction such as 0.1
+    /// [default: the last 10000 training images of a folder, 0.1 of a file's examples].
+    #[arg(long, value_name = "SIZE", value_parser = split_size)]
+    validation: Option<SplitSize>,
 }
 
 /// Settings of a training run: a preset, then a config file, then these flags.
@@ -238,9 +269,10 @@ struct RunArgs {
     /// the seed), as the log-likelihood literature does; fine-tuning still sees grey levels.
     #[arg(long)]
     binarize: bool,
-    /// Train the top RBM on its input and the image's label together (10 softmax label units
-    /// beside it, as Hinton, Osindero & Teh 2006): the stack then classifies alone (the
-    /// generative test error in the summary) and `dbn sample --label` draws a chosen digit
+    /// Train the top RBM on its input and the example's label together (one softmax label
+    /// unit per class of the data beside it, as Hinton, Osindero & Teh 2006): the stack then
+    /// classifies alone (the generative test error in the summary) and `dbn sample --label`
+    /// draws a chosen class
     #[arg(long)]
     labelled_top: bool,
     /// After pretraining, fine-tune the generative model by up-down (contrastive wake-sleep,
@@ -289,9 +321,18 @@ struct RunArgs {
     /// Keep the epoch the validation split chose, without refitting.
     #[arg(long, overrides_with = "refit")]
     no_refit: bool,
-    /// Training images held out for validation (the last ones; 0 only for `dbn pretrain`).
-    #[arg(long, value_name = "N")]
-    validation: Option<usize>,
+    /// Training examples held out for validation (0 only for `dbn pretrain`): a count, or a
+    /// fraction such as 0.1 [default: the last 10000 training images of a folder, 0.1 of a
+    /// file's examples].
+    #[arg(long, value_name = "SIZE", value_parser = split_size)]
+    validation: Option<SplitSize>,
+    /// The visible units: auto takes Bernoulli units when every training value lies in
+    /// [0, 1] (grey levels, probabilities, binary data) and Gaussian units otherwise; Gaussian
+    /// units take the data standardised per feature, with the training examples' mean and
+    /// standard deviation, saved in the run's data.json and applied again by predict, encode
+    /// and evaluate.
+    #[arg(long, value_enum, default_value_t = Visible::Auto)]
+    visible: Visible,
     /// Use only the first N training images (quick runs).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     train_limit: Option<usize>,
@@ -347,7 +388,7 @@ struct SampleArgs {
     /// stack pretrained with --labelled-top
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
     label: Vec<usize>,
-    /// Start the chains from the up pass of test images of --data-dir (the first N; with
+    /// Start the chains from the up pass of test examples of --data (the first N; with
     /// --label, the first N of each label) instead of noise
     #[arg(long)]
     from_data: bool,
@@ -481,6 +522,11 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     parse_at_least_one(text)
 }
 
+/// A split's size: a count of examples, or a fraction strictly between 0 and 1.
+fn split_size(text: &str) -> Result<SplitSize, String> {
+    text.parse()
+}
+
 /// A positive, finite number: a learning rate.
 fn positive(text: &str) -> Result<f64, String> {
     Range::Positive.parse(text)
@@ -558,7 +604,7 @@ impl RunArgs {
         f.refit |= self.refit;
         set(&mut config.dbn.layers, self.layers.clone());
         set(&mut config.seed, self.seed);
-        set(&mut config.validation, self.validation);
+        config.validation = self.validation.or(config.validation);
         config.train_limit = self.train_limit.or(config.train_limit);
         config.labels = self.labels.or(config.labels);
         Ok(config)
@@ -615,7 +661,7 @@ impl RunArgs {
         Ok(RunRequest {
             command,
             config: self.settings()?,
-            data_dir: &self.source.data_dir,
+            data: self.source.request(self.visible),
             out: self
                 .out
                 .clone()
@@ -682,10 +728,10 @@ fn compare(args: &CompareArgs, devices: &OnDevices) -> Result<(), Box<dyn Error>
 
 /// `dbn evaluate`.
 fn evaluate(args: &ModelArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    let evaluation =
-        commands::evaluate::<Inner>(&args.model, &args.source.data_dir, &run_device.device)?;
+    let data = args.source.request(Visible::Auto);
+    let evaluation = commands::evaluate::<Inner>(&args.model, &data, &run_device.device)?;
     println!(
-        "test error: {:.2}% ({} images)",
+        "test error: {:.2}% ({} examples)",
         100.0 * evaluation.test_error,
         evaluation.images
     );
@@ -697,12 +743,13 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
     let n = args
         .n
         .unwrap_or(if args.label.is_empty() { 100 } else { 10 });
+    let data = args.source.request(Visible::Auto);
     let settings = SampleSettings {
         n,
         steps: args.steps,
         seed: args.seed,
         labels: &args.label,
-        from_data: args.from_data.then_some(args.source.data_dir.as_path()),
+        from_data: args.from_data.then_some(&data),
         pretrained: args.pretrained,
     };
     commands::sample::<Inner>(&args.model, &settings, &args.out, &run_device.device)?;
@@ -786,12 +833,8 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         bound: args.bound,
     };
     let model = &args.model;
-    let estimate = commands::loglik::<Inner>(
-        &model.model,
-        &model.source.data_dir,
-        settings,
-        &run_device.device,
-    )?;
+    let data = model.source.request(Visible::Auto);
+    let estimate = commands::loglik::<Inner>(&model.model, &data, settings, &run_device.device)?;
     println!(
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",
         estimate.log_z, estimate.std_err, estimate.test, args.runs, args.betas, estimate.seconds
@@ -808,25 +851,31 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
 
 /// `dbn data`: a table of counts per split and label.
 fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    let data_dir = &args.source.data_dir;
-    let report = commands::data_report::<Inner>(data_dir, args.validation, &run_device.device)?;
-    println!("data folder: {}", data_dir.display());
+    let data = args.source.request(Visible::Auto);
+    let report = commands::data_report::<Inner>(&data, args.validation, &run_device.device)?;
+    println!("data: {}", data.path.display());
+    let shape = match report.image {
+        Some([rows, cols]) => format!("images of {rows}x{cols} pixels"),
+        None => format!("{} features per example", report.width),
+    };
+    let range = report
+        .range
+        .map_or(String::new(), |(lo, hi)| format!(", values {lo} to {hi}"));
     println!(
-        "images: {}x{} pixels; loaded and checked in {:.2} s; backend: {}",
-        report.size[0],
-        report.size[1],
+        "{shape}{range}; loaded and checked in {:.2} s; backend: {}",
         report.seconds,
         Selected::NAME
     );
     println!();
-    print!("{:<12}{:>8}{:>7}", "split", "images", "mean");
-    for class in 0..N_CLASSES {
+    print!("{:<12}{:>8}{:>9}", "split", "examples", "mean");
+    let classes = report.splits.iter().map(|s| s.label_counts.len()).max();
+    for class in 0..classes.unwrap_or(0) {
         print!("{class:>7}");
     }
     println!();
     for split in &report.splits {
-        print!("{:<12}{:>8}{:>7.4}", split.name, split.images, split.mean);
-        for count in split.label_counts {
+        print!("{:<12}{:>8}{:>9.4}", split.name, split.images, split.mean);
+        for count in &split.label_counts {
             print!("{count:>7}");
         }
         println!();

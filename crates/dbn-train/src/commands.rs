@@ -12,10 +12,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{
-    DEFAULT_VALIDATION, ImageBatcher, MnistDataset, MnistSplits, N_CLASSES, Split, TableOptions,
-    csv_bytes, npy_bytes,
-};
+use dbn_data::{ExampleSet, ImageBatcher, SplitSize, TableOptions, csv_bytes, npy_bytes};
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::bound::{sample_path, variational_bound};
 use dbn_model::{
@@ -29,7 +26,7 @@ use crate::finetune::{FinetuneOutcome, test_error};
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
-use crate::stages::{self, Data, Summary, seconds};
+use crate::stages::{self, Data, DataInfo, DataRequest, Summary, seconds};
 
 /// What a training command (train, pretrain, finetune, compare) is asked to do.
 pub struct RunRequest<'a> {
@@ -37,8 +34,8 @@ pub struct RunRequest<'a> {
     pub command: &'static str,
     /// The settings, from the preset, the file and the flags; checked by [`start`].
     pub config: RunConfig,
-    /// The data folder (MNIST layout).
-    pub data_dir: &'a Path,
+    /// Where the data comes from.
+    pub data: DataRequest,
     /// The run's folder.
     pub out: PathBuf,
     /// What to do when `out` exists: refuse, overwrite, or resume the run in it.
@@ -81,8 +78,8 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     let start = Instant::now();
     let RunRequest {
         command,
-        config,
-        data_dir,
+        mut config,
+        data,
         out,
         existing,
         base,
@@ -90,15 +87,20 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         device,
     } = request;
     config.validate()?;
-    if config.validation == 0 && command != "pretrain" {
+    let fine_tunes = (command != "pretrain").then_some(command);
+    let data = stages::load_data(&data, &mut config, &base, fine_tunes)?;
+    if fine_tunes.is_some() && data.valid.len() == 0 {
+        let asked = config.validation.map_or_else(
+            || format!("{} (the default)", stages::DEFAULT_FILE_VALIDATION),
+            |v| v.to_string(),
+        );
         return Err(format!(
-            "--validation 0: `dbn {command}` fine-tunes, which keeps the epoch with the lowest \
-             validation loss and stops early on it; hold out at least one image (only \
+            "--validation {asked}: `dbn {command}` fine-tunes, which keeps the epoch with the \
+             lowest validation loss and stops early on it; hold out at least one example (only \
              `dbn pretrain` runs without a validation split)"
         )
         .into());
     }
-    let data = stages::load_data(data_dir, &config)?;
     let dir = RunDir::prepare(&out, existing)?;
     let resume = existing == Existing::Resume;
     if resume {
@@ -115,6 +117,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         }
     }
     dir.write_json("config.json", &config)?;
+    dir.write_json("data.json", &data.info)?;
     println!(
         "run folder: {}  (backend {backend}, seed {})",
         dir.path().display(),
@@ -407,21 +410,42 @@ pub struct Evaluation {
     pub images: usize,
 }
 
-/// `dbn evaluate`: the test error of the classifier saved in `model` on `data_dir`'s test set.
+/// `dbn evaluate`: the test error of the classifier saved in `model` on the test examples of
+/// `data` ([`stages::model_test_set`]).
 ///
 /// # Errors
-/// A model or data folder that cannot be read.
+/// A model or data that cannot be read, data of another width or unlabelled.
 pub fn evaluate<B: Backend>(
     model: &Path,
-    data_dir: &Path,
+    data: &DataRequest,
     device: &B::Device,
 ) -> Result<Evaluation, Box<dyn Error>> {
     let (net, _) = load_module::<B, DbnClassifier<B>>(model, device)?;
-    let splits = MnistSplits::load(data_dir, DEFAULT_VALIDATION)?;
+    let test = stages::model_test_set(data, model)?;
+    check_width(net.n_inputs(), &test)?;
+    if !test.is_labelled() {
+        return Err(format!(
+            "--data {}: no labels to evaluate against",
+            data.path.display()
+        )
+        .into());
+    }
     Ok(Evaluation {
-        test_error: test_error(&net, &splits.test, device),
-        images: splits.test.len(),
+        test_error: test_error(&net, &test, device),
+        images: test.len(),
     })
+}
+
+/// An error unless `set`'s examples have the model's `n_inputs` features.
+fn check_width(n_inputs: usize, set: &ExampleSet) -> Result<(), String> {
+    if set.width() == n_inputs {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {} features per example, the model takes {n_inputs}",
+        set.source().display(),
+        set.width()
+    ))
 }
 
 /// What `dbn sample` generates.
@@ -436,9 +460,9 @@ pub struct SampleSettings<'a> {
     /// Labels to generate, each clamped in the top RBM ([`Dbn::generate_class`]); none: the
     /// chains run freely.
     pub labels: &'a [usize],
-    /// Start the chains from the up pass of test images of this data folder (with `labels`,
-    /// images of each label) instead of noise.
-    pub from_data: Option<&'a Path>,
+    /// Start the chains from the up pass of test examples of this data (with `labels`,
+    /// examples of each label) instead of noise.
+    pub from_data: Option<&'a DataRequest>,
     /// Use the pretrained stack (`dbn.mpk`) even where the folder holds an up-down one
     /// (`updown.mpk`), which is used otherwise.
     pub pretrained: bool,
@@ -503,12 +527,9 @@ pub fn sample<B: Backend>(
     );
     let dbn = stack.generator();
     let n_visible = dbn.layer_sizes()[0];
-    let side = (n_visible as f64).sqrt() as usize;
-    if side * side != n_visible {
-        return Err(format!("--model: {n_visible} visible units are not a square image").into());
-    }
+    let shape = image_shape(model, n_visible)?;
     let starts = from_data
-        .map(|dir| starting_images::<B>(dir, n, labels, device))
+        .map(|data| starting_images::<B>(data, model, n, labels, device))
         .transpose()?;
     B::seed(device, seed);
     let (generated, columns) = match (labels, starts) {
@@ -524,22 +545,49 @@ pub fn sample<B: Backend>(
         }
     };
     let values: Vec<f32> = generated.probs.into_data().to_vec()?;
-    save_png(tile_grid(&rows(&values, n_visible), side, columns, 2), out)?;
+    save_png(tile_grid(&rows(&values, n_visible), shape, columns, 2), out)?;
     Ok(())
 }
 
-/// The test images of `dir` the chains of `dbn sample --from-data` start from: the first `n`,
-/// or with `labels` the first `n` of each label in turn.
+/// The image shape of the model in `model` with `n_visible` visible units: its data's, or a
+/// square.
+///
+/// # Errors
+/// A model whose data are not images, or of Gaussian units (whose samples are not grey levels).
+fn image_shape(model: &Path, n_visible: usize) -> Result<[usize; 2], Box<dyn Error>> {
+    let side = (n_visible as f64).sqrt() as usize;
+    match DataInfo::of_model(model)? {
+        Some(info) if info.visible == VisibleUnits::Gaussian => Err(format!(
+            "--model: {} has Gaussian visible units; `dbn sample` draws pictures of data in \
+             [0, 1]",
+            model.display()
+        )
+        .into()),
+        Some(DataInfo {
+            image: Some(shape), ..
+        }) => Ok(shape),
+        Some(_) => Err(format!("--model: {} was not trained on images", model.display()).into()),
+        None if side * side == n_visible => Ok([side, side]),
+        None => Err(format!("--model: {n_visible} visible units are not a square image").into()),
+    }
+}
+
+/// The test examples of `data` the chains of `dbn sample --from-data` start from: the first
+/// `n`, or with `labels` the first `n` of each label in turn.
 ///
 /// # Shapes
 /// -> `[n · max(1, labels.len()), pixels]`
 fn starting_images<B: Backend>(
-    dir: &Path,
+    data: &DataRequest,
+    model: &Path,
     n: usize,
     labels: &[usize],
     device: &B::Device,
 ) -> Result<Tensor<B, 2>, Box<dyn Error>> {
-    let test = MnistDataset::load(dir, Split::Test)?;
+    let test = stages::model_test_set(data, model)?;
+    if !labels.is_empty() && !test.is_labelled() {
+        return Err(format!("--from-data {}: no labels to pick", data.path.display()).into());
+    }
     // Each label in turn, or all images as one group.
     let groups: Vec<Option<usize>> = match labels {
         [] => vec![None],
@@ -549,14 +597,14 @@ fn starting_images<B: Backend>(
     for group in groups {
         let of_group: Vec<_> = test
             .iter()
-            .filter(|item| group.is_none_or(|label| usize::from(item.label) == label))
+            .filter(|item| group.is_none_or(|label| item.label == Some(label)))
             .take(n)
             .collect();
         if of_group.len() < n {
             let of_label = group.map_or(String::new(), |label| format!(" of label {label}"));
             return Err(format!(
-                "--from-data: {} has {} test images{of_label}, fewer than --n {n}",
-                dir.display(),
+                "--from-data: {} has {} test examples{of_label}, fewer than --n {n}",
+                test.source().display(),
                 of_group.len()
             )
             .into());
@@ -596,7 +644,7 @@ pub struct LogLikelihood {
 }
 
 /// `dbn loglik`: the AIS estimate of the average test log-likelihood of the first RBM of the
-/// stack saved in `model`, on binarised images of `data_dir`; with `settings.bound`, also the
+/// stack saved in `model`, on binarised images of `data`; with `settings.bound`, also the
 /// variational lower bound of the stack cut at each depth (its first 1, 2, … RBMs), each
 /// depth's top RBM's `log Z` by AIS from a base model fitted to the training images' up pass.
 /// At depth 1 the bound is the first figure.
@@ -605,15 +653,25 @@ pub struct LogLikelihood {
 /// A model or data folder that cannot be read, or invalid AIS settings.
 pub fn loglik<B: Backend>(
     model: &Path,
-    data_dir: &Path,
+    data: &DataRequest,
     settings: LoglikSettings,
     device: &B::Device,
 ) -> Result<LogLikelihood, Box<dyn Error>> {
     let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
     let rbm = &dbn.rbms[0];
-    let splits = MnistSplits::load(data_dir, DEFAULT_VALIDATION)?;
+    if rbm.visible != VisibleUnits::Bernoulli {
+        return Err(format!(
+            "--model: {} has Gaussian visible units; `dbn loglik` estimates the likelihood of \
+             binary data under Bernoulli units",
+            model.display()
+        )
+        .into());
+    }
+    let splits = stages::load_splits(data, None)?;
+    check_width(rbm.n_features(), &splits.test)?;
+    stages::visible_units(stages::Visible::Bernoulli, &splits.train)?;
     let binary = ImageBatcher::stochastic(settings.seed);
-    let set = |d: &MnistDataset| stages::batch_all::<B>(d, &binary, device);
+    let set = |d: &ExampleSet| stages::batch_all::<B>(d, &binary, device);
     let start = Instant::now();
     let train = set(&splits.train);
     let base = rbm.visible_bias_from_data(train.clone());
@@ -792,9 +850,8 @@ pub fn predict<B: Backend>(
 ) -> Result<Predictions, Box<dyn Error>> {
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
-    let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?;
-    // The command line trains classifiers on grey levels in [0, 1] only.
-    inputs.check_unit_range()?;
+    let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?
+        .for_model(DataInfo::of_model(model)?.as_ref())?;
     let (mut classes, mut probabilities) = (Vec::new(), Vec::new());
     for x in chunks::<B>(&inputs, width, device) {
         let logits = net.forward(x);
@@ -899,10 +956,8 @@ pub fn encode<B: Backend>(
         )
         .into());
     }
-    let inputs = read_inputs(settings.paths, sizes[0], &settings.table, settings.invert)?;
-    if dbn.rbms[0].visible == VisibleUnits::Bernoulli {
-        inputs.check_unit_range()?;
-    }
+    let inputs = read_inputs(settings.paths, sizes[0], &settings.table, settings.invert)?
+        .for_model(DataInfo::of_model(model)?.as_ref())?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
         values.extend(dbn.up(x, layer).into_data().to_vec::<f32>()?);
@@ -925,34 +980,38 @@ pub struct SplitReport {
     /// Mean pixel value, in [0, 1].
     pub mean: f64,
     /// Images per label, 0 to 9.
-    pub label_counts: [usize; N_CLASSES],
+    pub label_counts: Vec<usize>,
 }
 
 /// What `dbn data` found in a folder.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataReport {
-    /// Image rows and columns.
-    pub size: [usize; 2],
+    /// Features per example.
+    pub width: usize,
+    /// Image rows and columns, when the examples are images.
+    pub image: Option<[usize; 2]>,
+    /// The lowest and highest training value.
+    pub range: Option<(f32, f32)>,
     /// Seconds to load and check the files.
     pub seconds: f64,
     /// The three splits.
     pub splits: Vec<SplitReport>,
 }
 
-/// `dbn data`: loads and checks the three splits of `data_dir`, holding out `validation`
-/// training images.
+/// `dbn data`: loads and checks the three splits of `data`, holding out `validation`
+/// training examples ([`stages::load_splits`]).
 ///
 /// # Errors
-/// A file that is missing or invalid, or an impossible split (naming `--validation`).
+/// A file that is missing or invalid, or an impossible split (naming the flag).
 pub fn data_report<B: Backend>(
-    data_dir: &Path,
-    validation: usize,
+    data: &DataRequest,
+    validation: Option<SplitSize>,
     device: &B::Device,
 ) -> Result<DataReport, Box<dyn Error>> {
     let start = Instant::now();
-    let splits = stages::load_splits(data_dir, validation)?;
+    let splits = stages::load_splits(data, validation)?;
     let seconds = seconds(start);
-    let report = |name, set: &MnistDataset| SplitReport {
+    let report = |name, set: &ExampleSet| SplitReport {
         name,
         images: set.len(),
         mean: stages::images::<B>(set, device)
@@ -962,7 +1021,9 @@ pub fn data_report<B: Backend>(
         label_counts: set.label_counts(),
     };
     Ok(DataReport {
-        size: [splits.train.rows(), splits.train.cols()],
+        width: splits.train.width(),
+        image: splits.train.image_shape(),
+        range: splits.train.value_range(),
         seconds,
         splits: vec![
             report("train", &splits.train),
@@ -979,9 +1040,9 @@ mod tests {
 
     #[test]
     fn data_report_counts_the_shipped_mnist_per_split_and_label() {
-        let dir = dbn_data::shipped_mnist_dir();
-        let report = data_report::<Flex>(&dir, 10_000, &Default::default()).unwrap();
-        assert_eq!(report.size, [28, 28]);
+        let data = DataRequest::folder(dbn_data::shipped_mnist_dir());
+        let report = data_report::<Flex>(&data, None, &Default::default()).unwrap();
+        assert_eq!((report.width, report.image), (784, Some([28, 28])));
         let images: Vec<usize> = report.splits.iter().map(|s| s.images).collect();
         assert_eq!(images, [50_000, 10_000, 10_000]);
         let test = &report.splits[2];
@@ -990,8 +1051,45 @@ mod tests {
             [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
         );
         assert!((test.mean - 0.1325).abs() < 5e-5, "{}", test.mean);
-        let err = data_report::<Flex>(&dir, 60_000, &Default::default()).unwrap_err();
+        let all = Some(SplitSize::Count(60_000));
+        let err = data_report::<Flex>(&data, all, &Default::default()).unwrap_err();
         assert!(err.to_string().starts_with("--validation:"), "{err}");
+    }
+
+    #[test]
+    fn a_table_file_is_shuffled_and_split_into_test_validation_and_training() {
+        let data = DataRequest {
+            label_column: Some("benign".into()),
+            ..DataRequest::folder(dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv"))
+        };
+        let report = data_report::<Flex>(&data, None, &Default::default()).unwrap();
+        assert_eq!((report.width, report.image), (30, None));
+        // 569 examples: a fifth tests (114), a tenth validates (57).
+        let sizes: Vec<usize> = report.splits.iter().map(|s| s.images).collect();
+        assert_eq!(sizes, [398, 57, 114]);
+        let benign: usize = report.splits.iter().map(|s| s.label_counts[1]).sum();
+        assert_eq!(benign, 357);
+        let (lo, hi) = report.range.unwrap();
+        assert!(lo >= 0.0 && hi > 1000.0, "{lo} {hi}");
+        let unlabelled = DataRequest {
+            label_column: None,
+            ..data.clone()
+        };
+        let report = data_report::<Flex>(&unlabelled, None, &Default::default()).unwrap();
+        assert_eq!(
+            report.width, 31,
+            "the label column is a feature when not named"
+        );
+        let err = data_report::<Flex>(
+            &DataRequest {
+                test_split: SplitSize::Count(0),
+                ..data
+            },
+            None,
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("--test-split 0:"), "{err}");
     }
 
     #[test]

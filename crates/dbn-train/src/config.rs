@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::config::Config;
-use dbn_data::DEFAULT_VALIDATION;
+use dbn_data::{N_CLASSES, SplitSize};
 use dbn_model::check::at_least_one;
 use dbn_model::{
     DbnClassifierConfig, DbnConfig, ModelError, OverlayError, PretrainConfig, Range,
@@ -99,9 +99,15 @@ pub struct RunConfig {
     /// fine-tuned from the pretrained stack.
     #[config(default = "None")]
     pub updown: Option<UpDownConfig>,
-    /// Training images held out for validation (the last ones of the training file).
-    #[config(default = "DEFAULT_VALIDATION")]
-    pub validation: usize,
+    /// Training examples held out for validation: a count, or a fraction of the file's examples
+    /// (`0.1`). `None`: the last 10,000 training images of an IDX folder (as is customary for
+    /// MNIST), a tenth of a table file's (shuffled) examples.
+    #[config(default = "None")]
+    pub validation: Option<SplitSize>,
+    /// Classes of the data: the classifier's outputs and, with `dbn.labels` above 0, the top
+    /// RBM's label units. Set from the data by the run (one more than its highest label).
+    #[config(default = "N_CLASSES")]
+    pub classes: usize,
     /// Use only the first N training images (after the validation split), for quick runs.
     #[config(default = "None")]
     pub train_limit: Option<usize>,
@@ -207,10 +213,11 @@ impl RunConfig {
         RunSeed(self.seed)
     }
 
-    /// The classifier these settings fine-tune: the stack's layers, a softmax over the ten
-    /// classes, the fine-tuning dropout.
+    /// The classifier these settings fine-tune: the stack's layers, a softmax over the
+    /// `classes`, the fine-tuning dropout.
     pub fn classifier_config(&self) -> DbnClassifierConfig {
         DbnClassifierConfig::new(self.dbn.layers.clone())
+            .with_n_outputs(self.classes)
             .with_dropout(self.finetune.dropout)
             .with_input_dropout(self.finetune.input_dropout)
     }
@@ -247,6 +254,11 @@ impl RunConfig {
                  --labels limits: use one or the other"
                     .into(),
             ));
+        }
+        if let Some(validation) = self.validation {
+            validation
+                .validate()
+                .map_err(|e| SettingsError(format!("validation (--validation): {e}")))?;
         }
         if self.labels == Some(0) || self.train_limit == Some(0) {
             return Err(SettingsError(

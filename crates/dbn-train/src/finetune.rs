@@ -32,7 +32,7 @@ use burn::train::{
     ClassificationOutput, ExecutionStrategy, InferenceStep, Interrupter, Learner, MultiDeviceOptim,
     SupervisedTraining, TrainOutput, TrainStep,
 };
-use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, MnistDataset};
+use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, ExampleSet};
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
@@ -381,9 +381,9 @@ pub struct FinetuneJob<'a, B: Backend> {
     /// The run's seed: of the shuffling and of each step's dropout masks.
     pub seed: RunSeed,
     /// Labelled training examples.
-    pub train: MnistDataset,
+    pub train: ExampleSet,
     /// Validation examples (early stopping, the epoch kept).
-    pub valid: MnistDataset,
+    pub valid: ExampleSet,
     /// Folder of burn-train's logs and checkpoints.
     pub dir: &'a Path,
     /// Continue from the last checkpoint in `dir`.
@@ -626,11 +626,7 @@ fn execution<B: AutodiffBackend>(devices: &Devices<B>) -> ExecutionStrategy<B> {
 }
 
 /// Share of `set` that `net` misclassifies, in [0, 1].
-pub fn test_error<B: Backend>(
-    net: &DbnClassifier<B>,
-    set: &MnistDataset,
-    device: &B::Device,
-) -> f64 {
+pub fn test_error<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: &B::Device) -> f64 {
     let predict = |images| Ok::<_, std::convert::Infallible>(net.predict(net.forward(images)));
     error_rate(set, device, predict).unwrap_or_else(|never| match never {})
 }
@@ -644,7 +640,7 @@ pub fn test_error<B: Backend>(
 /// # Errors
 /// The first error of `predict`.
 pub fn error_rate<B: Backend, E>(
-    set: &MnistDataset,
+    set: &ExampleSet,
     device: &B::Device,
     predict: impl Fn(Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, E>,
 ) -> Result<f64, E> {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use dbn_data::{TableOptions, read_table};
 
+use crate::stages::DataInfo;
+
 /// When a picture's grey levels are inverted (`1 - grey`) to read light-on-dark, as MNIST is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Invert {
@@ -63,6 +65,24 @@ impl Inputs {
                 i % width,
                 self.values[i]
             )),
+        }
+    }
+
+    /// The inputs as the model whose data `info` describes takes them: standardised for
+    /// Gaussian visible units, checked to lie in [0, 1] for Bernoulli ones (and for a model
+    /// without a `data.json`, trained on grey levels).
+    ///
+    /// # Errors
+    /// As [`Inputs::check_unit_range`].
+    pub fn for_model(mut self, info: Option<&DataInfo>) -> Result<Self, String> {
+        match info.and_then(|info| info.standardization.as_ref()) {
+            Some(scaling) => {
+                for row in self.values.chunks_mut(scaling.width().max(1)) {
+                    scaling.apply(row);
+                }
+                Ok(self)
+            }
+            None => self.check_unit_range().map(|()| self),
         }
     }
 }

@@ -5,24 +5,29 @@ use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
-/// Grey tiles (values in [0, 1], `side x side` each, row-major) laid out `columns` per row with a
-/// one-pixel gap, each pixel drawn `zoom x zoom`.
-pub fn tile_grid(tiles: &[Vec<f32>], side: usize, columns: usize, zoom: u32) -> GrayImage {
+/// Grey tiles (values in [0, 1], `[height, width]` each, row-major) laid out `columns` per row
+/// with a one-pixel gap, each pixel drawn `zoom x zoom`.
+pub fn tile_grid(
+    tiles: &[Vec<f32>],
+    [height, width]: [usize; 2],
+    columns: usize,
+    zoom: u32,
+) -> GrayImage {
     let rows = tiles.len().div_ceil(columns).max(1);
-    let cell = side as u32 * zoom + 1;
+    let (cell_w, cell_h) = (width as u32 * zoom + 1, height as u32 * zoom + 1);
     let mut img = GrayImage::from_pixel(
-        columns as u32 * cell + 1,
-        rows as u32 * cell + 1,
+        columns as u32 * cell_w + 1,
+        rows as u32 * cell_h + 1,
         Luma([40]),
     );
     for (t, tile) in tiles.iter().enumerate() {
         let (x0, y0) = (
-            (t % columns) as u32 * cell + 1,
-            (t / columns) as u32 * cell + 1,
+            (t % columns) as u32 * cell_w + 1,
+            (t / columns) as u32 * cell_h + 1,
         );
-        for (p, &v) in tile.iter().enumerate().take(side * side) {
+        for (p, &v) in tile.iter().enumerate().take(height * width) {
             let shade = Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]);
-            let (px, py) = ((p % side) as u32 * zoom, (p / side) as u32 * zoom);
+            let (px, py) = ((p % width) as u32 * zoom, (p / width) as u32 * zoom);
             for dy in 0..zoom {
                 for dx in 0..zoom {
                     img.put_pixel(x0 + px + dx, y0 + py + dy, shade);
@@ -141,7 +146,7 @@ mod tests {
     #[test]
     fn a_grid_places_each_tile_in_its_cell() {
         let tiles = vec![vec![1.0; 4], vec![0.0; 4], vec![0.5; 4]];
-        let img = tile_grid(&tiles, 2, 2, 1);
+        let img = tile_grid(&tiles, [2, 2], 2, 1);
         assert_eq!(img.dimensions(), (7, 7));
         assert_eq!(img.get_pixel(1, 1)[0], 255);
         assert_eq!(img.get_pixel(4, 1)[0], 0);

@@ -4,20 +4,23 @@
 use std::error::Error;
 use std::io::IsTerminal;
 use std::ops::ControlFlow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{ImageBatcher, MnistDataset, MnistSplits};
+use dbn_data::{
+    DEFAULT_VALIDATION, DataError, ExampleSet, ImageBatcher, SplitSize, Splits, Standardization,
+    TableOptions, read_table,
+};
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, Generative, ModelError, PretrainedDbn,
-    RunSeed, UpDownConfig, UpDownDbn, UpDownEpoch, UpDownTrainer, load_module, one_hot_rows,
-    save_module,
+    RunSeed, UpDownConfig, UpDownDbn, UpDownEpoch, UpDownTrainer, VisibleUnits, load_module,
+    one_hot_rows, save_module,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig};
@@ -29,30 +32,315 @@ use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run_dir::RunDir;
 
+/// Where the data of a run or command comes from, as the flags say.
+#[derive(Clone, Debug)]
+pub struct DataRequest {
+    /// A folder in MNIST layout, or a table file (`.csv`, `.npy`, `.npz`).
+    pub path: PathBuf,
+    /// The test examples of a table file; without one, [`DataRequest::test_split`] of `path`.
+    pub test: Option<PathBuf>,
+    /// The CSV column of the labels (a header name or an index from 0); none for unlabelled
+    /// CSV data.
+    pub label_column: Option<String>,
+    /// The examples of a table file held out for testing when there is no test file.
+    pub test_split: SplitSize,
+    /// Which visible units the data goes to.
+    pub visible: Visible,
+}
+
+impl DataRequest {
+    /// The shipped MNIST folder and the defaults of every other setting.
+    pub fn folder(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            test: None,
+            label_column: None,
+            test_split: DEFAULT_TEST_SPLIT,
+            visible: Visible::Auto,
+        }
+    }
+}
+
+/// The share of a table file held out for testing when it has no test file.
+pub const DEFAULT_TEST_SPLIT: SplitSize = SplitSize::Fraction(0.2);
+
+/// The share of a table file's examples held out for validation by default (an IDX folder holds
+/// out its last [`DEFAULT_VALIDATION`] training images).
+pub const DEFAULT_FILE_VALIDATION: SplitSize = SplitSize::Fraction(0.1);
+
+/// The seed of a table file's shuffle before it is split: fixed, so that every run and command
+/// on one file, whatever its `--seed`, holds out the same test and validation examples.
+const SPLIT_SEED: u64 = 0x5eed_da7a;
+
+/// The visible units the data goes to: `--visible`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Visible {
+    /// Bernoulli when every training value lies in [0, 1] (grey levels, probabilities, binary
+    /// data), else Gaussian.
+    #[default]
+    Auto,
+    /// Bernoulli units: the data must lie in [0, 1].
+    Bernoulli,
+    /// Gaussian units of unit variance, the data standardised per feature with the training
+    /// examples' mean and standard deviation (stored in the run's `data.json`).
+    Gaussian,
+}
+
+/// What a run learned of its data, saved as `data.json` beside the models: what `dbn predict`,
+/// `dbn encode` and `dbn evaluate` need to treat new inputs as the training data was.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The training examples' file.
+    pub train: PathBuf,
+    /// The test examples' file.
+    pub test: PathBuf,
+    /// Features per example.
+    pub width: usize,
+    /// (rows, columns) of each example when they are images.
+    pub image: Option<[usize; 2]>,
+    /// Classes (one more than the highest label); 0 for unlabelled data.
+    pub classes: usize,
+    /// The visible units chosen.
+    pub visible: VisibleUnits,
+    /// The standardisation of Gaussian units' data, fitted on the training examples.
+    pub standardization: Option<Standardization>,
+}
+
+impl DataInfo {
+    /// The `data.json` of the model folder `dir`; `None` for a folder without one (a run of
+    /// an earlier version: MNIST-like data in [0, 1]).
+    ///
+    /// # Errors
+    /// A `data.json` that cannot be read or parsed, named.
+    pub fn of_model(dir: &Path) -> Result<Option<Self>, Box<dyn Error>> {
+        let path = dir.join("data.json");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
+        ))
+    }
+}
+
 /// The data of a run.
 pub struct Data {
-    /// Training images for pretraining (all of them, or the first `train_limit`).
-    pub unlabelled: MnistDataset,
-    /// Labelled training images for fine-tuning (`labels` of them, balanced, or all).
-    pub labelled: MnistDataset,
-    /// Validation images (held out from the training file).
-    pub valid: MnistDataset,
-    /// Test images.
-    pub test: MnistDataset,
+    /// Training examples for pretraining (all of them, or the first `train_limit`).
+    pub unlabelled: ExampleSet,
+    /// Labelled training examples for fine-tuning (`labels` of them, balanced, or all).
+    pub labelled: ExampleSet,
+    /// Validation examples (held out from the training file).
+    pub valid: ExampleSet,
+    /// Test examples.
+    pub test: ExampleSet,
+    /// What the run saves of its data.
+    pub info: DataInfo,
 }
 
-/// Loads the three splits of a folder, naming the `--validation` flag when it is the culprit.
-pub fn load_splits(dir: &Path, n_valid: usize) -> Result<MnistSplits, Box<dyn Error>> {
-    MnistSplits::load(dir, n_valid).map_err(|e| match e {
-        dbn_data::DataError::InvalidSplit { .. } => format!("--validation: {e}").into(),
-        other => Box::<dyn Error>::from(other),
-    })
+/// Loads the splits the request names: an IDX folder's (the last `n_valid` training images
+/// validate, [`DEFAULT_VALIDATION`] by default), or a table file's (shuffled by a fixed seed,
+/// then split into test, unless a test file is given, validation, [`DEFAULT_FILE_VALIDATION`]
+/// by default, and training). Errors name the flag at fault.
+pub fn load_splits(
+    request: &DataRequest,
+    n_valid: Option<SplitSize>,
+) -> Result<Splits, Box<dyn Error>> {
+    let flagged = |e: DataError| -> Box<dyn Error> {
+        match e {
+            DataError::InvalidSplit { what: "test", .. } => format!("--test-split: {e}").into(),
+            DataError::InvalidSplit { .. } => format!("--validation: {e}").into(),
+            other => other.into(),
+        }
+    };
+    let path = &request.path;
+    if path.is_dir() {
+        if let Some(test) = &request.test {
+            return Err(format!(
+                "--test-data {}: the folder {} has its own test files (t10k-*); --test-data is \
+                 for a --data file",
+                test.display(),
+                path.display()
+            )
+            .into());
+        }
+        if request.label_column.is_some() {
+            return Err(format!(
+                "--label-column: {} is an IDX folder, whose labels are in their own files",
+                path.display()
+            )
+            .into());
+        }
+        return Splits::load(path, n_valid.unwrap_or(DEFAULT_VALIDATION)).map_err(flagged);
+    }
+    if !path.exists() {
+        return Err(format!("--data {}: no such file or folder", path.display()).into());
+    }
+    let options = TableOptions {
+        label_column: request.label_column.clone(),
+    };
+    let read = |path: &Path| -> Result<ExampleSet, DataError> {
+        Ok(ExampleSet::from_table(path, read_table(path, &options)?))
+    };
+    let all = read(path)?;
+    let test = request.test.as_deref().map(read).transpose()?;
+    if test.is_none() && request.test_split.of(all.len()) == 0 {
+        return Err(format!(
+            "--test-split {}: holds out no test examples of {} ({} examples); give a larger \
+             one, or --test-data FILE",
+            request.test_split,
+            path.display(),
+            all.len()
+        )
+        .into());
+    }
+    Splits::of_examples(
+        all,
+        test,
+        n_valid.unwrap_or(DEFAULT_FILE_VALIDATION),
+        request.test_split,
+        SPLIT_SEED,
+    )
+    .map_err(flagged)
 }
 
-/// Loads the folder and applies the run's limits; checks the image size against the stack.
-pub fn load_data(dir: &Path, config: &RunConfig) -> Result<Data, Box<dyn Error>> {
-    let splits = load_splits(dir, config.validation)?;
-    config.dbn.check_data_width(splits.train.n_pixels())?;
+/// The test examples of `request` as the model saved in `model` takes them: standardised as its
+/// `data.json` says, for Gaussian visible units.
+///
+/// # Errors
+/// As [`load_splits`]; data of another width than the standardisation's.
+pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet, Box<dyn Error>> {
+    let test = load_splits(request, None)?.test;
+    let Some(scaling) = DataInfo::of_model(model)?.and_then(|info| info.standardization) else {
+        return Ok(test);
+    };
+    if scaling.width() != test.width() {
+        return Err(format!(
+            "{}: {} features per example, the model in {} takes {}",
+            test.source().display(),
+            test.width(),
+            model.display(),
+            scaling.width()
+        )
+        .into());
+    }
+    Ok(test.standardized(&scaling))
+}
+
+/// The visible units `visible` asks for, given the training examples `train` (the rule of
+/// [`Visible::Auto`]).
+///
+/// # Errors
+/// `--visible bernoulli` for data outside [0, 1], naming the file and the range.
+pub fn visible_units(visible: Visible, train: &ExampleSet) -> Result<VisibleUnits, String> {
+    let (lo, hi) = train.value_range().unwrap_or((0.0, 1.0));
+    let in_unit_range = lo >= 0.0 && hi <= 1.0;
+    match visible {
+        Visible::Gaussian => Ok(VisibleUnits::Gaussian),
+        Visible::Auto if !in_unit_range => Ok(VisibleUnits::Gaussian),
+        _ if in_unit_range => Ok(VisibleUnits::Bernoulli),
+        _ => Err(format!(
+            "--visible bernoulli: {} has values from {lo} to {hi}; Bernoulli units take values \
+             in [0, 1]: scale the data, or use --visible gaussian (or auto)",
+            train.source().display()
+        )),
+    }
+}
+
+/// The divisor of the first RBM's learning rate for Gaussian visible units: "one or two orders
+/// of magnitude smaller than when using binary visible units" (Hinton 2010, *A Practical Guide
+/// to Training Restricted Boltzmann Machines*, §13.2), as their inputs are unbounded. The
+/// preset's 0.1 diverged on the shipped data/wdbc within two epochs; 0.01 trains.
+pub const GAUSSIAN_RATE_DIVISOR: f64 = 10.0;
+
+/// Divides the first RBM's learning rate by [`GAUSSIAN_RATE_DIVISOR`] when it is the preset's (a
+/// rate given by a flag or a config file is kept), saying so.
+fn gaussian_rate(config: &mut RunConfig, preset: &RunConfig) {
+    let preset_rate = preset.pretrain.for_layer(1).optimizer.learning_rate;
+    if config.pretrain.for_layer(1).optimizer.learning_rate != preset_rate {
+        return;
+    }
+    let pretrain = &mut config.pretrain;
+    if pretrain.per_layer.is_empty() {
+        pretrain.per_layer = vec![pretrain.rbm.clone(); config.dbn.n_rbms()];
+    }
+    let rate = preset_rate / GAUSSIAN_RATE_DIVISOR;
+    pretrain.per_layer[0].optimizer.learning_rate = rate;
+    println!(
+        "pretraining: layer 1 (Gaussian visible units) at learning rate {rate} instead of \
+         {preset_rate}; --pretrain-lr sets every layer's"
+    );
+}
+
+/// Loads the data and applies the run's limits; sets the stack's visible units, size and label
+/// units from the data (the preset's first layer becomes the data's width; layers given by
+/// `--layers` or a config file must match it).
+///
+/// # Errors
+/// Any error of [`load_splits`] and [`visible_units`]; a width other than given layers';
+/// settings the data cannot serve (unlabelled data for a command that `fine_tunes`, labels
+/// asked of unlabelled data, `--binarize` of Gaussian units), naming the flag.
+pub fn load_data(
+    request: &DataRequest,
+    config: &mut RunConfig,
+    preset: &RunConfig,
+    fine_tunes: Option<&str>,
+) -> Result<Data, Box<dyn Error>> {
+    let splits = load_splits(request, config.validation)?;
+    let classes = splits.n_classes();
+    let needs_labels = fine_tunes
+        .map(|command| format!("`dbn {command}` fine-tunes on them"))
+        .or_else(|| (config.dbn.labels > 0).then(|| "--labelled-top trains on them".into()))
+        .or_else(|| config.labels.map(|_| "--labels counts them".into()));
+    if let (0, Some(why)) = (classes, needs_labels) {
+        return Err(format!(
+            "--data {}: no labels, and {why}; name the label column with --label-column (CSV) \
+             or give an .npz with a labels array (only `dbn pretrain` takes unlabelled data)",
+            request.path.display()
+        )
+        .into());
+    }
+    let width = splits.train.width();
+    if config.dbn.layers == preset.dbn.layers && config.dbn.layers.first() != Some(&width) {
+        config.dbn.layers[0] = width;
+        println!(
+            "layers: {:?} (the preset's, under the data's {width} features)",
+            config.dbn.layers
+        );
+    }
+    config.dbn.check_data_width(width)?;
+    let visible = visible_units(request.visible, &splits.train)?;
+    config.dbn.visible = visible;
+    if visible == VisibleUnits::Gaussian && config.binarize {
+        return Err(
+            "--binarize: binary draws are of data in [0, 1], for Bernoulli units; these \
+                    data go to Gaussian units (see --visible)"
+                .into(),
+        );
+    }
+    if visible == VisibleUnits::Gaussian {
+        gaussian_rate(config, preset);
+    }
+    if config.dbn.labels > 0 {
+        config.dbn.labels = classes;
+    }
+    config.classes = classes;
+    let standardization =
+        (visible == VisibleUnits::Gaussian).then(|| Standardization::fit(&splits.train));
+    let splits = match &standardization {
+        Some(scaling) => splits.standardized(scaling),
+        None => splits,
+    };
+    let info = DataInfo {
+        train: splits.train.source().to_path_buf(),
+        test: splits.test.source().to_path_buf(),
+        width,
+        image: splits.train.image_shape(),
+        classes,
+        visible,
+        standardization,
+    };
     let unlabelled = match config.train_limit {
         Some(n) => splits.train.take(n),
         None => splits.train,
@@ -66,12 +354,13 @@ pub fn load_data(dir: &Path, config: &RunConfig) -> Result<Data, Box<dyn Error>>
         labelled,
         valid: splits.valid,
         test: splits.test,
+        info,
     })
 }
 
 /// A whole set as one `[n, n_pixels]` tensor, its pixels as `batcher` makes them.
 pub fn batch_all<B: Backend>(
-    set: &MnistDataset,
+    set: &ExampleSet,
     batcher: &ImageBatcher,
     device: &B::Device,
 ) -> Tensor<B, 2> {
@@ -79,7 +368,7 @@ pub fn batch_all<B: Backend>(
 }
 
 /// A whole set as one `[n, n_pixels]` tensor of grey levels in [0, 1].
-pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2> {
+pub fn images<B: Backend>(set: &ExampleSet, device: &B::Device) -> Tensor<B, 2> {
     batch_all(set, &ImageBatcher::default(), device)
 }
 
@@ -87,7 +376,7 @@ pub fn images<B: Backend>(set: &MnistDataset, device: &B::Device) -> Tensor<B, 2
 /// seeded by the run's seed; with label units in the top RBM, each image's one-hot label
 /// beside it.
 fn pretraining_images<B: Backend>(
-    set: &MnistDataset,
+    set: &ExampleSet,
     config: &RunConfig,
     device: &B::Device,
 ) -> Tensor<B, 2> {
@@ -107,8 +396,8 @@ fn pretraining_images<B: Backend>(
 ///
 /// # Shapes
 /// -> `[set.len(), k]`
-fn label_columns<B: Backend>(set: &MnistDataset, k: usize, device: &B::Device) -> Tensor<B, 2> {
-    let labels: Vec<usize> = set.iter().map(|item| usize::from(item.label)).collect();
+fn label_columns<B: Backend>(set: &ExampleSet, k: usize, device: &B::Device) -> Tensor<B, 2> {
+    let labels = set.labels().unwrap_or_default();
     one_hot_rows(&labels, k, device)
 }
 
@@ -119,7 +408,7 @@ fn label_columns<B: Backend>(set: &MnistDataset, k: usize, device: &B::Device) -
 /// A stack without label units.
 pub fn generative_test_error<B: Backend>(
     dbn: &impl Generative<B>,
-    set: &MnistDataset,
+    set: &ExampleSet,
     device: &B::Device,
 ) -> Result<f64, Box<dyn Error>> {
     Ok(error_rate(set, device, |images| {
@@ -161,7 +450,7 @@ const QUALITY_STEPS: usize = 200;
 pub fn sample_quality<B: Backend>(
     stack: &impl Generative<B>,
     net: &DbnClassifier<B>,
-    test: &MnistDataset,
+    test: &ExampleSet,
     seed: RunSeed,
 ) -> Result<SampleQuality, Box<dyn Error>> {
     let dbn = stack.generator();
@@ -188,7 +477,7 @@ pub fn sample_quality<B: Backend>(
         .sum::<f64>()
         / k as f64;
     let images = images::<B>(test, &device);
-    let labels: Vec<usize> = test.iter().map(|item| usize::from(item.label)).collect();
+    let labels = test.labels().ok_or("the test examples have no labels")?;
     let test_spread = (0..k)
         .map(|label| {
             let of_label: Vec<i64> = (0..labels.len())
@@ -524,10 +813,11 @@ pub fn refit_stage<AB: AutodiffBackend>(
     })
 }
 
-/// Writes the pictures of a pretrained stack: `filters.png` (layer-1 weights), `samples.png`
-/// (generated from noise), with label units `samples-by-class.png` (ten of each label, one row
-/// per label), `reconstructions.png` (test images above their reconstruction through the whole
-/// stack) and, when there is history, `reconstruction-error.png`.
+/// Writes the pictures of a pretrained stack of image data: `filters.png` (layer-1 weights),
+/// and for Bernoulli units (grey levels) `samples.png` (generated from noise), with label units
+/// `samples-by-class.png` (ten of each label, one row per label) and `reconstructions.png` (test
+/// images above their reconstruction through the whole stack); for any data, when there is
+/// history, `reconstruction-error.png`.
 pub fn pictures<B: Backend>(
     run: &RunDir,
     dbn: &Dbn<B>,
@@ -535,9 +825,8 @@ pub fn pictures<B: Backend>(
     data: &Data,
     seed: RunSeed,
 ) -> Result<(), Box<dyn Error>> {
-    let side = data.test.rows();
-    let width = data.test.n_pixels();
-    if data.test.cols() == side {
+    let width = data.test.width();
+    if let Some(shape) = data.test.image_shape() {
         let rbm = &dbn.rbms[0];
         let weights: Vec<f32> = rbm.weights.val().into_data().to_vec()?;
         let features = rbm.n_features(); // the label units' weights (a one-RBM stack's) are not pixels
@@ -547,9 +836,11 @@ pub fn pictures<B: Backend>(
             rbm.n_hidden(),
             100,
         );
-        save_png(tile_grid(&tiles, side, 10, 2), &run.file("filters.png"))?;
-        let device = rbm.weights.device();
+        save_png(tile_grid(&tiles, shape, 10, 2), &run.file("filters.png"))?;
         sample_pictures(run, dbn, data, seed, "")?;
+    }
+    if let (Some(shape), VisibleUnits::Bernoulli) = (data.test.image_shape(), data.info.visible) {
+        let device = dbn.rbms[0].weights.device();
         let inputs = images::<B>(&data.test.clone().take(10), &device);
         let top = dbn.rbms.len();
         let down = (1..=top)
@@ -559,7 +850,7 @@ pub fn pictures<B: Backend>(
             });
         let both: Vec<f32> = Tensor::cat(vec![inputs, down], 0).into_data().to_vec()?;
         save_png(
-            tile_grid(&rows(&both, width), side, 10, 3),
+            tile_grid(&rows(&both, width), shape, 10, 3),
             &run.file("reconstructions.png"),
         )?;
     }
@@ -574,7 +865,7 @@ pub fn pictures<B: Backend>(
 }
 
 /// Writes the samples of the generative model `dbn` (a pretrained stack, or an up-down one's
-/// generator) when the data are square images: `samples{suffix}.png` (100 generated from
+/// generator) when the data are images for Bernoulli units: `samples{suffix}.png` (100 generated from
 /// noise) and, with label units, `samples-by-class{suffix}.png` (ten of each label, one row per
 /// label), each after 1000 Gibbs steps, seeded by the run's seed.
 pub fn sample_pictures<B: Backend>(
@@ -584,15 +875,16 @@ pub fn sample_pictures<B: Backend>(
     seed: RunSeed,
     suffix: &str,
 ) -> Result<(), Box<dyn Error>> {
-    let (side, width) = (data.test.rows(), data.test.n_pixels());
-    if data.test.cols() != side {
+    let (Some(shape), VisibleUnits::Bernoulli) = (data.test.image_shape(), data.info.visible)
+    else {
         return Ok(());
-    }
+    };
+    let width = data.test.width();
     B::seed(&dbn.rbms[0].weights.device(), seed.draws());
     let generated = dbn.generate(100, 1000);
     let samples: Vec<f32> = generated.probs.into_data().to_vec()?;
     save_png(
-        tile_grid(&rows(&samples, width), side, 10, 2),
+        tile_grid(&rows(&samples, width), shape, 10, 2),
         &run.file(&format!("samples{suffix}.png")),
     )?;
     if dbn.labels() > 0 {
@@ -600,7 +892,7 @@ pub fn sample_pictures<B: Backend>(
         let by_class = dbn.generate_class(&asked, 1000)?;
         let samples: Vec<f32> = by_class.probs.into_data().to_vec()?;
         save_png(
-            tile_grid(&rows(&samples, width), side, 10, 2),
+            tile_grid(&rows(&samples, width), shape, 10, 2),
             &run.file(&format!("samples-by-class{suffix}.png")),
         )?;
     }
@@ -706,7 +998,7 @@ impl Summary {
         println!("{:<24}{:.1} s", "  total", self.total_seconds);
         if let Some(e) = self.test_error {
             println!(
-                "{:<24}{:.2}% of {} images",
+                "{:<24}{:.2}% of {} examples",
                 "  test error",
                 100.0 * e,
                 self.test_images
@@ -714,7 +1006,7 @@ impl Summary {
         }
         if let Some(e) = self.generative_test_error {
             println!(
-                "{:<24}{:.2}% of {} images (the stack alone: lowest free energy of each label)",
+                "{:<24}{:.2}% of {} examples (the stack alone: lowest free energy of each label)",
                 "  generative test error",
                 100.0 * e,
                 self.test_images
@@ -728,7 +1020,7 @@ impl Summary {
         }
         if let Some(e) = self.updown_generative_test_error {
             println!(
-                "{:<24}{:.2}% of {} images (after up-down)",
+                "{:<24}{:.2}% of {} examples (after up-down)",
                 "  generative test error",
                 100.0 * e,
                 self.test_images
@@ -779,7 +1071,7 @@ pub fn seconds(start: Instant) -> f64 {
 pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Device) -> f64 {
     let error = test_error(net, &data.test, device);
     println!(
-        "test error: {:.2}% ({} images)",
+        "test error: {:.2}% ({} examples)",
         100.0 * error,
         data.test.len()
     );

@@ -22,13 +22,14 @@ use burn::backend::{Autodiff, Flex, NdArray};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
-use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, MnistSplits, shipped_mnist_dir};
+use dbn_data::{DEFAULT_VALIDATION, ImageBatcher, SplitSize, Splits, shipped_mnist_dir};
 use dbn_model::conformance::correlation;
 use dbn_model::{Dbn, load_module};
 use dbn_train::commands::{self, LoglikSettings, RunRequest, SampleSettings};
 use dbn_train::config::Preset;
 use dbn_train::device::Devices;
 use dbn_train::run_dir::Existing;
+use dbn_train::stages::DataRequest;
 
 /// What a small run measured, to compare between backends.
 #[derive(Clone, Copy, Debug)]
@@ -46,11 +47,11 @@ struct Figures {
 fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("run");
-    let data_dir = shipped_mnist_dir();
+    let data = DataRequest::folder(shipped_mnist_dir());
     let mut config = Preset::Quick.config();
     config.dbn.layers = vec![784, 64, 32];
     config.train_limit = Some(2000);
-    config.validation = 1000;
+    config.validation = Some(SplitSize::Count(1000));
     config.pretrain.rbm.epochs = 2;
     config.finetune.epochs = 3;
     config.finetune.refit = false;
@@ -58,7 +59,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
         command: "train",
         base: Preset::Quick.config(),
         config,
-        data_dir: &data_dir,
+        data: data.clone(),
         out: out.clone(),
         existing: Existing::Refuse,
         backend: name,
@@ -81,7 +82,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
     assert!(width > 4 * 28 && height > 28, "{width}x{height}");
     let sample_correlation = sample_correlation::<B>(&out, device);
 
-    let evaluation = commands::evaluate::<B>(&out, &data_dir, device).unwrap();
+    let evaluation = commands::evaluate::<B>(&out, &data, device).unwrap();
     assert_eq!(evaluation.images, 10_000);
     assert!(
         (evaluation.test_error - test_error).abs() < 1e-12,
@@ -95,7 +96,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
         seed: 3,
         bound: false,
     };
-    let loglik = commands::loglik::<B>(&out, &data_dir, settings, device).unwrap();
+    let loglik = commands::loglik::<B>(&out, &data, settings, device).unwrap();
     within_bounds(
         name,
         Figures {
@@ -153,12 +154,12 @@ fn end_to_end_by_binary<B: Backend>(name: &str, device: &B::Device) -> Figures {
     assert!(width > 4 * 28 && height > 28, "{width}x{height}");
     let sample_correlation = sample_correlation::<B>(&out, device);
 
-    // "test error: 19.74% (10000 images)"
+    // "test error: 19.74% (10000 examples)"
     let stdout = ok(&dbn(&["evaluate", "--model", out_arg]));
     let evaluated = line_starting(&stdout, "test error: ");
     assert_eq!(
         evaluated,
-        format!("test error: {:.2}% (10000 images)", 100.0 * test_error)
+        format!("test error: {:.2}% (10000 examples)", 100.0 * test_error)
     );
     // "log Z = ...; average test log-likelihood -183.19 nats (...)"
     let loglik = [
@@ -217,7 +218,7 @@ fn sample_correlation<B: Backend>(dir: &Path, device: &B::Device) -> f64 {
         .into_data()
         .to_vec()
         .unwrap();
-    let splits = MnistSplits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
+    let splits = Splits::load(shipped_mnist_dir(), DEFAULT_VALIDATION).unwrap();
     let train: Tensor<B, 2> =
         ImageBatcher::default().batch(splits.train.take(2000).iter().collect(), device);
     let data: Vec<f32> = train.mean_dim(0).into_data().to_vec().unwrap();

@@ -199,16 +199,16 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
     let model = dir.to_str().unwrap();
     let mnist = dbn_data::shipped_mnist_dir();
     let idx = mnist.join("t10k-images-idx3-ubyte.gz");
-    let test = dbn_data::MnistDataset::load(&mnist, dbn_data::Split::Test).unwrap();
+    let test = dbn_data::ExampleSet::load(&mnist, dbn_data::Split::Test).unwrap();
     let mut csv = String::from("label");
     for i in 0..784 {
         csv.push_str(&format!(",px{i}"));
     }
     csv.push('\n');
     for item in test.iter().take(500) {
-        csv.push_str(&item.label.to_string());
-        for &p in &item.image {
-            csv.push_str(&format!(",{}", f32::from(p) / 255.0));
+        csv.push_str(&item.label.unwrap().to_string());
+        for &p in &item.features {
+            csv.push_str(&format!(",{p}"));
         }
         csv.push('\n');
     }
@@ -216,7 +216,8 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
     std::fs::write(&table, csv).unwrap();
     let first = test.get(0).unwrap();
     let picture = dir.join("first.png");
-    image::GrayImage::from_raw(28, 28, first.image.clone())
+    let grey = first.features.iter().map(|&p| (p * 255.0).round() as u8);
+    image::GrayImage::from_raw(28, 28, grey.collect())
         .unwrap()
         .save(&picture)
         .unwrap();
@@ -252,7 +253,7 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
     let wrong = lines[1..10_001]
         .iter()
         .zip(test.iter())
-        .filter(|(line, item)| fields(line)[1] != item.label.to_string())
+        .filter(|(line, item)| fields(line)[1] != item.label.unwrap().to_string())
         .count();
     assert!(
         (wrong as f64 / 10_000.0 - error).abs() < 1e-9,
@@ -518,7 +519,7 @@ fn bad_flags_and_files_fail_before_training_with_one_clear_line() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--data-dir", "/nonexistent/mnist"],
-            "/nonexistent/mnist/train-images-idx3-ubyte: file not found",
+            "--data /nonexistent/mnist: no such file or folder",
         ),
         (
             vec!["--layers", "700,200"],
@@ -728,7 +729,7 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         picture_arg,
     ]);
     assert!(
-        text(&out_err.stderr).contains("test images, fewer than --n 20000"),
+        text(&out_err.stderr).contains("test examples, fewer than --n 20000"),
         "{}",
         text(&out_err.stderr)
     );
@@ -740,4 +741,241 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The shipped real-valued table (30 features, labels in the column `benign`).
+fn wdbc() -> String {
+    let dir = dbn_data::shipped_mnist_dir();
+    let csv = dir.parent().unwrap().join("wdbc").join("wdbc.csv");
+    csv.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_alike() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("wdbc");
+    let (out, data) = (dir.to_str().unwrap(), wdbc());
+    let stdout = ok(&dbn(&[
+        "train",
+        "--data",
+        &data,
+        "--label-column",
+        "benign",
+        "--out",
+        out,
+        "--layers",
+        "30,64",
+        "--pretrain-batch-size",
+        "10",
+        "--batch-size",
+        "10",
+        "--finetune-lr",
+        "0.1",
+    ]));
+    // Real values go to Gaussian units, whose first RBM learns at a tenth of the rate.
+    assert!(
+        stdout.contains("layer 1 (Gaussian visible units) at learning rate 0.01 instead of 0.1"),
+        "{stdout}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    assert_eq!(info["visible"], "Gaussian");
+    assert_eq!(
+        (info["width"].as_u64(), info["classes"].as_u64()),
+        (Some(30), Some(2))
+    );
+    assert!(info["image"].is_null());
+    let mean = info["standardization"]["mean"].as_array().unwrap();
+    // The first feature, mean radius: about 14 (its mean over all 569 examples is 14.13).
+    assert!((mean[0].as_f64().unwrap() - 14.1).abs() < 0.5, "{mean:?}");
+    let summary = read_summary(&dir);
+    let error = summary["test_error"].as_f64().unwrap();
+    // 114 test examples, 40 malignant: always guessing benign errs on 35%.
+    assert!(error < 0.08, "test error {error}");
+    assert_eq!(summary["test_images"], 114);
+    assert!(dir.join("reconstruction-error.png").is_file());
+    assert!(
+        !dir.join("filters.png").exists(),
+        "no image tiles of data that are not images"
+    );
+
+    // evaluate holds out the same test examples and standardises them as the run did.
+    let evaluated = ok(&dbn(&[
+        "evaluate",
+        "--model",
+        out,
+        "--data",
+        &data,
+        "--label-column",
+        "benign",
+    ]));
+    assert!(
+        evaluated.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
+        "{evaluated}"
+    );
+    // predict standardises new rows of raw values by the run's mean and scale.
+    let predicted = dbn(&["predict", "--model", out, &data, "--label-column", "benign"]);
+    let stderr = text(&predicted.stderr);
+    let accuracy: f64 = line_starting(&stderr, "accuracy ")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(accuracy > 92.0, "{stderr}");
+    assert_eq!(text(&predicted.stdout).lines().count(), 1 + 569);
+    let features = root.path().join("h1.npy");
+    ok(&dbn(&[
+        "encode",
+        "--model",
+        out,
+        &data,
+        "--label-column",
+        "benign",
+        "--out",
+        features.to_str().unwrap(),
+    ]));
+    let table = dbn_data::read_table(&features, &Default::default()).unwrap();
+    assert_eq!((table.rows, table.cols), (569, 64));
+    assert!(table.values.iter().all(|p| (0.0..=1.0).contains(p)));
+}
+
+#[test]
+fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    let (out, data) = (out.to_str().unwrap(), wdbc());
+    let base = ["--data", data.as_str(), "--out", out, "--layers", "30,8,8"];
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "train",
+            vec![],
+            "no labels, and `dbn train` fine-tunes on them",
+        ),
+        (
+            "pretrain",
+            vec!["--label-column", "benign", "--visible", "bernoulli"],
+            "--visible bernoulli: ",
+        ),
+        (
+            "pretrain",
+            vec!["--label-column", "benign", "--binarize"],
+            "--binarize: binary draws are of data in [0, 1]",
+        ),
+        (
+            "train",
+            vec!["--label-column", "benign", "--test-split", "0"],
+            "--test-split 0: holds out no test examples",
+        ),
+        (
+            "pretrain",
+            vec!["--labelled-top"],
+            "no labels, and --labelled-top trains on them",
+        ),
+        (
+            "train",
+            vec!["--label-column", "malignant"],
+            "no label column \"malignant\": the columns are mean_radius,",
+        ),
+        (
+            "train",
+            vec![
+                "--label-column",
+                "benign",
+                "--labelled-top",
+                "--test-split",
+                "569",
+            ],
+            "test split of 569 examples is invalid",
+        ),
+    ];
+    for (command, extra, expected) in cases {
+        let mut args = vec![command];
+        args.extend(base);
+        args.extend(extra.iter().copied());
+        let out = dbn(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!Path::new(base[3]).exists(), "{args:?} left {}", base[3]);
+    }
+    // An IDX folder takes neither a test file nor a label column.
+    let mnist = dbn_data::shipped_mnist_dir();
+    let mnist = mnist.to_str().unwrap();
+    for (flag, value) in [("--test-data", data.as_str()), ("--label-column", "0")] {
+        let out = dbn(&["data", "--data", mnist, flag, value]);
+        assert!(
+            text(&out.stderr).starts_with(&format!("error: {flag}")),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // Unlabelled, the label column is one more feature, and pretraining alone runs.
+    let stdout = ok(&dbn(&[
+        "pretrain",
+        "--data",
+        &data,
+        "--out",
+        out,
+        "--pretrain-epochs",
+        "1",
+    ]));
+    assert!(
+        stdout
+            .contains("layers: [31, 500, 500, 2000] (the preset's, under the data's 31 features)"),
+        "{stdout}"
+    );
+}
+
+/// `.npy` bytes of a `[n, rows, cols]` float32 array.
+fn npy_images(n: usize, rows: usize, cols: usize, values: &[f32]) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    bytes
+}
+
+#[test]
+fn images_of_another_shape_tile_at_their_own_shape() {
+    let root = tempfile::tempdir().unwrap();
+    // 200 images of 6x5 pixels in [0, 1]: a bright bar at a row of its own per image.
+    let values: Vec<f32> = (0..200 * 30)
+        .map(|i| {
+            let (image, pixel) = (i / 30, i % 30);
+            if pixel / 5 == image % 6 { 0.9 } else { 0.1 }
+        })
+        .collect();
+    let file = root.path().join("bars.npy");
+    std::fs::write(&file, npy_images(200, 6, 5, &values)).unwrap();
+    let dir = root.path().join("run");
+    ok(&dbn(&[
+        "pretrain",
+        "--data",
+        file.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+        "--layers",
+        "30,20",
+        "--pretrain-epochs",
+        "2",
+    ]));
+    let info = std::fs::read_to_string(dir.join("data.json")).unwrap();
+    assert!(info.contains("\"visible\": \"Bernoulli\""), "{info}");
+    // 20 filters of 6x5, ten per row, each pixel 2x2 with a one-pixel gap.
+    let (width, height) = image::image_dimensions(dir.join("filters.png")).unwrap();
+    assert_eq!((width, height), (10 * (5 * 2 + 1) + 1, 2 * (6 * 2 + 1) + 1));
+    let (width, _) = image::image_dimensions(dir.join("samples.png")).unwrap();
+    assert_eq!(width, 10 * (5 * 2 + 1) + 1);
 }

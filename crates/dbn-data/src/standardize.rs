@@ -1,0 +1,127 @@
+//! Per-feature standardisation of real-valued data, for Gaussian visible units.
+//!
+//! A Gaussian-visible RBM models `v | h ~ N(a + W h, 1)`: unit variance per feature, which the
+//! data only has once each feature is centred and scaled (Hinton 2010, *A Practical Guide to
+//! Training RBMs*, §13.2). The mean and scale are fitted on the training examples alone and
+//! stored with the model, so that new inputs are standardised exactly as the training data was.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::ExampleSet;
+use burn::data::dataset::Dataset;
+
+/// `x ↦ (x - mean) / scale`, feature by feature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Standardization {
+    /// Each feature's mean over the training examples, `[width]`.
+    pub mean: Vec<f32>,
+    /// Each feature's standard deviation over the training examples, `[width]`; 1 for a
+    /// feature that is constant there (it then stays constant, centred at 0).
+    pub scale: Vec<f32>,
+}
+
+impl Standardization {
+    /// The mean and (population) standard deviation of each feature of `set`, accumulated in
+    /// `f64`.
+    pub fn fit(set: &ExampleSet) -> Self {
+        let width = set.width();
+        let n = set.len().max(1) as f64;
+        let mut sum = vec![0f64; width];
+        let mut sum_sq = vec![0f64; width];
+        for row in (0..set.len()).filter_map(|i| set.features(i)) {
+            for ((s, q), &x) in sum.iter_mut().zip(&mut sum_sq).zip(&row) {
+                *s += f64::from(x);
+                *q += f64::from(x) * f64::from(x);
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let scale = sum_sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| {
+                let sd = (q / n - m * m).max(0.0).sqrt();
+                // A constant feature (up to rounding of f32 data) has no scale to divide by.
+                if sd > 1e-6 * m.abs().max(1.0) {
+                    sd as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            scale,
+        }
+    }
+
+    /// Features standardised.
+    pub fn width(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Standardises one example in place.
+    ///
+    /// # Shapes
+    /// row `[width]`
+    pub fn apply(&self, row: &mut [f32]) {
+        for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+            *x = (*x - m) / s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::Table;
+
+    fn set(values: Vec<f32>, cols: usize) -> ExampleSet {
+        let rows = values.len() / cols;
+        ExampleSet::from_table(
+            "t.csv",
+            Table {
+                rows,
+                cols,
+                values,
+                labels: None,
+                image: None,
+                names: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn standardised_features_have_mean_zero_and_unit_variance() {
+        // Feature 0: 1, 2, 3, 6 (mean 3, variance 3.5); feature 1 constant 5.
+        let data = set(vec![1.0, 5.0, 2.0, 5.0, 3.0, 5.0, 6.0, 5.0], 2);
+        let s = Standardization::fit(&data);
+        assert_eq!(s.mean, [3.0, 5.0]);
+        assert!((s.scale[0] - 3.5f32.sqrt()).abs() < 1e-6, "{:?}", s.scale);
+        assert_eq!(s.scale[1], 1.0, "a constant feature keeps its scale");
+        let standardized = data.standardized(&s);
+        let column: Vec<f32> = (0..4)
+            .map(|i| standardized.features(i).unwrap()[0])
+            .collect();
+        let mean = column.iter().sum::<f32>() / 4.0;
+        let var = column.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / 4.0;
+        assert!(
+            mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5,
+            "{mean} {var}"
+        );
+        assert_eq!(standardized.features(2).unwrap()[1], 0.0);
+        let mut new = [6.0, 5.0];
+        s.apply(&mut new);
+        assert_eq!(new, [3.0 / 3.5f32.sqrt(), 0.0]);
+    }
+
+    #[test]
+    fn the_fit_is_of_the_view_alone() {
+        let data = set(vec![0.0, 10.0, 20.0, 1000.0], 1);
+        let s = Standardization::fit(&data.clone().take(3));
+        assert_eq!(s.mean, [10.0]);
+        // The standardised copy keeps the view's positions.
+        let view = data.take(2).standardized(&s);
+        assert_eq!(view.len(), 2);
+        assert!((view.features(1).unwrap()[0]).abs() < 1e-6);
+    }
+}
