@@ -137,7 +137,8 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
 
 impl Started {
     /// `summary` with the fields every training command fills alike (the command, the data's
-    /// sizes, the total time, backend, seed and layers), written as the run's `summary.json`.
+    /// sizes, the total time, backend, seed and layers), written as the run's `summary.json`;
+    /// then the charts of the run's metrics and `report.html`.
     fn finish(&self, summary: Summary) -> Result<Summary, Box<dyn Error>> {
         let summary = Summary {
             command: self.command.into(),
@@ -151,22 +152,18 @@ impl Started {
             ..summary
         };
         self.dir.write_json("summary.json", &summary)?;
+        crate::charts::write_charts(&self.dir)?;
+        crate::report::write_report(&self.dir)?;
         Ok(summary)
     }
 
     /// Pretraining (or, resumed, its saved stack) and its pictures, and the seconds it took.
     fn pretrain<B: Backend>(&self, device: &B::Device) -> Result<(Dbn<B>, f64), Box<dyn Error>> {
         let start = Instant::now();
-        let PretrainedDbn { dbn, history } =
+        let PretrainedDbn { dbn, .. } =
             stages::pretrain::<B>(&self.config, &self.dir, &self.data, device, self.resume)?;
         let pretrain_seconds = seconds(start);
-        stages::pictures(
-            &self.dir,
-            &dbn,
-            &history,
-            &self.data,
-            self.config.run_seed(),
-        )?;
+        stages::pictures(&self.dir, &dbn, &self.data, self.config.run_seed())?;
         Ok((dbn, pretrain_seconds))
     }
 }

@@ -20,6 +20,7 @@
 //! - [`pictures`], [`renderer`]: PNG pictures, and the dashboard of pretraining.
 
 pub mod bench;
+pub mod charts;
 pub mod commands;
 pub mod config;
 pub mod device;
@@ -28,6 +29,7 @@ pub mod inputs;
 pub mod learner_dir;
 pub mod pictures;
 pub mod renderer;
+pub mod report;
 pub mod run_dir;
 pub mod sgd;
 pub mod stages;

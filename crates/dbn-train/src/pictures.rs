@@ -1,9 +1,9 @@
 //! PNG pictures of a run: layer-1 filters, generated samples, reconstructions beside their
-//! inputs, and the reconstruction error per epoch of every layer.
+//! inputs (the charts of its metrics are [`crate::charts`]).
 
 use std::path::Path;
 
-use image::{GrayImage, Luma, Rgb, RgbImage};
+use image::{GrayImage, Luma};
 
 /// Grey tiles (values in [0, 1], `[height, width]` each, row-major) laid out `columns` per row
 /// with a one-pixel gap, each pixel drawn `zoom x zoom`.
@@ -63,71 +63,6 @@ pub fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
     values.chunks(width).map(<[f32]>::to_vec).collect()
 }
 
-/// Line colours of the plot, one per layer (cycled).
-const COLOURS: [[u8; 3]; 4] = [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]];
-
-/// A line plot of several series (one per layer) against their index, each scaled to its own
-/// range so the shapes compare; axes in grey. 640x400 pixels.
-pub fn line_plot(series: &[Vec<f64>]) -> RgbImage {
-    let (width, height, margin) = (640u32, 400u32, 30u32);
-    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let axis = Rgb([120, 120, 120]);
-    for x in margin..width - margin {
-        img.put_pixel(x, height - margin, axis);
-    }
-    for y in margin..=height - margin {
-        img.put_pixel(margin, y, axis);
-    }
-    let (w, h) = ((width - 2 * margin) as f64, (height - 2 * margin) as f64);
-    for (k, values) in series.iter().enumerate() {
-        let colour = Rgb(COLOURS[k % COLOURS.len()]);
-        let (lo, hi) = values
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let span = (hi - lo).max(f64::EPSILON);
-        let point = |i: usize, v: f64| {
-            let x = margin as f64 + w * i as f64 / (values.len().max(2) - 1) as f64;
-            let y = (height - margin) as f64 - h * (v - lo) / span;
-            (x, y)
-        };
-        let points: Vec<(f64, f64)> = values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| point(i, v))
-            .collect();
-        for pair in points.windows(2) {
-            let steps = ((pair[1].0 - pair[0].0)
-                .abs()
-                .max((pair[1].1 - pair[0].1).abs()) as usize)
-                .max(1);
-            for s in 0..=steps {
-                let t = s as f64 / steps as f64;
-                let (x, y) = (
-                    pair[0].0 + t * (pair[1].0 - pair[0].0),
-                    pair[0].1 + t * (pair[1].1 - pair[0].1),
-                );
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
-                    img.put_pixel(
-                        (x as u32 + dx).min(width - 1),
-                        (y as u32 + dy).min(height - 1),
-                        colour,
-                    );
-                }
-            }
-        }
-        for &(x, y) in &points {
-            for d in 0..3 {
-                img.put_pixel(
-                    (x as u32 + d).min(width - 1),
-                    (y as u32).min(height - 1),
-                    colour,
-                );
-            }
-        }
-    }
-    img
-}
-
 /// Saves a picture as PNG through a temporary file renamed into place.
 pub fn save_png<I: Into<image::DynamicImage>>(picture: I, path: &Path) -> Result<(), String> {
     let tmp = path.with_extension("png.tmp");
@@ -159,12 +94,5 @@ mod tests {
         // W = [[1, 10], [3, 20]]: filter 0 = [1, 3] -> [0, 1]; filter 1 = [10, 20] -> [0, 1].
         let f = filters(&[1.0, 10.0, 3.0, 20.0], 2, 2, 5);
         assert_eq!(f, vec![vec![0.0, 1.0], vec![0.0, 1.0]]);
-    }
-
-    #[test]
-    fn a_plot_draws_every_series() {
-        let img = line_plot(&[vec![3.0, 2.0, 1.5], vec![1.0, 0.5]]);
-        let has = |c: [u8; 3]| img.pixels().any(|p| p.0 == c);
-        assert!(has(COLOURS[0]) && has(COLOURS[1]));
     }
 }

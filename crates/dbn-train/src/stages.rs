@@ -28,7 +28,7 @@ use crate::device::Devices;
 use crate::finetune::{
     BestEpoch, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
 };
-use crate::pictures::{filters, line_plot, rows, save_png, tile_grid};
+use crate::pictures::{filters, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run_dir::RunDir;
 
@@ -816,12 +816,11 @@ pub fn refit_stage<AB: AutodiffBackend>(
 /// Writes the pictures of a pretrained stack of image data: `filters.png` (layer-1 weights),
 /// and for Bernoulli units (grey levels) `samples.png` (generated from noise), with label units
 /// `samples-by-class.png` (ten of each label, one row per label) and `reconstructions.png` (test
-/// images above their reconstruction through the whole stack); for any data, when there is
-/// history, `reconstruction-error.png`.
+/// images above their reconstruction through the whole stack). The charts of the metrics are
+/// drawn at the end of the command ([`crate::charts`]).
 pub fn pictures<B: Backend>(
     run: &RunDir,
     dbn: &Dbn<B>,
-    history: &[Vec<EpochStats>],
     data: &Data,
     seed: RunSeed,
 ) -> Result<(), Box<dyn Error>> {
@@ -853,13 +852,6 @@ pub fn pictures<B: Backend>(
             tile_grid(&rows(&both, width), shape, 10, 3),
             &run.file("reconstructions.png"),
         )?;
-    }
-    if history.iter().any(|layer| !layer.is_empty()) {
-        let series: Vec<Vec<f64>> = history
-            .iter()
-            .map(|layer| layer.iter().map(|s| s.reconstruction_error).collect())
-            .collect();
-        save_png(line_plot(&series), &run.file("reconstruction-error.png"))?;
     }
     Ok(())
 }

@@ -88,14 +88,28 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     ] {
         assert!(out_dir.join(file).is_file(), "{file} missing");
     }
-    for picture in [
-        "filters.png",
-        "samples.png",
-        "reconstructions.png",
-        "reconstruction-error.png",
-    ] {
+    for picture in ["filters.png", "samples.png", "reconstructions.png"] {
         let img = image::open(out_dir.join(picture)).unwrap_or_else(|e| panic!("{picture}: {e}"));
         assert!(img.width() > 50 && img.height() > 50, "{picture}");
+    }
+    // The charts: 640x400 panels, one per layer (two side by side) for pretraining.
+    for (chart, size) in [
+        ("reconstruction-error.png", (1280, 400)),
+        ("free-energy-gap.png", (1280, 400)),
+        ("finetune-loss.png", (640, 400)),
+        ("finetune-accuracy.png", (640, 400)),
+    ] {
+        let dimensions = image::image_dimensions(out_dir.join(chart));
+        assert_eq!(dimensions.ok(), Some(size), "{chart}");
+    }
+    let report = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    for part in [
+        "<img src=\"finetune-loss.png\"",
+        "<img src=\"filters.png\"",
+        "<th>test_error</th>",
+        "<h2>Settings (config.json)</h2>",
+    ] {
+        assert!(report.contains(part), "report.html lacks {part}");
     }
     let pretrain_csv = std::fs::read_to_string(out_dir.join("pretrain-metrics.csv")).unwrap();
     assert_eq!(pretrain_csv.lines().count(), 1 + 2 * 2, "{pretrain_csv}");
