@@ -839,52 +839,36 @@ mod tests {
         assert_eq!(standardized.test.features(0).unwrap(), first);
     }
 
+    /// A table of `rows` examples of `cols` zeros from `name`.
+    fn zeros(name: &str, rows: usize, cols: usize, labels: Option<Vec<usize>>) -> ExampleSet {
+        let values = vec![0.0; rows * cols];
+        let names = Vec::new();
+        let table = Table {
+            rows,
+            cols,
+            values,
+            labels,
+            image: None,
+            names,
+        };
+        ExampleSet::from_table(name, table)
+    }
+
+    /// Why [`Splits::of_examples`] refuses `table(9)` with `test` as its test file.
+    fn refusal(test: ExampleSet) -> String {
+        let (one, none) = (SplitSize::Count(1), SplitSize::Count(0));
+        let splits = Splits::of_examples(table(9), Some(test), one, none, 1);
+        splits.unwrap_err().to_string()
+    }
+
     #[test]
     fn a_test_file_must_match_the_training_file() {
-        let other = ExampleSet::from_table(
-            "other.csv",
-            Table {
-                rows: 2,
-                cols: 3,
-                values: vec![0.0; 6],
-                labels: Some(vec![0, 1]),
-                image: None,
-                names: Vec::new(),
-            },
-        );
-        let err = Splits::of_examples(
-            table(9),
-            Some(other),
-            SplitSize::Count(1),
-            SplitSize::Count(0),
-            1,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refusal(zeros("other.csv", 2, 3, Some(vec![0, 1])));
         assert!(
             err.contains("other.csv: 3 features per example but t.csv has 2"),
             "{err}"
         );
-        let unlabelled = ExampleSet::from_table(
-            "u.csv",
-            Table {
-                rows: 2,
-                cols: 2,
-                values: vec![0.0; 4],
-                labels: None,
-                image: None,
-                names: Vec::new(),
-            },
-        );
-        let err = Splits::of_examples(
-            table(9),
-            Some(unlabelled),
-            SplitSize::Count(1),
-            SplitSize::Count(0),
-            1,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refusal(zeros("u.csv", 2, 2, None));
         assert!(err.contains("u.csv: has no labels but t.csv has"), "{err}");
         let err = Splits::of_examples(table(4), None, SplitSize::Count(2), SplitSize::Count(2), 1)
             .unwrap_err()

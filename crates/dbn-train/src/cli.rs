@@ -291,10 +291,13 @@ struct RunArgs {
     /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     finetune_epochs: Option<usize>,
-    /// Fine-tuning learning rate.
+    /// Fine-tuning learning rate. The quick preset fine-tunes with two schedules (0.5 x0.9 per
+    /// epoch, and a constant 0.1) and keeps the one of lower validation loss; this flag, or
+    /// --finetune-lr-decay, sets the one schedule.
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     finetune_lr: Option<f64>,
-    /// Factor applied to the fine-tuning learning rate over each epoch, in (0, 1].
+    /// Factor applied to the fine-tuning learning rate over each epoch, in (0, 1]; sets the one
+    /// schedule, as --finetune-lr does.
     #[arg(long, value_name = "FACTOR", value_parser = decay_factor, allow_negative_numbers = true)]
     finetune_lr_decay: Option<f64>,
     /// Fine-tuning mini-batch size.
@@ -589,6 +592,10 @@ impl RunArgs {
             None => {}
         }
         let f = &mut config.finetune;
+        // A rate or decay given is the schedule: no other is tried beside it.
+        if self.finetune_lr.is_some() || self.finetune_lr_decay.is_some() {
+            f.alternatives.clear();
+        }
         set(&mut f.epochs, self.finetune_epochs);
         set(&mut f.learning_rate, self.finetune_lr);
         set(&mut f.lr_decay, self.finetune_lr_decay);
@@ -958,6 +965,15 @@ mod tests {
         let config = args.settings().map_err(|e| e.to_string())?;
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)
+    }
+
+    #[test]
+    fn a_fine_tuning_rate_or_decay_given_is_the_one_schedule() {
+        assert_eq!(train_settings(&[]).unwrap().finetune.schedules().len(), 2);
+        for flags in [["--finetune-lr", "0.05"], ["--finetune-lr-decay", "0.8"]] {
+            let config = train_settings(&flags).unwrap();
+            assert_eq!(config.finetune.schedules().len(), 1, "{flags:?}");
+        }
     }
 
     #[test]

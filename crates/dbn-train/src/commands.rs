@@ -226,6 +226,7 @@ pub fn train<AB: AutodiffBackend>(
         }
         summary.finetune_best_epoch = tuned.kept.best.map(|best| best.epoch);
         summary.refit_images = tuned.refit_images;
+        summary.finetune_schedule = Some(tuned.schedule.describe());
     }
     run.finish(summary)
 }
@@ -271,6 +272,7 @@ pub fn finetune<AB: AutodiffBackend>(
         finetune_seconds: Some(seconds(run.start)),
         finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
         refit_images: tuned.refit_images,
+        finetune_schedule: Some(tuned.schedule.describe()),
         ..Summary::default()
     };
     run.finish(summary)
@@ -345,6 +347,8 @@ pub fn compare<AB: AutodiffBackend>(
         let at_rate = |rate: f64| -> Result<_, Box<dyn Error>> {
             let mut tuned = config.clone();
             tuned.finetune.learning_rate = rate;
+            // The grid is the choice here: no other schedule.
+            tuned.finetune.alternatives.clear();
             tuned.finetune.refit = false;
             Ok((tuned, run.dir.sub(name)?.sub(&format!("lr-{rate}"))?))
         };
@@ -1107,6 +1111,7 @@ mod tests {
             finetune_seconds: None,
             finetune_best_epoch: None,
             refit_images: None,
+            finetune_schedule: None,
             total_seconds: 2.0,
             backend: "flex".into(),
             device: "CPU, 2 threads".into(),

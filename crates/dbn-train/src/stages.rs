@@ -23,7 +23,7 @@ use dbn_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::commands::Comparison;
-use crate::config::{FinetuneConfig, RunConfig};
+use crate::config::{FinetuneConfig, RunConfig, Schedule};
 use crate::device::Devices;
 use crate::finetune::{
     BestEpoch, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
@@ -273,6 +273,60 @@ fn gaussian_rate(config: &mut RunConfig, preset: &RunConfig) {
     );
 }
 
+/// Mini-batches an epoch has at least, where the preset's batch size would give fewer: the
+/// presets' 100 examples per batch suit tens of thousands of examples, and gave the shipped
+/// data/wdbc (398 training examples) 4 updates an epoch, from which fine-tuning learned nothing
+/// (64.9% test error); 20 per epoch (batches of 19) gave 3.5% (`docs/results.md`).
+pub const MIN_BATCHES_PER_EPOCH: usize = 20;
+
+/// The smallest batch [`small_data_batches`] sets.
+const MIN_BATCH: usize = 10;
+
+/// The batch size for `n` examples when `preset` gives them fewer than
+/// [`MIN_BATCHES_PER_EPOCH`] batches: `n / 20`, at least [`MIN_BATCH`].
+fn small_data_batch(preset: usize, n: usize) -> usize {
+    match n / preset.max(1) < MIN_BATCHES_PER_EPOCH {
+        true => (n / MIN_BATCHES_PER_EPOCH).max(MIN_BATCH).min(preset),
+        false => preset,
+    }
+}
+
+/// Sets the batch sizes that are the preset's (those given by a flag or a config file are
+/// kept) for `pretraining` and `fine_tuning` examples ([`small_data_batch`]), saying so.
+fn small_data_batches(
+    config: &mut RunConfig,
+    preset: &RunConfig,
+    pretraining: usize,
+    fine_tuning: usize,
+) {
+    let preset_rbm = preset.pretrain.rbm.batch_size;
+    let batch = small_data_batch(preset_rbm, pretraining);
+    let mut changed = false;
+    for rbm in config.pretrain.all_mut() {
+        if rbm.batch_size == preset_rbm && batch != preset_rbm {
+            rbm.batch_size = batch;
+            changed = true;
+        }
+    }
+    if changed {
+        println!(
+            "pretraining: batches of {batch} (the preset's {preset_rbm} would give {pretraining} \
+             examples fewer than {MIN_BATCHES_PER_EPOCH} updates an epoch); \
+             --pretrain-batch-size sets another"
+        );
+    }
+    let preset_finetune = preset.finetune.batch_size;
+    let batch = small_data_batch(preset_finetune, fine_tuning);
+    if config.finetune.batch_size == preset_finetune && batch != preset_finetune {
+        config.finetune.batch_size = batch;
+        println!(
+            "fine-tuning: batches of {batch} (the preset's {preset_finetune} would give \
+             {fine_tuning} examples fewer than {MIN_BATCHES_PER_EPOCH} updates an epoch); \
+             --batch-size sets another"
+        );
+    }
+}
+
 /// Loads the data and applies the run's limits; sets the stack's visible units, size and label
 /// units from the data (the preset's first layer becomes the data's width; layers given by
 /// `--layers` or a config file must match it).
@@ -349,6 +403,7 @@ pub fn load_data(
         Some(n) => unlabelled.clone().balanced(n),
         None => unlabelled.clone(),
     };
+    small_data_batches(config, preset, unlabelled.len(), labelled.len());
     Ok(Data {
         unlabelled,
         labelled,
@@ -662,6 +717,8 @@ pub struct Tuned<B: Backend> {
     pub kept: FinetuneOutcome<B>,
     /// The images of the refit (training and validation), when there was one.
     pub refit_images: Option<usize>,
+    /// The schedule kept (the only one, or the one the validation split chose).
+    pub schedule: Schedule,
 }
 
 /// The network fine-tuning starts from: `dbn`'s weights under a softmax head, or random
@@ -680,9 +737,12 @@ fn starting_net<AB: AutodiffBackend>(
 }
 
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
-/// `None`) in `run/finetune/`, writing `finetune-metrics.csv`; with `refit`, fine-tunes it again
-/// from the same start ([`refit_stage`]), unless the dashboard stopped the first run. Saves the
-/// network kept (`classifier.json`, `classifier.mpk`) and returns it.
+/// `None`) with each of the settings' schedules ([`FinetuneConfig::schedules`]), and keeps the
+/// schedule whose best epoch has the lowest validation loss; with `refit`, fine-tunes it again
+/// from the same start ([`refit_stage`]), unless the dashboard stopped the run. One schedule
+/// runs in `run/finetune/`, several each in `run/finetune-SCHEDULE/` (with its
+/// `finetune-SCHEDULE-metrics.csv`); the kept one's metrics are `finetune-metrics.csv`. Saves
+/// the network kept (`classifier.json`, `classifier.mpk`) and returns it.
 pub fn finetune_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
@@ -691,18 +751,58 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     devices: &Devices<AB>,
     resume: bool,
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
-    let logs = run.file("finetune");
-    let job = FinetuneJob {
-        config: &config.finetune,
-        seed: config.run_seed(),
-        train: data.labelled.clone(),
-        valid: data.valid.clone(),
-        dir: &logs,
-        resume,
-        keep: Keep::LowestValidationLoss,
-        devices,
-    };
-    let trained = finetune(starting_net::<AB>(config, dbn, devices.main())?, job)?;
+    let schedules = config.finetune.schedules();
+    let several = schedules.len() > 1;
+    // (validation loss, schedule, outcome, its logs) of the schedule kept so far.
+    let mut kept: Option<(f64, Schedule, FinetuneOutcome<AB::InnerBackend>, PathBuf)> = None;
+    for schedule in schedules {
+        let name = match several {
+            true => format!("finetune-{}", schedule.file_name()),
+            false => "finetune".to_string(),
+        };
+        if several {
+            println!("fine-tuning with {}", schedule.describe());
+        }
+        let logs = run.file(&name);
+        let settings = config.finetune.with_schedule(&schedule);
+        let job = FinetuneJob {
+            config: &settings,
+            seed: config.run_seed(),
+            train: data.labelled.clone(),
+            valid: data.valid.clone(),
+            dir: &logs,
+            resume,
+            keep: Keep::LowestValidationLoss,
+            devices,
+        };
+        let trained = finetune(starting_net::<AB>(config, dbn, devices.main())?, job)?;
+        let valid_loss = trained.best.map_or(f64::INFINITY, |best| best.valid_loss);
+        if several {
+            run.write_finetune_csv(&format!("{name}-metrics.csv"), &logs)?;
+            println!(
+                "{}: lowest validation loss {valid_loss:.4}{}",
+                schedule.describe(),
+                trained
+                    .best
+                    .map_or(String::new(), |best| format!(" (epoch {})", best.epoch))
+            );
+        }
+        let stopped = trained.stopped;
+        if kept.as_ref().is_none_or(|(loss, ..)| valid_loss < *loss) {
+            kept = Some((valid_loss, schedule, trained, logs));
+        }
+        if stopped {
+            println!("fine-tuning stopped from the dashboard: no other schedule is tried");
+            break;
+        }
+    }
+    let (_, schedule, trained, logs) = kept.ok_or("fine-tuning has no schedule")?;
+    if several {
+        println!(
+            "the validation split chose {} (its lowest validation loss)",
+            schedule.describe()
+        );
+    }
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
     let n_outputs = trained.net.n_outputs();
     if let Some(warning) = trained
@@ -711,13 +811,16 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     {
         eprintln!("warning: {warning}");
     }
+    let mut chosen = config.clone();
+    chosen.finetune = config.finetune.with_schedule(&schedule);
     if let Some(best) = refit_epochs(config.finetune.refit, &trained) {
-        return refit_stage::<AB>(config, run, data, dbn, best, devices, resume);
+        return refit_stage::<AB>(&chosen, run, data, dbn, best, devices, resume);
     }
     save_module(&trained.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
         kept: trained,
         refit_images: None,
+        schedule,
     })
 }
 
@@ -810,6 +913,8 @@ pub fn refit_stage<AB: AutodiffBackend>(
             ..refitted
         },
         refit_images: Some(images),
+        schedule: Schedule::new(config.finetune.learning_rate)
+            .with_lr_decay(config.finetune.lr_decay),
     })
 }
 
@@ -910,6 +1015,9 @@ pub struct Summary {
     pub finetune_best_epoch: Option<usize>,
     /// Images of the refit (training and validation), when there was one.
     pub refit_images: Option<usize>,
+    /// The fine-tuning schedule kept ([`Schedule::describe`]), when fine-tuning ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finetune_schedule: Option<String>,
     /// Wall time of the whole command, seconds.
     pub total_seconds: f64,
     /// The backend (cargo feature) used.
@@ -977,9 +1085,12 @@ impl Summary {
             };
             println!("{:<24}{s:.1} s{init}", "  fine-tuning");
         }
+        if let Some(schedule) = &self.finetune_schedule {
+            println!("{:<24}{schedule}", "  schedule");
+        }
         match (self.finetune_best_epoch, self.refit_images) {
             (Some(epoch), Some(images)) => println!(
-                "{:<24}{epoch} epochs on {images} images (chosen on the validation split)",
+                "{:<24}{epoch} epochs on {images} examples (chosen on the validation split)",
                 "  refit"
             ),
             (Some(epoch), None) => {
@@ -1073,6 +1184,20 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_data_sets_get_batches_enough_for_twenty_updates_an_epoch() {
+        assert_eq!(
+            small_data_batch(100, 50_000),
+            100,
+            "MNIST keeps the preset's"
+        );
+        assert_eq!(small_data_batch(100, 2_000), 100, "20 batches of 100");
+        assert_eq!(small_data_batch(100, 1_999), 99);
+        assert_eq!(small_data_batch(100, 398), 19, "data/wdbc");
+        assert_eq!(small_data_batch(100, 50), 10, "never below 10");
+        assert_eq!(small_data_batch(5, 50), 5, "never above the preset's");
+    }
 
     #[test]
     fn a_refit_follows_only_a_whole_run_that_chose_an_epoch() {

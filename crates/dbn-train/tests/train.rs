@@ -779,18 +779,19 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         out,
         "--layers",
         "30,64",
-        "--pretrain-batch-size",
-        "10",
-        "--batch-size",
-        "10",
-        "--finetune-lr",
-        "0.1",
     ]));
-    // Real values go to Gaussian units, whose first RBM learns at a tenth of the rate.
-    assert!(
-        stdout.contains("layer 1 (Gaussian visible units) at learning rate 0.01 instead of 0.1"),
-        "{stdout}"
-    );
+    // Real values go to Gaussian units, whose first RBM learns at a tenth of the rate; 398
+    // training examples get batches of 19, 20 an epoch; the validation split
+    // chooses between the preset's two fine-tuning schedules.
+    for line in [
+        "layer 1 (Gaussian visible units) at learning rate 0.01 instead of 0.1",
+        "pretraining: batches of 19 (the preset's 100 would give 398 examples fewer than 20",
+        "fine-tuning: batches of 19 (the preset's 100 would give 398 examples fewer than 20",
+        "constant rate 0.1: lowest validation loss",
+        "the validation split chose ",
+    ] {
+        assert!(stdout.contains(line), "{line} not in {stdout}");
+    }
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(info["visible"], "Gaussian");
@@ -807,6 +808,7 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     // 114 test examples, 40 malignant: always guessing benign errs on 35%.
     assert!(error < 0.08, "test error {error}");
     assert_eq!(summary["test_images"], 114);
+    assert!(summary["finetune_schedule"].is_string(), "{summary}");
     assert!(dir.join("reconstruction-error.png").is_file());
     assert!(
         !dir.join("filters.png").exists(),
