@@ -14,6 +14,14 @@ const MNIST_TEST_COUNTS: [usize; 10] = [980, 1135, 1032, 1010, 982, 892, 958, 10
 /// Where Debian's `dataset-fashion-mnist` package puts Fashion-MNIST.
 const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
+/// The SHA-256 of `bytes` in hex, as `sha256sum` prints it.
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[test]
 fn shipped_files_match_their_sha256sums() {
     let dir = shipped_mnist_dir();
@@ -22,11 +30,7 @@ fn shipped_files_match_their_sha256sums() {
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
         let (expected, name) = line.split_once("  ").expect("sha256sum format: HASH  NAME");
         let bytes = std::fs::read(dir.join(name)).unwrap();
-        let actual: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(actual, expected, "{name} does not match SHA256SUMS");
+        assert_eq!(sha256(&bytes), expected, "{name} does not match SHA256SUMS");
         checked += 1;
     }
     assert_eq!(checked, 4, "SHA256SUMS must cover the four MNIST files");
@@ -70,4 +74,20 @@ fn fashion_mnist_loads_from_its_debian_package() {
     assert_eq!(train.width(), 784);
     assert_eq!(train.label_counts(), [6000; 10]);
     assert_eq!(test.label_counts(), [1000; 10]);
+}
+
+#[test]
+fn the_shipped_table_matches_its_sha256sums_and_its_description() {
+    let dir = shipped_mnist_dir().parent().unwrap().join("wdbc");
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let (expected, name) = sums.trim().split_once("  ").expect("HASH  NAME");
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(sha256(&bytes), expected, "{name} does not match SHA256SUMS");
+    let options = dbn_data::TableOptions {
+        label_column: Some("benign".into()),
+    };
+    let table = dbn_data::read_table(&dir.join(name), &options).unwrap();
+    assert_eq!((table.rows, table.cols), (569, 30), "data/wdbc/README.md");
+    let benign = table.labels.unwrap().iter().filter(|&&l| l == 1).count();
+    assert_eq!(benign, 357);
 }
