@@ -21,7 +21,7 @@ use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
-use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataRequest, Visible};
+use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataRequest, Pinned, Visible};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -675,6 +675,12 @@ impl RunArgs {
                 .unwrap_or_else(|| Path::new("artifacts").join(command)),
             existing,
             base: self.preset.config(),
+            pinned: Pinned {
+                layers: self.layers.is_some(),
+                pretrain_lr: self.pretrain_lr.is_some(),
+                pretrain_batch: self.pretrain_batch_size.is_some(),
+                finetune_batch: self.batch_size.is_some(),
+            },
             backend: Selected::NAME,
             device,
         })

@@ -26,7 +26,7 @@ use crate::finetune::{FinetuneOutcome, test_error};
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
-use crate::stages::{self, Data, DataInfo, DataRequest, Summary, seconds};
+use crate::stages::{self, Data, DataInfo, DataRequest, Pinned, Summary, seconds};
 
 /// What a training command (train, pretrain, finetune, compare) is asked to do.
 pub struct RunRequest<'a> {
@@ -42,6 +42,8 @@ pub struct RunRequest<'a> {
     pub existing: Existing,
     /// The settings a resumed run's saved `config.json` is read over (its preset's).
     pub base: RunConfig,
+    /// The settings given by flag, which the data do not adapt.
+    pub pinned: Pinned,
     /// The backend's name, for the first line and `summary.json`.
     pub backend: &'a str,
     /// The device's name ([`crate::device::RunDevice::name`]), for `summary.json`.
@@ -83,12 +85,13 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         out,
         existing,
         base,
+        pinned,
         backend,
         device,
     } = request;
     config.validate()?;
     let fine_tunes = (command != "pretrain").then_some(command);
-    let data = stages::load_data(&data, &mut config, &base, fine_tunes)?;
+    let data = stages::load_data(&data, &mut config, &base, pinned, fine_tunes)?;
     if fine_tunes.is_some() && data.valid.len() == 0 {
         let asked = config.validation.map_or_else(
             || format!("{} (the default)", stages::DEFAULT_FILE_VALIDATION),

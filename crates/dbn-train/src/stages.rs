@@ -32,6 +32,20 @@ use crate::pictures::{filters, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
 use crate::run_dir::RunDir;
 
+/// The settings a user gave by flag, which the data never adapt (a config file's are kept when
+/// they differ from the preset's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pinned {
+    /// `--layers`.
+    pub layers: bool,
+    /// `--pretrain-lr`.
+    pub pretrain_lr: bool,
+    /// `--pretrain-batch-size`.
+    pub pretrain_batch: bool,
+    /// `--batch-size`.
+    pub finetune_batch: bool,
+}
+
 /// Where the data of a run or command comes from, as the flags say.
 #[derive(Clone, Debug)]
 pub struct DataRequest {
@@ -255,7 +269,7 @@ pub fn visible_units(visible: Visible, train: &ExampleSet) -> Result<VisibleUnit
 pub const GAUSSIAN_RATE_DIVISOR: f64 = 10.0;
 
 /// Divides the first RBM's learning rate by [`GAUSSIAN_RATE_DIVISOR`] when it is the preset's (a
-/// rate given by a flag or a config file is kept), saying so.
+/// rate set otherwise by a config file is kept; the caller skips a `--pretrain-lr`), saying so.
 fn gaussian_rate(config: &mut RunConfig, preset: &RunConfig) {
     let preset_rate = preset.pretrain.for_layer(1).optimizer.learning_rate;
     if config.pretrain.for_layer(1).optimizer.learning_rate != preset_rate {
@@ -291,19 +305,21 @@ fn small_data_batch(preset: usize, n: usize) -> usize {
     }
 }
 
-/// Sets the batch sizes that are the preset's (those given by a flag or a config file are
-/// kept) for `pretraining` and `fine_tuning` examples ([`small_data_batch`]), saying so.
+/// Sets the batch sizes that are the preset's (those `pinned` by a flag, or set otherwise by a
+/// config file, are kept) for `pretraining` and, when the command fine-tunes, `fine_tuning`
+/// examples ([`small_data_batch`]), saying so.
 fn small_data_batches(
     config: &mut RunConfig,
     preset: &RunConfig,
+    pinned: Pinned,
     pretraining: usize,
-    fine_tuning: usize,
+    fine_tuning: Option<usize>,
 ) {
     let preset_rbm = preset.pretrain.rbm.batch_size;
     let batch = small_data_batch(preset_rbm, pretraining);
     let mut changed = false;
     for rbm in config.pretrain.all_mut() {
-        if rbm.batch_size == preset_rbm && batch != preset_rbm {
+        if !pinned.pretrain_batch && rbm.batch_size == preset_rbm && batch != preset_rbm {
             rbm.batch_size = batch;
             changed = true;
         }
@@ -315,9 +331,15 @@ fn small_data_batches(
              --pretrain-batch-size sets another"
         );
     }
+    let Some(fine_tuning) = fine_tuning else {
+        return;
+    };
     let preset_finetune = preset.finetune.batch_size;
     let batch = small_data_batch(preset_finetune, fine_tuning);
-    if config.finetune.batch_size == preset_finetune && batch != preset_finetune {
+    if !pinned.finetune_batch
+        && config.finetune.batch_size == preset_finetune
+        && batch != preset_finetune
+    {
         config.finetune.batch_size = batch;
         println!(
             "fine-tuning: batches of {batch} (the preset's {preset_finetune} would give \
@@ -339,6 +361,7 @@ pub fn load_data(
     request: &DataRequest,
     config: &mut RunConfig,
     preset: &RunConfig,
+    pinned: Pinned,
     fine_tunes: Option<&str>,
 ) -> Result<Data, Box<dyn Error>> {
     let splits = load_splits(request, config.validation)?;
@@ -356,7 +379,10 @@ pub fn load_data(
         .into());
     }
     let width = splits.train.width();
-    if config.dbn.layers == preset.dbn.layers && config.dbn.layers.first() != Some(&width) {
+    if !pinned.layers
+        && config.dbn.layers == preset.dbn.layers
+        && config.dbn.layers.first() != Some(&width)
+    {
         config.dbn.layers[0] = width;
         println!(
             "layers: {:?} (the preset's, under the data's {width} features)",
@@ -373,7 +399,7 @@ pub fn load_data(
                 .into(),
         );
     }
-    if visible == VisibleUnits::Gaussian {
+    if visible == VisibleUnits::Gaussian && !pinned.pretrain_lr {
         gaussian_rate(config, preset);
     }
     if config.dbn.labels > 0 {
@@ -403,7 +429,8 @@ pub fn load_data(
         Some(n) => unlabelled.clone().balanced(n),
         None => unlabelled.clone(),
     };
-    small_data_batches(config, preset, unlabelled.len(), labelled.len());
+    let fine_tuning = fine_tunes.map(|_| labelled.len());
+    small_data_batches(config, preset, pinned, unlabelled.len(), fine_tuning);
     Ok(Data {
         unlabelled,
         labelled,

@@ -60,6 +60,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
     let request = RunRequest {
         command: "train",
         base: Preset::Quick.config(),
+        pinned: Default::default(),
         config,
         data: data.clone(),
         out: out.clone(),

@@ -446,6 +446,9 @@ fn compare_shows_pretraining_paying_with_few_labels() {
         "10",
         "--lr-grid",
         "0.5,0.1",
+        // The batches of the measurement (the small-data rule would take 15).
+        "--batch-size",
+        "100",
     ]));
     // One line per initialisation and rate, then the table of the rates chosen.
     for name in ["pretrained", "random-init"] {
@@ -944,6 +947,27 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
     assert!(
         stdout
             .contains("layers: [31, 500, 500, 2000] (the preset's, under the data's 31 features)"),
+        "{stdout}"
+    );
+    // A batch size or rate given by flag is kept, even the preset's own.
+    let stdout = ok(&dbn(&[
+        "pretrain",
+        "--data",
+        &data,
+        "--out",
+        out,
+        "--overwrite",
+        "--layers",
+        "31,8",
+        "--pretrain-epochs",
+        "1",
+        "--pretrain-batch-size",
+        "100",
+        "--pretrain-lr",
+        "0.1",
+    ]));
+    assert!(
+        !stdout.contains("batches of") && !stdout.contains("instead of 0.1"),
         "{stdout}"
     );
 }
