@@ -202,7 +202,7 @@ struct RunArgs {
     /// Replace an existing --out folder.
     #[arg(long)]
     overwrite: bool,
-    /// Starting settings: quick (default, about 2.5 minutes on 2 cores) or hinton (the classic
+    /// Starting settings: quick (default, about 5.5 minutes on 2 cores) or hinton (the classic
     /// 784-500-500-2000-10 stack, 50 CD epochs per layer, fine-tuned with light dropout; about
     /// 10 minutes). Both refit on all labelled images once the validation split has chosen the
     /// epochs.
