@@ -218,7 +218,8 @@ struct RunArgs {
     /// reproducible).
     #[arg(long)]
     seed: Option<u64>,
-    /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000.
+    /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000 [default: the
+    /// preset's, its first size the data's width].
     #[arg(long, value_delimiter = ',', value_name = "SIZES")]
     layers: Option<Vec<usize>>,
     /// CD epochs per RBM.

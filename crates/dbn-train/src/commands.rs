@@ -261,6 +261,16 @@ pub fn finetune<AB: AutodiffBackend>(
         )
         .into());
     }
+    if let Some(dbn) = &dbn
+        && dbn.rbms[0].visible != run.config.dbn.visible
+    {
+        return Err(format!(
+            "--from: the stack has {:?} visible units, these data go to {:?} units; pass the \
+             --visible of its pretraining",
+            dbn.rbms[0].visible, run.config.dbn.visible
+        )
+        .into());
+    }
     let tuned = stages::finetune_stage::<AB>(
         &run.config,
         &run.dir,
@@ -353,7 +363,10 @@ pub fn compare<AB: AutodiffBackend>(
             // The grid is the choice here: no other schedule.
             tuned.finetune.alternatives.clear();
             tuned.finetune.refit = false;
-            Ok((tuned, run.dir.sub(name)?.sub(&format!("lr-{rate}"))?))
+            let dir = run.dir.sub(name)?.sub(&format!("lr-{rate}"))?;
+            // Each arm's folder is a model folder of its own: predict and evaluate read it.
+            dir.write_json("data.json", &run.data.info)?;
+            Ok((tuned, dir))
         };
         // (validation loss, rate, its run, test error) of the rate with the lowest loss.
         let mut best: Option<(f64, f64, FinetuneOutcome<AB::InnerBackend>, f64)> = None;
@@ -533,7 +546,7 @@ pub fn sample<B: Backend>(
     let n_visible = dbn.layer_sizes()[0];
     let shape = image_shape(model, n_visible)?;
     let starts = from_data
-        .map(|data| starting_images::<B>(data, model, n, labels, device))
+        .map(|data| starting_images::<B>(data, model, n_visible, n, labels, device))
         .transpose()?;
     B::seed(device, seed);
     let (generated, columns) = match (labels, starts) {
@@ -576,19 +589,22 @@ fn image_shape(model: &Path, n_visible: usize) -> Result<[usize; 2], Box<dyn Err
     }
 }
 
-/// The test examples of `data` the chains of `dbn sample --from-data` start from: the first
-/// `n`, or with `labels` the first `n` of each label in turn.
+/// The test examples of `data` the chains of `dbn sample --from-data` start from (checked to be
+/// of the model's `n_visible` features): the first `n`, or with `labels` the first `n` of each
+/// label in turn.
 ///
 /// # Shapes
 /// -> `[n · max(1, labels.len()), pixels]`
 fn starting_images<B: Backend>(
     data: &DataRequest,
     model: &Path,
+    n_visible: usize,
     n: usize,
     labels: &[usize],
     device: &B::Device,
 ) -> Result<Tensor<B, 2>, Box<dyn Error>> {
     let test = stages::model_test_set(data, model)?;
+    check_width(n_visible, &test).map_err(|e| format!("--from-data: {e}"))?;
     if !labels.is_empty() && !test.is_labelled() {
         return Err(format!("--from-data {}: no labels to pick", data.path.display()).into());
     }

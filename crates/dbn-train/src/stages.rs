@@ -118,6 +118,10 @@ pub struct DataInfo {
     pub visible: VisibleUnits,
     /// The standardisation of Gaussian units' data, fitted on the training examples.
     pub standardization: Option<Standardization>,
+    /// The `--test-split` that held out the test examples of a table file without a test
+    /// file; `None` otherwise (an IDX folder, a `--test-data` file).
+    #[serde(default)]
+    pub test_split: Option<SplitSize>,
 }
 
 impl DataInfo {
@@ -223,10 +227,27 @@ pub fn load_splits(
 /// `data.json` says, for Gaussian visible units.
 ///
 /// # Errors
-/// As [`load_splits`]; data of another width than the standardisation's.
+/// As [`load_splits`]; data of another width than the standardisation's; a `--test-split`
+/// other than the run's (it would test on other examples).
 pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet, Box<dyn Error>> {
-    let test = load_splits(request, None)?.test;
-    let Some(scaling) = DataInfo::of_model(model)?.and_then(|info| info.standardization) else {
+    // The test examples do not depend on the validation split: hold out none, so that no
+    // error names a --validation the command does not have.
+    let info = DataInfo::of_model(model)?;
+    let run_split = info.as_ref().and_then(|info| info.test_split);
+    if let Some(split) = run_split
+        && request.test.is_none()
+        && split != request.test_split
+    {
+        return Err(format!(
+            "--test-split {}: the model in {} was tested on --test-split {split} of its data; \
+             give that to evaluate it on the same test examples",
+            request.test_split,
+            model.display()
+        )
+        .into());
+    }
+    let test = load_splits(request, Some(SplitSize::Count(0)))?.test;
+    let Some(scaling) = info.and_then(|info| info.standardization) else {
         return Ok(test);
     };
     if scaling.width() != test.width() {
@@ -420,6 +441,8 @@ pub fn load_data(
         classes,
         visible,
         standardization,
+        test_split: (!request.path.is_dir() && request.test.is_none())
+            .then_some(request.test_split),
     };
     let unlabelled = match config.train_limit {
         Some(n) => splits.train.take(n),

@@ -508,6 +508,9 @@ fn compare_refits_only_the_learning_rate_it_chose() {
         let chosen = summary[format!("{key}_learning_rate")].as_f64().unwrap();
         for rate in [0.5, 0.05] {
             let refit_csv = out_dir.join(format!("{name}/lr-{rate}/refit-metrics.csv"));
+            // Each arm's folder is a model folder: it says how its data were read.
+            let data_json = out_dir.join(format!("{name}/lr-{rate}/data.json"));
+            assert!(data_json.is_file(), "{}", data_json.display());
             assert_eq!(
                 refit_csv.is_file(),
                 rate == chosen,
@@ -831,6 +834,51 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     assert!(
         evaluated.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
         "{evaluated}"
+    );
+    // Another test split would test on other examples: refused, naming the run's.
+    let other = dbn(&[
+        "evaluate",
+        "--model",
+        out,
+        "--data",
+        &data,
+        "--label-column",
+        "benign",
+        "--test-split",
+        "0.3",
+    ]);
+    assert!(
+        text(&other.stderr).contains("was tested on --test-split 0.2 of its data"),
+        "{}",
+        text(&other.stderr)
+    );
+    // A stack pretrained on Gaussian units is not fine-tuned on grey levels.
+    let gaussian = root.path().join("gaussian");
+    let small = [
+        "--train-limit",
+        "300",
+        "--validation",
+        "100",
+        "--layers",
+        "784,8",
+    ];
+    let mut args = vec![
+        "pretrain",
+        "--visible",
+        "gaussian",
+        "--pretrain-epochs",
+        "1",
+    ];
+    args.extend(["--out", gaussian.to_str().unwrap()]);
+    ok(&dbn(&[args, small.to_vec()].concat()));
+    let mut args = vec!["finetune", "--from", gaussian.to_str().unwrap()];
+    let mismatch = root.path().join("mismatch");
+    args.extend(["--out", mismatch.to_str().unwrap()]);
+    let refused = dbn(&[args, small.to_vec()].concat());
+    assert!(
+        text(&refused.stderr).contains("--from: the stack has Gaussian visible units"),
+        "{}",
+        text(&refused.stderr)
     );
     // predict standardises new rows of raw values by the run's mean and scale.
     let predicted = dbn(&["predict", "--model", out, &data, "--label-column", "benign"]);
