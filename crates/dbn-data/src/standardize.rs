@@ -40,8 +40,10 @@ impl Standardization {
             .zip(&mean)
             .map(|(q, m)| {
                 let sd = (q / n - m * m).max(0.0).sqrt();
-                // A constant feature (up to rounding of f32 data) has no scale to divide by.
-                if sd > 1e-6 * m.abs().max(1.0) {
+                // A constant feature has no scale to divide by; the rounding of the f64 sums
+                // leaves one an sd near 1e-8 of its mean, far below any real spread of f32
+                // data (whose own rounding is 6e-8 of the value).
+                if sd > (1e-7 * m.abs()).max(1e-12) {
                     sd as f32
                 } else {
                     1.0
@@ -112,6 +114,15 @@ mod tests {
         let mut new = [6.0, 5.0];
         s.apply(&mut new);
         assert_eq!(new, [3.0 / 3.5f32.sqrt(), 0.0]);
+    }
+
+    #[test]
+    fn a_large_feature_with_a_real_spread_is_scaled() {
+        // Mean 1e9, standard deviation 512: not a constant.
+        let data = set(vec![1e9 - 512.0, 1e9 + 512.0], 1);
+        let s = Standardization::fit(&data);
+        assert!((s.scale[0] - 512.0).abs() < 1.0, "{:?}", s.scale);
+        assert_eq!(Standardization::fit(&set(vec![1e9; 3], 1)).scale, [1.0]);
     }
 
     #[test]

@@ -152,15 +152,25 @@ fn is_header(first: &csv::StringRecord) -> bool {
                 .all(|(i, cell)| cell == i.to_string()))
 }
 
+/// The most classes a label column may name: labels run from 0 to one less. A larger label is
+/// more likely an identifier than a class, and would size every per-class table by it.
+pub const MAX_CLASSES: usize = 65_536;
+
 /// `value` as a class index, or why not.
 fn class(value: f64) -> std::result::Result<usize, String> {
-    if value >= 0.0 && value.fract() == 0.0 && value < u32::MAX as f64 {
-        Ok(value as usize)
-    } else {
-        Err(format!(
+    if !(value >= 0.0 && value.fract() == 0.0) {
+        return Err(format!(
             "label {value} is not a class index (a whole number of at least 0)"
-        ))
+        ));
     }
+    if value >= MAX_CLASSES as f64 {
+        return Err(format!(
+            "label {value} is not a class index: classes run from 0 to at most {} (is this \
+             column an identifier?)",
+            MAX_CLASSES - 1
+        ));
+    }
+    Ok(value as usize)
 }
 
 /// Reads a CSV file: a header if its first line has a cell that is not a number, then one
@@ -617,6 +627,11 @@ mod tests {
                 "line 2, column \"y\": label 2.5 is not a class index",
             ),
             ("a,y\n1,-1\n", Some("y"), "label -1 is not a class index"),
+            (
+                "a,y\n1,4000000000\n",
+                Some("y"),
+                "label 4000000000 is not a class index: classes run from 0 to at most 65535",
+            ),
             (
                 "a,b\n1,2\n",
                 Some("label"),
