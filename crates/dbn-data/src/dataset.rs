@@ -790,14 +790,9 @@ mod tests {
 
     #[test]
     fn a_table_is_shuffled_by_its_seed_then_split_into_test_validation_and_training() {
-        let splits = Splits::of_examples(
-            table(20),
-            None,
-            SplitSize::Count(3),
-            SplitSize::Fraction(0.25),
-            7,
-        )
-        .unwrap();
+        let (valid, test) = (SplitSize::Count(3), SplitSize::Fraction(0.25));
+        let split = || Splits::of_examples(table(20), None, valid, test, 7).unwrap();
+        let splits = split();
         assert_eq!(
             (splits.train.len(), splits.valid.len(), splits.test.len()),
             (12, 3, 5)
@@ -812,14 +807,7 @@ mod tests {
         assert_ne!(all, (0..20).collect::<Vec<_>>(), "shuffled");
         all.sort();
         assert_eq!(all, (0..20).collect::<Vec<_>>(), "every example once");
-        let again = Splits::of_examples(
-            table(20),
-            None,
-            SplitSize::Count(3),
-            SplitSize::Fraction(0.25),
-            7,
-        )
-        .unwrap();
+        let again = split();
         assert_eq!(
             index(&again.test),
             index(&splits.test),

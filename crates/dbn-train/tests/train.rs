@@ -822,7 +822,7 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     );
 
     // evaluate holds out the same test examples and standardises them as the run did.
-    let evaluated = ok(&dbn(&[
+    let evaluate = [
         "evaluate",
         "--model",
         out,
@@ -830,23 +830,14 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         &data,
         "--label-column",
         "benign",
-    ]));
+    ];
+    let evaluated = ok(&dbn(&evaluate));
     assert!(
         evaluated.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
         "{evaluated}"
     );
     // Another test split would test on other examples: refused, naming the run's.
-    let other = dbn(&[
-        "evaluate",
-        "--model",
-        out,
-        "--data",
-        &data,
-        "--label-column",
-        "benign",
-        "--test-split",
-        "0.3",
-    ]);
+    let other = dbn(&[&evaluate[..], &["--test-split", "0.3"]].concat());
     assert!(
         text(&other.stderr).contains("was tested on --test-split 0.2 of its data"),
         "{}",
