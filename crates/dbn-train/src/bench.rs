@@ -1,26 +1,32 @@
 //! `dbn bench`: our contrastive divergence, DBN pretraining and fine-tuning epochs against the
 //! same work in PyTorch (`benches/peer_torch.py`), timed in one run.
 //!
-//! Every workload runs on random Bernoulli(0.2) data held on the device, so that the figures
-//! measure the training steps and not data loading; each is warmed up on a few batches first
-//! (kernel compilation on GPUs, allocator pools on CPUs) and timed until its result is read
-//! back.
+//! Each workload runs the code `dbn train` runs, with the quick preset's settings: a CD epoch
+//! is [`RbmTrainer::epoch`] (shuffled mini-batches read from the data tensor, the divergence
+//! check of every update), pretraining is [`DbnPretrainer::pretrain`] (data checks,
+//! monitoring, a checkpoint after every epoch), a fine-tuning epoch is
+//! [`finetune::first_epoch`] (the data set read through the batcher, the training step,
+//! optimiser and schedule of [`finetune::finetune`], whose weights the tests hold it to). The
+//! data are random Bernoulli(0.2) values, so that the figures measure the training and not
+//! data loading; each workload is warmed up on a few batches first and timed until its result
+//! is read back.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
-use burn::train::TrainStep;
-use dbn_data::ClassificationBatch;
-use dbn_model::kernels::in_thread_pool;
-use dbn_model::{CdState, DbnClassifierConfig, Rbm, RbmConfig, RbmTrainingConfig};
+use dbn_data::{ExampleSet, Table};
+use dbn_model::{
+    Dbn, DbnClassifierConfig, DbnConfig, DbnPretrainer, Feed, Rbm, RbmConfig, RbmRun, RbmTrainer,
+    RbmTrainingConfig, RunSeed,
+};
 
-use crate::finetune::LearnerModel;
-use crate::sgd::FusedSgd;
+use crate::config::{FinetuneConfig, Preset};
+use crate::finetune;
 
 /// One measured workload.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,8 +173,12 @@ impl Workload {
         args
     }
 
-    /// Runs the workload once on `B` (fine-tuning on `Autodiff<B>` as `A`) and returns the
-    /// timed part's duration.
+    /// Runs the workload once on `A`'s inner backend (fine-tuning on `A`) through the code
+    /// paths of `dbn train` ([`cd_epoch`], [`pretrain_epoch`], [`finetune::first_epoch`]) with
+    /// the quick preset's settings, and returns the timed part's duration: the epoch, without
+    /// what a run does once before its first (data checks, initial visible biases, the data
+    /// set's decoding), after a warm-up on a few batches (kernel compilation on GPUs,
+    /// allocator pools on CPUs).
     pub fn run<A: AutodiffBackend>(&self, examples: usize, device: &A::Device) -> Duration {
         A::seed(device, 0);
         match self {
@@ -179,31 +189,29 @@ impl Workload {
             } => {
                 let data = bernoulli_data::<A::InnerBackend>(examples, *n_visible, device);
                 let rbm = RbmConfig::new(*n_visible, *n_hidden).init(device);
-                let cd = RbmTrainingConfig::new().with_batch_size(*batch);
-                let rbm = cd1_epoch(rbm, data.clone().slice(0..5 * batch), &cd);
+                let trainer = RbmTrainer::new(rbm_settings(*batch), RunSeed::default())
+                    .expect("the preset's settings are valid");
+                let warm = Feed::from(data.clone().slice(0..5 * batch));
+                let rbm = cd_epoch(&trainer, start(&trainer, rbm, &warm), &warm);
+                let data = Feed::from(data);
+                // Once per run, not per epoch: outside the timed part.
+                let run = start(&trainer, rbm, &data);
                 timed(|| {
-                    let rbm = cd1_epoch(rbm, data, &cd);
+                    let rbm = cd_epoch(&trainer, run, &data);
                     rbm.weights.val().sum().into_scalar();
                 })
             }
             Self::Pretrain { sizes, batch } => {
                 let data = bernoulli_data::<A::InnerBackend>(examples, sizes[0], device);
-                let cd = RbmTrainingConfig::new().with_batch_size(*batch);
-                // Each RBM warmed up on a few batches of zeros of its input size.
-                let rbms: Vec<Rbm<A::InnerBackend>> = sizes
-                    .windows(2)
-                    .map(|w| {
-                        let rbm = RbmConfig::new(w[0], w[1]).init(device);
-                        cd1_epoch(rbm, Tensor::zeros([5 * batch, w[0]], device), &cd)
-                    })
-                    .collect();
+                let checkpoint = BenchFile::new("pretrain.ckpt");
+                let pretrainer = pretrainer(sizes, *batch, &checkpoint.0);
+                let dbn = DbnConfig::new(sizes.clone())
+                    .init(device)
+                    .expect("bench sizes are valid");
+                let dbn = pretrain_epoch(&pretrainer, dbn, data.clone().slice(0..5 * batch));
                 timed(|| {
-                    let mut x = data;
-                    for rbm in rbms {
-                        let rbm = cd1_epoch(rbm, x.clone(), &cd);
-                        x = rbm.hidden_probs(x);
-                    }
-                    x.sum().into_scalar();
+                    let dbn = pretrain_epoch(&pretrainer, dbn, data);
+                    dbn.rbms[0].weights.val().sum().into_scalar();
                 })
             }
             Self::Finetune {
@@ -211,29 +219,21 @@ impl Workload {
                 batch,
                 dropout: [pixels, hidden],
             } => {
-                let data = bernoulli_data::<A>(examples, sizes[0], device);
-                let labels = Tensor::<A, 1, Int>::random(
-                    [examples],
-                    Distribution::Uniform(0.0, sizes[sizes.len() - 1] as f64),
-                    device,
-                );
+                let classes = sizes[sizes.len() - 1];
+                let train =
+                    labelled_examples::<A::InnerBackend>(examples, sizes[0], classes, device);
+                let settings = finetune_settings(*batch, [*pixels, *hidden]);
                 let config = DbnClassifierConfig::new(sizes[..sizes.len() - 1].to_vec())
                     .with_n_outputs(sizes[sizes.len() - 1])
                     .with_input_dropout(*pixels)
                     .with_dropout(*hidden);
                 let net = config.init::<A>(device).expect("bench sizes are valid");
-                let model = LearnerModel::new(net);
-                let model = sgd_epoch(
-                    model,
-                    data.clone().slice(0..5 * batch),
-                    labels.clone(),
-                    *batch,
-                );
+                let seed = RunSeed::default();
+                let warm = train.clone().take(5 * batch);
+                let net = finetune::first_epoch(net, warm, &settings, seed, device);
                 timed(|| {
-                    let model = sgd_epoch(model, data, labels, *batch);
-                    model
-                        .net
-                        .forward(Tensor::zeros([1, sizes[0]], device))
+                    let net = finetune::first_epoch(net, train, &settings, seed, device);
+                    net.forward(Tensor::zeros([1, sizes[0]], device))
                         .sum()
                         .into_scalar();
                 })
@@ -253,43 +253,112 @@ fn bernoulli_data<B: Backend>(examples: usize, n: usize, device: &B::Device) -> 
     Tensor::<B, 2>::random([examples, n], Distribution::Bernoulli(0.2), device)
 }
 
-/// One CD-1 epoch over `data` in order, with `cd`'s settings and its first epoch's rates, on
-/// the thread pool as [`dbn_model::RbmTrainer::epoch`] runs.
-fn cd1_epoch<B: Backend>(rbm: Rbm<B>, data: Tensor<B, 2>, cd: &RbmTrainingConfig) -> Rbm<B> {
-    let [examples, _] = data.dims();
-    let rates = cd.rates(1);
-    in_thread_pool(|| {
-        let mut state = CdState::new(&rbm);
-        let mut rbm = rbm;
-        for start in (0..examples).step_by(cd.batch_size) {
-            let end = (start + cd.batch_size).min(examples);
-            (rbm, state) = state.step(rbm, data.clone().slice(start..end), cd, rates);
-        }
-        rbm
-    })
+/// `examples` examples of `width` Bernoulli(0.2) features, labelled uniformly among
+/// `classes` classes, drawn on `B` and held as `dbn train` holds a data file's.
+fn labelled_examples<B: Backend>(
+    examples: usize,
+    width: usize,
+    classes: usize,
+    device: &B::Device,
+) -> ExampleSet {
+    let values = bernoulli_data::<B>(examples, width, device).into_data();
+    let labels = Tensor::<B, 1, Int>::random(
+        [examples],
+        Distribution::Uniform(0.0, classes as f64),
+        device,
+    )
+    .into_data();
+    let table = Table {
+        rows: examples,
+        cols: width,
+        values: values.convert::<f32>().to_vec().expect("f32 values"),
+        labels: Some(
+            labels
+                .convert::<i64>()
+                .iter::<i64>()
+                .map(|l| l as usize)
+                .collect(),
+        ),
+        image: None,
+        names: Vec::new(),
+    };
+    ExampleSet::from_table("bench examples", table)
 }
 
-/// One epoch of SGD with momentum 0.9 and learning rate 0.5 (the fine-tuning defaults, and its
-/// optimiser) over `data` in order.
-fn sgd_epoch<A: AutodiffBackend>(
-    model: LearnerModel<A>,
-    data: Tensor<A, 2>,
-    labels: Tensor<A, 1, Int>,
-    batch: usize,
-) -> LearnerModel<A> {
-    let [examples, _] = data.dims();
-    let mut optimizer = FusedSgd::new(0.9, 0.0).init();
-    let mut model = model;
-    for start in (0..examples).step_by(batch) {
-        let end = (start + batch).min(examples);
-        let batch = ClassificationBatch {
-            images: data.clone().slice(start..end),
-            targets: labels.clone().slice(start..end),
-        };
-        let grads: GradientsParams = model.step(batch).grads;
-        model = optimizer.step(0.5, model, grads);
+/// The quick preset's settings of an RBM, for one epoch of mini-batches of `batch`.
+pub fn rbm_settings(batch: usize) -> RbmTrainingConfig {
+    Preset::Quick
+        .config()
+        .pretrain
+        .for_layer(1)
+        .clone()
+        .with_epochs(1)
+        .with_batch_size(batch)
+}
+
+/// The quick preset's fine-tuning settings, for one epoch of mini-batches of `batch` with
+/// dropout `[pixels, hidden units]`.
+pub fn finetune_settings(batch: usize, [pixels, hidden]: [f64; 2]) -> FinetuneConfig {
+    Preset::Quick
+        .config()
+        .finetune
+        .with_epochs(1)
+        .with_batch_size(batch)
+        .with_input_dropout(pixels)
+        .with_dropout(hidden)
+}
+
+/// The quick preset's pretrainer of a stack of `sizes`, one epoch per RBM in mini-batches of
+/// `batch`, writing its checkpoint to `checkpoint` after every epoch as `dbn train` does.
+fn pretrainer(sizes: &[usize], batch: usize, checkpoint: &Path) -> DbnPretrainer {
+    let mut pretrain = Preset::Quick.config().pretrain;
+    pretrain.rbm = rbm_settings(batch);
+    DbnPretrainer::new(DbnConfig::new(sizes.to_vec()), pretrain, RunSeed::default())
+        .expect("the preset's settings are valid")
+        .with_checkpoint(checkpoint)
+}
+
+/// The start of a run of `rbm` on `data` as `dbn train` makes it ([`RbmTrainer::start`]: the
+/// data checked, the visible biases from the data's means, zero velocity).
+pub fn start<B: Backend>(trainer: &RbmTrainer, rbm: Rbm<B>, data: &Feed<B>) -> RbmRun<B> {
+    trainer.start(rbm, data).expect("bench data fit the RBM")
+}
+
+/// The first CD epoch of `run` over `data` as `dbn train` runs it ([`RbmTrainer::epoch`]:
+/// shuffled mini-batches, the divergence check of every update).
+pub fn cd_epoch<B: Backend>(trainer: &RbmTrainer, run: RbmRun<B>, data: &Feed<B>) -> Rbm<B> {
+    let (rbm, _) = trainer
+        .epoch(run.rbm, run.state, data, 1)
+        .expect("random data do not diverge");
+    rbm
+}
+
+/// The greedy pretraining of `dbn` on `data` as `dbn train` runs it ([`DbnPretrainer::pretrain`]:
+/// each RBM on the layer below's `P(h | v)`, with the data checks, monitoring and checkpoints).
+pub fn pretrain_epoch<B: Backend>(
+    pretrainer: &DbnPretrainer,
+    dbn: Dbn<B>,
+    data: Tensor<B, 2>,
+) -> Dbn<B> {
+    pretrainer
+        .pretrain(dbn, data, None, |_| ControlFlow::Continue(()))
+        .expect("random data do not diverge")
+        .dbn
+}
+
+/// A file of the bench's own in the system's temporary folder, removed when dropped.
+struct BenchFile(PathBuf);
+
+impl BenchFile {
+    fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("dbn-bench-{}-{name}", std::process::id())))
     }
-    model
+}
+
+impl Drop for BenchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// What the peer reported, or why it did not run.
@@ -448,6 +517,33 @@ pub fn run_all<A: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::backend::Flex;
+
+    #[test]
+    fn the_benchs_cd_epoch_is_the_first_epoch_of_a_run() {
+        let _turn = crate::generator_turn();
+        let device = Default::default();
+        Flex::seed(&device, 4);
+        let data = bernoulli_data::<Flex>(30, 6, &device);
+        let rbm = RbmConfig::new(6, 4).init::<Flex>(&device);
+        let trainer = RbmTrainer::new(rbm_settings(7), RunSeed(2)).unwrap();
+        let feed = Feed::from(data.clone());
+        let bench = cd_epoch(&trainer, start(&trainer, rbm.clone(), &feed), &feed);
+        let run = trainer.fit(rbm.clone(), data, None, |_| {}).unwrap();
+        assert_eq!(run.history.len(), 1);
+        let weights = |rbm: &Rbm<Flex>| rbm.weights.val().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(weights(&bench), weights(&run.rbm));
+        assert_ne!(weights(&bench), weights(&rbm));
+        // The preset's settings, one epoch of the workload's batches.
+        let preset = Preset::Quick.config().pretrain.for_layer(1).clone();
+        let expected = preset.with_epochs(1).with_batch_size(7);
+        assert_eq!(rbm_settings(7).to_string(), expected.to_string());
+        let finetune = Preset::Quick.config().finetune;
+        let bench = finetune_settings(100, [0.1, 0.2]);
+        assert_eq!(bench.optimizer, finetune.optimizer);
+        assert_eq!(bench.momentum, finetune.momentum);
+        assert_eq!((bench.input_dropout, bench.dropout), (0.1, 0.2));
+    }
 
     #[test]
     fn flops_count_five_gemms_per_cd_step() {

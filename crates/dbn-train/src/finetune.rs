@@ -18,8 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use burn::data::dataloader::DataLoader;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
+use burn::lr_scheduler::LrScheduler;
 use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::tensor::backend::{AutodiffBackend, DeviceId};
@@ -32,7 +34,7 @@ use burn::train::{
     ClassificationOutput, ExecutionStrategy, InferenceStep, Interrupter, Learner, MultiDeviceOptim,
     SupervisedTraining, TrainOutput, TrainStep,
 };
-use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, ExampleSet};
+use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, Example, ExampleSet};
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
@@ -62,6 +64,25 @@ impl<B: Backend> LearnerModel<B> {
         Self {
             net,
             watch: StepWatch::unattached(),
+        }
+    }
+
+    /// `net` in a run with `seed` whose first step is batch 1 of `first_epoch`, on the devices
+    /// and batches per epoch of `shares` (in the order of [`Devices`]); `interrupter` stops the
+    /// run at the first non-finite training loss, read as often as [`loss_reads_every`] says
+    /// for `device`'s backend.
+    fn watched(
+        net: DbnClassifier<B>,
+        interrupter: Interrupter,
+        seed: RunSeed,
+        first_epoch: usize,
+        shares: &[(DeviceId, usize)],
+        device: &B::Device,
+    ) -> Self {
+        let reads_every = loss_reads_every::<B>(device);
+        Self {
+            net,
+            watch: StepWatch::new(interrupter, seed, first_epoch, shares, reads_every),
         }
     }
 
@@ -421,17 +442,95 @@ pub fn finetune<B: AutodiffBackend>(
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
     match config.optimizer {
+        OptimizerKind::Sgd => learn(net, sgd(config).init(), job),
+        OptimizerKind::Adam => learn(net, adam(config).init(), job),
+    }
+}
+
+/// The SGD optimiser of `config` (momentum, weight decay).
+fn sgd(config: &FinetuneConfig) -> FusedSgd {
+    FusedSgd::new(config.momentum, config.weight_decay)
+}
+
+/// The learning rate of every step: `config.learning_rate`, times `config.lr_decay` per epoch
+/// of `steps_per_epoch` optimiser steps (spread evenly over its steps).
+fn schedule(config: &FinetuneConfig, steps_per_epoch: usize) -> ExponentialDecay {
+    let gamma = config.lr_decay.powf(1.0 / steps_per_epoch.max(1) as f64);
+    ExponentialDecay::new(config.learning_rate, gamma)
+}
+
+/// The training batches of a run: `train` in batches of `config.batch_size`, shuffled afresh
+/// each epoch by the run's seed, the first pass being epoch `first_epoch`.
+fn train_loader<B: Backend>(
+    train: ExampleSet,
+    config: &FinetuneConfig,
+    seed: RunSeed,
+    first_epoch: usize,
+    device: &B::Device,
+) -> EpochLoader<B, Example, ClassificationBatch<B>> {
+    EpochLoader::new(
+        train,
+        ClassificationBatcher::default(),
+        config.batch_size,
+        Some(seed.finetune_shuffle()),
+        first_epoch,
+        device,
+    )
+}
+
+/// One epoch (the first) of fine-tuning `net` on one device as [`finetune`] trains it: the
+/// same batches in the same order, the same training step (the watch that seeds each step's
+/// dropout and reads its loss), the optimiser of `config` and its learning-rate schedule,
+/// without burn-train's metrics, logs and checkpoints. What `dbn bench` times; a test checks
+/// that it ends with the weights of a one-epoch [`finetune`] run. A non-finite loss stops the
+/// epoch early, as it stops a run.
+pub fn first_epoch<B: AutodiffBackend>(
+    net: DbnClassifier<B>,
+    train: ExampleSet,
+    config: &FinetuneConfig,
+    seed: RunSeed,
+    device: &B::Device,
+) -> DbnClassifier<B> {
+    match config.optimizer {
         OptimizerKind::Sgd => {
-            let optimizer = FusedSgd::new(config.momentum, config.weight_decay).init();
-            learn(net, optimizer, job)
+            first_epoch_with(net, sgd(config).init(), train, config, seed, device)
         }
         OptimizerKind::Adam => {
-            let optimizer = AdamConfig::new()
-                .with_weight_decay(weight_decay(config))
-                .init();
-            learn(net, optimizer, job)
+            first_epoch_with(net, adam(config).init(), train, config, seed, device)
         }
     }
+}
+
+/// [`first_epoch`] with `optimizer`.
+fn first_epoch_with<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B>>(
+    net: DbnClassifier<B>,
+    mut optimizer: O,
+    train: ExampleSet,
+    config: &FinetuneConfig,
+    seed: RunSeed,
+    device: &B::Device,
+) -> DbnClassifier<B> {
+    let batches = train.len().div_ceil(config.batch_size);
+    let loader = train_loader::<B>(train, config, seed, 1, device);
+    let interrupter = Interrupter::new();
+    let shares = [(device.to_id(), batches)];
+    let mut model = LearnerModel::watched(net, interrupter.clone(), seed, 1, &shares, device);
+    let mut schedule = schedule(config, batches);
+    // The order of burn-train's single-device epoch: rate, step, optimiser.
+    for batch in loader.iter() {
+        let learning_rate = LrScheduler::step(&mut schedule);
+        let output = TrainStep::step(&model, batch);
+        model = optimizer.step(learning_rate, model, output.grads);
+        if interrupter.should_stop() {
+            break;
+        }
+    }
+    model.net
+}
+
+/// The Adam optimiser of `config` (its weight decay).
+fn adam(config: &FinetuneConfig) -> AdamConfig {
+    AdamConfig::new().with_weight_decay(weight_decay(config))
 }
 
 fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
@@ -480,18 +579,8 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
         .collect();
     // burn-train steps the optimiser (and the scheduler) once per batch of each device.
     let steps_per_epoch = shares.iter().map(|&(_, batches)| batches).max();
-    let gamma = config
-        .lr_decay
-        .powf(1.0 / steps_per_epoch.unwrap_or(1).max(1) as f64);
-    let scheduler = ExponentialDecay::new(config.learning_rate, gamma);
-    let loader_train = EpochLoader::<B, _, _>::new(
-        train,
-        ClassificationBatcher::default(),
-        config.batch_size,
-        Some(seed.finetune_shuffle()),
-        first_epoch,
-        &device,
-    );
+    let scheduler = schedule(config, steps_per_epoch.unwrap_or(1));
+    let loader_train = train_loader::<B>(train, config, seed, first_epoch, &device);
     let loader_valid = EpochLoader::<B::InnerBackend, _, _>::new(
         valid,
         ClassificationBatcher::default(),
@@ -503,16 +592,14 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     let interrupter = Interrupter::new();
     let stopped_by = interrupter.clone();
     let validated = ValidatedEpoch::default();
-    let model = LearnerModel {
+    let model = LearnerModel::watched(
         net,
-        watch: StepWatch::new(
-            interrupter.clone(),
-            seed,
-            first_epoch,
-            &shares,
-            loss_reads_every::<B>(&device),
-        ),
-    };
+        interrupter.clone(),
+        seed,
+        first_epoch,
+        &shares,
+        &device,
+    );
     let watch = model.watch.clone();
     let mut checkpoints =
         ComposedCheckpointingStrategy::builder().add(KeepLastNCheckpoints::new(2));
@@ -665,6 +752,79 @@ pub fn error_rate<B: Backend, E>(
 mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
+    use burn::module::AutodiffModule;
+    use dbn_model::DbnClassifierConfig;
+
+    /// `n` examples of 6 features in [0, 1] among 3 classes, `offset` choosing which.
+    fn examples(n: usize, offset: usize) -> ExampleSet {
+        let values = (0..n * 6).map(|i| ((i * 7 + offset) % 11) as f32 / 10.0);
+        let table = dbn_data::Table {
+            rows: n,
+            cols: 6,
+            values: values.collect(),
+            labels: Some((0..n).map(|i| (i * 5 + offset) % 3).collect()),
+            image: None,
+            names: Vec::new(),
+        };
+        ExampleSet::from_table("examples", table)
+    }
+
+    /// Every weight and bias of `net`, bottom layer first.
+    fn parameters(net: &DbnClassifier<Flex>) -> Vec<Vec<f32>> {
+        let layers = net.encoder.layers.iter().chain([&net.output]);
+        layers
+            .flat_map(|l| {
+                [
+                    l.weight.val(),
+                    l.bias.as_ref().expect("a bias").val().unsqueeze(),
+                ]
+            })
+            .map(|t: Tensor<Flex, 2>| t.into_data().to_vec().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_benchs_epoch_takes_the_steps_of_a_one_epoch_run() {
+        type A = Autodiff<Flex>;
+        let _turn = crate::generator_turn();
+        let device = Default::default();
+        A::seed(&device, 3);
+        let net = DbnClassifierConfig::new(vec![6, 5, 4])
+            .with_n_outputs(3)
+            .with_input_dropout(0.1)
+            .with_dropout(0.2)
+            .init::<A>(&device)
+            .unwrap();
+        let (train, valid) = (examples(40, 0), examples(9, 1));
+        let dir = tempfile::tempdir().unwrap();
+        let devices = Devices::one(device);
+        for optimizer in [OptimizerKind::Sgd, OptimizerKind::Adam] {
+            // The rate decays within the epoch, so the schedule's steps count too.
+            let config = FinetuneConfig::new()
+                .with_epochs(1)
+                .with_batch_size(7)
+                .with_learning_rate(0.3)
+                .with_lr_decay(0.5)
+                .with_weight_decay(0.01)
+                .with_optimizer(optimizer);
+            let job = FinetuneJob {
+                config: &config,
+                seed: RunSeed(5),
+                train: train.clone(),
+                valid: valid.clone(),
+                dir: &dir.path().join(format!("{optimizer:?}")),
+                resume: false,
+                keep: Keep::Last,
+                devices: &devices,
+            };
+            let run = finetune(net.clone(), job).unwrap().net;
+            let bench = |seed| first_epoch(net.clone(), train.clone(), &config, seed, &device);
+            assert_eq!(parameters(&bench(RunSeed(5)).valid()), parameters(&run));
+            assert_ne!(parameters(&net.valid()), parameters(&run));
+            // The seed reaches the order and the dropout masks.
+            assert_ne!(parameters(&bench(RunSeed(6)).valid()), parameters(&run));
+        }
+    }
 
     /// The step at batch `batch` of epoch 1 on one device of 120 batches.
     fn at(batch: usize) -> Step {

@@ -33,3 +33,14 @@ pub mod report;
 pub mod run_dir;
 pub mod sgd;
 pub mod stages;
+
+/// Unit tests that seed the backend's generator (one per process on every backend of Burn
+/// 0.21) take turns at it, so that a test running beside them cannot draw between their seed
+/// and their draws.
+#[cfg(test)]
+pub(crate) fn generator_turn() -> std::sync::MutexGuard<'static, ()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -130,6 +130,7 @@ mod tests {
 
     /// Three steps of `optimizer` on a small linear layer and a fixed loss.
     fn train(mut optimizer: impl Optimizer<Linear<A>, A>) -> Vec<f32> {
+        let _turn = crate::generator_turn();
         let device = Default::default();
         A::seed(&device, 9);
         let mut layer = LinearConfig::new(6, 3).init::<A>(&device);
