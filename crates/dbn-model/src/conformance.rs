@@ -403,9 +403,76 @@ pub fn save_and_load_give_identical_outputs<B: Backend>(device: &B::Device, dir:
     assert_eq!(to_f64(loaded.forward(v.clone())), to_f64(net.forward(v)));
 }
 
+/// The kernels of `crate::kernels` that a backend may have its own of (the CubeCL ones on wgpu
+/// and cuda, the fused loops on Flex) agree with Burn's generic operations: the sigmoid and the
+/// momentum update to 1e-6, in place (an unshared buffer) and not; the Bernoulli sampler gives
+/// 0 and 1 only, its mean within 0.01 of each probability, draws again on every call, and the
+/// same draws after the same `B::seed`; and on a backend with kernels of its own
+/// ([`crate::kernels::has_own_kernels`]), its sampler is the one that ran.
+pub fn kernels_agree_with_the_generic_path<B: Backend>(device: &B::Device) {
+    use crate::kernels::{self, MomentumStep, generic};
+    B::seed(device, 41);
+    let x = Tensor::<B, 2>::random([67, 33], Distribution::Uniform(-30.0, 30.0), device);
+    let expected = to_f64(generic::sigmoid(x.clone()));
+    assert_close(&to_f64(kernels::sigmoid(x.clone())), &expected, 1e-6);
+    // Unshared: the kernel may write into the input's buffer.
+    assert_close(&to_f64(kernels::sigmoid(x.clone() * 1.0)), &expected, 1e-6);
+    let random = || Tensor::<B, 2>::random([129, 65], Distribution::Default, device);
+    let (p, v, s) = (random(), random(), random());
+    for c in [
+        MomentumStep::cd(0.5, 0.01),
+        MomentumStep::sgd(0.9, 0.001, 0.3),
+    ] {
+        let (p0, v0) = generic::momentum_update(p.clone(), v.clone(), s.clone(), c);
+        let (p0, v0) = (to_f64(p0), to_f64(v0));
+        let shared = kernels::momentum_update(p.clone(), v.clone(), s.clone(), c);
+        let unshared = kernels::momentum_update(p.clone() * 1.0, v.clone() * 1.0, s.clone(), c);
+        for (p1, v1) in [shared, unshared] {
+            assert_close(&to_f64(p1), &p0, 1e-6);
+            assert_close(&to_f64(v1), &v0, 1e-6);
+        }
+    }
+    let n = 200_000;
+    let probs = [0.0, 0.1, 0.5, 0.9, 1.0];
+    let p = Tensor::<B, 1>::from_floats(probs, device)
+        .unsqueeze_dim::<2>(0)
+        .repeat_dim(0, n / probs.len());
+    let draw = || to_f64(kernels::bernoulli(p.clone()));
+    B::seed(device, 7);
+    let (first, second) = (draw(), draw());
+    B::seed(device, 7);
+    assert_eq!(draw(), first, "the same seed draws the same samples");
+    assert_ne!(first, second, "each call draws afresh");
+    assert!(first.iter().all(|&b| b == 0.0 || b == 1.0));
+    for (column, &prob) in probs.iter().enumerate() {
+        let column: Vec<f64> = first
+            .iter()
+            .skip(column)
+            .step_by(probs.len())
+            .copied()
+            .collect();
+        let mean = column.iter().sum::<f64>() / column.len() as f64;
+        assert!(
+            (mean - prob).abs() < 0.01,
+            "mean {mean} of Bernoulli({prob}) draws"
+        );
+    }
+    // The backend's own sampler ran where it has one: its draws are not the generic path's.
+    B::seed(device, 7);
+    let generic = to_f64(generic::bernoulli(p.clone()));
+    assert_eq!(
+        first != generic,
+        kernels::has_own_kernels::<B>(),
+        "the samples of a backend's own kernel differ from the generic path's, and only those"
+    );
+    let unshared = to_f64(kernels::bernoulli(p.clone() * 1.0));
+    assert!(unshared.iter().all(|&b| b == 0.0 || b == 1.0));
+}
+
 /// Every check of this module on one backend; a save folder is made in the system's temporary
 /// folder and removed.
 pub fn all<AB: AutodiffBackend>(device: &AB::Device) {
+    kernels_agree_with_the_generic_path::<AB::InnerBackend>(device);
     tutorial_example_1::<AB::InnerBackend>(device);
     tutorial_example_2::<AB>(device);
     tutorial_example_3::<AB::InnerBackend>(device);

@@ -29,8 +29,9 @@
 //!   each file written atomically; [`overlay`]: reading a JSON config over a base one.
 //! - [`check`]: the range checks every setting and flag share; [`numerics`]: stable softplus,
 //!   log-sum-exp, finiteness checks.
-//! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) behind generic functions, with
-//!   Burn's operations as the path of every other backend.
+//! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) and CubeCL kernels for `wgpu`
+//!   and `cuda`, behind generic functions, with Burn's operations as the path of every other
+//!   backend.
 //! - `conformance` (with the `conformance` feature): the checks every backend must pass (the
 //!   tutorial's worked examples, CD and AIS against exact oracles, save/load), generic over it.
 //! - [`ais`]: annealed importance sampling of `log Z` for RBMs of any size, and the average

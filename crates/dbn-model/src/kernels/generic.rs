@@ -6,7 +6,7 @@ use burn::prelude::*;
 use super::MomentumStep;
 
 /// [`super::momentum_update`] with Burn's tensor operations.
-pub(super) fn momentum_update<B: Backend, const D: usize>(
+pub(crate) fn momentum_update<B: Backend, const D: usize>(
     param: Tensor<B, D>,
     velocity: Tensor<B, D>,
     step: Tensor<B, D>,
@@ -25,12 +25,12 @@ pub(super) fn momentum_update<B: Backend, const D: usize>(
 }
 
 /// [`super::sigmoid`]: Burn's.
-pub(super) fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+pub(crate) fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     burn::tensor::activation::sigmoid(x)
 }
 
 /// [`super::bernoulli`]: a uniform draw per element compared with it.
-pub(super) fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
+pub(crate) fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
     p.random_like(burn::tensor::Distribution::Default)
         .lower(p)
         .float()
@@ -38,18 +38,18 @@ pub(super) fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B
 
 /// [`super::dropout`] with the probability `keep` of keeping a unit, as `burn::nn::Dropout`
 /// draws its mask.
-pub(super) fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, keep: f64) -> Tensor<B, D> {
+pub(crate) fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, keep: f64) -> Tensor<B, D> {
     let kept = x.random_like(burn::tensor::Distribution::Bernoulli(keep));
     x * kept * (1.0 / keep)
 }
 
 /// [`super::matmul`]: Burn's.
-pub(super) fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+pub(crate) fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     a.matmul(b)
 }
 
 /// [`super::affine`]: Burn's product, then the bias broadcast over the rows.
-pub(super) fn affine<B: Backend>(
+pub(crate) fn affine<B: Backend>(
     x: Tensor<B, 2>,
     w: Tensor<B, 2>,
     bias: Tensor<B, 1>,

@@ -2,7 +2,9 @@
 //! generic tensor operations as the fallback.
 //!
 //! Each function here is generic over `B: Backend` and computes the same thing on every
-//! backend. When the crate is built with the `flex` feature and `B` is Burn's `Flex` backend,
+//! backend. When the crate is built with the `wgpu` or `cuda` feature and `B` is that backend,
+//! the element-wise functions (sigmoid, Bernoulli sampling, the momentum update) are one CubeCL
+//! kernel each. When the crate is built with the `flex` feature and `B` is Burn's `Flex` backend,
 //! it runs one fused pass over the raw `f32` buffers instead of a chain of tensor operations
 //! (each of which reads and writes a full weight-sized buffer), or, for the matrix products,
 //! calls the `gemm` crate once per thread on its own band of the output. The backend is
@@ -19,7 +21,11 @@
 //! - `flex/autodiff.rs`: the fused graph nodes of `Autodiff<Flex>`, under either of Burn's
 //!   checkpointing strategies;
 //! - `flex/raw.rs`: every `unsafe` block of the crate, with its safety argument (the crate
-//!   denies `unsafe_code` elsewhere).
+//!   denies `unsafe_code` elsewhere);
+//! - `cube/mod.rs`: recognising a tensor of the CubeCL backends (`wgpu`, `cuda`: the crate's
+//!   features of those names), and `cube/elementwise.rs`: their sigmoid, Bernoulli sampler and
+//!   momentum update as CubeCL kernels;
+//! - `downcast.rs`: reaching a backend's own tensor type from generic code.
 //!
 //! A new backend's kernel goes in a folder of its own beside `flex/`, tried before the generic
 //! path in the functions below. See `docs/performance.md` for the measurements behind each
@@ -27,11 +33,29 @@
 
 use burn::prelude::*;
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod cube;
+#[cfg(any(feature = "flex", feature = "wgpu", feature = "cuda"))]
+mod downcast;
 #[cfg(feature = "flex")]
 mod flex;
-mod generic;
+pub(crate) mod generic;
 #[cfg(test)]
 mod tests;
+
+/// Whether `B` has kernels of its own here (`Flex`'s fused loops, or the CubeCL kernels of
+/// `wgpu` and `cuda`, as the crate's features allow) rather than only the generic path.
+pub fn has_own_kernels<B: Backend>() -> bool {
+    #[cfg(feature = "flex")]
+    if flex::is_flex::<B>() {
+        return true;
+    }
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if cube::on_a_runtime::<B>() {
+        return true;
+    }
+    false
+}
 
 /// The coefficients of a momentum step on one parameter tensor `p` with velocity `v`:
 ///
@@ -74,7 +98,8 @@ impl MomentumStep {
 }
 
 /// One momentum step (see [`MomentumStep`]) on one parameter tensor; returns
-/// `(param, velocity)`. On `Flex`, one pass over the buffers, split between threads.
+/// `(param, velocity)`. On `Flex`, one pass over the buffers, split between threads; on `wgpu`
+/// and `cuda`, one CubeCL kernel, in place when neither buffer is shared.
 ///
 /// # Shapes
 /// param, velocity, step: the same shape `S` -> `(S, S)`
@@ -89,6 +114,11 @@ pub fn momentum_update<B: Backend, const D: usize>(
         Ok(updated) => return updated,
         Err(inputs) => inputs,
     };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let (param, velocity, step) = match cube::momentum_update(param, velocity, step, coefficients) {
+        Ok(updated) => return updated,
+        Err(inputs) => inputs,
+    };
     generic::momentum_update(param, velocity, step, coefficients)
 }
 
@@ -96,7 +126,8 @@ pub fn momentum_update<B: Backend, const D: usize>(
 /// vectorised exponential (at most a few `f32` rounding errors from the exact value, see the
 /// tests); NaN stays NaN. On `Autodiff<Flex>`, the same forward pass and a backward pass of one
 /// fused loop, `∂x = ∂y · y (1 − y)`, from the saved output (Burn's recomputes σ and makes four
-/// passes).
+/// passes). On `wgpu` and `cuda` (without autodiff), one CubeCL kernel, in place when the
+/// buffer is not shared.
 ///
 /// # Shapes
 /// any; output as input.
@@ -109,12 +140,19 @@ pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
             Err(x) => x,
         },
     };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let x = match cube::sigmoid(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
     generic::sigmoid(x)
 }
 
 /// One Bernoulli draw per element: 1.0 with probability `p`, else 0.0. Uses the backend's RNG
 /// (seed it with `B::seed`); on `Flex`, one draw from it seeds a xoshiro256++ stream that makes
-/// the samples in the same pass that compares them.
+/// the samples in the same pass that compares them; on `wgpu` and `cuda`, two draws from it,
+/// left on the device, key a counter-based hash (PCG's) of each element's index in one CubeCL
+/// kernel.
 ///
 /// # Shapes
 /// any; output as input.
@@ -130,6 +168,11 @@ pub fn bernoulli<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
             Ok(sample) => return sample,
             Err(p) => p,
         }
+    };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let p = match cube::bernoulli(p) {
+        Ok(sample) => return sample,
+        Err(p) => p,
     };
     generic::bernoulli(p)
 }

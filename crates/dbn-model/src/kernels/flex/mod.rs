@@ -2,11 +2,11 @@
 //! compiler vectorises, and matrix products split between the threads. This file recognises a
 //! `Flex` tensor and reaches its buffer; the kernels are in the files beside it.
 
-use std::any::Any;
-
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn_flex::FlexTensor;
+
+pub(super) use super::downcast::{cast, primitive, tensor_of};
 
 mod autodiff;
 mod elementwise;
@@ -23,31 +23,9 @@ pub(super) use raw::sigmoid_slice;
 pub(super) use sampling::dropout_mask;
 pub(super) use sampling::{bernoulli_slice, seed_from};
 
-/// `value` as a `U` when it is one (the same type under another name); `value` back
-/// otherwise.
-pub(super) fn cast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
-    let boxed: Box<dyn Any> = Box::new(value);
-    match boxed.downcast::<U>() {
-        Ok(u) => Ok(*u),
-        Err(boxed) => Err(*boxed.downcast::<T>().expect("the box holds a T")),
-    }
-}
-
-/// The float primitive of `tensor`.
-pub(super) fn primitive<B: Backend, const D: usize>(
-    tensor: Tensor<B, D>,
-) -> B::FloatTensorPrimitive {
-    let TensorPrimitive::Float(primitive) = tensor.into_primitive() else {
-        unreachable!("a float tensor built by this crate is never quantized")
-    };
-    primitive
-}
-
-/// The tensor of primitive `p`, of a backend that is `B` under another name.
-pub(super) fn tensor_of<B: Backend, P: 'static, const D: usize>(p: P) -> Tensor<B, D> {
-    let primitive = cast::<P, B::FloatTensorPrimitive>(p)
-        .unwrap_or_else(|_| unreachable!("called only when B is the primitive's backend"));
-    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+/// Whether `B` is `Flex` (its float tensors are `FlexTensor`s).
+pub(super) fn is_flex<B: Backend>() -> bool {
+    std::any::TypeId::of::<B::FloatTensorPrimitive>() == std::any::TypeId::of::<FlexTensor>()
 }
 
 /// Whether the fused loops can read `flex` as one `f32` slice.
