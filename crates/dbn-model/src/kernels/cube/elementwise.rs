@@ -10,17 +10,23 @@ use cubecl::prelude::*;
 
 use crate::kernels::MomentumStep;
 
+/// `σ(x) = 1 / (1 + e^(−x))`.
+#[cube]
+fn logistic<F: Float>(x: F) -> F {
+    F::new(1.0) / (F::new(1.0) + F::exp(-x))
+}
+
 #[cube(launch)]
 fn sigmoid_into<F: Float>(x: &Array<F>, y: &mut Array<F>) {
     if ABSOLUTE_POS < y.len() {
-        y[ABSOLUTE_POS] = F::new(1.0) / (F::new(1.0) + F::exp(-x[ABSOLUTE_POS]));
+        y[ABSOLUTE_POS] = logistic::<F>(x[ABSOLUTE_POS]);
     }
 }
 
 #[cube(launch)]
 fn sigmoid_in_place<F: Float>(x: &mut Array<F>) {
     if ABSOLUTE_POS < x.len() {
-        x[ABSOLUTE_POS] = F::new(1.0) / (F::new(1.0) + F::exp(-x[ABSOLUTE_POS]));
+        x[ABSOLUTE_POS] = logistic::<F>(x[ABSOLUTE_POS]);
     }
 }
 
@@ -58,6 +64,12 @@ fn bernoulli_in_place<F: Float>(p: &mut Array<F>, key: &Array<F>) {
     }
 }
 
+/// The new velocity of a momentum step: `momentum · v + step + param_term · p`.
+#[cube]
+fn new_velocity<F: Float>(p: F, v: F, step: F, momentum: f32, param_term: f32) -> F {
+    F::cast_from(momentum) * v + step + F::cast_from(param_term) * p
+}
+
 #[cube(launch)]
 fn momentum_into<F: Float>(
     param: &Array<F>,
@@ -71,10 +83,9 @@ fn momentum_into<F: Float>(
 ) {
     let i = ABSOLUTE_POS;
     if i < param_out.len() {
-        let p = param[i];
-        let v = F::cast_from(momentum) * velocity[i] + step[i] + F::cast_from(param_term) * p;
+        let v = new_velocity::<F>(param[i], velocity[i], step[i], momentum, param_term);
         velocity_out[i] = v;
-        param_out[i] = p + F::cast_from(apply) * v;
+        param_out[i] = param[i] + F::cast_from(apply) * v;
     }
 }
 
@@ -89,10 +100,9 @@ fn momentum_in_place<F: Float>(
 ) {
     let i = ABSOLUTE_POS;
     if i < param.len() {
-        let p = param[i];
-        let v = F::cast_from(momentum) * velocity[i] + step[i] + F::cast_from(param_term) * p;
+        let v = new_velocity::<F>(param[i], velocity[i], step[i], momentum, param_term);
         velocity[i] = v;
-        param[i] = p + F::cast_from(apply) * v;
+        param[i] += F::cast_from(apply) * v;
     }
 }
 
