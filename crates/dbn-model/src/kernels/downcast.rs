@@ -2,7 +2,7 @@
 //! run time by the type of its float tensor primitive, so that no signature in this crate needs
 //! more than `B: Backend`.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
@@ -15,6 +15,11 @@ pub(super) fn cast<T: 'static, U: 'static>(value: T) -> Result<U, T> {
         Ok(u) => Ok(*u),
         Err(boxed) => Err(*boxed.downcast::<T>().expect("the box holds a T")),
     }
+}
+
+/// Whether `B`'s float tensor primitive is `P`.
+pub(super) fn primitive_is<B: Backend, P: 'static>() -> bool {
+    TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<P>()
 }
 
 /// The float primitive of `tensor`.

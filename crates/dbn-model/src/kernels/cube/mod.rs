@@ -6,15 +6,13 @@
 //! `elementwise.rs`. Burn's fusion (`burn/fusion`, off in this workspace) wraps the tensors in
 //! another type, which these functions then leave to the generic path.
 
-use std::any::TypeId;
-
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
 use burn_cubecl::tensor::CubeTensor;
 
 use super::MomentumStep;
-use super::downcast::{cast, primitive, tensor_of};
+use super::downcast::{cast, primitive, primitive_is, tensor_of};
 
 mod elementwise;
 
@@ -106,15 +104,13 @@ pub(super) fn momentum_update<B: Backend, const D: usize>(
 
 /// Whether `B`'s float tensors are those of a runtime this crate is built with.
 pub(super) fn on_a_runtime<B: Backend>() -> bool {
-    let on = |runtime: TypeId| TypeId::of::<B::FloatTensorPrimitive>() == runtime;
     #[cfg(feature = "wgpu")]
-    if on(TypeId::of::<CubeTensor<burn::backend::wgpu::WgpuRuntime>>()) {
+    if primitive_is::<B, CubeTensor<burn::backend::wgpu::WgpuRuntime>>() {
         return true;
     }
     #[cfg(feature = "cuda")]
-    if on(TypeId::of::<CubeTensor<cubecl::cuda::CudaRuntime>>()) {
+    if primitive_is::<B, CubeTensor<cubecl::cuda::CudaRuntime>>() {
         return true;
     }
-    let _ = on;
     false
 }

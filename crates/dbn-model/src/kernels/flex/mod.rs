@@ -25,7 +25,7 @@ pub(super) use sampling::{bernoulli_slice, seed_from};
 
 /// Whether `B` is `Flex` (its float tensors are `FlexTensor`s).
 pub(super) fn is_flex<B: Backend>() -> bool {
-    std::any::TypeId::of::<B::FloatTensorPrimitive>() == std::any::TypeId::of::<FlexTensor>()
+    super::downcast::primitive_is::<B, FlexTensor>()
 }
 
 /// Whether the fused loops can read `flex` as one `f32` slice.
