@@ -101,9 +101,10 @@ def pretrain(sizes, batch, n):
 
     def run():
         x = data
-        for rbm in rbms:
+        for rbm in rbms[:-1]:
             rbm.epoch(x, batch, gen)
             x = rbm.hidden(x)
+        rbms[-1].epoch(x, batch, gen)  # the top RBM's hidden layer feeds nothing
 
     return timed(run)
 

@@ -225,11 +225,11 @@ impl DbnPretrainer {
     }
 
     /// The input of RBM `layer` for `data`: the data itself for RBM 1, else the up pass through
-    /// the RBMs below, `P(h | v)` or, with `sample_up`, a binary sample of it. In memory, the
-    /// sampled pass is drawn once, after seeding the backend with [`RunSeed::sample_up`];
-    /// streamed, each batch is drawn afresh as it is read, from the epoch's seed. With label
-    /// units in the top RBM, the data's last columns are the labels: the top RBM gets them
-    /// beside its input, the RBMs below do not see them.
+    /// the RBMs below, `P(h | v)` or, with `sample_up`, a binary sample of it. In memory, each
+    /// layer's sample is drawn once, after seeding the backend with [`RunSeed::sample_up`] of
+    /// the layer it feeds; streamed, each batch is drawn afresh as it is read, from the epoch's
+    /// seed. With label units in the top RBM, the data's last columns are the labels: the top
+    /// RBM gets them beside its input, the RBMs below do not see them.
     ///
     /// # Shapes
     /// data `[n, layers[0] (+ labels)]` -> `[n, layers[layer - 1] (+ labels at the top)]`
@@ -239,25 +239,42 @@ impl DbnPretrainer {
         data: impl Into<Feed<B>>,
         layer: usize,
     ) -> Feed<B> {
-        let data = data.into();
-        if self.config.sample_up && layer > 1 && matches!(data, Feed::InMemory(_)) {
-            B::seed(&data.device(), self.seed.sample_up(layer));
+        let carried = (2..=layer).fold(data.into(), |h, above| self.carried_up(dbn, h, above));
+        self.without_labels(carried, layer)
+    }
+
+    /// One layer of [`DbnPretrainer::layer_input`]'s up pass: from the input of RBM
+    /// `layer - 1`, labels still beside it, to the input of RBM `layer` (through RBM
+    /// `layer - 1`), the labels carried along. Pretraining keeps each layer's input for the
+    /// next, so the data goes through each RBM once.
+    ///
+    /// # Shapes
+    /// h `[n, layers[layer - 2] (+ labels)]` -> `[n, layers[layer - 1] (+ labels)]`
+    fn carried_up<B: Backend>(&self, dbn: &Dbn<B>, h: Feed<B>, layer: usize) -> Feed<B> {
+        if self.config.sample_up && matches!(h, Feed::InMemory(_)) {
+            B::seed(&h.device(), self.seed.sample_up(layer));
         }
-        let sample_up = self.config.sample_up;
+        let (sample_up, labels) = (self.config.sample_up, self.model.labels);
+        let below = dbn.rbms[layer - 2].clone();
+        h.map(move |h| {
+            let (features, label_columns) = split_columns(h, labels);
+            let probs = below.hidden_probs(features);
+            let up = if sample_up { bernoulli(probs) } else { probs };
+            join_columns(up, label_columns)
+        })
+    }
+
+    /// RBM `layer`'s input from [`DbnPretrainer::carried_up`]'s: the label columns taken off
+    /// below the top RBM.
+    ///
+    /// # Shapes
+    /// carried `[n, layers[layer - 1] (+ labels)]` -> `[n, layers[layer - 1] (+ labels at the top)]`
+    fn without_labels<B: Backend>(&self, carried: Feed<B>, layer: usize) -> Feed<B> {
         let labels = self.model.labels;
-        let input = dbn.rbms[..layer - 1].iter().fold(data, |h, below| {
-            let below = below.clone();
-            h.map(move |h| {
-                let (features, label_columns) = split_columns(h, labels);
-                let probs = below.hidden_probs(features);
-                let up = if sample_up { bernoulli(probs) } else { probs };
-                join_columns(up, label_columns)
-            })
-        });
         if labels == 0 || layer == self.model.n_rbms() {
-            return input;
+            return carried;
         }
-        match input.map(move |h| split_columns(h, labels).0) {
+        match carried.map(move |h| split_columns(h, labels).0) {
             // Taken out of the wider tensor, the columns are a strided view, from which every
             // mini-batch's rows were slow to read (an epoch of 784-500 took 67 s, not 2).
             Feed::InMemory(features) => {
@@ -279,13 +296,22 @@ impl DbnPretrainer {
             self.model
                 .check_pretraining_width(train.head(1).dims()[1])?;
         }
-        for layer in position.layer..=self.model.n_rbms() {
+        // Each layer's input, labels still beside it, kept for the next layer's.
+        let first = position.layer;
+        let up_to_first = |data: Feed<B>, dbn: &Dbn<B>| {
+            (2..=first).fold(data, |h, above| self.carried_up(dbn, h, above))
+        };
+        let mut carried = up_to_first(train, &position.dbn);
+        let mut valid_carried = valid.map(|v| up_to_first(v, &position.dbn));
+        for layer in first..=self.model.n_rbms() {
+            if layer > first {
+                carried = self.carried_up(&position.dbn, carried, layer);
+                valid_carried = valid_carried.map(|v| self.carried_up(&position.dbn, v, layer));
+            }
             let trainer =
                 RbmTrainer::new(self.config.for_layer(layer).clone(), self.seed)?.for_layer(layer);
-            let input = self.layer_input(&position.dbn, train.clone(), layer);
-            let valid_input = valid
-                .clone()
-                .map(|v| self.layer_input(&position.dbn, v, layer));
+            let input = self.without_labels(carried.clone(), layer);
+            let valid_input = valid_carried.clone().map(|v| self.without_labels(v, layer));
             let run = match position.run.take() {
                 Some(run) => run,
                 None => trainer.start(position.dbn.rbms[layer - 1].clone(), &input)?,
@@ -432,15 +458,16 @@ mod tests {
 
     #[test]
     fn each_rbm_trains_on_the_probabilities_of_the_layer_below() {
-        // With a negligible learning rate, RBM 2's visible biases keep their start,
-        // logit(mean P(h1 | data)) of RBM 1: they were fitted to the mapped data, not the raw.
+        // With a negligible learning rate, each RBM's visible biases keep their start,
+        // logit(mean P(h | data)) of the RBMs below: they were fitted to the mapped data, not
+        // the raw. RBM 3's input is RBM 2's kept and mapped once more.
         let device = Default::default();
         let data = all_states(6).slice([0..40, 0..6]);
         let rbm = RbmTrainingConfig::new()
             .with_optimizer(OptimizerConfig::new().with_learning_rate(1e-12))
             .with_epochs(1)
             .with_batch_size(8);
-        let model = DbnConfig::new(vec![6, 6, 6]).with_init_std(0.5);
+        let model = DbnConfig::new(vec![6, 6, 5, 4]).with_init_std(0.5);
         let dbn = model.init::<B>(&device).unwrap();
         let config = PretrainConfig::new().with_rbm(rbm);
         let pretrainer = DbnPretrainer::new(model, config, RunSeed(42)).unwrap();
@@ -451,16 +478,18 @@ mod tests {
                 ControlFlow::Continue(())
             })
             .unwrap();
-        assert_eq!(layers_seen, vec![1, 2]);
-        assert_eq!(pretrained.history.len(), 2);
+        assert_eq!(layers_seen, vec![1, 2, 3]);
+        assert_eq!(pretrained.history.len(), 3);
         let dbn = pretrained.dbn;
-        let mapped = dbn.up(data.clone(), 1);
         let logit = |t: Tensor<B, 2>| {
             let p = t.mean_dim(0).squeeze_dim::<1>(0).clamp(0.001, 0.999);
             to_f64((p.clone() / (p.neg() + 1.0)).log())
         };
-        let expected = logit(mapped);
-        assert_close(&to_f64(dbn.rbms[1].visible_bias.val()), &expected, 1e-4);
+        for below in 1..=2 {
+            let expected = logit(dbn.up(data.clone(), below));
+            assert_close(&to_f64(dbn.rbms[below].visible_bias.val()), &expected, 1e-4);
+        }
+        let expected = logit(dbn.up(data.clone(), 1));
         let raw = logit(data);
         let distance: f64 = raw.iter().zip(&expected).map(|(a, b)| (a - b).abs()).sum();
         assert!(distance > 0.5, "raw and mapped data coincide: {distance}");

@@ -21,14 +21,18 @@ fn model() -> DbnConfig {
     DbnConfig::new(vec![20, 12, 8, 6])
 }
 
-fn pretrainer() -> DbnPretrainer {
+/// The pretrainer, passing probabilities up or, with `sample_up`, samples drawn once per layer.
+fn pretrainer(sample_up: bool) -> DbnPretrainer {
     let rbm = RbmTrainingConfig::new()
         .with_epochs(3)
         .with_batch_size(25)
         .with_cd(CdConfig::new().with_pcd())
         .with_sparsity(Some(SparsityConfig::new()))
         .with_early_stopping(Some(EarlyStoppingConfig::new()));
-    DbnPretrainer::new(model(), PretrainConfig::new().with_rbm(rbm), SEED).unwrap()
+    let config = PretrainConfig::new()
+        .with_rbm(rbm)
+        .with_sample_up(sample_up);
+    DbnPretrainer::new(model(), config, SEED).unwrap()
 }
 
 /// A fresh stack, initialised from the run's seed.
@@ -63,11 +67,17 @@ fn weights(dbn: &Dbn<B>) -> Vec<Vec<f32>> {
 
 #[test]
 fn resumed_pretraining_matches_an_uninterrupted_run() {
+    for sample_up in [false, true] {
+        resumed_run_matches(sample_up);
+    }
+}
+
+fn resumed_run_matches(sample_up: bool) {
     let (train, valid) = data();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pretrain.ckpt");
 
-    let straight = pretrainer();
+    let straight = pretrainer(sample_up);
     let reference = straight
         .pretrain(fresh(), train.clone(), Some(valid.clone().into()), |_| {
             ControlFlow::Continue(())
@@ -76,7 +86,7 @@ fn resumed_pretraining_matches_an_uninterrupted_run() {
 
     // Interrupt at (layer 1, epoch 2), then at (layer 2, epoch 3: the end of a layer), then
     // finish; each interruption goes through the checkpoint file.
-    let pretrainer = pretrainer().with_checkpoint(&path);
+    let pretrainer = pretrainer(sample_up).with_checkpoint(&path);
     let stop_at = |layer: usize, epoch: usize| {
         move |s: &dbn_model::EpochStats| {
             if (s.layer, s.epoch) == (layer, epoch) {
@@ -109,7 +119,11 @@ fn resumed_pretraining_matches_an_uninterrupted_run() {
         .resume(train, Some(valid.into()), |_| ControlFlow::Continue(()))
         .unwrap();
 
-    assert_eq!(weights(&resumed.dbn), weights(&reference.dbn));
+    assert_eq!(
+        weights(&resumed.dbn),
+        weights(&reference.dbn),
+        "sample_up {sample_up}"
+    );
     assert_eq!(resumed.history.len(), 3);
     let epochs = |h: &Vec<Vec<dbn_model::EpochStats>>| {
         h.iter()
