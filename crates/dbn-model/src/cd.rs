@@ -27,7 +27,7 @@ use burn::record::Record;
 
 use crate::check::at_least_one;
 use crate::error::ModelError;
-use crate::kernels::{bernoulli, matmul};
+use crate::kernels::{bernoulli, matmul, stack_scaled};
 use crate::rbm::Rbm;
 use crate::sparsity::{add_sparsity_penalty, update_hidden_activity};
 use crate::training::RbmTrainingConfig;
@@ -239,13 +239,7 @@ pub fn cd_gradient<B: Backend>(
     let hidden_bias = h0.clone().sum_dim(0).mul_scalar(data_scale)
         - negative.hidden.clone().sum_dim(0).mul_scalar(model_scale);
     let visible = Tensor::cat(vec![v0, negative.visible], 0);
-    let hidden = Tensor::cat(
-        vec![
-            h0.mul_scalar(data_scale),
-            negative.hidden.mul_scalar(-model_scale),
-        ],
-        0,
-    );
+    let hidden = stack_scaled([(h0, data_scale), (negative.hidden, -model_scale)]);
     RbmDelta {
         weights: matmul(visible.transpose(), hidden),
         visible_bias: visible_bias.squeeze_dim(0),

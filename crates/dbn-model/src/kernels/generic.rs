@@ -48,6 +48,11 @@ pub(crate) fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 
     a.matmul(b)
 }
 
+/// [`super::stack_scaled`]: each part scaled, then concatenated.
+pub(crate) fn stack_scaled<B: Backend>(parts: [(Tensor<B, 2>, f64); 2]) -> Tensor<B, 2> {
+    Tensor::cat(parts.map(|(x, c)| x.mul_scalar(c)).to_vec(), 0)
+}
+
 /// [`super::affine`]: Burn's product, then the bias broadcast over the rows.
 pub(crate) fn affine<B: Backend>(
     x: Tensor<B, 2>,

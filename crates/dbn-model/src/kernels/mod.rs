@@ -223,6 +223,21 @@ pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     generic::matmul(a, b)
 }
 
+/// The rows of each part, times the part's scale, stacked: `[c₁ · a₁; c₂ · a₂]` (the two
+/// sides of the CD statistics' product). On `Flex`, one pass that writes the new tensor
+/// (Burn's operations scale each part into a tensor of its own and then copy both).
+///
+/// # Shapes
+/// parts `[m₁, n]`, `[m₂, n]` -> `[m₁ + m₂, n]`
+pub fn stack_scaled<B: Backend>(parts: [(Tensor<B, 2>, f64); 2]) -> Tensor<B, 2> {
+    #[cfg(feature = "flex")]
+    let parts = match flex::stack_scaled(parts) {
+        Ok(stacked) => return stacked,
+        Err(parts) => parts,
+    };
+    generic::stack_scaled(parts)
+}
+
 /// The affine map `x · w + bias`, the bias added to every row (what `burn::nn::Linear` computes).
 /// On `Flex`, [`matmul`]'s product accumulated onto rows that start as the bias (no separate
 /// pass for the sum); on `Autodiff<Flex>`, the same as one graph node whose backward products

@@ -48,6 +48,33 @@ fn the_flex_kernel_matches_the_generic_path() {
 }
 
 #[test]
+fn stacking_scales_each_part() {
+    let device = Default::default();
+    let a = Tensor::<crate::test_support::B, 2>::from_floats([[1.0, 2.0]], &device);
+    let b = Tensor::from_floats([[3.0, -4.0], [0.5, 0.0]], &device);
+    let stacked = stack_scaled([(a, 2.0), (b, -0.5)]);
+    assert_eq!(stacked.dims(), [3, 2]);
+    assert_close(&to_f64(stacked), &[2.0, 4.0, -1.5, 2.0, -0.25, 0.0], 1e-7);
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn the_flex_stacking_matches_the_generic_path() {
+    type F = burn_flex::Flex;
+    let device = Default::default();
+    let a = Tensor::<F, 2>::random([7, 5], burn::tensor::Distribution::Default, &device);
+    let b = Tensor::<F, 2>::random([3, 5], burn::tensor::Distribution::Default, &device);
+    let parts = [(a, 0.3), (b, -1.7)];
+    let generic = to_f64(generic::stack_scaled(parts.clone()));
+    assert_eq!(to_f64(stack_scaled(parts.clone())), generic);
+    // A strided part (columns of a wider tensor) takes the generic path, with the same result.
+    let [(a, ca), (b, cb)] = parts;
+    let wider = Tensor::cat(vec![a, Tensor::ones([7, 2], &device)], 1);
+    let strided = [(wider.slice([0..7, 0..5]), ca), (b, cb)];
+    assert_eq!(to_f64(stack_scaled(strided)), generic);
+}
+
+#[test]
 fn the_vectorisable_exp_is_accurate_over_the_whole_range() {
     let mut worst: f64 = 0.0;
     for i in -8730..=8800 {
@@ -179,21 +206,31 @@ fn a_dropout_of_every_unit_is_refused() {
 
 #[cfg(feature = "flex")]
 #[test]
-fn the_dropout_mask_follows_its_seed_whatever_the_threads() {
-    // Several blocks of the mask, so that more than one thread takes part.
-    let draw = |seed| {
+fn the_flex_samplers_follow_their_seed_whatever_the_threads() {
+    // Several blocks, so that more than one thread takes part.
+    let one_thread = |draw: &(dyn Fn(u64) -> Vec<f32> + Sync)| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| draw(11))
+    };
+    let mask = |seed| {
         let mut mask = vec![0.0f32; 100_000];
         flex::dropout_mask(&mut mask, 0.8, seed);
         mask
     };
-    let one_thread = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap()
-        .install(|| draw(11));
-    assert_eq!(draw(11), one_thread);
-    assert_ne!(draw(11), draw(12));
-    assert!(draw(11).iter().all(|&m| m == 0.0 || m == 1.25));
+    assert_eq!(mask(11), one_thread(&mask));
+    assert_ne!(mask(11), mask(12));
+    assert!(mask(11).iter().all(|&m| m == 0.0 || m == 1.25));
+    let sample = |seed| {
+        let mut p: Vec<f32> = (0..100_000).map(|i| (i % 10) as f32 / 10.0).collect();
+        flex::bernoulli_slice(&mut p, seed);
+        p
+    };
+    assert_eq!(sample(11), one_thread(&sample));
+    assert_ne!(sample(11), sample(12));
+    assert!(sample(11).iter().all(|&x| x == 0.0 || x == 1.0));
 }
 
 /// Values uniform in [-1, 1) from a generator of this test's own: drawing from the

@@ -1,5 +1,6 @@
 //! Element-wise kernels on `Flex`: the sigmoid with the widest vector instructions the CPU has,
-//! and the momentum update in one pass split between the threads.
+//! the momentum update in one pass split between the threads, and the scaled stacking of two
+//! matrices in one pass.
 
 use burn::prelude::*;
 use burn_flex::FlexTensor;
@@ -52,4 +53,34 @@ pub(in crate::kernels) fn momentum_update<B: Backend, const D: usize>(
             .for_each(update);
     }
     Ok((from_flex(param), from_flex(velocity)))
+}
+
+/// [`crate::kernels::stack_scaled`] in one pass; the parts back when `B` is not `Flex` or a
+/// part is not a contiguous `f32` buffer.
+pub(in crate::kernels) fn stack_scaled<B: Backend>(
+    [(top, top_scale), (bottom, bottom_scale)]: [(Tensor<B, 2>, f64); 2],
+) -> Result<Tensor<B, 2>, [(Tensor<B, 2>, f64); 2]> {
+    let (top, bottom) = match (to_flex(top), to_flex(bottom)) {
+        (Ok(top), Ok(bottom)) => (top, bottom),
+        (top, bottom) => {
+            let back = |t: Result<FlexTensor, Tensor<B, 2>>| t.map_or_else(|t| t, from_flex);
+            return Err([(back(top), top_scale), (back(bottom), bottom_scale)]);
+        }
+    };
+    let ([m1, n], [m2, n2]) = (dims(&top), dims(&bottom));
+    assert_eq!(n, n2, "stack_scaled: parts of {n} and {n2} columns");
+    let mut out = Vec::with_capacity((m1 + m2) * n);
+    for (part, scale) in [(&top, top_scale as f32), (&bottom, bottom_scale as f32)] {
+        out.extend(elements(part).iter().map(|x| scale * x));
+    }
+    Ok(from_flex(FlexTensor::from_data(TensorData::new(
+        out,
+        [m1 + m2, n],
+    ))))
+}
+
+/// The `[rows, cols]` of a 2-D tensor.
+fn dims(flex: &FlexTensor) -> [usize; 2] {
+    let shape = flex.layout().shape();
+    [shape[0], shape[1]]
 }
