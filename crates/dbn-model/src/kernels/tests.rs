@@ -268,6 +268,13 @@ fn flex_products_match_burns_on_strided_views_and_uneven_bands() {
             tolerance,
         );
     }
+    // No inner dimension: the new output is all zeros, not whatever its memory held.
+    let device = Default::default();
+    let empty = matmul(
+        Tensor::<F, 2>::zeros([40, 0], &device),
+        Tensor::zeros([0, 600], &device),
+    );
+    assert_eq!(to_f64(empty), vec![0.0; 40 * 600]);
 }
 
 #[cfg(feature = "flex")]

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn_flex::FlexTensor;
 
-use super::raw::{Operand, banded_gemm};
+use super::raw::{Operand, banded_gemm, new_product};
 use super::{elements, from_flex, to_flex, to_strided_flex};
 
 type ProductInputs<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>);
@@ -36,7 +36,7 @@ pub(super) fn flex_product(a: &FlexTensor, b: &FlexTensor, bias: Option<&[f32]>)
         k, k_b,
         "matmul: inner dimensions differ ({m}x{k} times {k_b}x{n})"
     );
-    let mut out = match bias {
+    let out = match bias {
         Some(bias) => {
             assert_eq!(
                 bias.len(),
@@ -44,11 +44,12 @@ pub(super) fn flex_product(a: &FlexTensor, b: &FlexTensor, bias: Option<&[f32]>)
                 "affine: bias of {} for {n} columns",
                 bias.len()
             );
-            bias.repeat(m)
+            let mut out = bias.repeat(m);
+            banded_gemm(&mut out, a_operand, b_operand, [m, k, n]);
+            out
         }
-        None => vec![0.0; m * n],
+        None => new_product(a_operand, b_operand, [m, k, n]),
     };
-    banded_gemm(&mut out, a_operand, b_operand, [m, k, n]);
     FlexTensor::from_data(TensorData::new(out, [m, n]))
 }
 

@@ -77,12 +77,44 @@ fn transposed_is_cheaper(m: usize, n: usize) -> bool {
     padded(n, m) < padded(m, n)
 }
 
-/// `[m, n]` = `a · b` accumulated onto `dst`'s values (a row-major `[m, n]` buffer), the
-/// output's columns split into one band per thread, each band a multiple of 16 wide (one
-/// AVX-512 register of `f32`); each band computed as the transposed problem where that is
-/// cheaper.
+/// `[m, n]` = `a · b` accumulated onto `dst`'s values (a row-major `[m, n]` buffer), in bands
+/// ([`gemm_in_bands`]).
 pub(super) fn banded_gemm(dst: &mut [f32], a: Operand, b: Operand, [m, k, n]: [usize; 3]) {
     assert_eq!(dst.len(), m * n, "output buffer and product differ in size");
+    // SAFETY: `dst` is a live, exclusively borrowed buffer of the `m · n` elements written.
+    unsafe { gemm_in_bands(dst.as_mut_ptr(), a, b, [m, k, n], true) }
+}
+
+/// `[m, n]` = `a · b` as a new row-major buffer whose elements `gemm` writes once: no zeroed
+/// buffer to fill first and read back (at a CD step's statistics, 4 MB of each).
+pub(super) fn new_product(a: Operand, b: Operand, [m, k, n]: [usize; 3]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(m * n);
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+    // SAFETY: `out` has room for the `m · n` elements written. Told not to read its output,
+    // `gemm` writes every element of it and reads none (zeros when `k` is 0), and the bands
+    // cover every column, so all `m · n` elements are initialised before the length is set.
+    unsafe {
+        gemm_in_bands(dst, a, b, [m, k, n], false);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// `[m, n]` = `a · b`, accumulated onto the values at `dst` if `accumulate`, else written over
+/// them without reading them; the output's columns split into one band per thread, each band
+/// a multiple of 16 wide (one AVX-512 register of `f32`); each band computed as the transposed
+/// problem where that is cheaper.
+///
+/// # Safety
+/// `dst` points to a row-major `[m, n]` buffer that nothing else reads or writes during the
+/// call, valid for writes of all its elements, and for reads too if `accumulate`.
+unsafe fn gemm_in_bands(
+    dst: *mut f32,
+    a: Operand,
+    b: Operand,
+    [m, k, n]: [usize; 3],
+    accumulate: bool,
+) {
     let threads = if m * k * n >= THREADED_PRODUCT {
         rayon::current_num_threads()
     } else {
@@ -90,7 +122,7 @@ pub(super) fn banded_gemm(dst: &mut [f32], a: Operand, b: Operand, [m, k, n]: [u
     };
     let band = n.div_ceil(threads).next_multiple_of(16).max(1);
     let out = Operand {
-        start: dst.as_mut_ptr(),
+        start: dst,
         row_stride: n as isize,
         col_stride: 1,
         buffer: PhantomData,
@@ -105,8 +137,8 @@ pub(super) fn banded_gemm(dst: &mut [f32], a: Operand, b: Operand, [m, k, n]: [u
             (m, width, out, a, b)
         };
         // SAFETY: every operand points into a live buffer of the shape given, with its own
-        // strides; the bands write disjoint columns of `dst`, which this function borrows
-        // mutably, so no two calls write the same element.
+        // strides; the bands write disjoint columns of `dst`, which the caller lends this
+        // function alone (its contract), so no two calls write the same element.
         unsafe {
             gemm::gemm(
                 rows,
@@ -115,7 +147,7 @@ pub(super) fn banded_gemm(dst: &mut [f32], a: Operand, b: Operand, [m, k, n]: [u
                 out.start as *mut f32,
                 out.col_stride,
                 out.row_stride,
-                true,
+                accumulate,
                 lhs.start,
                 lhs.col_stride,
                 lhs.row_stride,
