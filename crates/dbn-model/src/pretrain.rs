@@ -239,8 +239,16 @@ impl DbnPretrainer {
         data: impl Into<Feed<B>>,
         layer: usize,
     ) -> Feed<B> {
-        let carried = (2..=layer).fold(data.into(), |h, above| self.carried_up(dbn, h, above));
-        self.without_labels(carried, layer)
+        self.without_labels(self.carried_input(dbn, data.into(), layer), layer)
+    }
+
+    /// RBM `layer`'s input with the labels still beside it: `data` passed up through the RBMs
+    /// below, one [`DbnPretrainer::carried_up`] each.
+    ///
+    /// # Shapes
+    /// data `[n, layers[0] (+ labels)]` -> `[n, layers[layer - 1] (+ labels)]`
+    fn carried_input<B: Backend>(&self, dbn: &Dbn<B>, data: Feed<B>, layer: usize) -> Feed<B> {
+        (2..=layer).fold(data, |h, above| self.carried_up(dbn, h, above))
     }
 
     /// One layer of [`DbnPretrainer::layer_input`]'s up pass: from the input of RBM
@@ -298,11 +306,8 @@ impl DbnPretrainer {
         }
         // Each layer's input, labels still beside it, kept for the next layer's.
         let first = position.layer;
-        let up_to_first = |data: Feed<B>, dbn: &Dbn<B>| {
-            (2..=first).fold(data, |h, above| self.carried_up(dbn, h, above))
-        };
-        let mut carried = up_to_first(train, &position.dbn);
-        let mut valid_carried = valid.map(|v| up_to_first(v, &position.dbn));
+        let mut carried = self.carried_input(&position.dbn, train, first);
+        let mut valid_carried = valid.map(|v| self.carried_input(&position.dbn, v, first));
         for layer in first..=self.model.n_rbms() {
             if layer > first {
                 carried = self.carried_up(&position.dbn, carried, layer);

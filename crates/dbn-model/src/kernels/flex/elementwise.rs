@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use burn_flex::FlexTensor;
 
-use super::{Inputs, elements, elements_mut, from_flex, to_flex};
+use super::{Inputs, elements, elements_mut, from_flex, to_flex, untaken};
 
 /// σ on every element: the loop the compiler vectorises for each instruction set
 /// ([`super::raw::sigmoid_slice`] picks the widest the CPU has).
@@ -26,10 +26,7 @@ pub(in crate::kernels) fn momentum_update<B: Backend, const D: usize>(
     let flex = (to_flex(param), to_flex(velocity), to_flex(step));
     let (mut param, mut velocity, step) = match flex {
         (Ok(p), Ok(v), Ok(s)) => (p, v, s),
-        (p, v, s) => {
-            let back = |t: Result<FlexTensor, Tensor<B, D>>| t.map_or_else(|t| t, from_flex);
-            return Err((back(p), back(v), back(s)));
-        }
+        (p, v, s) => return Err((untaken(p), untaken(v), untaken(s))),
     };
     let (momentum, param_term, apply) = (c.momentum as f32, c.param_term as f32, c.apply as f32);
     {
@@ -60,14 +57,11 @@ pub(in crate::kernels) fn momentum_update<B: Backend, const D: usize>(
 pub(in crate::kernels) fn stack_scaled<B: Backend>(
     [(top, top_scale), (bottom, bottom_scale)]: [(Tensor<B, 2>, f64); 2],
 ) -> Result<Tensor<B, 2>, [(Tensor<B, 2>, f64); 2]> {
+    let ([m1, n], [m2, n2]) = (top.dims(), bottom.dims());
     let (top, bottom) = match (to_flex(top), to_flex(bottom)) {
         (Ok(top), Ok(bottom)) => (top, bottom),
-        (top, bottom) => {
-            let back = |t: Result<FlexTensor, Tensor<B, 2>>| t.map_or_else(|t| t, from_flex);
-            return Err([(back(top), top_scale), (back(bottom), bottom_scale)]);
-        }
+        (top, bottom) => return Err([(untaken(top), top_scale), (untaken(bottom), bottom_scale)]),
     };
-    let ([m1, n], [m2, n2]) = (dims(&top), dims(&bottom));
     assert_eq!(n, n2, "stack_scaled: parts of {n} and {n2} columns");
     let mut out = Vec::with_capacity((m1 + m2) * n);
     for (part, scale) in [(&top, top_scale as f32), (&bottom, bottom_scale as f32)] {
@@ -77,10 +71,4 @@ pub(in crate::kernels) fn stack_scaled<B: Backend>(
         out,
         [m1 + m2, n],
     ))))
-}
-
-/// The `[rows, cols]` of a 2-D tensor.
-fn dims(flex: &FlexTensor) -> [usize; 2] {
-    let shape = flex.layout().shape();
-    [shape[0], shape[1]]
 }

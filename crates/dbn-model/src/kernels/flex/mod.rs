@@ -50,6 +50,14 @@ pub(super) fn from_flex<B: Backend, const D: usize>(flex: FlexTensor) -> Tensor<
     tensor_of(flex)
 }
 
+/// The tensor again, whichever way [`to_flex`] or [`to_strided_flex`] went: for giving a
+/// kernel's inputs back when one of them could not be taken as a `Flex` buffer.
+pub(super) fn untaken<B: Backend, const D: usize>(
+    taken: Result<FlexTensor, Tensor<B, D>>,
+) -> Tensor<B, D> {
+    taken.map_or_else(|tensor| tensor, from_flex)
+}
+
 /// The contiguous `f32` elements of `flex`, copied first if its buffer is shared.
 pub(super) fn elements_mut(flex: &mut FlexTensor) -> &mut [f32] {
     let (start, end) = flex

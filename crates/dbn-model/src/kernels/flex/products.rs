@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn_flex::FlexTensor;
 
 use super::raw::{Operand, banded_gemm, new_product};
-use super::{elements, from_flex, to_flex, to_strided_flex};
+use super::{elements, from_flex, to_flex, to_strided_flex, untaken};
 
 type ProductInputs<B> = (Tensor<B, 2>, Tensor<B, 2>, Option<Tensor<B, 1>>);
 
@@ -15,10 +15,9 @@ pub(in crate::kernels) fn product<B: Backend>(
     b: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Result<Tensor<B, 2>, ProductInputs<B>> {
-    let back = |t: Result<FlexTensor, Tensor<B, 2>>| t.map_or_else(|t| t, from_flex);
     let (a, b) = match (to_strided_flex(a), to_strided_flex(b)) {
         (Ok(a), Ok(b)) => (a, b),
-        (a, b) => return Err((back(a), back(b), bias)),
+        (a, b) => return Err((untaken(a), untaken(b), bias)),
     };
     let bias = match bias.map(to_flex) {
         Some(Err(bias)) => return Err((from_flex(a), from_flex(b), Some(bias))),
