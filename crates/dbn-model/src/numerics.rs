@@ -19,10 +19,7 @@ pub fn log_sum_exp_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     (x - max.clone()).exp().sum_dim(1).log() + max
 }
 
-/// Whether every element is finite (one reduction, one read back to the host).
-pub fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
-    x.is_finite().all().into_scalar().to_bool()
-}
+pub use crate::kernels::all_finite;
 
 /// `log(sum(exp(values)))`, stable; `-inf` for no values.
 pub fn log_sum_exp(values: &[f64]) -> f64 {
@@ -76,16 +73,5 @@ mod tests {
     fn log_sum_exp_is_stable() {
         assert!((log_sum_exp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-12);
         assert_eq!(log_sum_exp(&[]), f64::NEG_INFINITY);
-    }
-
-    #[test]
-    fn finiteness_is_detected() {
-        let device = Default::default();
-        let ok = Tensor::<NdArray, 1>::from_floats([1.0, 2.0], &device);
-        assert!(all_finite(ok));
-        let nan = Tensor::<NdArray, 1>::from_floats([1.0, f32::NAN], &device);
-        assert!(!all_finite(nan));
-        let inf = Tensor::<NdArray, 1>::from_floats([f32::INFINITY, 0.0], &device);
-        assert!(!all_finite(inf));
     }
 }

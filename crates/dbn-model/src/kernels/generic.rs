@@ -24,6 +24,11 @@ pub(crate) fn momentum_update<B: Backend, const D: usize>(
     (param, velocity)
 }
 
+/// [`super::all_finite`] with Burn's tensor operations: one reduction, one read-back.
+pub(crate) fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
+    x.is_finite().all().into_scalar().to_bool()
+}
+
 /// [`super::sigmoid`]: Burn's.
 pub(crate) fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     burn::tensor::activation::sigmoid(x)

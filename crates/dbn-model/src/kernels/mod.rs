@@ -16,7 +16,8 @@
 //! - `generic.rs`: the generic operations, what every other backend runs;
 //! - `flex/mod.rs`: recognising a `Flex` tensor and reaching its buffer;
 //! - `flex/products.rs`: the matrix products split between the threads in column bands;
-//! - `flex/elementwise.rs`: the vectorised sigmoid and the one-pass momentum update;
+//! - `flex/elementwise.rs`: the vectorised sigmoid, the one-pass momentum update, the scaled
+//!   stacking and the finiteness check;
 //! - `flex/sampling.rs`: Bernoulli samples and dropout masks from seeded xoshiro256++ streams;
 //! - `flex/autodiff.rs`: the fused graph nodes of `Autodiff<Flex>`, under either of Burn's
 //!   checkpointing strategies;
@@ -205,6 +206,22 @@ pub fn dropout<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor
         Err(x) => x,
     };
     generic::dropout(x, keep)
+}
+
+/// Whether every element of `x` is finite (no NaN, no infinity), read back to the host. On
+/// `Flex`, one pass over the buffer split between the threads (Burn's operations write a
+/// boolean tensor of the same size and then reduce it); elsewhere one reduction and one
+/// read-back.
+///
+/// # Shapes
+/// any
+pub fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
+    #[cfg(feature = "flex")]
+    let x = match flex::all_finite(x) {
+        Ok(finite) => return finite,
+        Err(x) => x,
+    };
+    generic::all_finite(x)
 }
 
 /// The matrix product `a · b`. On `Flex`, the `gemm` crate called once per thread, each call

@@ -332,3 +332,47 @@ fn the_generic_path_computes_products_and_affine_maps() {
     assert_eq!(to_f64(matmul(a.clone(), b.clone())), [-1.0, 4.5, -1.0, 9.5]);
     assert_eq!(to_f64(affine(a, b, bias)), [9.0, 24.5, 9.0, 29.5]);
 }
+
+/// Values that are finite at the edges of the range, and the non-finite ones.
+const EDGE_VALUES: [(f32, bool); 8] = [
+    (f32::MAX, true),
+    (f32::MIN, true),
+    (f32::MIN_POSITIVE / 2.0, true), // subnormal
+    (-0.0, true),
+    (f32::NAN, false),
+    (-f32::NAN, false),
+    (f32::INFINITY, false),
+    (f32::NEG_INFINITY, false),
+];
+
+/// [`all_finite`] on `B` against the generic path and the expected answer: each edge value
+/// alone among zeros, at the start, inside the second of the kernel's chunks, and at the end;
+/// also on a strided view and on no elements.
+fn finiteness_checks_agree<B: Backend>() {
+    let device = Default::default();
+    let n = (1 << 16) + 1000;
+    for (value, finite) in EDGE_VALUES {
+        for at in [0, (1 << 16) + 7, n - 1] {
+            let mut values = vec![0.0f32; n];
+            values[at] = value;
+            let x = Tensor::<B, 1>::from_data(TensorData::new(values, [n]), &device);
+            assert_eq!(all_finite(x.clone()), finite, "{value} at {at}");
+            assert_eq!(generic::all_finite(x), finite, "generic: {value} at {at}");
+        }
+    }
+    let rows = Tensor::<B, 2>::from_floats([[1.0, f32::NAN], [2.0, 3.0]], &device);
+    assert!(all_finite(rows.clone().transpose().slice([0..1, 0..2])));
+    assert!(!all_finite(rows.transpose()));
+    assert!(all_finite(Tensor::<B, 1>::empty([0], &device)));
+}
+
+#[test]
+fn finiteness_checks_agree_on_the_generic_path() {
+    finiteness_checks_agree::<crate::test_support::B>();
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn finiteness_checks_agree_on_flex() {
+    finiteness_checks_agree::<burn_flex::Flex>();
+}

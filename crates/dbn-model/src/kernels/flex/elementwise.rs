@@ -1,6 +1,6 @@
 //! Element-wise kernels on `Flex`: the sigmoid with the widest vector instructions the CPU has,
-//! the momentum update in one pass split between the threads, and the scaled stacking of two
-//! matrices in one pass.
+//! the momentum update in one pass split between the threads, the scaled stacking of two
+//! matrices in one pass, and the finiteness check in one pass split between the threads.
 
 use burn::prelude::*;
 use burn_flex::FlexTensor;
@@ -71,4 +71,27 @@ pub(in crate::kernels) fn stack_scaled<B: Backend>(
         out,
         [m1 + m2, n],
     ))))
+}
+
+/// [`crate::kernels::all_finite`] in one pass split between the threads; the tensor back when
+/// `B` is not `Flex` or the tensor is not a contiguous `f32` buffer.
+pub(in crate::kernels) fn all_finite<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+) -> Result<bool, Tensor<B, D>> {
+    let flex = to_flex(x)?;
+    // An `f32` is finite exactly when its exponent bits are not all ones, that is when its
+    // bits without the sign are below infinity's. The largest such value of a chunk is an
+    // integer maximum, which the compiler vectorises (a short-circuiting `all` would not be).
+    const INFINITY_BITS: u32 = 0x7f80_0000;
+    const CHUNK: usize = 1 << 16;
+    let largest_magnitude = |chunk: &[f32]| {
+        chunk
+            .iter()
+            .map(|x| x.to_bits() & 0x7fff_ffff)
+            .fold(0, u32::max)
+    };
+    use rayon::prelude::*;
+    Ok(elements(&flex)
+        .par_chunks(CHUNK)
+        .all(|chunk| largest_magnitude(chunk) < INFINITY_BITS))
 }

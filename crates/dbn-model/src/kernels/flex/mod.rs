@@ -16,7 +16,7 @@ mod raw;
 mod sampling;
 
 pub(super) use autodiff::{differentiable_affine, differentiable_dropout, differentiable_sigmoid};
-pub(super) use elementwise::{momentum_update, stack_scaled};
+pub(super) use elementwise::{all_finite, momentum_update, stack_scaled};
 pub(super) use products::product;
 pub(super) use raw::sigmoid_slice;
 #[cfg(test)]
