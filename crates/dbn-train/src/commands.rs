@@ -431,7 +431,8 @@ pub struct Evaluation {
 /// `data` ([`stages::model_test_set`]).
 ///
 /// # Errors
-/// A model or data that cannot be read, data of another width or unlabelled.
+/// A model or data that cannot be read, data of another width, unlabelled, or with a label
+/// that names none of the model's classes.
 pub fn evaluate<B: Backend>(
     model: &Path,
     data: &DataRequest,
@@ -447,6 +448,10 @@ pub fn evaluate<B: Backend>(
         )
         .into());
     }
+    let labels = test.labels().unwrap_or_default();
+    check_labels(net.n_outputs(), &labels, |at| {
+        format!("--data {} (test example {at})", data.path.display())
+    })?;
     Ok(Evaluation {
         test_error: test_error(&net, &test, device),
         images: test.len(),
@@ -463,6 +468,28 @@ fn check_width(n_inputs: usize, set: &ExampleSet) -> Result<(), String> {
         set.source().display(),
         set.width()
     ))
+}
+
+/// An error unless every label names one of the classifier's classes: `0..n_outputs`, or 0
+/// and 1 for a single sigmoid output. Labels beyond would count as errors whatever the model
+/// did (data numbered otherwise than the training data, or another task), so they are refused,
+/// the first of them named by `name(row)`.
+fn check_labels(
+    n_outputs: usize,
+    labels: &[usize],
+    name: impl Fn(usize) -> String,
+) -> Result<(), String> {
+    let classes = n_outputs.max(2);
+    match labels.iter().position(|&label| label >= classes) {
+        None => Ok(()),
+        Some(at) => Err(format!(
+            "{}: label {}, but the model has {classes} classes (0 to {}); are these labels \
+             numbered as the training data's were?",
+            name(at),
+            labels[at],
+            classes - 1
+        )),
+    }
 }
 
 /// What `dbn sample` generates.
@@ -862,7 +889,8 @@ fn chunks<'a, B: Backend>(
 /// `model` gives each example of the input files.
 ///
 /// # Errors
-/// A classifier that cannot be loaded, and the errors of [`read_inputs`].
+/// A classifier that cannot be loaded, the errors of [`read_inputs`], and a label that names
+/// none of the classifier's classes.
 pub fn predict<B: Backend>(
     model: &Path,
     settings: &InputSettings<'_>,
@@ -872,6 +900,9 @@ pub fn predict<B: Backend>(
     let width = config.layers[0];
     let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?
         .for_model(DataInfo::of_model(model)?.as_ref())?;
+    if let Some(labels) = &inputs.labels {
+        check_labels(net.n_outputs(), labels, |at| inputs.sources[at].clone())?;
+    }
     let (mut classes, mut probabilities) = (Vec::new(), Vec::new());
     for x in chunks::<B>(&inputs, width, device) {
         let logits = net.forward(x);
@@ -1056,6 +1087,21 @@ pub fn data_report<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_beyond_the_classes_are_refused_naming_the_first() {
+        let name = |at: usize| format!("data.csv:{at}");
+        assert_eq!(check_labels(10, &[0, 9, 3], name), Ok(()));
+        assert_eq!(check_labels(10, &[], name), Ok(()));
+        let refused = check_labels(10, &[1, 10, 12], name).unwrap_err();
+        assert!(
+            refused.starts_with("data.csv:1: label 10, but the model has 10 classes (0 to 9)"),
+            "{refused}"
+        );
+        // One sigmoid output: classes 0 and 1.
+        assert_eq!(check_labels(1, &[0, 1], name), Ok(()));
+        assert!(check_labels(1, &[2], name).is_err());
+    }
     use burn::backend::Flex;
 
     #[test]
