@@ -23,11 +23,24 @@ pub trait Generative<B: Backend> {
     /// [`Dbn::generate_class`]).
     fn generator(&self) -> &Dbn<B>;
 
+    /// `P(h(layer) | v)`: the mean-field up pass through the first `layer` RBMs (0: the data
+    /// itself) by the stack's recognition weights; at the top RBM's hidden layer, with its
+    /// label units (if any) off.
+    ///
+    /// # Shapes
+    /// v `[n, n_visible]` -> `[n, sizes[layer]]`
+    ///
+    /// # Panics
+    /// When `layer` is above the top RBM's hidden layer.
+    fn features(&self, v: Tensor<B, 2>, layer: usize) -> Tensor<B, 2>;
+
     /// `P(h(L-1) | v)`: the top RBM's feature units given the data, by the up pass.
     ///
     /// # Shapes
     /// v `[n, n_visible]` -> `[n, sizes[L - 1]]`
-    fn recognise(&self, v: Tensor<B, 2>) -> Tensor<B, 2>;
+    fn recognise(&self, v: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.features(v, self.generator().rbms.len() - 1)
+    }
 
     /// A sample of the recognised features: where generation from data starts (for a one-RBM
     /// stack, a sample of the data's own units, Gaussian or binary).
@@ -110,7 +123,8 @@ impl<B: Backend> Generative<B> for Dbn<B> {
         self
     }
 
-    fn recognise(&self, v: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.up(v, self.rbms.len() - 1)
+    fn features(&self, v: Tensor<B, 2>, layer: usize) -> Tensor<B, 2> {
+        assert!(layer <= self.rbms.len(), "layer {layer} above the top");
+        self.up(v, layer)
     }
 }

@@ -17,8 +17,9 @@
 //! - [`seed`]: [`RunSeed`], a run's one seed and the seed each consumer derives from it.
 //! - [`exact`]: exact `log Z`, log-likelihood and gradient of RBMs with up to 24 hidden units.
 //! - [`dbn`]: [`Dbn`] / [`DbnConfig`], the stack: up and down passes, generation, encoding.
-//! - [`generative`]: [`Generative`], what a generative stack does with data (recognise it,
-//!   generate from it, classify it by the top RBM's label units), for [`Dbn`] and [`UpDownDbn`].
+//! - [`generative`]: [`Generative`], what a generative stack does with data (encode it at any
+//!   layer, recognise it, generate from it, classify it by the top RBM's label units), for
+//!   [`Dbn`] and [`UpDownDbn`].
 //! - [`updown`]: [`UpDownDbn`] and [`UpDownTrainer`], up-down (contrastive wake-sleep)
 //!   fine-tuning of the generative model with untied recognition weights, checkpointed.
 //! - [`pretrain`]: [`DbnPretrainer`] and its [`PretrainConfig`], greedy layer-wise pretraining

@@ -164,8 +164,16 @@ impl<B: Backend> Generative<B> for UpDownDbn<B> {
         &self.generative
     }
 
-    fn recognise(&self, v: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.recognition.encode(v)
+    /// Through the recognition weights up to `h(L-1)`, then the top RBM's own.
+    fn features(&self, v: Tensor<B, 2>, layer: usize) -> Tensor<B, 2> {
+        let below = self.recognition.rbms.len();
+        assert!(layer <= below + 1, "layer {layer} above the top");
+        let recognised = self.recognition.up(v, layer.min(below));
+        if layer > below {
+            self.generative.up_step(layer, recognised)
+        } else {
+            recognised
+        }
     }
 }
 
@@ -740,6 +748,41 @@ mod tests {
         let one = Dbn::new(vec![random_rbm(5, 4, 1.0, 83)]).unwrap();
         let err = UpDownDbn::untie(one).unwrap_err();
         assert!(err.to_string().contains("at least two RBMs"), "{err}");
+    }
+
+    #[test]
+    fn features_go_up_the_recognition_weights_then_the_top_rbm() {
+        let device = Default::default();
+        let dbn = Dbn::new(vec![
+            random_rbm(5, 4, 1.0, 84),
+            random_labelled_rbm::<B>(4, 3, 3, 1.0, 85, &device),
+        ])
+        .unwrap();
+        let v = Tensor::<B, 2>::from_floats([[1.0, 0.0, 1.0, 1.0, 0.0]], &device);
+        let mut untied = UpDownDbn::untie(dbn.clone()).unwrap();
+        for layer in 0..=2 {
+            assert_close(
+                &to_f64(untied.features(v.clone(), layer)),
+                &to_f64(Generative::features(&dbn, v.clone(), layer)),
+                0.0,
+            );
+        }
+        // Recognition weights of their own: layer 1 is theirs, layer 2 the top RBM's on it.
+        let recognition = random_rbm(5, 4, 1.0, 86);
+        untied.recognition = Dbn::new(vec![recognition.clone()]).unwrap();
+        let h1 = recognition.hidden_probs(v.clone());
+        assert_close(
+            &to_f64(untied.features(v.clone(), 1)),
+            &to_f64(h1.clone()),
+            0.0,
+        );
+        let top = dbn.rbms[1].hidden_probs(h1);
+        assert_close(&to_f64(untied.features(v.clone(), 2)), &to_f64(top), 0.0);
+        assert_close(
+            &to_f64(untied.recognise(v.clone())),
+            &to_f64(untied.features(v, 1)),
+            0.0,
+        );
     }
 
     #[test]

@@ -8,9 +8,7 @@ use burn::backend::Autodiff;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{N_CLASSES, SplitSize, TableOptions, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
-use dbn_model::{
-    Dbn, PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, load_module, write_atomically,
-};
+use dbn_model::{PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, write_atomically};
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
@@ -458,9 +456,14 @@ struct PredictArgs {
 
 #[derive(Debug, Args)]
 struct EncodeArgs {
-    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk)
+    /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk) and, after up-down,
+    /// the fine-tuned one (updown.json and updown.mpk), whose recognition weights encode
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// Encode with the pretrained stack (dbn.mpk) even where --model holds an up-down fine-tuned
+    /// one (updown.mpk)
+    #[arg(long)]
+    pretrained: bool,
     /// The layer whose features to export, from 1 (the first hidden layer) [default: the top;
     /// with label units there, it is computed with them off]
     #[arg(long, value_name = "L")]
@@ -812,16 +815,10 @@ fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<
 /// `dbn encode`.
 fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     FeatureFile::of(&args.out)?;
-    let layer = match args.layer {
-        Some(layer) => layer,
-        None => {
-            let (dbn, _) = load_module::<Inner, Dbn<Inner>>(&args.model, &run_device.device)?;
-            dbn.rbms.len()
-        }
-    };
     let encoded = commands::encode::<Inner>(
         &args.model,
-        layer,
+        args.layer,
+        args.pretrained,
         &args.input.settings(),
         &run_device.device,
     )?;
@@ -829,10 +826,11 @@ fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
     write_atomically(&args.out, &bytes)
         .map_err(|e| format!("--out {}: cannot write: {e}", args.out.display()))?;
     println!(
-        "{} examples x {} features of layer {}: {}",
+        "{} examples x {} features of layer {} ({}.mpk): {}",
         encoded.inputs.len(),
         encoded.width,
         encoded.layer,
+        encoded.stack,
         args.out.display()
     );
     Ok(())

@@ -933,6 +933,8 @@ pub struct Encoded {
     pub width: usize,
     /// `inputs.len() * width` values `P(h(layer) = 1 | …)`, row after row.
     pub values: Vec<f32>,
+    /// The stack that encoded them: `dbn` (pretrained) or `updown` (its recognition weights).
+    pub stack: &'static str,
 }
 
 impl Encoded {
@@ -983,21 +985,25 @@ impl FeatureFile {
 }
 
 /// `dbn encode`: the features at `layer` (1 for the first hidden layer, up to the number of
-/// RBMs) of the stack saved in `model` (`dbn.mpk`, the pretrained stack): the mean-field up
-/// pass, `P(h(l) | h(l-1))` layer after layer. With label units in the top RBM, its layer is
-/// computed with the label units off (no label is known).
+/// RBMs; `None`: the top) of the stack saved in `model`: the mean-field up pass,
+/// `P(h(l) | h(l-1))` layer after layer, through the up-down stack's recognition weights
+/// (`updown.mpk`) when the folder holds one and `pretrained` is false, else through the
+/// pretrained stack (`dbn.mpk`). With label units in the top RBM, its layer is computed with
+/// the label units off (no label is known).
 ///
 /// # Errors
 /// A stack that cannot be loaded, a layer it does not have (naming `--layer`), and the errors
 /// of [`read_inputs`].
 pub fn encode<B: Backend>(
     model: &Path,
-    layer: usize,
+    layer: Option<usize>,
+    pretrained: bool,
     settings: &InputSettings<'_>,
     device: &B::Device,
 ) -> Result<Encoded, Box<dyn Error>> {
-    let (dbn, _) = load_module::<B, Dbn<B>>(model, device)?;
-    let sizes = dbn.layer_sizes();
+    let LoadedStack { stack, name } = load_generative::<B>(model, pretrained, device)?;
+    let sizes = stack.generator().layer_sizes();
+    let layer = layer.unwrap_or(sizes.len() - 1);
     if layer == 0 || layer >= sizes.len() {
         return Err(format!(
             "--layer {layer}: the stack in {} has hidden layers 1 to {} (sizes {:?})",
@@ -1011,13 +1017,14 @@ pub fn encode<B: Backend>(
         .for_model(DataInfo::of_model(model)?.as_ref())?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
-        values.extend(dbn.up(x, layer).into_data().to_vec::<f32>()?);
+        values.extend(stack.features(x, layer).into_data().to_vec::<f32>()?);
     }
     Ok(Encoded {
         inputs,
         layer,
         width: sizes[layer],
         values,
+        stack: name,
     })
 }
 

@@ -738,6 +738,24 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         stdout.contains("dbn.mpk"),
         "--pretrained samples dbn.mpk: {stdout}"
     );
+    // Encoding goes up the up-down stack's recognition weights, or with --pretrained the
+    // pretrained stack's: the same picture gets other features.
+    let mut encodings = Vec::new();
+    for (extra, stack) in [(None, "updown.mpk"), (Some("--pretrained"), "dbn.mpk")] {
+        let features = out_dir.join(format!("features-{stack}.npy"));
+        let mut args = vec!["encode", "--model", out, "--layer", "1", picture_arg];
+        args.extend(extra);
+        args.extend(["--out", features.to_str().unwrap()]);
+        let stdout = ok(&dbn(&args));
+        assert!(
+            stdout.contains(&format!("features of layer 1 ({stack})")),
+            "{stdout}"
+        );
+        encodings.push(dbn_data::read_table(&features, &Default::default()).unwrap());
+    }
+    assert_eq!(encodings[0].cols, encodings[1].cols);
+    assert_ne!(encodings[0].values, encodings[1].values);
+
     let out_err = dbn(&[
         "sample",
         "--model",
