@@ -726,14 +726,21 @@ mod tests {
         );
     }
 
+    /// A 5-4-3 stack with 3 label units in its top RBM, its RBMs drawn from `seed` and
+    /// `seed + 1`.
+    fn labelled_stack(seed: u64) -> Dbn<B> {
+        let device = Default::default();
+        Dbn::new(vec![
+            random_rbm(5, 4, 1.0, seed),
+            random_labelled_rbm::<B>(4, 3, 3, 1.0, seed + 1, &device),
+        ])
+        .unwrap()
+    }
+
     #[test]
     fn an_untied_stack_recognises_and_classifies_as_the_tied_one_did() {
         let device = Default::default();
-        let dbn = Dbn::new(vec![
-            random_rbm(5, 4, 1.0, 81),
-            random_labelled_rbm::<B>(4, 3, 3, 1.0, 82, &device),
-        ])
-        .unwrap();
+        let dbn = labelled_stack(81);
         let v = Tensor::<B, 2>::from_floats(
             [[1.0, 0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0, 1.0]],
             &device,
@@ -753,11 +760,7 @@ mod tests {
     #[test]
     fn features_go_up_the_recognition_weights_then_the_top_rbm() {
         let device = Default::default();
-        let dbn = Dbn::new(vec![
-            random_rbm(5, 4, 1.0, 84),
-            random_labelled_rbm::<B>(4, 3, 3, 1.0, 85, &device),
-        ])
-        .unwrap();
+        let dbn = labelled_stack(84);
         let v = Tensor::<B, 2>::from_floats([[1.0, 0.0, 1.0, 1.0, 0.0]], &device);
         let mut untied = UpDownDbn::untie(dbn.clone()).unwrap();
         for layer in 0..=2 {

@@ -1094,6 +1094,7 @@ pub fn data_report<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::backend::Flex;
 
     #[test]
     fn labels_beyond_the_classes_are_refused_naming_the_first() {
@@ -1109,7 +1110,6 @@ mod tests {
         assert_eq!(check_labels(1, &[0, 1], name), Ok(()));
         assert!(check_labels(1, &[2], name).is_err());
     }
-    use burn::backend::Flex;
 
     #[test]
     fn data_report_counts_the_shipped_mnist_per_split_and_label() {
