@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::cd::CdState;
 use crate::error::ModelError;
 use crate::feed::Feed;
-use crate::kernels::in_thread_pool;
+use crate::kernels::{all_finite_each, in_thread_pool};
 use crate::numerics::all_finite;
 use crate::rbm::{Rbm, VisibleUnits};
 use crate::seed::RunSeed;
@@ -360,18 +360,21 @@ impl RbmTrainer {
     }
 }
 
-/// Whether every weight and bias is finite (one reduction read back).
+/// Whether every weight and bias is finite ([`all_finite_each`]: one read-back).
 fn parameters_finite<B: Backend>(rbm: &Rbm<B>) -> bool {
-    all_finite(parameter_sum(rbm))
+    all_finite_each(flat_parameters(rbm))
 }
 
-/// The sum of every weight and bias: finite exactly when each of them is (a NaN or an
-/// infinity propagates), so one read-back checks them all.
+/// The weights, flattened, and the two biases of `rbm`: the parts of a divergence check.
 ///
 /// # Shapes
-/// -> `[1]`
-pub(crate) fn parameter_sum<B: Backend>(rbm: &Rbm<B>) -> Tensor<B, 1> {
-    rbm.weights.val().sum() + rbm.visible_bias.val().sum() + rbm.hidden_bias.val().sum()
+/// -> `[n_visible · n_hidden]`, `[n_visible]`, `[n_hidden]`
+pub(crate) fn flat_parameters<B: Backend>(rbm: &Rbm<B>) -> [Tensor<B, 1>; 3] {
+    [
+        rbm.weights.val().flatten(0, 1),
+        rbm.visible_bias.val(),
+        rbm.hidden_bias.val(),
+    ]
 }
 
 #[cfg(test)]

@@ -37,13 +37,13 @@ use crate::dbn::{Dbn, DbnConfig};
 use crate::error::ModelError;
 use crate::feed::Feed;
 use crate::generative::Generative;
-use crate::kernels::{bernoulli, in_thread_pool};
+use crate::kernels::{all_finite_each, bernoulli, in_thread_pool};
 use crate::numerics::all_finite;
 use crate::optimizer::OptimizerConfig;
 use crate::persist::{read_checkpoint, write_checkpoint};
 use crate::rbm::Rbm;
 use crate::seed::RunSeed;
-use crate::trainer::parameter_sum;
+use crate::trainer::flat_parameters;
 use crate::training::RbmTrainingConfig;
 
 /// Settings of up-down fine-tuning.
@@ -563,15 +563,13 @@ impl UpDownTrainer {
             let (mut model, mut state) = (model, state);
             for (batch, indices) in order.chunks(self.config.batch_size).enumerate() {
                 (model, state) = state.step(model, train.rows(indices), top, rates);
-                let sums = model
+                let parameters = model
                     .generative
                     .rbms
                     .iter()
                     .chain(&model.recognition.rbms)
-                    .map(parameter_sum)
-                    .reduce(|a, b| a + b)
-                    .expect("a stack has RBMs");
-                if !all_finite(sums) {
+                    .flat_map(flat_parameters);
+                if !all_finite_each(parameters) {
                     return Err(ModelError::UpDownDiverged {
                         epoch,
                         batch: batch + 1,

@@ -29,6 +29,16 @@ pub(crate) fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
     x.is_finite().all().into_scalar().to_bool()
 }
 
+/// [`super::all_finite_each`] with Burn's tensor operations: the parts' sums added, one
+/// reduction, one read-back (`true` for no parts).
+pub(crate) fn all_finite_each<B: Backend>(parts: impl IntoIterator<Item = Tensor<B, 1>>) -> bool {
+    parts
+        .into_iter()
+        .map(Tensor::sum)
+        .reduce(|a, b| a + b)
+        .is_none_or(all_finite)
+}
+
 /// [`super::sigmoid`]: Burn's.
 pub(crate) fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     burn::tensor::activation::sigmoid(x)

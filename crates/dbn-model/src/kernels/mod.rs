@@ -224,6 +224,21 @@ pub fn all_finite<B: Backend, const D: usize>(x: Tensor<B, D>) -> bool {
     generic::all_finite(x)
 }
 
+/// Whether every element of every tensor of `parts` is finite, read back to the host once (a
+/// model's parameters, flattened). On `Flex`, [`all_finite`] on each; elsewhere one reduction
+/// over the sum of all their elements (a NaN or an infinity propagates to it; a sum that
+/// overflows counts as not finite) and one read-back, so a GPU waits once per check.
+///
+/// # Shapes
+/// each part `[n_i]`
+pub fn all_finite_each<B: Backend>(parts: impl IntoIterator<Item = Tensor<B, 1>>) -> bool {
+    #[cfg(feature = "flex")]
+    if flex::is_flex::<B>() {
+        return parts.into_iter().all(all_finite);
+    }
+    generic::all_finite_each(parts)
+}
+
 /// The matrix product `a · b`. On `Flex`, the `gemm` crate called once per thread, each call
 /// on its own band of the output's columns: at the shapes of a CD step this is 10-45% faster
 /// than letting `gemm` split one call between the threads (docs/performance.md). Inputs may be

@@ -369,10 +369,46 @@ fn finiteness_checks_agree<B: Backend>() {
 #[test]
 fn finiteness_checks_agree_on_the_generic_path() {
     finiteness_checks_agree::<crate::test_support::B>();
+    finiteness_checks_of_parts_agree::<crate::test_support::B>();
+}
+
+/// [`all_finite_each`] on `B` against the generic path: each edge value in the first, second
+/// or last of three parts of other sizes; no parts; the generic sum that overflows.
+fn finiteness_checks_of_parts_agree<B: Backend>() {
+    let device = Default::default();
+    let sizes = [(1 << 16) + 3, 5, 700];
+    for (value, finite) in EDGE_VALUES {
+        for part in 0..sizes.len() {
+            let device = &device;
+            let parts = || {
+                sizes.iter().enumerate().map(move |(i, &n)| {
+                    let mut values = vec![0.5f32; n];
+                    if i == part {
+                        values[n / 2] = value;
+                    }
+                    Tensor::<B, 1>::from_data(TensorData::new(values, [n]), device)
+                })
+            };
+            assert_eq!(all_finite_each(parts()), finite, "{value} in part {part}");
+            assert_eq!(
+                generic::all_finite_each(parts()),
+                finite,
+                "generic: {value} in part {part}"
+            );
+        }
+    }
+    assert!(all_finite_each(std::iter::empty::<Tensor<B, 1>>()));
+    assert!(generic::all_finite_each(std::iter::empty::<Tensor<B, 1>>()));
+    let huge = [Tensor::<B, 1>::from_floats([f32::MAX, f32::MAX], &device)];
+    assert!(!generic::all_finite_each(huge), "an overflowing sum counts");
 }
 
 #[cfg(feature = "flex")]
 #[test]
 fn finiteness_checks_agree_on_flex() {
     finiteness_checks_agree::<burn_flex::Flex>();
+    finiteness_checks_of_parts_agree::<burn_flex::Flex>();
+    // Each part checked on its own: no sum to overflow.
+    let huge = Tensor::<burn_flex::Flex, 1>::from_floats([f32::MAX, f32::MAX], &Default::default());
+    assert!(all_finite_each([huge]));
 }
