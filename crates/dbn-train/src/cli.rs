@@ -291,8 +291,8 @@ struct RunArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     finetune_epochs: Option<usize>,
     /// Fine-tuning learning rate. The quick preset fine-tunes with two schedules (0.5 x0.9 per
-    /// epoch, and a constant 0.1) and keeps the one of lower validation loss; this flag, or
-    /// --finetune-lr-decay, sets the one schedule.
+    /// epoch, and a constant 0.1) and keeps the one of lower validation loss (one that diverges
+    /// is dropped with a warning); this flag, or --finetune-lr-decay, sets the one schedule.
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     finetune_lr: Option<f64>,
     /// Factor applied to the fine-tuning learning rate over each epoch, in (0, 1]; sets the one

@@ -34,16 +34,27 @@ pub struct Schedule {
 impl Schedule {
     /// `rate 0.5 x0.9 per epoch`, or `constant rate 0.1`.
     pub fn describe(&self) -> String {
+        let rate = readable(self.learning_rate);
         if self.lr_decay == 1.0 {
-            format!("constant rate {}", self.learning_rate)
+            format!("constant rate {rate}")
         } else {
-            format!("rate {} x{} per epoch", self.learning_rate, self.lr_decay)
+            format!("rate {rate} x{} per epoch", self.lr_decay)
         }
     }
 
     /// A name for the schedule's files: `lr0.5-x0.9`.
     pub fn file_name(&self) -> String {
-        format!("lr{}-x{}", self.learning_rate, self.lr_decay)
+        format!("lr{}-x{}", readable(self.learning_rate), self.lr_decay)
+    }
+}
+
+/// `x` as a person reads it: `0.5` or `100000`, but `1e36` and `2.5e-7` where plain digits
+/// would run to dozens.
+pub fn readable(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
     }
 }
 
@@ -456,6 +467,24 @@ fn legacy_rbm(old: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_plainly_unless_plain_digits_run_long() {
+        let shown: Vec<String> = [0.5, 0.1, 100000.0, 0.0001, 1e6, 1e36, 2.5e-7, -3e9, 0.0]
+            .map(readable)
+            .into();
+        assert_eq!(
+            shown,
+            [
+                "0.5", "0.1", "100000", "0.0001", "1e6", "1e36", "2.5e-7", "-3e9", "0"
+            ]
+        );
+        assert_eq!(Schedule::new(1e36).describe(), "constant rate 1e36");
+        assert_eq!(
+            Schedule::new(0.5).with_lr_decay(0.9).file_name(),
+            "lr0.5-x0.9"
+        );
+    }
 
     #[test]
     fn presets_are_valid_and_round_trip_through_json() {

@@ -356,8 +356,9 @@ fn examples_per_device(examples: usize, devices: usize) -> Vec<usize> {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "fine-tuning diverged at {at}: the training loss became {}; lower the learning rate (now \
-     {learning_rate}). {}",
+     {}). {}",
     at.loss,
+    crate::config::readable(*learning_rate),
     kept.as_ref().map_or_else(
         || "No epoch had finished, so no checkpoint was written.".to_string(),
         |(epoch, dir)| format!(

@@ -26,7 +26,7 @@ use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig, Schedule};
 use crate::device::Devices;
 use crate::finetune::{
-    BestEpoch, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
+    BestEpoch, Diverged, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
 };
 use crate::pictures::{filters, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
@@ -805,6 +805,8 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     let several = schedules.len() > 1;
     // (validation loss, schedule, outcome, its logs) of the schedule kept so far.
     let mut kept: Option<(f64, Schedule, FinetuneOutcome<AB::InnerBackend>, PathBuf)> = None;
+    // The first schedule's divergence, the error when every schedule diverges.
+    let mut diverged: Option<Box<dyn Error>> = None;
     for schedule in schedules {
         let name = match several {
             true => format!("finetune-{}", schedule.file_name()),
@@ -825,7 +827,20 @@ pub fn finetune_stage<AB: AutodiffBackend>(
             keep: Keep::LowestValidationLoss,
             devices,
         };
-        let trained = finetune(starting_net::<AB>(config, dbn, devices.main())?, job)?;
+        let trained = match finetune(starting_net::<AB>(config, dbn, devices.main())?, job) {
+            Ok(trained) => trained,
+            // One schedule's divergence says its rate is too high, not that fine-tuning fails:
+            // the others go on, and one that trains wins.
+            Err(err) if several && err.downcast_ref::<Diverged>().is_some() => {
+                eprintln!(
+                    "warning: {}: {err} This schedule is dropped.",
+                    schedule.describe()
+                );
+                diverged.get_or_insert(err);
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         let valid_loss = trained.best.map_or(f64::INFINITY, |best| best.valid_loss);
         if several {
             run.write_finetune_csv(&format!("{name}-metrics.csv"), &logs)?;
@@ -846,7 +861,9 @@ pub fn finetune_stage<AB: AutodiffBackend>(
             break;
         }
     }
-    let (_, schedule, trained, logs) = kept.ok_or("fine-tuning has no schedule")?;
+    let Some((_, schedule, trained, logs)) = kept else {
+        return Err(diverged.unwrap_or_else(|| "fine-tuning has no schedule".into()));
+    };
     if several {
         println!(
             "the validation split chose {} (its lowest validation loss)",

@@ -327,6 +327,75 @@ fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
 }
 
 #[test]
+fn a_diverging_schedule_is_dropped_and_another_one_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    // The preset's two schedules, the first at a rate that diverges; the second (0.1) trains.
+    let config = root.path().join("config.json");
+    std::fs::write(&config, r#"{"finetune": {"learning_rate": 1e36}}"#).unwrap();
+    let output = dbn(&[
+        "finetune",
+        "--random-init",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-limit",
+        "1000",
+        "--layers",
+        "784,100",
+        "--finetune-epochs",
+        "1",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let stdout = ok(&output);
+    let err = text(&output.stderr);
+    assert!(
+        err.contains(": fine-tuning diverged at epoch 1, batch "),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: rate 1e36 x0.9 per epoch: fine-tuning diverged"),
+        "{err}"
+    );
+    assert!(err.contains("This schedule is dropped."), "{err}");
+    assert!(
+        stdout.contains("the validation split chose constant rate 0.1"),
+        "{stdout}"
+    );
+    assert!(out.join("classifier.mpk").exists());
+
+    // Every schedule diverging is the first one's error, and no classifier.
+    std::fs::write(
+        &config,
+        r#"{"finetune": {"learning_rate": 1e36, "alternatives": [{"learning_rate": 1e37}]}}"#,
+    )
+    .unwrap();
+    let out = root.path().join("all");
+    let err = failed(&dbn(&[
+        "finetune",
+        "--random-init",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-limit",
+        "1000",
+        "--layers",
+        "784,100",
+        "--finetune-epochs",
+        "1",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    assert!(err.contains("This schedule is dropped."), "{err}");
+    assert!(
+        err.lines().last().is_some_and(
+            |l| l.contains("fine-tuning diverged at epoch 1") && l.contains("(now 1e36)")
+        ),
+        "{err}"
+    );
+    assert!(!out.join("classifier.mpk").exists());
+}
+
+#[test]
 fn a_full_disk_stops_with_the_file_named_and_overwrites_nothing() {
     let root = tempfile::tempdir().unwrap();
     // Pretraining: its checkpoint (about 1 MB here) cannot be written.
