@@ -75,7 +75,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A JSON value as a table cell: shares (a key ending in `error`) as percentages, numbers as
-/// they are, other values as compact JSON.
+/// they are, `null` as `none`, other values as compact JSON.
 fn cell(key: &str, value: &Value) -> String {
     match value {
         Value::Number(n) if key.ends_with("error") => match n.as_f64() {
@@ -87,6 +87,7 @@ fn cell(key: &str, value: &Value) -> String {
             None => n.to_string(),
         },
         Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
         other => other.to_string(),
     }
 }
@@ -119,7 +120,8 @@ pub fn report_html(run: &RunDir) -> String {
     let mut html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>dbn run: {title}</title>\n<style>\n\
-         body {{ font-family: sans-serif; margin: 2em auto; max-width: 1320px; color: #222; }}\n\
+         body {{ font-family: sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1320px; \
+         color: #222; }}\n\
          table {{ border-collapse: collapse; margin-bottom: 1em; }}\n\
          th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}\n\
          th {{ background: #f3f3f3; font-weight: normal; }}\n\
@@ -194,7 +196,7 @@ mod tests {
         let run = RunDir::prepare(&root.path().join("a<b"), Existing::Refuse).unwrap();
         run.write(
             "summary.json",
-            br#"{"test_error": 0.0152, "command": "train"}"#,
+            br#"{"test_error": 0.0152, "command": "train", "test_split": null}"#,
         )
         .unwrap();
         run.write("config.json", br#"{"seed": 42, "note": "<script>"}"#)
@@ -204,6 +206,10 @@ mod tests {
         let html = std::fs::read_to_string(run.file("report.html")).unwrap();
         assert!(
             html.contains("<tr><th>test_error</th><td>1.52%</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><th>test_split</th><td>none</td></tr>"),
             "{html}"
         );
         assert!(html.contains("<img src=\"filters.png\""), "{html}");
