@@ -22,7 +22,7 @@ use crate::error::ModelError;
 use crate::feed::Feed;
 use crate::kernels::{all_finite_each, in_thread_pool};
 use crate::numerics::all_finite;
-use crate::rbm::{Rbm, VisibleUnits};
+use crate::rbm::{Rbm, VisibleUnits, check_shape};
 use crate::seed::RunSeed;
 use crate::training::{Plateau, RbmTrainingConfig};
 
@@ -156,12 +156,13 @@ impl RbmTrainer {
     }
 
     /// A run before its first epoch: visible biases from the data if so configured, zero
-    /// velocity.
+    /// velocity. Checks the data's shape only: [`RbmTrainer::run`] reads and checks every
+    /// example before the first epoch, so that a run reads its data once for the checks.
     ///
     /// # Errors
-    /// As [`RbmTrainer::fit`] for the training data.
+    /// [`ModelError::Shape`] for training data of the wrong width or no examples.
     pub fn start<B: Backend>(&self, rbm: Rbm<B>, train: &Feed<B>) -> Result<RbmRun<B>, ModelError> {
-        self.check_data("training data", &rbm, train)?;
+        check_size("training data", &rbm, train)?;
         let rbm = if self.config.visible_bias_from_data {
             rbm.with_visible_bias_from_mean(train.mean())
         } else {
@@ -317,13 +318,7 @@ impl RbmTrainer {
         rbm: &Rbm<B>,
         data: &Feed<B>,
     ) -> Result<(), ModelError> {
-        if data.is_empty() {
-            return Err(ModelError::Shape {
-                what,
-                expected: vec![1, rbm.n_visible()],
-                actual: vec![0, rbm.n_visible()],
-            });
-        }
+        check_size(what, rbm, data)?;
         for chunk in data.chunks() {
             self.check_chunk(what, rbm, chunk)?;
         }
@@ -358,6 +353,23 @@ impl RbmTrainer {
         }
         Ok(())
     }
+}
+
+/// Checks that `data` has examples, of `rbm`'s visible width (read on the first).
+fn check_size<B: Backend>(
+    what: &'static str,
+    rbm: &Rbm<B>,
+    data: &Feed<B>,
+) -> Result<(), ModelError> {
+    if data.is_empty() {
+        return Err(ModelError::Shape {
+            what,
+            expected: vec![1, rbm.n_visible()],
+            actual: vec![0, rbm.n_visible()],
+        });
+    }
+    let [_, width] = data.head(1).dims();
+    check_shape(what, &[data.len(), rbm.n_visible()], &[data.len(), width])
 }
 
 /// Whether every weight and bias is finite ([`all_finite_each`]: one read-back).
@@ -550,6 +562,31 @@ mod tests {
         );
         let empty = Tensor::<B, 2>::zeros([0, 4], &device);
         assert!(trainer.fit(rbm.clone(), empty, None, |_| {}).is_err());
+        // `start` checks the shape only; `run` finds the NaN before the first epoch.
+        let nan_train = Feed::from(Tensor::<B, 2>::from_floats(
+            [[0.0, f32::NAN, 1.0, 0.0]],
+            &device,
+        ));
+        let config = RbmTrainingConfig::new().with_visible_bias_from_data(false);
+        let plain = RbmTrainer::new(config, RunSeed(42)).unwrap();
+        let run = plain.start(rbm.clone(), &nan_train).unwrap();
+        let mut epochs = 0;
+        let err = plain
+            .run(run, &nan_train, None, |_| {
+                epochs += 1;
+                Ok::<(), ModelError>(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ModelError::NonFiniteData {
+                    what: "training data"
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(epochs, 0);
         // Sampling the data reads it as probabilities: values outside [0, 1] are refused.
         let sampling = RbmTrainingConfig::new().with_cd(CdConfig::new().with_sample_data(true));
         let sampling = RbmTrainer::new(sampling, RunSeed(42)).unwrap();

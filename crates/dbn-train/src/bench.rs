@@ -319,7 +319,7 @@ fn pretrainer(sizes: &[usize], batch: usize, checkpoint: &Path) -> DbnPretrainer
 }
 
 /// The start of a run of `rbm` on `data` as `dbn train` makes it ([`RbmTrainer::start`]: the
-/// data checked, the visible biases from the data's means, zero velocity).
+/// data's shape checked, the visible biases from the data's means, zero velocity).
 pub fn start<B: Backend>(trainer: &RbmTrainer, rbm: Rbm<B>, data: &Feed<B>) -> RbmRun<B> {
     trainer.start(rbm, data).expect("bench data fit the RBM")
 }
