@@ -301,11 +301,10 @@ fn diverging_pretraining_names_layer_epoch_and_batch_and_keeps_a_checkpoint_that
     assert_eq!(line(&again), line(&first));
 }
 
-#[test]
-fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("run");
-    let err = failed(&dbn(&[
+/// `dbn finetune` of a small net from random initialisation (784-100, 1,000 labelled images)
+/// into `out`, with the flags of `extra`.
+fn small_finetune(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "finetune",
         "--random-init",
         "--out",
@@ -314,9 +313,16 @@ fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
         "1000",
         "--layers",
         "784,100",
-        "--finetune-lr",
-        "1e36",
-    ]));
+    ];
+    args.extend_from_slice(extra);
+    dbn(&args)
+}
+
+#[test]
+fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    let err = failed(&small_finetune(&out, &["--finetune-lr", "1e36"]));
     assert!(
         err.contains("fine-tuning diverged at epoch 1, batch "),
         "{err}"
@@ -330,23 +336,11 @@ fn diverging_finetuning_names_epoch_and_batch_and_writes_no_classifier() {
 fn a_diverging_schedule_is_dropped_and_another_one_kept() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("config.json");
-    // `dbn finetune` of a small net into `out` with the settings of `settings` over the preset.
+    // One epoch of [`small_finetune`] with the settings of `settings` over the preset.
     let finetune = |out: &Path, settings: &str| {
         std::fs::write(&config, settings).unwrap();
-        dbn(&[
-            "finetune",
-            "--random-init",
-            "--out",
-            out.to_str().unwrap(),
-            "--train-limit",
-            "1000",
-            "--layers",
-            "784,100",
-            "--finetune-epochs",
-            "1",
-            "--config",
-            config.to_str().unwrap(),
-        ])
+        let config = config.to_str().unwrap();
+        small_finetune(out, &["--finetune-epochs", "1", "--config", config])
     };
     // The preset's two schedules, the first at a rate that diverges; the second (0.1) trains.
     let out = root.path().join("run");
