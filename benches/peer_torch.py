@@ -17,7 +17,7 @@ Usage: peer_torch.py [--device cpu|cuda] WORKLOAD [ARGS...]; prints one JSON obj
                                              and of the hidden units when given
 
 Every CD-1 step does the work of dbn's step: five GEMMs, sigmoid, one Bernoulli draw, momentum
-and weight decay. Exits with status 3 and a message on stderr when PyTorch is not installed.
+and weight decay. On the CPU denormal floats are flushed to zero, as dbn does. Exits with status 3 and a message on stderr when PyTorch is not installed.
 """
 import json
 import sys
@@ -147,6 +147,10 @@ def main(argv):
     global DEVICE
     if argv[:1] == ["--device"]:
         DEVICE, argv = argv[1], argv[2:]
+    if DEVICE == "cpu":
+        # dbn runs with denormal floats flushed to zero (docs/performance.md, attempt 29);
+        # the peer too, so that both do the same arithmetic.
+        torch.set_flush_denormal(True)
     sizes = lambda s: [int(x) for x in s.split("-")]
     work = argv[0]
     if work == "peak":

@@ -29,7 +29,8 @@
 //! - [`persist`]: saving and loading every module as a Burn record plus its config as JSON,
 //!   each file written atomically; [`overlay`]: reading a JSON config over a base one.
 //! - [`check`]: the range checks every setting and flag share; [`numerics`]: stable softplus,
-//!   log-sum-exp, finiteness checks.
+//!   log-sum-exp, finiteness checks; [`denormals`]: [`with_denormals_flushed`], work on the CPU
+//!   with denormal floats flushed to zero (three times faster fine-tuning on some CPUs).
 //! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) and CubeCL kernels for `wgpu`
 //!   and `cuda`, behind generic functions, with Burn's operations as the path of every other
 //!   backend.
@@ -71,6 +72,7 @@ pub mod classifier;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod dbn;
+pub mod denormals;
 pub mod error;
 pub mod exact;
 pub mod feed;
@@ -95,6 +97,7 @@ pub use cd::{CdConfig, CdState, PersistentConfig, Rates, RbmDelta};
 pub use check::Range;
 pub use classifier::{DbnClassifier, DbnClassifierConfig, DbnEncoder};
 pub use dbn::{Dbn, DbnConfig, Generated};
+pub use denormals::with_denormals_flushed;
 pub use error::{ModelError, Result};
 pub use feed::{Feed, RowSource};
 pub use generative::Generative;

@@ -29,7 +29,9 @@ fn keep_freed_memory() {}
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = cli::Cli::parse();
-    match cli.run() {
+    // Denormal floats cost some CPUs a microcode assist each: fine-tuning ran 3x slower
+    // (docs/performance.md, attempt 29).
+    match dbn_model::with_denormals_flushed(|| cli.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");

@@ -21,8 +21,8 @@
 //! - `flex/sampling.rs`: Bernoulli samples and dropout masks from seeded xoshiro256++ streams;
 //! - `flex/autodiff.rs`: the fused graph nodes of `Autodiff<Flex>`, under either of Burn's
 //!   checkpointing strategies;
-//! - `flex/raw.rs`: every `unsafe` block of the crate, with its safety argument (the crate
-//!   denies `unsafe_code` elsewhere);
+//! - `flex/raw.rs`: every `unsafe` block of the crate but the two instructions of
+//!   `crate::denormals`, with its safety argument (the crate denies `unsafe_code` elsewhere);
 //! - `cube/mod.rs`: recognising a tensor of the CubeCL backends (`wgpu`, `cuda`: the crate's
 //!   features of those names), and `cube/elementwise.rs`: their sigmoid, Bernoulli sampler and
 //!   momentum update as CubeCL kernels;

@@ -1,7 +1,7 @@
-//! Every `unsafe` block of the crate (which denies `unsafe_code` elsewhere), each with its
-//! safety argument: matrix operands as raw pointers for `gemm`, the `gemm` call on one band of
-//! an output, and the calls into functions compiled for an instruction set the CPU was found
-//! to have.
+//! Every `unsafe` block of the crate but `crate::denormals`'s two instructions (the crate
+//! denies `unsafe_code` elsewhere), each with its safety argument: matrix operands as raw
+//! pointers for `gemm`, the `gemm` call on one band of an output, and the calls into functions
+//! compiled for an instruction set the CPU was found to have.
 
 use std::marker::PhantomData;
 
