@@ -35,6 +35,7 @@ use burn::train::{
     SupervisedTraining, TrainOutput, TrainStep,
 };
 use dbn_data::{ClassificationBatch, ClassificationBatcher, EpochLoader, Example, ExampleSet};
+use dbn_model::kernels::in_thread_pool;
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
@@ -442,10 +443,12 @@ pub fn finetune<B: AutodiffBackend>(
     job: FinetuneJob<'_, B>,
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
-    match config.optimizer {
+    // On a thread of the pool, the pool's other threads awake (see `in_thread_pool`).
+    let outcome = in_thread_pool(move || match config.optimizer {
         OptimizerKind::Sgd => learn(net, sgd(config).init(), job),
         OptimizerKind::Adam => learn(net, adam(config).init(), job),
-    }
+    });
+    outcome.map_err(|error| -> Box<dyn Error> { error })
 }
 
 /// The SGD optimiser of `config` (momentum, weight decay).
@@ -492,14 +495,14 @@ pub fn first_epoch<B: AutodiffBackend>(
     seed: RunSeed,
     device: &B::Device,
 ) -> DbnClassifier<B> {
-    match config.optimizer {
+    in_thread_pool(move || match config.optimizer {
         OptimizerKind::Sgd => {
             first_epoch_with(net, sgd(config).init(), train, config, seed, device)
         }
         OptimizerKind::Adam => {
             first_epoch_with(net, adam(config).init(), train, config, seed, device)
         }
-    }
+    })
 }
 
 /// [`first_epoch`] with `optimizer`.
@@ -543,7 +546,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     net: DbnClassifier<B>,
     optimizer: O,
     job: FinetuneJob<'_, B>,
-) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
+) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error + Send + Sync>> {
     let FinetuneJob {
         config,
         seed,

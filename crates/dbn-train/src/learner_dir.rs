@@ -54,7 +54,7 @@ pub fn last_checkpoint(dir: &Path) -> Option<usize> {
 ///
 /// # Errors
 /// When a log folder cannot be removed.
-pub fn forget_epochs_after(dir: &Path, epoch: usize) -> Result<(), Box<dyn Error>> {
+pub fn forget_epochs_after(dir: &Path, epoch: usize) -> Result<(), Box<dyn Error + Send + Sync>> {
     for split in ["train", "valid"] {
         let Ok(entries) = std::fs::read_dir(dir.join(split)) else {
             continue;

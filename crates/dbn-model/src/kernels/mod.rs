@@ -21,6 +21,7 @@
 //! - `flex/sampling.rs`: Bernoulli samples and dropout masks from seeded xoshiro256++ streams;
 //! - `flex/autodiff.rs`: the fused graph nodes of `Autodiff<Flex>`, under either of Burn's
 //!   checkpointing strategies;
+//! - `flex/threads.rs`: the pool's threads kept awake through [`in_thread_pool`]'s work;
 //! - `flex/raw.rs`: every `unsafe` block of the crate but the two instructions of
 //!   `crate::denormals`, with its safety argument (the crate denies `unsafe_code` elsewhere);
 //! - `cube/mod.rs`: recognising a tensor of the CubeCL backends (`wgpu`, `cuda`: the crate's
@@ -290,13 +291,17 @@ pub fn affine<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, bias: Tensor<B, 1>) 
 }
 
 /// Runs `f` on a thread of the pool that the `Flex` kernels split their work over (rayon's
-/// global pool) and returns its result; without the `flex` feature, runs it here. A loop of
-/// many short parallel sections, such as a CD epoch, then shares each section with the other
-/// threads from inside the pool instead of waking the calling thread after every one (about
-/// 5% of a CD-1 epoch at 784x500, docs/performance.md).
+/// global pool, or the pool it is called from) and returns its result, the pool's other
+/// threads kept awake and looking for work until `f` returns; without the `flex` feature,
+/// runs it here. A loop of many short parallel sections, such as a CD or fine-tuning epoch,
+/// then shares each section with the other threads from inside the pool instead of waking
+/// the calling thread after every one (about 5% of a CD-1 epoch at 784x500), and the other
+/// threads take their share at once instead of being woken from sleep for it (10-25% of an
+/// epoch at batch 100; docs/performance.md, attempt 30). The threads kept awake yield their
+/// core to any other thread that wants it, but a core shows as busy while `f` runs.
 pub fn in_thread_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
-    return rayon::scope(|_| f());
+    return flex::with_pool_awake(f);
     #[cfg(not(feature = "flex"))]
     f()
 }

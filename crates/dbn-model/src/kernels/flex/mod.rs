@@ -14,6 +14,7 @@ mod products;
 #[allow(unsafe_code)]
 mod raw;
 mod sampling;
+mod threads;
 
 pub(super) use autodiff::{differentiable_affine, differentiable_dropout, differentiable_sigmoid};
 pub(super) use elementwise::{all_finite, momentum_update, stack_scaled};
@@ -22,6 +23,7 @@ pub(super) use raw::sigmoid_slice;
 #[cfg(test)]
 pub(super) use sampling::dropout_mask;
 pub(super) use sampling::{bernoulli_slice, seed_from};
+pub(super) use threads::with_pool_awake;
 
 /// Whether `B` is `Flex` (its float tensors are `FlexTensor`s).
 pub(super) fn is_flex<B: Backend>() -> bool {
