@@ -30,7 +30,7 @@
 //!   each file written atomically; [`overlay`]: reading a JSON config over a base one.
 //! - [`check`]: the range checks every setting and flag share; [`numerics`]: stable softplus,
 //!   log-sum-exp, finiteness checks; [`denormals`]: [`with_denormals_flushed`], work on the CPU
-//!   with denormal floats flushed to zero (three times faster fine-tuning on some CPUs).
+//!   with denormal floats flushed to zero (fine-tuning two to three times faster on some CPUs).
 //! - [`kernels`]: fused kernels for Burn's `Flex` backend (CPU) and CubeCL kernels for `wgpu`
 //!   and `cuda`, behind generic functions, with Burn's operations as the path of every other
 //!   backend.

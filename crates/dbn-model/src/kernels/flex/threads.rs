@@ -5,16 +5,21 @@
 //! was woken about ten times a step (docs/performance.md, attempt 30).
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-/// Runs `f` on a thread of rayon's pool while every other thread of the pool stays awake,
-/// looking for work the whole time instead of going to sleep between parallel sections.
+/// Runs `f` on a thread of rayon's pool while the pool's other threads that are free stay
+/// awake, running the pool's work as it appears instead of going to sleep between parallel
+/// sections; after a millisecond without work they look for it every 200 µs only.
 pub(in crate::kernels) fn with_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let done = &AtomicBool::new(false);
-    rayon::scope(|scope| {
-        let runner = rayon::current_thread_index();
+    rayon::scope(|_| {
+        let _running = Running::start();
+        let done = Arc::new(AtomicBool::new(false));
         for _ in 1..rayon::current_num_threads() {
-            scope.spawn(move |_| stay_awake(done, runner));
+            let done = done.clone();
+            // Detached: `f`'s return never waits for a spinner busy with someone else's job.
+            rayon::spawn(move || stay_awake(&done));
         }
         let _done = SetOnDrop(done);
         f()
@@ -22,29 +27,54 @@ pub(in crate::kernels) fn with_pool_awake<R: Send>(f: impl FnOnce() -> R + Send)
 }
 
 thread_local! {
-    /// Whether this thread runs [`stay_awake`] already.
-    static AWAKE: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread is inside a [`with_pool_awake`]'s `f` (how deep), or inside
+    /// [`stay_awake`]: either way it must not start spinning.
+    static BUSY: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Runs the pool's pending work on this thread until `done`; returns at once on `runner`
-/// (the thread of `f`, which must not wait inside it) or on a thread already awake.
-fn stay_awake(done: &AtomicBool, runner: Option<usize>) {
-    if rayon::current_thread_index() == runner || AWAKE.get() {
+/// Marks the calling thread busy while it lives, on return or unwinding.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        BUSY.set(BUSY.get() + 1);
+        Self
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        BUSY.set(BUSY.get() - 1);
+    }
+}
+
+/// Runs the pool's pending work on this thread until `done`, yielding the core when there is
+/// none and, after [`SPIN`] without any, sleeping [`POLL`] between looks; returns at once on
+/// a thread running an `f` (which must go on with it, not wait here) or already spinning.
+fn stay_awake(done: &AtomicBool) {
+    if BUSY.get() > 0 {
         return;
     }
-    AWAKE.set(true);
+    let _running = Running::start();
+    let mut idle_since = Instant::now();
     while !done.load(Ordering::Acquire) {
-        if rayon::yield_now() == Some(rayon::Yield::Idle) {
-            std::thread::yield_now(); // the core to any other thread that wants it
+        match rayon::yield_now() {
+            Some(rayon::Yield::Executed) => idle_since = Instant::now(),
+            _ if idle_since.elapsed() < SPIN => std::thread::yield_now(),
+            _ => std::thread::sleep(POLL),
         }
     }
-    AWAKE.set(false);
 }
 
-/// Sets its flag when dropped, on return or unwinding.
-struct SetOnDrop<'a>(&'a AtomicBool);
+/// How long a thread kept awake spins without work before it only polls.
+const SPIN: Duration = Duration::from_millis(1);
+/// How long it then sleeps between looks for work.
+const POLL: Duration = Duration::from_micros(200);
 
-impl Drop for SetOnDrop<'_> {
+/// Sets its flag when dropped, on return or unwinding.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Release);
     }
@@ -83,6 +113,31 @@ mod tests {
         }
         // From outside any pool too, on the global one.
         assert_eq!(with_pool_awake(|| parallel_sum(10)), 45);
+    }
+
+    #[test]
+    fn concurrent_callers_on_one_pool_all_finish() {
+        // Four threads outside a pool of three, each running parallel work, broadcasts and
+        // a nested call inside: a caller caught spinning for another would never return.
+        let pool = pool(3);
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        pool.install(|| {
+                            with_pool_awake(|| {
+                                let sums: u64 = (0..200).map(|_| parallel_sum(500)).sum();
+                                let threads = rayon::broadcast(|_| 1).len();
+                                sums + with_pool_awake(|| parallel_sum(10)) + threads as u64
+                            })
+                        })
+                    })
+                })
+                .collect();
+            for run in runs {
+                assert_eq!(run.join().expect("no panic"), 200 * 124_750 + 45 + 3);
+            }
+        });
     }
 
     #[test]
