@@ -17,7 +17,8 @@ Usage: peer_torch.py [--device cpu|cuda] WORKLOAD [ARGS...]; prints one JSON obj
                                              and of the hidden units when given
 
 Every CD-1 step does the work of dbn's step: five GEMMs, sigmoid, one Bernoulli draw, momentum
-and weight decay. On the CPU denormal floats are flushed to zero, as dbn does. Exits with status 3 and a message on stderr when PyTorch is not installed.
+and weight decay. On the CPU denormal floats are flushed to zero, as dbn does. Exits with
+status 3 and a message on stderr when PyTorch is not installed.
 """
 import json
 import sys

@@ -15,29 +15,35 @@
 // assembly, as changing the register is outside Rust's model of floating point).
 #![allow(unsafe_code)]
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// Runs `f` with denormal floats flushed to zero, on the calling thread and on every thread of
 /// the rayon pool it is called from (rayon's global pool when called outside one: where Burn's
 /// CPU backends and this crate's kernels do their parallel work); threads started inside `f`
-/// inherit the mode on Linux (and keep it after `f`). Calls that overlap (from several
-/// threads) share one flushed period: the mode goes back, to the calling thread's mode from
-/// before the first of them (normally the default: denormals kept), when the last returns or
-/// unwinds. On targets other than x86-64 (which have no such mode here) it runs `f` as it is.
+/// inherit the mode on Linux (and keep it after `f`). When `f` returns or unwinds, a calling
+/// thread outside the pool gets its mode from before back; calls that overlap (from several
+/// threads, in the pool or outside it) share one flushed period of the pool, whose threads get
+/// back the mode from before the first of them (normally the default: denormals kept) when the
+/// last ends. On targets other than x86-64 (which have no such mode here) it runs `f` as it is.
 ///
 /// # Safety
 /// Rust (and LLVM under it) assumes the default floating-point environment, in which
 /// denormals are kept; changing it is undefined behaviour by the letter of the language. What
 /// follows in practice: an operation the compiler evaluated at compile time keeps a denormal
 /// result that the same operation at run time gives as 0, and a denormal input reads as 0
-/// (so `x == 0.0` holds and `x.ln()` is `-inf` for such an `x`). The caller must make sure
+/// (so `x == 0.0` holds and `x.ln()` is `-inf` for such an `x`); and the compiler may move
+/// arithmetic across the change of mode, so a value computed in `f` but first stored or used
+/// after it may be computed with denormals kept. The caller must make sure
 /// that nothing run inside `f`, on any of the pool's threads, relies on denormal arithmetic
 /// (for memory safety above all); numerical training code in `f32` does not.
 ///
 /// ```
 /// let tiny = std::hint::black_box(f32::MIN_POSITIVE);
-/// // SAFETY: nothing inside relies on denormals.
-/// let product = unsafe { dbn_model::with_denormals_flushed(|| tiny * std::hint::black_box(0.5)) };
+/// let half = std::hint::black_box(0.5);
+/// // SAFETY: nothing inside relies on denormals; `black_box` makes the product be computed
+/// // inside, not moved after the mode is given back.
+/// let product =
+///     unsafe { dbn_model::with_denormals_flushed(|| std::hint::black_box(tiny * half)) };
 /// # #[cfg(target_arch = "x86_64")]
 /// assert_eq!(product, 0.0); // not the denormal 5.9e-39
 /// ```
@@ -46,39 +52,64 @@ pub unsafe fn with_denormals_flushed<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// The calls of [`with_denormals_flushed`] running now, and the calling thread's mode from
-/// before the first of them.
+/// The calls of [`with_denormals_flushed`] running now, and the pool's mode from before the
+/// first of them (the first caller's thread's).
 static FLUSHED: Mutex<(usize, u32)> = Mutex::new((0, 0));
 
-/// One call's share of the flushed period; the mode back when the last share is dropped.
-struct Flushed;
+/// One call's share of the flushed period: its own thread's mode from before, given back when
+/// it is dropped on a thread outside the pool, and the pool's when the last share is. All of
+/// it under [`FLUSHED`]'s lock, so that a call never sees the pool between two modes.
+struct Flushed {
+    previous: u32,
+}
 
 impl Flushed {
     fn start() -> Self {
-        let mut flushed = FLUSHED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut flushed = lock_flushed();
+        let previous = mode();
         if flushed.0 == 0 {
-            flushed.1 = mode();
-            set_mode_everywhere(FLUSH);
+            flushed.1 = previous;
+            set_pool_mode(FLUSH);
         }
         flushed.0 += 1;
-        Self
+        set_mode(FLUSH); // this thread, when it is outside the pool
+        Self { previous }
     }
 }
 
 impl Drop for Flushed {
     fn drop(&mut self) {
-        let mut flushed = FLUSHED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut flushed = lock_flushed();
         flushed.0 -= 1;
         if flushed.0 == 0 {
-            set_mode_everywhere(flushed.1);
+            set_pool_mode(flushed.1);
+        }
+        // A thread of the pool keeps the period's mode, which the last call gives back.
+        if rayon::current_thread_index().is_none() {
+            set_mode(self.previous);
         }
     }
 }
 
-/// Sets `bits` (a combination of [`FLUSH`]'s) as the flush mode of the calling thread and of
-/// every thread of the current rayon pool.
-fn set_mode_everywhere(bits: u32) {
-    set_mode(bits);
+/// [`FLUSHED`], locked. While another call holds it, this thread runs its pool's pending work
+/// instead of blocking: that call may be waiting in [`set_pool_mode`] for this very thread.
+fn lock_flushed() -> MutexGuard<'static, (usize, u32)> {
+    loop {
+        match FLUSHED.try_lock() {
+            Ok(flushed) => return flushed,
+            Err(TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+/// Sets `bits` (a combination of [`FLUSH`]'s) as the flush mode of every thread of the
+/// current rayon pool.
+fn set_pool_mode(bits: u32) {
     rayon::broadcast(|_| set_mode(bits));
 }
 

@@ -66,4 +66,28 @@ fn denormals_are_flushed_inside_and_kept_before_and_after() {
     assert!(kept(&everywhere(denormal_result)), "the mode restored");
     assert!(kept(&everywhere(denormal_input)));
     assert!(kept(&product_of_tiny_terms()));
+
+    // Overlapping calls from threads outside the pool and from the pool's own threads: each
+    // flushed on its own thread, none stuck waiting for another, the mode back after the last.
+    // SAFETY: as above. `black_box` makes the product be computed inside, not after (the
+    // compiler may move arithmetic across the mode change: `with_denormals_flushed`'s contract).
+    let flushed_result = || unsafe { with_denormals_flushed(|| black_box(denormal_result())) };
+    let fifty = || (0..50).map(|_| flushed_result()).collect::<Vec<_>>();
+    let overlapping: Vec<f32> = std::thread::scope(|scope| {
+        let outside: Vec<_> = (0..3).map(|_| scope.spawn(fifty)).collect();
+        let inside = rayon::broadcast(|_| fifty()).concat();
+        let outside = outside
+            .into_iter()
+            .flat_map(|run| run.join().expect("no panic"));
+        outside.chain(inside).collect()
+    });
+    assert!(
+        flushed(&overlapping),
+        "overlapping calls flushed: {overlapping:?}"
+    );
+    assert!(
+        kept(&everywhere(denormal_result)),
+        "the mode restored after them"
+    );
+    assert!(kept(&everywhere(denormal_input)));
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `f` on a thread of rayon's pool while the pool's other threads that are free stay
 /// awake, running the pool's work as it appears instead of going to sleep between parallel
-/// sections; after a millisecond without work they look for it every 200 µs only.
+/// sections; after [`SPIN`] without work they look for it every [`POLL`] only.
 pub(in crate::kernels) fn with_pool_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| {
         let _running = Running::start();
