@@ -168,7 +168,7 @@ pub fn ais_log_partition<B: Backend>(
     B::seed(&device, config.seed);
     let betas = beta_schedule(config.n_betas);
     let (v, log_z_base) = base_model(rbm, &base_bias, config.n_runs);
-    let log_w = in_thread_pool(|| {
+    let log_w = in_thread_pool::<B, _>(|| {
         let (mut v, mut log_w) = (v, Tensor::<B, 1>::zeros([config.n_runs], &device));
         for pair in betas.windows(2) {
             let (previous, beta) = (pair[0], pair[1]);

@@ -236,7 +236,7 @@ impl RbmTrainer {
 
     /// One epoch of CD updates over `train` in a shuffled order; checks every update for
     /// divergence. Seeds the shuffle and the backend's generator from
-    /// [`RunSeed::rbm_epoch`] first. Runs on a thread of the CPU thread pool
+    /// [`RunSeed::rbm_epoch`] first. On `Flex`, runs on a thread of the CPU thread pool
     /// ([`in_thread_pool`]).
     ///
     /// # Shapes
@@ -251,7 +251,7 @@ impl RbmTrainer {
         train: &Feed<B>,
         epoch: usize,
     ) -> Result<(Rbm<B>, CdState<B>), ModelError> {
-        in_thread_pool(|| {
+        in_thread_pool::<B, _>(|| {
             let mut rng = StdRng::from_seed(self.seed.rbm_epoch(self.layer, epoch));
             B::seed(&train.device(), rng.next_u64());
             let mut order: Vec<usize> = (0..train.len()).collect();

@@ -554,7 +554,7 @@ impl UpDownTrainer {
         top: &RbmTrainingConfig,
         epoch: usize,
     ) -> Result<(UpDownDbn<B>, UpDownState<B>), ModelError> {
-        in_thread_pool(|| {
+        in_thread_pool::<B, _>(|| {
             let mut rng = StdRng::from_seed(self.seed.up_down_epoch(epoch));
             B::seed(&train.device(), rng.next_u64());
             let mut order: Vec<usize> = (0..train.len()).collect();

@@ -443,8 +443,8 @@ pub fn finetune<B: AutodiffBackend>(
     job: FinetuneJob<'_, B>,
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
-    // On a thread of the pool, the pool's other threads awake (see `in_thread_pool`).
-    let outcome = in_thread_pool(move || match config.optimizer {
+    // On `Flex`, on a thread of the pool, the pool's other threads awake (see `in_thread_pool`).
+    let outcome = in_thread_pool::<B::InnerBackend, _>(move || match config.optimizer {
         OptimizerKind::Sgd => learn(net, sgd(config).init(), job),
         OptimizerKind::Adam => learn(net, adam(config).init(), job),
     });
@@ -495,7 +495,7 @@ pub fn first_epoch<B: AutodiffBackend>(
     seed: RunSeed,
     device: &B::Device,
 ) -> DbnClassifier<B> {
-    in_thread_pool(move || match config.optimizer {
+    in_thread_pool::<B::InnerBackend, _>(move || match config.optimizer {
         OptimizerKind::Sgd => {
             first_epoch_with(net, sgd(config).init(), train, config, seed, device)
         }

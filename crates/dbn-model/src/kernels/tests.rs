@@ -412,3 +412,13 @@ fn finiteness_checks_agree_on_flex() {
     let huge = Tensor::<burn_flex::Flex, 1>::from_floats([f32::MAX, f32::MAX], &Default::default());
     assert!(all_finite_each([huge]));
 }
+
+#[test]
+#[cfg(feature = "flex")]
+fn only_flex_work_runs_on_the_pool_kept_awake() {
+    // A test thread is outside rayon's pool: `f` moves into it for `Flex` only.
+    let on_pool = || rayon::current_thread_index().is_some();
+    assert!(in_thread_pool::<burn_flex::Flex, _>(on_pool));
+    assert!(!in_thread_pool::<crate::test_support::B, _>(on_pool));
+    assert!(!in_thread_pool::<burn::backend::Autodiff<burn_flex::Flex>, _>(on_pool));
+}
