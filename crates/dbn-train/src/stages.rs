@@ -370,6 +370,30 @@ fn small_data_batches(
     }
 }
 
+/// A line naming the classes, of `classes` (labels are class indices from 0), that have no
+/// examples among the training `counts` (one per class from 0; shorter when the largest
+/// labels are only in the test data); `None` when every class has some.
+fn empty_classes_note(counts: &[usize], classes: usize) -> Option<String> {
+    let empty: Vec<String> = (0..classes)
+        .filter(|&class| counts.get(class).is_none_or(|&count| count == 0))
+        .map(|class| class.to_string())
+        .collect();
+    if empty.is_empty() {
+        return None;
+    }
+    let noun = if empty.len() == 1 { "class" } else { "classes" };
+    let shown = match empty.len() {
+        n if n > 8 => format!("{} and {} more", empty[..8].join(", "), n - 8),
+        _ => empty.join(", "),
+    };
+    Some(format!(
+        "labels: {classes} classes (labels are class indices, 0 to {}); no training examples \
+         of {noun} {shown}: the classifier keeps an output for each, which training only \
+         teaches to stay off (renumber the labels from 0 to drop them)",
+        classes - 1
+    ))
+}
+
 /// Loads the data and applies the run's limits; sets the stack's visible units, size and label
 /// units from the data (the preset's first layer becomes the data's width; layers given by
 /// `--layers` or a config file must match it).
@@ -398,6 +422,9 @@ pub fn load_data(
             request.path.display()
         )
         .into());
+    }
+    if let Some(note) = empty_classes_note(&splits.train.label_counts(), classes) {
+        println!("{note}");
     }
     let width = splits.train.width();
     if !pinned.layers
@@ -1251,6 +1278,21 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classes_without_training_examples_are_named() {
+        // Labels 1..=3: class 0 empty.
+        let note = empty_classes_note(&[0, 4, 2, 7], 4).expect("class 0 is empty");
+        assert!(note.contains("4 classes"), "{note}");
+        assert!(note.contains("of class 0:"), "{note}");
+        // The test data's largest label, 4, has no training example either.
+        let note = empty_classes_note(&[3, 0, 2, 7], 5).expect("classes 1 and 4 are empty");
+        assert!(note.contains("of classes 1, 4:"), "{note}");
+        let many = empty_classes_note(&[0; 12], 12).expect("all empty");
+        assert!(many.contains("0, 1, 2, 3, 4, 5, 6, 7 and 4 more"), "{many}");
+        assert_eq!(empty_classes_note(&[1, 1, 1], 3), None);
+        assert_eq!(empty_classes_note(&[], 0), None);
+    }
 
     #[test]
     fn small_data_sets_get_batches_enough_for_twenty_updates_an_epoch() {
