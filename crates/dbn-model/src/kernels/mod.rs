@@ -290,25 +290,24 @@ pub fn affine<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, bias: Tensor<B, 1>) 
     generic::affine(x, w, bias)
 }
 
-/// Runs `f` on a thread of the pool that the `Flex` kernels split their work over (rayon's
-/// global pool, or the pool it is called from) and returns its result, the pool's other free
-/// threads kept awake and looking for work until `f` returns, when `B` is `Flex` (for
-/// fine-tuning, the autodiff backend's inner backend); on other backends, whose work does not
-/// run on the pool, and without the `flex` feature, runs it here, on the calling thread. A
-/// loop of many short parallel sections, such as a CD or fine-tuning epoch, then shares each
-/// section with the other threads from inside the pool instead of waking the calling thread
-/// after every one (about 5% of a CD-1 epoch at 784x500), and the other threads take their
-/// share at once instead of being woken from sleep for it (10-25% of an epoch at batch 100;
-/// docs/performance.md, attempt 30). The threads kept awake call `sched_yield` when they find
-/// no work, so they compete with other runnable threads rather than leave their cores to
-/// them: the pool's other cores show as busy while `f` runs, until a millisecond without
-/// work, after which they look for it every 200 µs.
+/// Runs `f` on a thread of rayon's pool (the global pool, or the pool it is called from) and
+/// returns its result; when `B` is `Flex` or `Flex` under autodiff, the pool's other free
+/// threads are kept awake and looking for work until `f` returns. A loop of many short
+/// parallel sections, such as a CD or fine-tuning epoch, then shares each section with the
+/// other threads from inside the pool instead of waking the calling thread after every one
+/// (about 5% of a CD-1 epoch at 784x500; ndarray's threaded products gain that too), and on
+/// `Flex` the other threads take their share at once instead of being woken from sleep for
+/// it (10-25% of an epoch at batch 100; docs/performance.md, attempt 30). The threads kept
+/// awake call `sched_yield` when they find no work, so they compete with other runnable
+/// threads rather than leave their cores to them: the pool's other cores show as busy while
+/// `f` runs, until a millisecond without work, after which they look for it every 200 µs. On
+/// other backends (a GPU's work does not run on the pool) nothing is kept awake.
 pub fn in_thread_pool<B: Backend, R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(feature = "flex")]
-    if flex::is_flex::<B>() {
+    if flex::is_flex_based::<B>() {
         return flex::with_pool_awake(f);
     }
-    f()
+    rayon::scope(|_| f())
 }
 
 /// `e^x` in `f32` without library calls, so that loops over it vectorise: `x = n·ln2 + r`

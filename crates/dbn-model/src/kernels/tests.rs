@@ -415,10 +415,25 @@ fn finiteness_checks_agree_on_flex() {
 
 #[test]
 #[cfg(feature = "flex")]
-fn only_flex_work_runs_on_the_pool_kept_awake() {
-    // A test thread is outside rayon's pool: `f` moves into it for `Flex` only.
-    let on_pool = || rayon::current_thread_index().is_some();
-    assert!(in_thread_pool::<burn_flex::Flex, _>(on_pool));
-    assert!(!in_thread_pool::<crate::test_support::B, _>(on_pool));
-    assert!(!in_thread_pool::<burn::backend::Autodiff<burn_flex::Flex>, _>(on_pool));
+fn the_pool_is_kept_awake_for_flex_work_only() {
+    // A test thread is outside rayon's pool: `f` moves into it on every backend, and the
+    // pool is kept awake for `Flex` (under autodiff too) only.
+    let seen = || {
+        (
+            rayon::current_thread_index().is_some(),
+            flex::keeping_pool_awake(),
+        )
+    };
+    assert_eq!(in_thread_pool::<burn_flex::Flex, _>(seen), (true, true));
+    type Ad = burn::backend::Autodiff<burn_flex::Flex>;
+    assert_eq!(in_thread_pool::<Ad, _>(seen), (true, true));
+    type Balanced = burn::backend::Autodiff<
+        burn_flex::Flex,
+        burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing,
+    >;
+    assert_eq!(in_thread_pool::<Balanced, _>(seen), (true, true));
+    assert_eq!(
+        in_thread_pool::<crate::test_support::B, _>(seen),
+        (true, false)
+    );
 }

@@ -22,7 +22,7 @@ use super::sampling::{dropout_mask, seed_from};
 use super::{cast, contiguous_f32, elements, elements_mut, primitive, sigmoid_slice, tensor_of};
 
 /// An `Autodiff<Flex>` float primitive: the same type under every checkpointing strategy.
-type AdTensor = FloatTensor<Autodiff<Flex>>;
+pub(super) type AdTensor = FloatTensor<Autodiff<Flex>>;
 
 /// The checkpointing strategy of an `Autodiff<Flex>` backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,11 +23,19 @@ pub(super) use raw::sigmoid_slice;
 #[cfg(test)]
 pub(super) use sampling::dropout_mask;
 pub(super) use sampling::{bernoulli_slice, seed_from};
+#[cfg(test)]
+pub(super) use threads::keeping_pool_awake;
 pub(super) use threads::with_pool_awake;
 
 /// Whether `B` is `Flex` (its float tensors are `FlexTensor`s).
 pub(super) fn is_flex<B: Backend>() -> bool {
     super::downcast::primitive_is::<B, FlexTensor>()
+}
+
+/// Whether `B` is `Flex`, or `Flex` under Burn's autodiff (whatever its checkpointing
+/// strategy: the primitive is the same type under all of them).
+pub(super) fn is_flex_based<B: Backend>() -> bool {
+    is_flex::<B>() || super::downcast::primitive_is::<B, autodiff::AdTensor>()
 }
 
 /// Whether the fused loops can read `flex` as one `f32` slice.

@@ -32,6 +32,12 @@ thread_local! {
     static BUSY: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Whether the calling thread runs inside a [`with_pool_awake`]'s `f` (for tests).
+#[cfg(test)]
+pub(in crate::kernels) fn keeping_pool_awake() -> bool {
+    BUSY.get() > 0
+}
+
 /// Marks the calling thread busy while it lives, on return or unwinding.
 struct Running;
 
