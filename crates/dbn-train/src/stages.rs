@@ -371,27 +371,49 @@ fn small_data_batches(
 }
 
 /// A line naming the classes, of `classes` (labels are class indices from 0), that have no
-/// examples among the training `counts` (one per class from 0; shorter when the largest
-/// labels are only in the test data); `None` when every class has some.
-fn empty_classes_note(counts: &[usize], classes: usize) -> Option<String> {
-    let empty: Vec<String> = (0..classes)
-        .filter(|&class| counts.get(class).is_none_or(|&count| count == 0))
-        .map(|class| class.to_string())
-        .collect();
+/// examples among the training `counts` (one per class from 0, shorter when the largest
+/// labels are missing), and those of them that `held_out` (validation and test counts, one
+/// per class) has examples of, which no model trained on `counts` can predict; `None` when
+/// every class has training examples.
+fn empty_classes_note(counts: &[usize], held_out: &[usize], classes: usize) -> Option<String> {
+    let count = |counts: &[usize], class: usize| counts.get(class).copied().unwrap_or(0);
+    let empty: Vec<usize> = (0..classes).filter(|&c| count(counts, c) == 0).collect();
     if empty.is_empty() {
         return None;
     }
-    let noun = if empty.len() == 1 { "class" } else { "classes" };
-    let shown = match empty.len() {
-        n if n > 8 => format!("{} and {} more", empty[..8].join(", "), n - 8),
-        _ => empty.join(", "),
-    };
-    Some(format!(
+    let unpredictable: Vec<usize> = empty
+        .iter()
+        .copied()
+        .filter(|&c| count(held_out, c) > 0)
+        .collect();
+    let mut note = format!(
         "labels: {classes} classes (labels are class indices, 0 to {}); no training examples \
-         of {noun} {shown}: the classifier keeps an output for each, which training only \
-         teaches to stay off (renumber the labels from 0 to drop them)",
-        classes - 1
-    ))
+         of {}: the model keeps an output for each, which training only teaches to stay off \
+         (number the labels 0 to K-1 without gaps to drop them)",
+        classes - 1,
+        classes_named(&empty)
+    );
+    if !unpredictable.is_empty() {
+        note += &format!(
+            "; the validation or test examples of {} can never be predicted right",
+            classes_named(&unpredictable)
+        );
+    }
+    Some(note)
+}
+
+/// "class 3", "classes 0, 4", or the first eight and how many more.
+fn classes_named(classes: &[usize]) -> String {
+    let noun = if classes.len() == 1 {
+        "class"
+    } else {
+        "classes"
+    };
+    let shown: Vec<String> = classes.iter().take(8).map(usize::to_string).collect();
+    match classes.len() {
+        n if n > 8 => format!("{noun} {} and {} more", shown.join(", "), n - 8),
+        _ => format!("{noun} {}", shown.join(", ")),
+    }
 }
 
 /// Loads the data and applies the run's limits; sets the stack's visible units, size and label
@@ -415,6 +437,7 @@ pub fn load_data(
         .map(|command| format!("`dbn {command}` fine-tunes on them"))
         .or_else(|| (config.dbn.labels > 0).then(|| "--labelled-top trains on them".into()))
         .or_else(|| config.labels.map(|_| "--labels counts them".into()));
+    let uses_labels = needs_labels.is_some();
     if let (0, Some(why)) = (classes, needs_labels) {
         return Err(format!(
             "--data {}: no labels, and {why}; name the label column with --label-column (CSV) \
@@ -422,9 +445,6 @@ pub fn load_data(
             request.path.display()
         )
         .into());
-    }
-    if let Some(note) = empty_classes_note(&splits.train.label_counts(), classes) {
-        println!("{note}");
     }
     let width = splits.train.width();
     if !pinned.layers
@@ -479,6 +499,15 @@ pub fn load_data(
         Some(n) => unlabelled.clone().balanced(n),
         None => unlabelled.clone(),
     };
+    if uses_labels {
+        let held_out = [splits.valid.label_counts(), splits.test.label_counts()];
+        let held_out = (0..classes)
+            .map(|class| held_out.iter().filter_map(|c| c.get(class)).sum())
+            .collect::<Vec<usize>>();
+        if let Some(note) = empty_classes_note(&labelled.label_counts(), &held_out, classes) {
+            println!("{note}");
+        }
+    }
     let fine_tuning = fine_tunes.map(|_| labelled.len());
     small_data_batches(config, preset, pinned, unlabelled.len(), fine_tuning);
     Ok(Data {
@@ -1281,17 +1310,25 @@ mod tests {
 
     #[test]
     fn classes_without_training_examples_are_named() {
-        // Labels 1..=3: class 0 empty.
-        let note = empty_classes_note(&[0, 4, 2, 7], 4).expect("class 0 is empty");
+        // Labels 1..=3: class 0 empty, and in no held-out split either.
+        let note = empty_classes_note(&[0, 4, 2, 7], &[0, 1, 1, 1], 4).expect("class 0");
         assert!(note.contains("4 classes"), "{note}");
         assert!(note.contains("of class 0:"), "{note}");
-        // The test data's largest label, 4, has no training example either.
-        let note = empty_classes_note(&[3, 0, 2, 7], 5).expect("classes 1 and 4 are empty");
+        assert!(!note.contains("predicted right"), "{note}");
+        // Class 4 only in the test data (no training count at all), class 1 nowhere.
+        let note = empty_classes_note(&[3, 0, 2, 7], &[1, 0, 1, 1, 2], 5).expect("1 and 4");
         assert!(note.contains("of classes 1, 4:"), "{note}");
-        let many = empty_classes_note(&[0; 12], 12).expect("all empty");
-        assert!(many.contains("0, 1, 2, 3, 4, 5, 6, 7 and 4 more"), "{many}");
-        assert_eq!(empty_classes_note(&[1, 1, 1], 3), None);
-        assert_eq!(empty_classes_note(&[], 0), None);
+        assert!(
+            note.contains("examples of class 4 can never be predicted"),
+            "{note}"
+        );
+        let many = empty_classes_note(&[0; 12], &[], 12).expect("all empty");
+        assert!(
+            many.contains("classes 0, 1, 2, 3, 4, 5, 6, 7 and 4 more"),
+            "{many}"
+        );
+        assert_eq!(empty_classes_note(&[1, 1, 1], &[0, 0, 0], 3), None);
+        assert_eq!(empty_classes_note(&[], &[], 0), None);
     }
 
     #[test]
