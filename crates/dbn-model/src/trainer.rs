@@ -236,7 +236,7 @@ impl RbmTrainer {
 
     /// One epoch of CD updates over `train` in a shuffled order; checks every update for
     /// divergence. Seeds the shuffle and the backend's generator from
-    /// [`RunSeed::rbm_epoch`] first. On `Flex`, runs on a thread of the CPU thread pool
+    /// [`RunSeed::rbm_epoch`] first. Runs on a thread of the CPU thread pool
     /// ([`in_thread_pool`]).
     ///
     /// # Shapes

@@ -443,7 +443,7 @@ pub fn finetune<B: AutodiffBackend>(
     job: FinetuneJob<'_, B>,
 ) -> Result<FinetuneOutcome<B::InnerBackend>, Box<dyn Error>> {
     let config = job.config;
-    // On `Flex`, on a thread of the pool, the pool's other threads awake (see `in_thread_pool`).
+    // On a thread of the pool; on `Flex`, the pool's other threads awake (see `in_thread_pool`).
     let outcome = in_thread_pool::<B::InnerBackend, _>(move || match config.optimizer {
         OptimizerKind::Sgd => learn(net, sgd(config).init(), job),
         OptimizerKind::Adam => learn(net, adam(config).init(), job),

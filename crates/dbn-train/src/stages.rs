@@ -372,10 +372,10 @@ fn small_data_batches(
 
 /// A line naming the classes, of `classes` (labels are class indices from 0), that have no
 /// examples among the training `counts` (one per class from 0, shorter when the largest
-/// labels are missing), and those of them that `held_out` (validation and test counts, one
-/// per class) has examples of, which no model trained on `counts` can predict; `None` when
+/// labels are missing), and those of them that one of the `held_out` counts (validation and
+/// test, alike) has examples of, which no model trained on `counts` can predict; `None` when
 /// every class has training examples.
-fn empty_classes_note(counts: &[usize], held_out: &[usize], classes: usize) -> Option<String> {
+fn empty_classes_note(counts: &[usize], held_out: &[&[usize]], classes: usize) -> Option<String> {
     let count = |counts: &[usize], class: usize| counts.get(class).copied().unwrap_or(0);
     let empty: Vec<usize> = (0..classes).filter(|&c| count(counts, c) == 0).collect();
     if empty.is_empty() {
@@ -384,7 +384,7 @@ fn empty_classes_note(counts: &[usize], held_out: &[usize], classes: usize) -> O
     let unpredictable: Vec<usize> = empty
         .iter()
         .copied()
-        .filter(|&c| count(held_out, c) > 0)
+        .filter(|&c| held_out.iter().any(|counts| count(counts, c) > 0))
         .collect();
     let mut note = format!(
         "labels: {classes} classes (labels are class indices, 0 to {}); no training examples \
@@ -500,10 +500,8 @@ pub fn load_data(
         None => unlabelled.clone(),
     };
     if uses_labels {
-        let held_out = [splits.valid.label_counts(), splits.test.label_counts()];
-        let held_out = (0..classes)
-            .map(|class| held_out.iter().filter_map(|c| c.get(class)).sum())
-            .collect::<Vec<usize>>();
+        let (valid, test) = (splits.valid.label_counts(), splits.test.label_counts());
+        let held_out: [&[usize]; 2] = [&valid, &test];
         if let Some(note) = empty_classes_note(&labelled.label_counts(), &held_out, classes) {
             println!("{note}");
         }
@@ -1311,12 +1309,13 @@ mod tests {
     #[test]
     fn classes_without_training_examples_are_named() {
         // Labels 1..=3: class 0 empty, and in no held-out split either.
-        let note = empty_classes_note(&[0, 4, 2, 7], &[0, 1, 1, 1], 4).expect("class 0");
+        let note = empty_classes_note(&[0, 4, 2, 7], &[&[0, 1, 1, 1]], 4).expect("class 0");
         assert!(note.contains("4 classes"), "{note}");
         assert!(note.contains("of class 0:"), "{note}");
         assert!(!note.contains("predicted right"), "{note}");
         // Class 4 only in the test data (no training count at all), class 1 nowhere.
-        let note = empty_classes_note(&[3, 0, 2, 7], &[1, 0, 1, 1, 2], 5).expect("1 and 4");
+        let note = empty_classes_note(&[3, 0, 2, 7], &[&[1, 0, 1, 1], &[0, 0, 0, 0, 2]], 5)
+            .expect("1 and 4");
         assert!(note.contains("of classes 1, 4:"), "{note}");
         assert!(
             note.contains("examples of class 4 can never be predicted"),
@@ -1327,7 +1326,7 @@ mod tests {
             many.contains("classes 0, 1, 2, 3, 4, 5, 6, 7 and 4 more"),
             "{many}"
         );
-        assert_eq!(empty_classes_note(&[1, 1, 1], &[0, 0, 0], 3), None);
+        assert_eq!(empty_classes_note(&[1, 1, 1], &[&[0, 0, 0]], 3), None);
         assert_eq!(empty_classes_note(&[], &[], 0), None);
     }
 
