@@ -71,6 +71,13 @@ pub struct Started {
     pub start: Instant,
 }
 
+/// Whether `config` is the one saved in the run folder `out` (read over `base`); false when
+/// there is none or it does not read, which [`start`] then reports.
+fn is_saved(out: &Path, base: &RunConfig, config: &RunConfig) -> bool {
+    RunConfig::from_file(&out.join("config.json"), base)
+        .is_ok_and(|saved| serde_json::to_value(&saved).ok() == serde_json::to_value(config).ok())
+}
+
 /// Checks the settings, loads the data and prepares the folder; with
 /// [`Existing::Resume`], refuses settings other than the saved run's.
 ///
@@ -91,6 +98,13 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     } = request;
     config.validate()?;
     let fine_tunes = (command != "pretrain").then_some(command);
+    // A resumed run given its own saved settings (`--config DIR/config.json`) keeps them as
+    // they are: the data adapted them when it started, and adapting a value it pinned then
+    // (one equal to the preset's) would now refuse the run as changed.
+    let pinned = match existing == Existing::Resume && is_saved(&out, &base, &config) {
+        true => Pinned::all(),
+        false => pinned,
+    };
     let data = stages::load_data(&data, &mut config, &base, pinned, fine_tunes)?;
     if fine_tunes.is_some() && data.valid.len() == 0 {
         let asked = config.validation.map_or_else(
@@ -1163,6 +1177,53 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("--test-split 0:"), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_run_given_its_own_config_json_keeps_the_settings_the_data_adapt() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("run");
+        // 398 training examples: the data would have batches of 19, not the preset's 100.
+        let data = DataRequest {
+            label_column: Some("benign".into()),
+            ..DataRequest::folder(dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv"))
+        };
+        let base = crate::config::Preset::Quick.config();
+        let request = |config, existing, pinned| RunRequest {
+            command: "train",
+            config,
+            data: data.clone(),
+            out: out.clone(),
+            existing,
+            base: base.clone(),
+            pinned,
+            backend: "flex",
+            device: "the test's",
+        };
+        let batches = |started: Started| {
+            let config = started.config;
+            (config.pretrain.rbm.batch_size, config.finetune.batch_size)
+        };
+        let adapted = start(request(base.clone(), Existing::Refuse, Pinned::default())).unwrap();
+        assert_eq!(batches(adapted), (19, 19));
+        // `--pretrain-batch-size 100 --batch-size 100`: the preset's values, pinned.
+        let flags = Pinned {
+            pretrain_batch: true,
+            finetune_batch: true,
+            ..Pinned::default()
+        };
+        let started = start(request(base.clone(), Existing::Overwrite, flags)).unwrap();
+        assert_eq!(batches(started), (100, 100));
+        let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();
+        let resumed = start(request(saved, Existing::Resume, Pinned::default())).unwrap();
+        assert_eq!(batches(resumed), (100, 100));
+        let err = start(request(base.clone(), Existing::Resume, Pinned::default()))
+            .err()
+            .expect("the preset without the flags is another run");
+        assert!(
+            err.to_string().starts_with("--resume: the settings differ"),
+            "{err}"
+        );
     }
 
     #[test]

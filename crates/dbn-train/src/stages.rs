@@ -46,6 +46,18 @@ pub struct Pinned {
     pub finetune_batch: bool,
 }
 
+impl Pinned {
+    /// Every setting pinned: the data adapt none.
+    pub fn all() -> Self {
+        Self {
+            layers: true,
+            pretrain_lr: true,
+            pretrain_batch: true,
+            finetune_batch: true,
+        }
+    }
+}
+
 /// Where the data of a run or command comes from, as the flags say.
 #[derive(Clone, Debug)]
 pub struct DataRequest {
