@@ -74,8 +74,43 @@ pub struct Started {
 /// Whether `config` is the one saved in the run folder `out` (read over `base`); false when
 /// there is none or it does not read, which [`start`] then reports.
 fn is_saved(out: &Path, base: &RunConfig, config: &RunConfig) -> bool {
-    RunConfig::from_file(&out.join("config.json"), base)
-        .is_ok_and(|saved| serde_json::to_value(&saved).ok() == serde_json::to_value(config).ok())
+    RunConfig::from_file(&out.join("config.json"), base).is_ok_and(|saved| {
+        matches!(
+            (serde_json::to_value(&saved), serde_json::to_value(config)),
+            (Ok(saved), Ok(config)) if saved == config
+        )
+    })
+}
+
+/// The first setting (its path of keys and indices from `path`, dot-separated) whose value
+/// differs between `a` and `b`, with the two values as JSON; `None` when they are equal.
+fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: &str,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    let inner = |key: &str| match path {
+        "" => key.to_string(),
+        _ => format!("{path}.{key}"),
+    };
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+            keys.find_map(|key| {
+                let (x, y) = (a.get(key), b.get(key));
+                let null = Value::Null;
+                first_difference(x.unwrap_or(&null), y.unwrap_or(&null), &inner(key))
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (x, y))| first_difference(x, y, &inner(&i.to_string()))),
+        _ if a == b => None,
+        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+    }
 }
 
 /// Checks the settings, loads the data and prepares the folder; with
@@ -123,10 +158,14 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     if resume {
         let saved = RunConfig::from_file(&dir.file("config.json"), &base)
             .map_err(|e| format!("--resume: {e}"))?;
-        if serde_json::to_value(&saved)? != serde_json::to_value(&config)? {
+        let (saved, now) = (
+            serde_json::to_value(&saved)?,
+            serde_json::to_value(&config)?,
+        );
+        if let Some((setting, there, here)) = first_difference(&saved, &now, "") {
             return Err(format!(
-                "--resume: the settings differ from those of the run in {}; give the same \
-                 flags, or --config {}",
+                "--resume: the settings differ from those of the run in {} ({setting}: {there} \
+                 there, {here} now); give the flags it started with, or --config {}",
                 dir.path().display(),
                 dir.file("config.json").display()
             )
@@ -1180,7 +1219,23 @@ mod tests {
     }
 
     #[test]
-    fn a_resumed_run_given_its_own_config_json_keeps_the_settings_the_data_adapt() {
+    fn the_first_difference_of_two_settings_is_named_by_its_path() {
+        let a = serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": true}});
+        let differ = |b| first_difference(&a, &b, "");
+        assert_eq!(differ(a.clone()), None);
+        let b = serde_json::json!({"a": 1, "b": {"c": [1, 3], "d": false}});
+        assert_eq!(differ(b), Some(("b.c.1".into(), "2".into(), "3".into())));
+        let b = serde_json::json!({"a": 1, "b": {"c": [1], "d": true}});
+        assert_eq!(
+            differ(b),
+            Some(("b.c".into(), "[1,2]".into(), "[1]".into()))
+        );
+        let b = serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": true}, "e": 0});
+        assert_eq!(differ(b), Some(("e".into(), "null".into(), "0".into())));
+    }
+
+    #[test]
+    fn a_resumed_run_given_its_own_config_json_keeps_values_pinned_at_the_presets() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("run");
         // 398 training examples: the data would have batches of 19, not the preset's 100.
@@ -1221,7 +1276,10 @@ mod tests {
             .err()
             .expect("the preset without the flags is another run");
         assert!(
-            err.to_string().starts_with("--resume: the settings differ"),
+            err.to_string().starts_with("--resume: the settings differ")
+                && err
+                    .to_string()
+                    .contains("(finetune.batch_size: 100 there, 19 now)"),
             "{err}"
         );
     }

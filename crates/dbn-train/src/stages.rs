@@ -33,7 +33,8 @@ use crate::renderer::PretrainDashboard;
 use crate::run_dir::RunDir;
 
 /// The settings a user gave by flag, which the data never adapt (a config file's are kept when
-/// they differ from the preset's).
+/// they differ from the preset's); all of them when a run is resumed with its own saved
+/// settings, which the data adapted when it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pinned {
     /// `--layers`.
