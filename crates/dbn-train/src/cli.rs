@@ -202,8 +202,8 @@ struct RunArgs {
     overwrite: bool,
     /// Starting settings: quick (default; `dbn train` takes about 4 to 8 minutes on 2 cores) or
     /// hinton (the classic 784-500-500-2000-10 stack, 50 CD epochs per layer, fine-tuned with
-    /// light dropout; about 10 minutes). Both refit on all labelled images once the validation
-    /// split has chosen the epochs.
+    /// light dropout; `dbn train` about 9 to 11 minutes). Both refit on all labelled images
+    /// once the validation split has chosen the epochs.
     #[arg(long, value_enum, default_value_t = Preset::Quick)]
     preset: Preset,
     /// JSON file of settings (a run's config.json, or only the settings to change) over the
