@@ -194,7 +194,9 @@ struct RunArgs {
     /// one is refused unless --resume or --overwrite [default: artifacts/COMMAND].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Continue the interrupted run in --out from its last checkpoint.
+    /// Continue the interrupted run in --out from its last checkpoint, with the settings and
+    /// data it started with (a difference is refused and named; --config DIR/config.json gives
+    /// its settings).
     #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
     /// Replace an existing --out folder.

@@ -82,13 +82,31 @@ fn is_saved(out: &Path, base: &RunConfig, config: &RunConfig) -> bool {
     })
 }
 
-/// The first setting (its path of keys and indices from `path`, dot-separated) whose value
-/// differs between `a` and `b`, with the two values as JSON; `None` when they are equal.
+/// A setting or data field whose value differs between a saved run and the one asked for;
+/// shown as `path: there there, now now`.
+#[derive(Debug)]
+struct Difference {
+    /// Its keys and indices, dot-separated (`finetune.batch_size`).
+    path: String,
+    /// Its value in the saved run, as JSON.
+    there: String,
+    /// Its value now, as JSON.
+    now: String,
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} there, {} now", self.path, self.there, self.now)
+    }
+}
+
+/// The first setting (its path of keys and indices from `path`) whose value differs between
+/// `a` (saved) and `b` (now); `None` when they are equal.
 fn first_difference(
     a: &serde_json::Value,
     b: &serde_json::Value,
     path: &str,
-) -> Option<(String, String, String)> {
+) -> Option<Difference> {
     use serde_json::Value;
     let inner = |key: &str| match path {
         "" => key.to_string(),
@@ -109,12 +127,38 @@ fn first_difference(
             .enumerate()
             .find_map(|(i, (x, y))| first_difference(x, y, &inner(&i.to_string()))),
         _ if a == b => None,
-        _ => Some((path.to_string(), a.to_string(), b.to_string())),
+        _ => Some(Difference {
+            path: path.to_string(),
+            there: a.to_string(),
+            now: b.to_string(),
+        }),
     }
 }
 
+/// The first field of a run's `data.json` in which `now` differs from `saved` (see
+/// [`first_difference`]), the standardisation last, as it follows from the others; the files
+/// compared as the paths they resolve to where both exist, so that `data/x.csv` and
+/// `./data/x.csv` are the same data.
+fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
+    let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+    let value = |info: &DataInfo, standardization| {
+        serde_json::to_value(DataInfo {
+            train: resolve(&info.train),
+            test: resolve(&info.test),
+            standardization,
+            ..info.clone()
+        })
+    };
+    let (a, b) = (value(saved, None)?, value(now, None)?);
+    let (x, y) = (
+        value(saved, saved.standardization.clone())?,
+        value(now, now.standardization.clone())?,
+    );
+    Ok(first_difference(&a, &b, "").or_else(|| first_difference(&x, &y, "")))
+}
+
 /// Checks the settings, loads the data and prepares the folder; with
-/// [`Existing::Resume`], refuses settings other than the saved run's.
+/// [`Existing::Resume`], refuses settings or data other than the saved run's.
 ///
 /// # Errors
 /// One line naming the setting, file or flag at fault.
@@ -162,12 +206,23 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
             serde_json::to_value(&saved)?,
             serde_json::to_value(&config)?,
         );
-        if let Some((setting, there, here)) = first_difference(&saved, &now, "") {
+        if let Some(difference) = first_difference(&saved, &now, "") {
             return Err(format!(
-                "--resume: the settings differ from those of the run in {} ({setting}: {there} \
-                 there, {here} now); give the flags it started with, or --config {}",
+                "--resume: the settings differ from those of the run in {} ({difference}); give \
+                 the flags it started with, or --config {}",
                 dir.path().display(),
                 dir.file("config.json").display()
+            )
+            .into());
+        }
+        if let Some(saved) = DataInfo::of_model(dir.path()).map_err(|e| format!("--resume: {e}"))?
+            && let Some(difference) = data_difference(&saved, &data.info)?
+        {
+            return Err(format!(
+                "--resume: the data differ from those of the run in {} ({difference}); give the \
+                 data flags it started with (--data, --test-data, --label-column, --visible, \
+                 --test-split)",
+                dir.path().display()
             )
             .into());
         }
@@ -1221,17 +1276,14 @@ mod tests {
     #[test]
     fn the_first_difference_of_two_settings_is_named_by_its_path() {
         let a = serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": true}});
-        let differ = |b| first_difference(&a, &b, "");
+        let differ = |b| first_difference(&a, &b, "").map(|d| d.to_string());
         assert_eq!(differ(a.clone()), None);
         let b = serde_json::json!({"a": 1, "b": {"c": [1, 3], "d": false}});
-        assert_eq!(differ(b), Some(("b.c.1".into(), "2".into(), "3".into())));
+        assert_eq!(differ(b), Some("b.c.1: 2 there, 3 now".into()));
         let b = serde_json::json!({"a": 1, "b": {"c": [1], "d": true}});
-        assert_eq!(
-            differ(b),
-            Some(("b.c".into(), "[1,2]".into(), "[1]".into()))
-        );
+        assert_eq!(differ(b), Some("b.c: [1,2] there, [1] now".into()));
         let b = serde_json::json!({"a": 1, "b": {"c": [1, 2], "d": true}, "e": 0});
-        assert_eq!(differ(b), Some(("e".into(), "null".into(), "0".into())));
+        assert_eq!(differ(b), Some("e: null there, 0 now".into()));
     }
 
     #[test]
@@ -1280,6 +1332,55 @@ mod tests {
                 && err
                     .to_string()
                     .contains("(finetune.batch_size: 100 there, 19 now)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_run_resumes_on_its_own_data_only() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("run");
+        let wdbc = |path: PathBuf, test_split| DataRequest {
+            label_column: Some("benign".into()),
+            test_split,
+            ..DataRequest::folder(path)
+        };
+        let file = dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv");
+        let base = crate::config::Preset::Quick.config();
+        let request = |config, data, existing| RunRequest {
+            command: "train",
+            config,
+            data,
+            out: out.clone(),
+            existing,
+            base: base.clone(),
+            pinned: Pinned::default(),
+            backend: "flex",
+            device: "the test's",
+        };
+        let split = stages::DEFAULT_TEST_SPLIT;
+        start(request(
+            base.clone(),
+            wdbc(file.clone(), split),
+            Existing::Refuse,
+        ))
+        .unwrap();
+        let data_dir = dbn_data::shipped_mnist_dir();
+        let spelt_otherwise = data_dir.parent().unwrap().join("wdbc/wdbc.csv");
+        assert_ne!(spelt_otherwise, file);
+        let same = wdbc(spelt_otherwise, split);
+        let resumed = start(request(base.clone(), same, Existing::Resume));
+        assert!(resumed.is_ok(), "the same file: {:?}", resumed.err());
+        // Held out by another share, with the run's own settings (`--config DIR/config.json`):
+        // the same settings, other training examples.
+        let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();
+        let other = wdbc(file, SplitSize::Count(100));
+        let err = start(request(saved, other, Existing::Resume))
+            .err()
+            .expect("other data");
+        assert!(
+            err.to_string().starts_with("--resume: the data differ")
+                && err.to_string().contains("(test_split: "),
             "{err}"
         );
     }
