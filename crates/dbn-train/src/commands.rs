@@ -1375,9 +1375,12 @@ mod tests {
         // the same settings, other training examples.
         let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();
         let other = wdbc(file, SplitSize::Count(100));
+        let data_json = || std::fs::read(out.join("data.json")).unwrap();
+        let before = data_json();
         let err = start(request(saved, other, Existing::Resume))
             .err()
             .expect("other data");
+        assert_eq!(data_json(), before, "the refused run wrote its data.json");
         assert!(
             err.to_string().starts_with("--resume: the data differ")
                 && err.to_string().contains("(test_split: "),
