@@ -2,7 +2,6 @@
 //! a small pretrained DBN must generate digit-like images.
 
 use std::ops::ControlFlow;
-use std::sync::{Mutex, MutexGuard};
 
 use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
@@ -15,18 +14,9 @@ use dbn_model::{
     RbmTrainingConfig, RunSeed,
 };
 
+use super::one_at_a_time;
+
 type B = NdArray;
-
-/// Held by every test of this file: each seeds the backend's process-wide generator and draws
-/// from it, so tests running side by side would draw from each other's streams and move each
-/// other's results from run to run.
-static GENERATOR: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    GENERATOR
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Burn's generic operations.
 #[test]

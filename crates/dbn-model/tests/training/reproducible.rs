@@ -1,12 +1,11 @@
 //! Seeded training is reproducible bit for bit on the CPU backends (ndarray and flex).
-//!
-//! The only test of this binary: the backend's RNG is process-wide, so a test running beside it
-//! could draw from it between our draws.
 
 use burn::backend::{Flex, NdArray};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use dbn_model::{CdConfig, RbmConfig, RbmTrainer, RbmTrainingConfig, RunSeed, SparsityConfig};
+
+use super::one_at_a_time;
 
 fn train<B: Backend>(seed: u64, persistent: bool) -> Vec<f32> {
     let device = Default::default();
@@ -45,6 +44,7 @@ fn check<B: Backend>() {
 
 #[test]
 fn same_seed_same_weights_other_seed_other_weights() {
+    let _turn = one_at_a_time();
     check::<NdArray>();
     check::<Flex>();
 }

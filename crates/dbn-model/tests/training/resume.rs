@@ -1,7 +1,5 @@
 //! A pretraining run interrupted and resumed from its checkpoint ends bit-identical to one that
 //! never stopped (CPU backend, same seed).
-//!
-//! The only test of this binary: the backend's RNG is process-wide.
 
 use std::ops::ControlFlow;
 
@@ -12,6 +10,8 @@ use dbn_model::{
     CdConfig, Dbn, DbnConfig, DbnPretrainer, EarlyStoppingConfig, ModelError, PretrainConfig,
     RbmTrainingConfig, RunSeed, SparsityConfig,
 };
+
+use super::one_at_a_time;
 
 type B = NdArray;
 
@@ -67,6 +67,7 @@ fn weights(dbn: &Dbn<B>) -> Vec<Vec<f32>> {
 
 #[test]
 fn resumed_pretraining_matches_an_uninterrupted_run() {
+    let _turn = one_at_a_time();
     for sample_up in [false, true] {
         resumed_run_matches(sample_up);
     }

@@ -1,13 +1,10 @@
 //! Pretraining on data streamed from a Burn dataset through the data crate's batcher
 //! (`Feed::stream`): the same stack as from the same images in memory, read a batch at a time,
 //! and resumable bit for bit.
-//!
-//! The tests of this binary take turns ([`one_at_a_time`]): the backend's generator is
-//! process-wide.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::backend::NdArray;
 use burn::data::dataloader::batcher::Batcher;
@@ -19,17 +16,11 @@ use dbn_model::{
     RowSource, RunSeed,
 };
 
+use super::one_at_a_time;
+
 type B = NdArray;
 
 const SEED: RunSeed = RunSeed(9);
-
-static GENERATOR: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    GENERATOR
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// 1,500 MNIST training images.
 fn images() -> ExampleSet {

@@ -1,9 +1,8 @@
 //! Up-down fine-tuning on a tiny labelled stack whose generative model can be enumerated: it
 //! raises the exact log-likelihood, and a run resumed from its checkpoint ends bit-identical to
-//! one that never stopped. The tests take turns: the backend's generator is process-wide.
+//! one that never stopped.
 
 use std::ops::ControlFlow;
-use std::sync::{Mutex, MutexGuard};
 
 use burn::backend::NdArray;
 use burn::prelude::*;
@@ -13,15 +12,9 @@ use dbn_model::{
     UpDownConfig, UpDownDbn, UpDownTrainer,
 };
 
+use super::one_at_a_time;
+
 type B = NdArray;
-
-static GENERATOR: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    GENERATOR
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// An 8-6-8 stack with 4 label units in its top RBM.
 fn model() -> DbnConfig {
