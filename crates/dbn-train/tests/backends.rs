@@ -196,7 +196,7 @@ fn within_bounds(name: &str, figures: Figures) -> Figures {
     // Chance is 90% test error. An RBM that learned nothing but its visible biases is the
     // base-rate model, -206 nats on these test images (an untrained one, -543, 784 ln 2); flex
     // reaches -183 here. The mean sample of a trained stack is the data's mean image (0.99 on
-    // flex; an untrained stack's is not, 0.006 in dbn-model's tests/mnist.rs).
+    // flex; an untrained stack's is not, 0.006 in dbn-model's tests/training/mnist.rs).
     assert!(test_error < 0.25, "{name}: test error {test_error}");
     assert!(
         sample_correlation > 0.5,

@@ -675,7 +675,7 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
         recognised > 0.3,
         "up-down class samples recognised {recognised}"
     );
-    // Chance is 90%; measured 16.0% with these settings in dbn-model's tests/mnist.rs.
+    // Chance is 90%; measured 16.0% with these settings in dbn-model's tests/training/mnist.rs.
     let error = read_summary(&out_dir)["generative_test_error"]
         .as_f64()
         .unwrap_or_else(|| panic!("no generative test error:\n{stdout}"));
