@@ -11,7 +11,7 @@ use dbn_model::{
     RbmTrainingConfig, RunSeed, SparsityConfig,
 };
 
-use super::one_at_a_time;
+use super::{one_at_a_time, parameters};
 
 type B = NdArray;
 
@@ -50,19 +50,6 @@ fn data() -> (Tensor<B, 2>, Tensor<B, 2>) {
         all.clone().slice([0..200, 0..20]),
         all.slice([200..250, 0..20]),
     )
-}
-
-fn weights(dbn: &Dbn<B>) -> Vec<Vec<f32>> {
-    dbn.rbms
-        .iter()
-        .flat_map(|r| {
-            [
-                r.weights.val().into_data().to_vec().unwrap(),
-                r.visible_bias.val().into_data().to_vec().unwrap(),
-                r.hidden_bias.val().into_data().to_vec().unwrap(),
-            ]
-        })
-        .collect()
 }
 
 #[test]
@@ -121,8 +108,8 @@ fn resumed_run_matches(sample_up: bool) {
         .unwrap();
 
     assert_eq!(
-        weights(&resumed.dbn),
-        weights(&reference.dbn),
+        parameters(&resumed.dbn.rbms),
+        parameters(&reference.dbn.rbms),
         "sample_up {sample_up}"
     );
     assert_eq!(resumed.history.len(), 3);

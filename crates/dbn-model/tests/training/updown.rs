@@ -98,19 +98,8 @@ fn up_down_raises_the_exact_log_likelihood_of_the_generative_model() {
 
 /// Every weight and bias of the model, generative then recognition.
 fn parameters(model: &UpDownDbn<B>) -> Vec<Vec<f32>> {
-    model
-        .generative
-        .rbms
-        .iter()
-        .chain(&model.recognition.rbms)
-        .flat_map(|r| {
-            [
-                r.weights.val().into_data().to_vec().unwrap(),
-                r.visible_bias.val().into_data().to_vec().unwrap(),
-                r.hidden_bias.val().into_data().to_vec().unwrap(),
-            ]
-        })
-        .collect()
+    let rbms = model.generative.rbms.iter();
+    super::parameters(rbms.chain(&model.recognition.rbms))
 }
 
 #[test]
