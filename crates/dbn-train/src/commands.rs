@@ -71,17 +71,6 @@ pub struct Started {
     pub start: Instant,
 }
 
-/// Whether `config` is the one saved in the run folder `out` (read over `base`); false when
-/// there is none or it does not read, which [`start`] then reports.
-fn is_saved(out: &Path, base: &RunConfig, config: &RunConfig) -> bool {
-    RunConfig::from_file(&out.join("config.json"), base).is_ok_and(|saved| {
-        matches!(
-            (serde_json::to_value(&saved), serde_json::to_value(config)),
-            (Ok(saved), Ok(config)) if saved == config
-        )
-    })
-}
-
 /// A setting or data field whose value differs between a saved run and the one asked for;
 /// shown as `path: there there, now now`.
 #[derive(Debug)]
@@ -135,26 +124,34 @@ fn first_difference(
     }
 }
 
+/// The first setting in which `now` differs from the saved run's `saved` (see
+/// [`first_difference`]); `None` when they are the same.
+fn settings_difference(
+    saved: &RunConfig,
+    now: &RunConfig,
+) -> Result<Option<Difference>, serde_json::Error> {
+    let (saved, now) = (serde_json::to_value(saved)?, serde_json::to_value(now)?);
+    Ok(first_difference(&saved, &now, ""))
+}
+
 /// The first field of a run's `data.json` in which `now` differs from `saved` (see
 /// [`first_difference`]), the standardisation last, as it follows from the others; the files
 /// compared as the paths they resolve to where both exist, so that `data/x.csv` and
 /// `./data/x.csv` are the same data.
 fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
     let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
-    let value = |info: &DataInfo, standardization| {
+    let rest = |info: &DataInfo| {
         serde_json::to_value(DataInfo {
             train: resolve(&info.train),
             test: resolve(&info.test),
-            standardization,
+            standardization: None,
             ..info.clone()
         })
     };
-    let (a, b) = (value(saved, None)?, value(now, None)?);
-    let (x, y) = (
-        value(saved, saved.standardization.clone())?,
-        value(now, now.standardization.clone())?,
-    );
-    Ok(first_difference(&a, &b, "").or_else(|| first_difference(&x, &y, "")))
+    let standardization = |info: &DataInfo| serde_json::to_value(&info.standardization);
+    let (a, b) = (rest(saved)?, rest(now)?);
+    let (x, y) = (standardization(saved)?, standardization(now)?);
+    Ok(first_difference(&a, &b, "").or_else(|| first_difference(&x, &y, "standardization")))
 }
 
 /// Checks the settings, loads the data and prepares the folder; with
@@ -177,12 +174,16 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     } = request;
     config.validate()?;
     let fine_tunes = (command != "pretrain").then_some(command);
+    // The saved run's settings, read once; an error is reported once the folder is known to
+    // hold a run.
+    let saved = (existing == Existing::Resume)
+        .then(|| RunConfig::from_file(&out.join("config.json"), &base));
     // A resumed run given its own saved settings (`--config DIR/config.json`) keeps them as
     // they are: the data adapted them when it started, and adapting a value it pinned then
     // (one equal to the preset's) would now refuse the run as changed.
-    let pinned = match existing == Existing::Resume && is_saved(&out, &base, &config) {
-        true => Pinned::all(),
-        false => pinned,
+    let pinned = match &saved {
+        Some(Ok(saved)) if matches!(settings_difference(saved, &config), Ok(None)) => Pinned::all(),
+        _ => pinned,
     };
     let data = stages::load_data(&data, &mut config, &base, pinned, fine_tunes)?;
     if fine_tunes.is_some() && data.valid.len() == 0 {
@@ -199,14 +200,9 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     }
     let dir = RunDir::prepare(&out, existing)?;
     let resume = existing == Existing::Resume;
-    if resume {
-        let saved = RunConfig::from_file(&dir.file("config.json"), &base)
-            .map_err(|e| format!("--resume: {e}"))?;
-        let (saved, now) = (
-            serde_json::to_value(&saved)?,
-            serde_json::to_value(&config)?,
-        );
-        if let Some(difference) = first_difference(&saved, &now, "") {
+    if let Some(saved) = saved {
+        let saved = saved.map_err(|e| format!("--resume: {e}"))?;
+        if let Some(difference) = settings_difference(&saved, &config)? {
             return Err(format!(
                 "--resume: the settings differ from those of the run in {} ({difference}); give \
                  the flags it started with, or --config {}",
