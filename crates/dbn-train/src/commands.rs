@@ -202,23 +202,26 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
     let resume = existing == Existing::Resume;
     if let Some(saved) = saved {
         let saved = saved.map_err(|e| format!("--resume: {e}"))?;
-        if let Some(difference) = settings_difference(&saved, &config)? {
-            return Err(format!(
-                "--resume: the settings differ from those of the run in {} ({difference}); give \
-                 the flags it started with, or --config {}",
-                dir.path().display(),
-                dir.file("config.json").display()
-            )
-            .into());
-        }
-        if let Some(saved) = DataInfo::of_model(dir.path()).map_err(|e| format!("--resume: {e}"))?
-            && let Some(difference) = data_difference(&saved, &data.info)?
+        // The data first: other data adapt settings too (the classes, the first layer's width),
+        // and a settings message would then name a derived value rather than the data flag.
+        if let Some(saved_data) =
+            DataInfo::of_model(dir.path()).map_err(|e| format!("--resume: {e}"))?
+            && let Some(difference) = data_difference(&saved_data, &data.info)?
         {
             return Err(format!(
                 "--resume: the data differ from those of the run in {} ({difference}); give the \
                  data flags it started with (--data, --test-data, --label-column, --visible, \
                  --test-split)",
                 dir.path().display()
+            )
+            .into());
+        }
+        if let Some(difference) = settings_difference(&saved, &config)? {
+            return Err(format!(
+                "--resume: the settings differ from those of the run in {} ({difference}); give \
+                 the flags it started with, or --config {}",
+                dir.path().display(),
+                dir.file("config.json").display()
             )
             .into());
         }
@@ -1370,7 +1373,7 @@ mod tests {
         // Held out by another share, with the run's own settings (`--config DIR/config.json`):
         // the same settings, other training examples.
         let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();
-        let other = wdbc(file, SplitSize::Count(100));
+        let other = wdbc(file.clone(), SplitSize::Count(100));
         let data_json = || std::fs::read(out.join("data.json")).unwrap();
         let before = data_json();
         let err = start(request(saved, other, Existing::Resume))
@@ -1380,6 +1383,23 @@ mod tests {
         assert!(
             err.to_string().starts_with("--resume: the data differ")
                 && err.to_string().contains("(test_split: "),
+            "{err}"
+        );
+        // `dbn pretrain --resume` without `--label-column` (which pretraining does not need):
+        // the data are named, not the classes they set in the settings.
+        let unlabelled = DataRequest {
+            label_column: None,
+            ..wdbc(file.clone(), split)
+        };
+        let pretrain = RunRequest {
+            command: "pretrain",
+            ..request(base.clone(), unlabelled, Existing::Resume)
+        };
+        let err = start(pretrain).err().expect("no labels");
+        assert!(
+            err.to_string().starts_with("--resume: the data differ")
+                && err.to_string().contains("(classes: 2 there, 0 now)")
+                && err.to_string().contains("--label-column"),
             "{err}"
         );
     }
