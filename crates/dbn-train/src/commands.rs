@@ -1285,26 +1285,50 @@ mod tests {
         assert_eq!(differ(b), Some("e: null there, 0 now".into()));
     }
 
+    /// The shipped wdbc table, labelled by its `benign` column, split by `test_split`.
+    fn wdbc(path: PathBuf, test_split: SplitSize) -> DataRequest {
+        DataRequest {
+            label_column: Some("benign".into()),
+            test_split,
+            ..DataRequest::folder(path)
+        }
+    }
+
+    /// The shipped wdbc table's path.
+    fn wdbc_file() -> PathBuf {
+        dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv")
+    }
+
+    /// A run of `command` over the quick preset into `out`.
+    fn run_request(
+        command: &'static str,
+        config: RunConfig,
+        data: DataRequest,
+        out: &Path,
+        (existing, pinned): (Existing, Pinned),
+    ) -> RunRequest<'static> {
+        RunRequest {
+            command,
+            config,
+            data,
+            out: out.into(),
+            existing,
+            base: crate::config::Preset::Quick.config(),
+            pinned,
+            backend: "flex",
+            device: "the test's",
+        }
+    }
+
     #[test]
     fn a_resumed_run_given_its_own_config_json_keeps_values_pinned_at_the_presets() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("run");
         // 398 training examples: the data would have batches of 19, not the preset's 100.
-        let data = DataRequest {
-            label_column: Some("benign".into()),
-            ..DataRequest::folder(dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv"))
-        };
+        let data = wdbc(wdbc_file(), stages::DEFAULT_TEST_SPLIT);
         let base = crate::config::Preset::Quick.config();
-        let request = |config, existing, pinned| RunRequest {
-            command: "train",
-            config,
-            data: data.clone(),
-            out: out.clone(),
-            existing,
-            base: base.clone(),
-            pinned,
-            backend: "flex",
-            device: "the test's",
+        let request = |config, existing, pinned| {
+            run_request("train", config, data.clone(), &out, (existing, pinned))
         };
         let batches = |started: Started| {
             let config = started.config;
@@ -1339,23 +1363,10 @@ mod tests {
     fn a_run_resumes_on_its_own_data_only() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("run");
-        let wdbc = |path: PathBuf, test_split| DataRequest {
-            label_column: Some("benign".into()),
-            test_split,
-            ..DataRequest::folder(path)
-        };
-        let file = dbn_data::shipped_mnist_dir().join("../wdbc/wdbc.csv");
+        let file = wdbc_file();
         let base = crate::config::Preset::Quick.config();
-        let request = |config, data, existing| RunRequest {
-            command: "train",
-            config,
-            data,
-            out: out.clone(),
-            existing,
-            base: base.clone(),
-            pinned: Pinned::default(),
-            backend: "flex",
-            device: "the test's",
+        let request = |config, data, existing| {
+            run_request("train", config, data, &out, (existing, Pinned::default()))
         };
         let split = stages::DEFAULT_TEST_SPLIT;
         start(request(
@@ -1389,7 +1400,7 @@ mod tests {
         // the data are named, not the classes they set in the settings.
         let unlabelled = DataRequest {
             label_column: None,
-            ..wdbc(file.clone(), split)
+            ..wdbc(file, split)
         };
         let pretrain = RunRequest {
             command: "pretrain",
@@ -1402,6 +1413,28 @@ mod tests {
                 && err.to_string().contains("--label-column"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_pretraining_run_resumes_as_a_training_run_on_the_same_flags() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("run");
+        let base = crate::config::Preset::Quick.config();
+        let data = || wdbc(wdbc_file(), stages::DEFAULT_TEST_SPLIT);
+        let request = |command, existing| {
+            run_request(
+                command,
+                base.clone(),
+                data(),
+                &out,
+                (existing, Pinned::default()),
+            )
+        };
+        start(request("pretrain", Existing::Refuse)).unwrap();
+        // The fine-tuning batch adapted as `dbn train` adapts it, though pretraining does not
+        // use it: `dbn train --resume` was refused (`finetune.batch_size: 100 there, 19 now`).
+        let resumed = start(request("train", Existing::Resume)).unwrap();
+        assert_eq!(resumed.config.finetune.batch_size, 19);
     }
 
     #[test]

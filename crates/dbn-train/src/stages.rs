@@ -340,14 +340,16 @@ fn small_data_batch(preset: usize, n: usize) -> usize {
 }
 
 /// Sets the batch sizes that are the preset's (those `pinned` by a flag, or set otherwise by a
-/// config file, are kept) for `pretraining` and, when the command fine-tunes, `fine_tuning`
-/// examples ([`small_data_batch`]), saying so.
+/// config file, are kept) for `pretraining` and `fine_tuning` examples ([`small_data_batch`]),
+/// saying so, of the fine-tuning batch only when the command fine-tunes (`says_fine_tuning`).
+/// A run that only pretrains adapts it all the same, so that its `config.json` is the one
+/// `dbn train --resume` on its folder would write.
 fn small_data_batches(
     config: &mut RunConfig,
     preset: &RunConfig,
     pinned: Pinned,
     pretraining: usize,
-    fine_tuning: Option<usize>,
+    (fine_tuning, says_fine_tuning): (usize, bool),
 ) {
     let preset_rbm = preset.pretrain.rbm.batch_size;
     let batch = small_data_batch(preset_rbm, pretraining);
@@ -365,9 +367,6 @@ fn small_data_batches(
              --pretrain-batch-size sets another"
         );
     }
-    let Some(fine_tuning) = fine_tuning else {
-        return;
-    };
     let preset_finetune = preset.finetune.batch_size;
     let batch = small_data_batch(preset_finetune, fine_tuning);
     if !pinned.finetune_batch
@@ -375,11 +374,13 @@ fn small_data_batches(
         && batch != preset_finetune
     {
         config.finetune.batch_size = batch;
-        println!(
-            "fine-tuning: batches of {batch} (the preset's {preset_finetune} would give \
-             {fine_tuning} examples fewer than {MIN_BATCHES_PER_EPOCH} updates an epoch); \
-             --batch-size sets another"
-        );
+        if says_fine_tuning {
+            println!(
+                "fine-tuning: batches of {batch} (the preset's {preset_finetune} would give \
+                 {fine_tuning} examples fewer than {MIN_BATCHES_PER_EPOCH} updates an epoch); \
+                 --batch-size sets another"
+            );
+        }
     }
 }
 
@@ -519,7 +520,7 @@ pub fn load_data(
             println!("{note}");
         }
     }
-    let fine_tuning = fine_tunes.map(|_| labelled.len());
+    let fine_tuning = (labelled.len(), fine_tunes.is_some());
     small_data_batches(config, preset, pinned, unlabelled.len(), fine_tuning);
     Ok(Data {
         unlabelled,
