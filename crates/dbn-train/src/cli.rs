@@ -19,7 +19,7 @@ use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
-use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataRequest, Pinned, Visible};
+use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataInfo, DataRequest, Pinned, Visible};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -143,10 +143,16 @@ struct DataSource {
     /// The data: a folder in MNIST layout (train-images-idx3-ubyte[.gz] and the three others;
     /// MNIST and Fashion-MNIST alike, images of any size), or a table file of one example per
     /// row: CSV (header optional, labels in --label-column), NumPy .npy (features) or .npz
-    /// (features x, labels y). Defaults to the MNIST copy shipped in the repository's
-    /// data/mnist/. --data-dir is the same flag.
-    #[arg(long, visible_alias = "data-dir", env = "DBN_DATA_DIR", value_name = "PATH", default_value_os_t = shipped_mnist_dir())]
-    data: PathBuf,
+    /// (features x, labels y). --data-dir is the same flag [default: for a command given a
+    /// --model, the data it was trained on (its data.json); otherwise the MNIST copy shipped in
+    /// the repository's data/mnist/]
+    #[arg(
+        long,
+        visible_alias = "data-dir",
+        env = "DBN_DATA_DIR",
+        value_name = "PATH"
+    )]
+    data: Option<PathBuf>,
     /// The test examples of a --data file, of the same columns [default: --test-split of
     /// --data's examples].
     #[arg(long, value_name = "FILE")]
@@ -157,21 +163,49 @@ struct DataSource {
     label_column: Option<String>,
     /// Examples of a --data file held out for testing when there is no --test-data: a count,
     /// or a fraction such as 0.2. A file's examples are shuffled (by a fixed seed, the same for
-    /// every run) before they are split.
-    #[arg(long, value_name = "SIZE", default_value_t = DEFAULT_TEST_SPLIT)]
-    test_split: SplitSize,
+    /// every run) before they are split [default: 0.2; for a command given a --model, the
+    /// run's]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    test_split: Option<SplitSize>,
 }
 
 impl DataSource {
     /// The request these flags make, with visible units `visible`.
     fn request(&self, visible: Visible) -> DataRequest {
         DataRequest {
-            path: self.data.clone(),
+            path: self.data.clone().unwrap_or_else(shipped_mnist_dir),
             test: self.test_data.clone(),
             label_column: self.label_column.clone(),
-            test_split: self.test_split,
+            test_split: self.test_split.unwrap_or(DEFAULT_TEST_SPLIT),
             visible,
         }
+    }
+
+    /// The request of a command reading the test examples of the run in `model`: the flags
+    /// given over its data (`--data` absent: the run's data, test file and label column;
+    /// `--test-split` absent: the run's), saying which data when they are the run's.
+    ///
+    /// # Errors
+    /// A `data.json` that cannot be read.
+    fn model_request(&self, model: &Path) -> Result<DataRequest, Box<dyn Error>> {
+        let mut request = self.request(Visible::Auto);
+        let Some(info) = DataInfo::of_model(model)? else {
+            return Ok(request);
+        };
+        if let (None, Some(source)) = (&self.data, info.source) {
+            println!(
+                "data: {} (the run's, from {})",
+                source.data.display(),
+                model.join("data.json").display()
+            );
+            request.path = source.data;
+            request.test = source.test_data;
+            request.label_column = self.label_column.clone().or(source.label_column);
+        }
+        if let (None, Some(split)) = (self.test_split, info.test_split) {
+            request.test_split = split;
+        }
+        Ok(request)
     }
 }
 
@@ -181,7 +215,7 @@ struct DataArgs {
     source: DataSource,
     /// Training examples held out for validation: a count, or a fraction such as 0.1
     /// [default: the last 10000 training images of a folder, 0.1 of a file's examples].
-    #[arg(long, value_name = "SIZE", value_parser = split_size)]
+    #[arg(long, value_name = "SIZE", value_parser = split_size, allow_negative_numbers = true)]
     validation: Option<SplitSize>,
 }
 
@@ -216,14 +250,14 @@ struct RunArgs {
     config: Option<PathBuf>,
     /// The run's one seed: of initialisation, shuffling and sampling (CPU runs are
     /// reproducible).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000 [default: the
     /// preset's, its first size the data's width].
-    #[arg(long, value_delimiter = ',', value_name = "SIZES")]
+    #[arg(long, value_delimiter = ',', value_name = "SIZES", action = clap::ArgAction::Set)]
     layers: Option<Vec<usize>>,
     /// CD epochs per RBM.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pretrain_epochs: Option<usize>,
     /// CD learning rate.
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
@@ -232,14 +266,14 @@ struct RunArgs {
     #[arg(long, value_name = "FACTOR", value_parser = decay_factor, allow_negative_numbers = true)]
     pretrain_lr_decay: Option<f64>,
     /// CD mini-batch size.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pretrain_batch_size: Option<usize>,
     /// Gibbs steps of CD-k.
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     cd_k: Option<usize>,
     /// Gibbs steps of the last CD epoch: the steps grow linearly from --cd-k in the first epoch
     /// to K in the last (Salakhutdinov & Murray's CD-25 RBMs grew from 1 to 25 steps).
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     final_cd_k: Option<usize>,
     /// CD weight decay (L2, on the weights), at least 0.
     #[arg(long, value_name = "COST", value_parser = non_negative, allow_negative_numbers = true)]
@@ -254,7 +288,7 @@ struct RunArgs {
     persistent: bool,
     /// Persistent CD's number of chains (default: one per mini-batch example). More chains
     /// average the model's statistics over more samples each update.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pcd_chains: Option<usize>,
     /// The negative phase ends on a sampled visible state instead of the visible means: an
     /// unbiased estimate of the model's statistics, for persistent CD and the log-likelihood
@@ -281,16 +315,16 @@ struct RunArgs {
     /// recognition and generative weights (saved as updown.json and updown.mpk, which `dbn
     /// sample` then uses). Best with --labelled-top: the summary gives the generative test error
     /// and the class samples before and after it
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     updown_epochs: Option<usize>,
     /// Up-down learning rate, of every weight alike [default: 0.1]
     #[arg(long, value_name = "RATE", value_parser = positive, allow_negative_numbers = true)]
     updown_lr: Option<f64>,
     /// Gibbs steps of the top RBM's CD in up-down [default: 3]
-    #[arg(long, value_name = "K", value_parser = at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one, allow_negative_numbers = true)]
     updown_cd_k: Option<usize>,
     /// Fine-tuning epochs (at most; early stopping on validation loss may end sooner).
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     finetune_epochs: Option<usize>,
     /// Fine-tuning learning rate. The quick preset fine-tunes with two schedules (0.5 x0.9 per
     /// epoch, and a constant 0.1) and keeps the one of lower validation loss (one that diverges
@@ -302,13 +336,13 @@ struct RunArgs {
     #[arg(long, value_name = "FACTOR", value_parser = decay_factor, allow_negative_numbers = true)]
     finetune_lr_decay: Option<f64>,
     /// Fine-tuning mini-batch size.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     batch_size: Option<usize>,
     /// Fine-tuning optimiser.
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerKind>,
     /// Epochs without validation-loss improvement before fine-tuning stops.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     patience: Option<usize>,
     /// Fine-tuning dropout: probability of dropping each hidden unit, in [0, 1).
     #[arg(long, value_name = "P", value_parser = fraction, allow_negative_numbers = true)]
@@ -328,7 +362,7 @@ struct RunArgs {
     /// Training examples held out for validation (0 only for `dbn pretrain`): a count, or a
     /// fraction such as 0.1 [default: the last 10000 training images of a folder, 0.1 of a
     /// file's examples].
-    #[arg(long, value_name = "SIZE", value_parser = split_size)]
+    #[arg(long, value_name = "SIZE", value_parser = split_size, allow_negative_numbers = true)]
     validation: Option<SplitSize>,
     /// The visible units: auto takes Bernoulli units when every training value lies in
     /// [0, 1] (grey levels, probabilities, binary data) and Gaussian units otherwise; Gaussian
@@ -338,10 +372,10 @@ struct RunArgs {
     #[arg(long, value_enum, default_value_t = Visible::Auto)]
     visible: Visible,
     /// Use only the first N training images (quick runs).
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     train_limit: Option<usize>,
     /// Fine-tune on only N labelled images (N/10 per class); pretraining sees all of them.
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     labels: Option<usize>,
 }
 
@@ -385,7 +419,7 @@ struct SampleArgs {
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// Number of images [default: 100; with --label, 10 per label].
-    #[arg(long, value_name = "N", value_parser = at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     n: Option<usize>,
     /// Generate this digit (repeat the flag or list several, e.g. --label 0,1,2): its label
     /// clamped in the top RBM while the chains run, one row of the picture per label. Needs a
@@ -403,10 +437,15 @@ struct SampleArgs {
     #[arg(long)]
     pretrained: bool,
     /// Gibbs steps in the top RBM.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        allow_negative_numbers = true
+    )]
     steps: usize,
     /// Seed of the chains.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
     seed: u64,
     /// Where to write the grid of samples (PNG).
     #[arg(long, value_name = "FILE", default_value = "samples.png")]
@@ -468,7 +507,7 @@ struct EncodeArgs {
     pretrained: bool,
     /// The layer whose features to export, from 1 (the first hidden layer) [default: the top;
     /// with label units there, it is computed with them off]
-    #[arg(long, value_name = "L")]
+    #[arg(long, value_name = "L", allow_negative_numbers = true)]
     layer: Option<usize>,
     #[command(flatten)]
     input: InputArgs,
@@ -483,13 +522,13 @@ struct LoglikArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Annealing runs.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one, allow_negative_numbers = true)]
     runs: usize,
     /// Intermediate temperatures.
-    #[arg(long, value_name = "N", default_value_t = 14_500, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 14_500, value_parser = at_least_one, allow_negative_numbers = true)]
     betas: usize,
     /// Seed of the binarisation and of the annealing.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
     seed: u64,
     /// Also the variational lower bound on the test log-likelihood of the whole stack cut at
     /// each depth (1, 2, ... RBMs; Salakhutdinov & Murray 2008), one line per depth, each
@@ -501,10 +540,10 @@ struct LoglikArgs {
 #[derive(Debug, Args)]
 struct BenchArgs {
     /// Examples per epoch (random Bernoulli(0.2) data held on the device).
-    #[arg(long, value_name = "N", default_value_t = 60_000, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 60_000, value_parser = at_least_one, allow_negative_numbers = true)]
     examples: usize,
     /// Times each workload is run; the median is reported.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one, allow_negative_numbers = true)]
     repeat: usize,
     /// Only the workloads whose name contains this text (cd1, pretrain, finetune, 784x500...).
     #[arg(long, value_name = "TEXT")]
@@ -685,10 +724,12 @@ impl RunArgs {
                 layers: self.layers.is_some(),
                 pretrain_lr: self.pretrain_lr.is_some(),
                 pretrain_batch: self.pretrain_batch_size.is_some(),
+                pretrain_epochs: self.pretrain_epochs.is_some(),
                 finetune_batch: self.batch_size.is_some(),
             },
             backend: Selected::NAME,
             device,
+            stack: None,
         })
     }
 }
@@ -747,7 +788,7 @@ fn compare(args: &CompareArgs, devices: &OnDevices) -> Result<(), Box<dyn Error>
 
 /// `dbn evaluate`.
 fn evaluate(args: &ModelArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
-    let data = args.source.request(Visible::Auto);
+    let data = args.source.model_request(&args.model)?;
     let evaluation = commands::evaluate::<Inner>(&args.model, &data, &run_device.device)?;
     println!(
         "test error: {:.2}% ({} examples)",
@@ -762,7 +803,10 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
     let n = args
         .n
         .unwrap_or(if args.label.is_empty() { 100 } else { 10 });
-    let data = args.source.request(Visible::Auto);
+    let data = match args.from_data {
+        true => args.source.model_request(&args.model)?,
+        false => args.source.request(Visible::Auto),
+    };
     let settings = SampleSettings {
         n,
         steps: args.steps,
@@ -847,7 +891,7 @@ fn loglik(args: &LoglikArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         bound: args.bound,
     };
     let model = &args.model;
-    let data = model.source.request(Visible::Auto);
+    let data = model.source.model_request(&model.model)?;
     let estimate = commands::loglik::<Inner>(&model.model, &data, settings, &run_device.device)?;
     println!(
         "log Z = {:.3} ± {:.3}; average test log-likelihood {:.2} nats ({} runs, {} temperatures, {:.1} s)",

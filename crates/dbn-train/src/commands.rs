@@ -48,6 +48,48 @@ pub struct RunRequest<'a> {
     pub backend: &'a str,
     /// The device's name ([`crate::device::RunDevice::name`]), for `summary.json`.
     pub device: &'a str,
+    /// The stack `dbn finetune --from` starts from, which the settings and data must fit.
+    pub stack: Option<StackShape>,
+}
+
+/// What a pretrained stack fixes of the run that fine-tunes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StackShape {
+    /// The layer sizes, visible first ([`Dbn::layer_sizes`]).
+    pub layers: Vec<usize>,
+    /// The first RBM's visible units.
+    pub visible: VisibleUnits,
+}
+
+impl StackShape {
+    /// The shape of `dbn`.
+    pub fn of<B: Backend>(dbn: &Dbn<B>) -> Self {
+        Self {
+            layers: dbn.layer_sizes(),
+            visible: dbn.rbms[0].visible,
+        }
+    }
+
+    /// Checks that a run of `config` fine-tunes this stack.
+    ///
+    /// # Errors
+    /// Other layers, or data that go to other visible units, naming the flag to pass.
+    fn check(&self, config: &RunConfig) -> Result<(), String> {
+        if self.layers != config.dbn.layers {
+            return Err(format!(
+                "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
+                self.layers, config.dbn.layers
+            ));
+        }
+        if self.visible != config.dbn.visible {
+            return Err(format!(
+                "--from: the stack has {:?} visible units, these data go to {:?} units; pass the \
+                 --visible of its pretraining",
+                self.visible, config.dbn.visible
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A training run ready to go: settings checked, data loaded, folder prepared and
@@ -140,11 +182,14 @@ fn settings_difference(
 /// `./data/x.csv` are the same data.
 fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
     let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+    // A data.json written before the flags were kept has no `source` to compare.
+    let kept = saved.source.is_some();
     let rest = |info: &DataInfo| {
         serde_json::to_value(DataInfo {
             train: resolve(&info.train),
             test: resolve(&info.test),
             standardization: None,
+            source: info.source.clone().filter(|_| kept),
             ..info.clone()
         })
     };
@@ -171,6 +216,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         pinned,
         backend,
         device,
+        stack,
     } = request;
     config.validate()?;
     let fine_tunes = (command != "pretrain").then_some(command);
@@ -197,6 +243,9 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
              `dbn pretrain` runs without a validation split)"
         )
         .into());
+    }
+    if let Some(stack) = &stack {
+        stack.check(&config)?;
     }
     let dir = RunDir::prepare(&out, existing)?;
     let resume = existing == Existing::Resume;
@@ -348,7 +397,7 @@ pub fn train<AB: AutodiffBackend>(
 /// A stack that cannot be loaded or whose layers are not the settings', and the errors of
 /// [`start`] and the fine-tuning stage.
 pub fn finetune<AB: AutodiffBackend>(
-    request: RunRequest<'_>,
+    mut request: RunRequest<'_>,
     from: Option<&Path>,
     devices: &Devices<AB>,
 ) -> Result<Summary, Box<dyn Error>> {
@@ -357,27 +406,16 @@ pub fn finetune<AB: AutodiffBackend>(
         Some(dir) => Some(load_module::<AB::InnerBackend, Dbn<AB::InnerBackend>>(dir, device)?.0),
         None => None,
     };
+    if let Some(dbn) = &dbn {
+        let stack = StackShape::of(dbn);
+        // The stack's layers, unless --layers or a config file gave others (checked then).
+        if !request.pinned.layers && request.config.dbn.layers == request.base.dbn.layers {
+            request.config.dbn.layers = stack.layers.clone();
+            request.pinned.layers = true;
+        }
+        request.stack = Some(stack);
+    }
     let run = start(request)?;
-    if let Some(dbn) = &dbn
-        && dbn.layer_sizes() != run.config.dbn.layers
-    {
-        return Err(format!(
-            "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
-            dbn.layer_sizes(),
-            run.config.dbn.layers
-        )
-        .into());
-    }
-    if let Some(dbn) = &dbn
-        && dbn.rbms[0].visible != run.config.dbn.visible
-    {
-        return Err(format!(
-            "--from: the stack has {:?} visible units, these data go to {:?} units; pass the \
-             --visible of its pretraining",
-            dbn.rbms[0].visible, run.config.dbn.visible
-        )
-        .into());
-    }
     let tuned = stages::finetune_stage::<AB>(
         &run.config,
         &run.dir,
@@ -1317,6 +1355,7 @@ mod tests {
             pinned,
             backend: "flex",
             device: "the test's",
+            stack: None,
         }
     }
 

@@ -43,6 +43,8 @@ pub struct Pinned {
     pub pretrain_lr: bool,
     /// `--pretrain-batch-size`.
     pub pretrain_batch: bool,
+    /// `--pretrain-epochs`.
+    pub pretrain_epochs: bool,
     /// `--batch-size`.
     pub finetune_batch: bool,
 }
@@ -54,6 +56,7 @@ impl Pinned {
             layers: true,
             pretrain_lr: true,
             pretrain_batch: true,
+            pretrain_epochs: true,
             finetune_batch: true,
         }
     }
@@ -135,6 +138,34 @@ pub struct DataInfo {
     /// file; `None` otherwise (an IDX folder, a `--test-data` file).
     #[serde(default)]
     pub test_split: Option<SplitSize>,
+    /// The data flags the run was given, the files as the paths they resolve to: what `dbn
+    /// evaluate`, `dbn loglik` and `dbn sample --from-data` read when given no `--data`;
+    /// `None` in a `data.json` written before they were kept.
+    #[serde(default)]
+    pub source: Option<DataSourceInfo>,
+}
+
+/// The data flags of a run, as [`DataInfo::source`] keeps them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSourceInfo {
+    /// `--data`: the folder or table file.
+    pub data: PathBuf,
+    /// `--test-data`.
+    pub test_data: Option<PathBuf>,
+    /// `--label-column`.
+    pub label_column: Option<String>,
+}
+
+impl DataSourceInfo {
+    /// The flags of `request`, its files resolved where they exist.
+    fn of(request: &DataRequest) -> Self {
+        let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+        Self {
+            data: resolve(&request.path),
+            test_data: request.test.as_deref().map(resolve),
+            label_column: request.label_column.clone(),
+        }
+    }
 }
 
 impl DataInfo {
@@ -384,6 +415,50 @@ fn small_data_batches(
     }
 }
 
+/// The training examples the presets' pretraining epochs were chosen for: MNIST's training
+/// split, 500 batches an epoch at their 100 examples a batch.
+pub const PRESET_EXAMPLES: usize = 50_000;
+
+/// The epochs that give `batches` mini-batches an epoch the updates of `preset` epochs of
+/// [`PRESET_EXAMPLES`] in batches of `preset_batch`; never fewer than `preset`.
+fn small_data_epochs(preset: usize, preset_batch: usize, batches: usize) -> usize {
+    let preset_updates = preset * PRESET_EXAMPLES.div_ceil(preset_batch.max(1));
+    preset.max(preset_updates.div_ceil(batches.max(1)))
+}
+
+/// Sets the pretraining epochs that are the preset's (those `pinned` by a flag, or set
+/// otherwise by a config file, are kept) to the updates the preset makes on MNIST
+/// ([`small_data_epochs`]) when `pretraining` examples give fewer, saying so: 10 epochs of the
+/// shipped data/wdbc (21 batches an epoch) left the upper RBMs at their initial weights, whose
+/// features hardly varied between examples, and fine-tuning from them learned nothing on
+/// tables where random initialisation learned (`docs/results.md`, "Other data").
+fn small_data_pretraining(
+    config: &mut RunConfig,
+    preset: &RunConfig,
+    pinned: Pinned,
+    pretraining: usize,
+) {
+    let (preset_epochs, preset_batch) =
+        (preset.pretrain.rbm.epochs, preset.pretrain.rbm.batch_size);
+    let mut changed = None;
+    for rbm in config.pretrain.all_mut() {
+        let batches = pretraining.div_ceil(rbm.batch_size.max(1));
+        let epochs = small_data_epochs(preset_epochs, preset_batch, batches);
+        if !pinned.pretrain_epochs && rbm.epochs == preset_epochs && epochs != preset_epochs {
+            rbm.epochs = epochs;
+            changed = Some((epochs, batches));
+        }
+    }
+    if let Some((epochs, batches)) = changed {
+        let updates = preset_epochs * PRESET_EXAMPLES.div_ceil(preset_batch.max(1));
+        println!(
+            "pretraining: {epochs} epochs (the preset's {preset_epochs} make {updates} updates \
+             of MNIST's {PRESET_EXAMPLES} training examples; these data give {batches} batches \
+             an epoch); --pretrain-epochs sets another"
+        );
+    }
+}
+
 /// A line naming the classes, of `classes` (labels are class indices from 0), that have no
 /// examples among the training `counts` (one per class from 0, shorter when the largest
 /// labels are missing), and those of them that one of the `held_out` counts (validation and
@@ -504,6 +579,7 @@ pub fn load_data(
         standardization,
         test_split: (!request.path.is_dir() && request.test.is_none())
             .then_some(request.test_split),
+        source: Some(DataSourceInfo::of(request)),
     };
     let unlabelled = match config.train_limit {
         Some(n) => splits.train.take(n),
@@ -522,6 +598,7 @@ pub fn load_data(
     }
     let fine_tuning = (labelled.len(), fine_tunes.is_some());
     small_data_batches(config, preset, pinned, unlabelled.len(), fine_tuning);
+    small_data_pretraining(config, preset, pinned, unlabelled.len());
     Ok(Data {
         unlabelled,
         labelled,
@@ -939,10 +1016,10 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         );
     }
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
-    let n_outputs = trained.net.n_outputs();
+    let counts = data.labelled.label_counts();
     if let Some(warning) = trained
         .best
-        .and_then(|best| learned_nothing(best, n_outputs, dbn.is_some()))
+        .and_then(|best| learned_nothing(best, &counts, dbn.is_some()))
     {
         eprintln!("warning: {warning}");
     }
@@ -976,28 +1053,50 @@ pub fn refit_epochs<B: Backend>(refit: bool, trained: &FinetuneOutcome<B>) -> Op
     }
 }
 
-/// A net whose validation loss is above this share of a uniform guess's has learned next to
-/// nothing from the labels.
+/// A net whose validation loss is above this share of a guess's from the class shares has
+/// learned next to nothing from the features.
 const NEARLY_CHANCE: f64 = 0.9;
 
-/// A warning when the epoch kept (`best`) is no better than guessing uniformly among
-/// `n_outputs` classes (two for a single sigmoid unit), whose mean cross-entropy is ln(classes).
-/// A deep sigmoid net from random initialisation, or from a barely `pretrained` stack, can sit
-/// there for every epoch (a lower learning rate did not help: it learned as little, slower),
-/// with nothing else to show it.
-fn learned_nothing(best: BestEpoch, n_outputs: usize, pretrained: bool) -> Option<String> {
-    let n_classes = n_outputs.max(2);
-    let chance = (n_classes as f64).ln();
+/// The mean cross-entropy of guessing each example's class by the shares of the training
+/// labels' `counts` (one per class): their entropy, ln(classes) when they are equal.
+fn prior_loss(counts: &[usize]) -> f64 {
+    let n: usize = counts.iter().sum();
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+/// A warning when the epoch kept (`best`) is no better than guessing by the class shares of
+/// the training labels (`counts`, one per class): [`prior_loss`], which is ln(classes) for
+/// balanced classes and lower where one class dominates, so that a net that always answers the
+/// commonest class is caught too (on a table with 5% of one class, it logged 0.20 and erred
+/// 6.75%, the commonest class's share, without a word). A deep sigmoid net from random
+/// initialisation, or from a barely `pretrained` stack, can sit there for every epoch (a lower
+/// learning rate did not help: it learned as little, slower), with nothing else to show it.
+fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Option<String> {
+    let chance = prior_loss(counts);
+    let guess = match counts.iter().min() == counts.iter().max() {
+        true => format!("a uniform guess among {} classes", counts.len()),
+        false => format!(
+            "a guess by the {} classes' shares of the training labels",
+            counts.len()
+        ),
+    };
     let remedy = if pretrained {
         "the stack is likely too little pretrained: raise --pretrain-epochs"
     } else {
         "a deep sigmoid net from random initialisation can stay there for many epochs: \
          pretrain it, or use fewer layers"
     };
-    (best.valid_loss >= NEARLY_CHANCE * chance).then(|| {
+    (chance > 0.0 && best.valid_loss >= NEARLY_CHANCE * chance).then(|| {
         format!(
             "fine-tuning learned next to nothing: its lowest validation loss, {:.3} (epoch {}), \
-             is about that of a uniform guess among {n_classes} classes ({chance:.3}); {remedy}",
+             is about that of {guess} ({chance:.3}); {remedy}",
             best.valid_loss, best.epoch
         )
     })
@@ -1381,27 +1480,38 @@ mod tests {
     }
 
     #[test]
-    fn a_net_no_better_than_a_uniform_guess_is_warned_about() {
+    fn a_net_no_better_than_a_guess_by_the_class_shares_is_warned_about() {
         let at = |valid_loss| BestEpoch {
             epoch: 4,
             valid_loss,
         };
+        let ten = [500; 10];
         // ln 10 = 2.303: a stack pretrained for 2 epochs on 5,000 images logged 2.30 for every
         // fine-tuning epoch (with 10 pretraining epochs, 0.26 after 4).
-        let warning = learned_nothing(at(2.301), 10, true).expect("a warning");
+        let warning = learned_nothing(at(2.301), &ten, true).expect("a warning");
         assert!(warning.contains("2.301 (epoch 4)"), "{warning}");
-        assert!(warning.contains("10 classes (2.303)"), "{warning}");
+        assert!(
+            warning.contains("uniform guess among 10 classes (2.303)"),
+            "{warning}"
+        );
         assert!(warning.contains("--pretrain-epochs"), "{warning}");
-        let random = learned_nothing(at(2.301), 10, false).expect("a warning");
+        let random = learned_nothing(at(2.301), &ten, false).expect("a warning");
         assert!(random.contains("random initialisation"), "{random}");
         // Worse than chance (a confident wrong guess) is warned about too.
-        assert!(learned_nothing(at(3.5), 10, true).is_some());
+        assert!(learned_nothing(at(3.5), &ten, true).is_some());
         // A net that learned, even poorly, is not.
-        assert_eq!(learned_nothing(at(1.5), 10, true), None);
-        assert_eq!(learned_nothing(at(0.05), 10, false), None);
-        // A single sigmoid unit's chance is ln 2.
-        let sigmoid = learned_nothing(at(0.69), 1, true).expect("a warning");
-        assert!(sigmoid.contains("2 classes (0.693)"), "{sigmoid}");
-        assert_eq!(learned_nothing(at(0.3), 1, true), None);
+        assert_eq!(learned_nothing(at(1.5), &ten, true), None);
+        assert_eq!(learned_nothing(at(0.05), &ten, false), None);
+        // Two classes, 5% of one: the commonest class answered every time costs 0.199, far
+        // below ln 2.
+        let skewed = [1520, 80];
+        let warning = learned_nothing(at(0.2), &skewed, true).expect("a warning");
+        assert!(
+            warning.contains("shares of the training labels (0.199)"),
+            "{warning}"
+        );
+        assert_eq!(learned_nothing(at(0.1), &skewed, true), None);
+        // One class: nothing to learn, nothing to warn about.
+        assert_eq!(learned_nothing(at(0.0), &[100], true), None);
     }
 }

@@ -67,6 +67,7 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
         existing: Existing::Refuse,
         backend: name,
         device: "the suite's",
+        stack: None,
     };
     let run = commands::start(request).unwrap();
     let devices = Devices::one(device.clone());

@@ -811,6 +811,8 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         "layer 1 (Gaussian visible units) at learning rate 0.01 instead of 0.1",
         "pretraining: batches of 19 (the preset's 100 would give 398 examples fewer than 20",
         "fine-tuning: batches of 19 (the preset's 100 would give 398 examples fewer than 20",
+        // The preset's 5,000 updates: 10 epochs of MNIST's 500 batches, 239 of these 21.
+        "pretraining: 239 epochs (the preset's 10 make 5000 updates",
         "constant rate 0.1: lowest validation loss",
         "the validation split chose ",
     ] {
@@ -854,6 +856,13 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         evaluated.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
         "{evaluated}"
     );
+    // Without data flags, the run's own data: the same file, label column and test split.
+    let own = ok(&dbn(&["evaluate", "--model", out]));
+    assert!(
+        own.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error))
+            && own.contains("(the run's, from "),
+        "{own}"
+    );
     // Another test split would test on other examples: refused, naming the run's.
     let other = dbn(&[&evaluate[..], &["--test-split", "0.3"]].concat());
     assert!(
@@ -889,6 +898,26 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         "{}",
         text(&refused.stderr)
     );
+    assert!(!mismatch.exists(), "a refused run left its folder");
+    // Without --layers, fine-tuning takes the stack's (the preset's would be refused).
+    let tuned = root.path().join("tuned");
+    let args = [
+        "finetune",
+        "--from",
+        gaussian.to_str().unwrap(),
+        "--visible",
+        "gaussian",
+        "--train-limit",
+        "300",
+        "--validation",
+        "100",
+        "--finetune-epochs",
+        "1",
+        "--out",
+        tuned.to_str().unwrap(),
+    ];
+    ok(&dbn(&args));
+    assert_eq!(read_summary(&tuned)["layers"], serde_json::json!([784, 8]));
     // predict standardises new rows of raw values by the run's mean and scale.
     let predicted = dbn(&["predict", "--model", out, &data, "--label-column", "benign"]);
     let stderr = text(&predicted.stderr);
