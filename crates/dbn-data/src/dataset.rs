@@ -153,6 +153,8 @@ struct Decoded {
     values: Values,
     /// `n` classes, when the file is labelled.
     labels: Option<Vec<usize>>,
+    /// The features' names (a CSV file's header); empty when the file names none.
+    names: Vec<String>,
 }
 
 /// A view of one decoded file (its examples at given positions); implements Burn's
@@ -190,6 +192,7 @@ impl ExampleSet {
             image: Some([images.rows, images.cols]),
             values: Values::Grey(images.pixels),
             labels: Some(labels.into_iter().map(usize::from).collect()),
+            names: Vec::new(),
         };
         Ok(Self::whole(data))
     }
@@ -202,6 +205,7 @@ impl ExampleSet {
             image: table.image,
             values: Values::Real(table.values),
             labels: table.labels,
+            names: table.names,
         })
     }
 
@@ -316,6 +320,7 @@ impl ExampleSet {
             image: self.data.image,
             values: Values::Real(values),
             labels: self.data.labels.clone(),
+            names: self.data.names.clone(),
         };
         Self {
             data: Arc::new(data),
@@ -340,6 +345,12 @@ impl ExampleSet {
     /// pictures tile them at this shape. `None` for other data.
     pub fn image_shape(&self) -> Option<[usize; 2]> {
         self.data.image
+    }
+
+    /// The features' names, a CSV file's header (the label column left out); empty for a file
+    /// that names none (IDX, NumPy, a CSV file without a header).
+    pub fn names(&self) -> &[String] {
+        &self.data.names
     }
 
     /// The file the features were read from.
@@ -474,6 +485,7 @@ impl Splits {
         let (rest, test) = match test_set {
             Some(test) => {
                 check_same_shape(&all, &test)?;
+                check_columns(test.source(), test.names(), all.names())?;
                 if test.is_labelled() != all.is_labelled() {
                     let (labelled, not) = if all.is_labelled() {
                         (&all, &test)
@@ -536,6 +548,35 @@ fn check_same_shape(train: &ExampleSet, test: &ExampleSet) -> Result<()> {
         train_shape: shape(train),
         test: test.source().to_path_buf(),
         test_shape: shape(test),
+    })
+}
+
+/// Checks that the features `names` of the file `path` are the `expected` ones in their order,
+/// where both files name them (a CSV file with a header): the same number of columns in
+/// another order gives every example other features.
+///
+/// # Errors
+/// [`DataError::BadTable`] naming the first column that differs and the expected columns.
+pub fn check_columns(path: &Path, names: &[String], expected: &[String]) -> Result<()> {
+    if names.is_empty() || expected.is_empty() || names == expected {
+        return Ok(());
+    }
+    let at = names
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(names.len().min(expected.len()));
+    let name = |names: &[String]| names.get(at).map_or("none".into(), |n| format!("{n:?}"));
+    Err(DataError::BadTable {
+        path: path.to_path_buf(),
+        reason: format!(
+            "feature column {} is {} here and {} in the training data, whose features are {}; \
+             give the columns in that order",
+            at + 1,
+            name(names),
+            name(expected),
+            expected.join(",")
+        ),
     })
 }
 
@@ -743,6 +784,43 @@ mod tests {
         std::fs::write(dir.path().join("t10k-images-idx3-ubyte"), images).unwrap();
         let err = Splits::load(dir.path(), SplitSize::Count(1)).unwrap_err();
         assert!(matches!(err, DataError::ShapeMismatch { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_test_file_of_the_same_columns_in_another_order_is_refused() {
+        let named = |names: [&str; 2]| {
+            ExampleSet::from_table(
+                "test.csv",
+                Table {
+                    rows: 4,
+                    cols: 2,
+                    values: vec![0.0; 8],
+                    labels: Some(vec![0, 1, 2, 0]),
+                    image: None,
+                    names: names.map(String::from).to_vec(),
+                },
+            )
+        };
+        let split = |test| {
+            Splits::of_examples(
+                table(20),
+                Some(test),
+                SplitSize::Count(2),
+                SplitSize::Count(0),
+                1,
+            )
+        };
+        assert!(split(named(["a", "b"])).is_ok());
+        let Err(err) = split(named(["b", "a"])) else {
+            panic!("the same columns in another order were taken");
+        };
+        let err = err.to_string();
+        assert!(
+            err.starts_with("test.csv: feature column 1 is \"b\" here and \"a\" in the training data, whose features are a,b"),
+            "{err}"
+        );
+        // A file that names no columns (no header, NumPy) is not checked.
+        assert!(check_columns(Path::new("x.npy"), &[], &["a".into()]).is_ok());
     }
 
     /// A labelled table of `n` rows `[i, 10 i]` with class `i % 3`.

@@ -53,7 +53,8 @@ pub mod table;
 
 pub use batcher::{Binarization, ClassificationBatch, ClassificationBatcher, ImageBatcher};
 pub use dataset::{
-    DEFAULT_VALIDATION, Example, ExampleSet, N_CLASSES, Split, SplitSize, Splits, shipped_mnist_dir,
+    DEFAULT_VALIDATION, Example, ExampleSet, N_CLASSES, Split, SplitSize, Splits, check_columns,
+    shipped_mnist_dir,
 };
 pub use error::{DataError, Result};
 pub use loader::EpochLoader;

@@ -140,6 +140,15 @@ fn finite(value: f64, shown: impl std::fmt::Display) -> std::result::Result<f64,
     }
 }
 
+/// The separator of a semicolon- or tab-separated file's first line, which a comma-separated
+/// reader sees as one column holding it.
+fn other_separator(first: &csv::StringRecord) -> Option<char> {
+    match first.iter().collect::<Vec<_>>()[..] {
+        [cell] => [';', '\t'].into_iter().find(|&c| cell.contains(c)),
+        _ => None,
+    }
+}
+
 /// Whether the first line of a CSV file is a header: every cell not a number (names), or the
 /// column numbers `0,1,…` that pandas writes for unnamed columns. A line of numbers with one
 /// bad cell is an example, refused at that cell.
@@ -215,6 +224,15 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
     let Some(first) = next(1)? else {
         return Err(bad_table(path, "no rows"));
     };
+    if let Some(separator) = other_separator(&first) {
+        return Err(bad_table(
+            path,
+            format!(
+                "line 1 is one column holding {separator:?}: only commas separate columns here; \
+                 write the file with commas (and decimal points)"
+            ),
+        ));
+    }
     let has_header = is_header(&first);
     let header: Vec<String> = if has_header {
         first.iter().map(str::to_string).collect()
@@ -639,6 +657,16 @@ mod tests {
             ),
             ("a,b\n", None, "data.csv: a header but no rows"),
             ("", None, "data.csv: no rows"),
+            (
+                "a;b;y\n1,5;2;0\n",
+                Some("y"),
+                "data.csv: line 1 is one column holding ';': only commas separate",
+            ),
+            (
+                "a\tb\n1\t2\n",
+                None,
+                "data.csv: line 1 is one column holding '\\t'",
+            ),
             ("a,b\n1,2\n\n3,x\n", None, "data.csv: line 4, column \"b\""),
             (
                 "1,2\n1e39,0\n",

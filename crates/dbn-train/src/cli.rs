@@ -352,8 +352,8 @@ struct RunArgs {
     input_dropout: Option<f64>,
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
     /// start on the training and validation images together for that many epochs, and keep the
-    /// last (all 60,000 labelled MNIST images, as the published figures used; up to twice the
-    /// fine-tuning time). Both presets refit unless --no-refit or --labels is given.
+    /// last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
+    /// the fine-tuning time). Both presets refit unless --no-refit or --labels is given.
     #[arg(long, overrides_with = "no_refit")]
     refit: bool,
     /// Keep the epoch the validation split chose, without refitting.
@@ -374,7 +374,8 @@ struct RunArgs {
     /// Use only the first N training images (quick runs).
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     train_limit: Option<usize>,
-    /// Fine-tune on only N labelled images (N/10 per class); pretraining sees all of them.
+    /// Fine-tune on only N labelled examples, as even across the classes as they allow (N/10
+    /// per class on MNIST; a class with fewer gives all it has); pretraining sees all of them.
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     labels: Option<usize>,
 }
@@ -421,7 +422,7 @@ struct SampleArgs {
     /// Number of images [default: 100; with --label, 10 per label].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     n: Option<usize>,
-    /// Generate this digit (repeat the flag or list several, e.g. --label 0,1,2): its label
+    /// Generate this class, e.g. a digit (repeat the flag or list several, e.g. --label 0,1,2): its label
     /// clamped in the top RBM while the chains run, one row of the picture per label. Needs a
     /// stack pretrained with --labelled-top
     #[arg(long, value_name = "N,...", value_delimiter = ',')]
@@ -461,7 +462,8 @@ struct InputArgs {
     #[arg(value_name = "INPUT", required = true)]
     inputs: Vec<PathBuf>,
     /// The CSV column holding each example's class (its header name, or its index from 0); it
-    /// is not a feature. With labels, `dbn predict` also prints its accuracy
+    /// is not a feature. With labels, `dbn predict` also prints its accuracy (`dbn encode`
+    /// leaves them out of the features)
     #[arg(long, value_name = "COLUMN")]
     label_column: Option<String>,
     /// Invert a picture's grey levels (MNIST's digits are light on dark): auto inverts the
@@ -925,20 +927,48 @@ fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Bo
         Selected::NAME
     );
     println!();
-    print!("{:<12}{:>8}{:>9}", "split", "examples", "mean");
     let classes = report.splits.iter().map(|s| s.label_counts.len()).max();
-    for class in 0..classes.unwrap_or(0) {
-        print!("{class:>7}");
+    let columns = classes.filter(|&k| k <= MAX_CLASS_COLUMNS).unwrap_or(0);
+    print!("{:<12}{:>8} {:>11}", "split", "examples", "mean");
+    for class in 0..columns {
+        print!(" {class:>6}");
     }
     println!();
     for split in &report.splits {
-        print!("{:<12}{:>8}{:>9.4}", split.name, split.images, split.mean);
-        for count in &split.label_counts {
-            print!("{count:>7}");
+        print!(
+            "{:<12}{:>8} {:>11}",
+            split.name,
+            split.images,
+            mean_cell(split.mean)
+        );
+        for count in split.label_counts.iter().take(columns) {
+            print!(" {count:>6}");
         }
         println!();
     }
+    if let Some(k) = classes.filter(|&k| k > MAX_CLASS_COLUMNS) {
+        let train = &report.splits[0].label_counts;
+        let (lo, hi) = (train.iter().min(), train.iter().max());
+        println!(
+            "{k} classes, too many for a column each (at most {MAX_CLASS_COLUMNS}): {} to {} \
+             training examples a class",
+            lo.unwrap_or(&0),
+            hi.unwrap_or(&0)
+        );
+    }
     Ok(())
+}
+
+/// Classes `dbn data` gives a column of counts each, at most.
+const MAX_CLASS_COLUMNS: usize = 20;
+
+/// A mean feature value in at most 11 characters: 4 decimals, or 4 significant digits in
+/// scientific notation where those would not fit or would show nothing.
+fn mean_cell(mean: f64) -> String {
+    match mean.abs() {
+        m if m != 0.0 && !(1e-3..1e5).contains(&m) => format!("{mean:.3e}"),
+        _ => format!("{mean:.4}"),
+    }
 }
 
 /// `dbn bench`: each workload on our backend, then on the PyTorch peer; seconds, GFLOP/s and
@@ -1006,6 +1036,41 @@ fn bench(args: &BenchArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mean_fits_its_column_whatever_its_size() {
+        assert_eq!(mean_cell(0.131), "0.1310");
+        assert_eq!(mean_cell(0.0), "0.0000");
+        assert_eq!(mean_cell(-63.4954), "-63.4954");
+        // A column of Unix times, and one of micro-scale values.
+        assert_eq!(mean_cell(1.249e8), "1.249e8");
+        assert_eq!(mean_cell(-2e-5), "-2.000e-5");
+        assert!(
+            [1e12, -1e-30, 99_999.9]
+                .iter()
+                .all(|&m| mean_cell(m).len() <= 11)
+        );
+    }
+
+    #[test]
+    fn a_flag_given_twice_or_a_negative_count_is_refused_naming_the_flag() {
+        let parse = |flags: &[&str]| {
+            Cli::try_parse_from(["dbn", "train"].iter().chain(flags))
+                .err()
+                .map(|e| e.to_string())
+        };
+        let twice = parse(&["--layers", "8,500", "--layers", "8,16"]).expect("refused");
+        assert!(
+            twice.contains("'--layers <SIZES>' cannot be used multiple times"),
+            "{twice}"
+        );
+        let negative = parse(&["--pretrain-epochs", "-1"]).expect("refused");
+        assert!(
+            negative.contains("invalid value '-1' for '--pretrain-epochs"),
+            "{negative}"
+        );
+        assert_eq!(parse(&["--layers", "8,500"]), None);
+    }
 
     /// The settings `dbn train FLAGS` would run with, checked as the run checks them.
     fn train_settings(flags: &[&str]) -> Result<RunConfig, String> {

@@ -182,7 +182,8 @@ fn settings_difference(
 /// `./data/x.csv` are the same data.
 fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
     let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
-    // A data.json written before the flags were kept has no `source` to compare.
+    // A data.json written before the flags and feature names were kept has no `source` or
+    // `features` to compare.
     let kept = saved.source.is_some();
     let rest = |info: &DataInfo| {
         serde_json::to_value(DataInfo {
@@ -190,6 +191,11 @@ fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference
             test: resolve(&info.test),
             standardization: None,
             source: info.source.clone().filter(|_| kept),
+            features: if kept {
+                info.features.clone()
+            } else {
+                Vec::new()
+            },
             ..info.clone()
         })
     };
@@ -1043,8 +1049,16 @@ pub fn predict<B: Backend>(
 ) -> Result<Predictions, Box<dyn Error>> {
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
-    let inputs = read_inputs(settings.paths, width, &settings.table, settings.invert)?
-        .for_model(DataInfo::of_model(model)?.as_ref())?;
+    let info = DataInfo::of_model(model)?;
+    let features = info.as_ref().map_or(&[][..], |info| &info.features);
+    let inputs = read_inputs(
+        settings.paths,
+        width,
+        &settings.table,
+        settings.invert,
+        features,
+    )?
+    .for_model(info.as_ref())?;
     if let Some(labels) = &inputs.labels {
         check_labels(net.n_outputs(), labels, |at| inputs.sources[at].clone())?;
     }
@@ -1158,8 +1172,10 @@ pub fn encode<B: Backend>(
         )
         .into());
     }
-    let inputs = read_inputs(settings.paths, sizes[0], &settings.table, settings.invert)?
-        .for_model(DataInfo::of_model(model)?.as_ref())?;
+    let info = DataInfo::of_model(model)?;
+    let features = info.as_ref().map_or(&[][..], |info| &info.features);
+    let (paths, table, invert) = (settings.paths, &settings.table, settings.invert);
+    let inputs = read_inputs(paths, sizes[0], table, invert, features)?.for_model(info.as_ref())?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
         values.extend(stack.features(x, layer).into_data().to_vec::<f32>()?);

@@ -96,17 +96,19 @@ fn is_picture(path: &Path) -> bool {
     matches!(extension.as_str(), "png" | "jpg" | "jpeg")
 }
 
-/// Reads every file of `paths` for a model of `width` inputs (`flag` names the argument in
-/// errors).
+/// Reads every file of `paths` for a model of `width` inputs whose training data named their
+/// `features` (a CSV header; empty when they named none).
 ///
 /// # Errors
 /// One line naming the file: unreadable, of an unknown kind, a bad cell, a table of another
-/// width than the model's, or a picture for a model whose input is not a square image.
+/// width than the model's or naming other features or the same in another order, or a
+/// picture for a model whose input is not a square image.
 pub fn read_inputs(
     paths: &[PathBuf],
     width: usize,
     options: &TableOptions,
     invert: Invert,
+    features: &[String],
 ) -> Result<Inputs, Box<dyn std::error::Error>> {
     let mut inputs = Inputs {
         sources: Vec::new(),
@@ -134,6 +136,7 @@ pub fn read_inputs(
             )
             .into());
         }
+        dbn_data::check_columns(path, &table.names, features)?;
         let name = path.display();
         inputs
             .sources
@@ -229,6 +232,7 @@ mod tests {
             784,
             &TableOptions::default(),
             Invert::Auto,
+            &[],
         )
         .unwrap();
         assert_eq!(inputs.values.len(), 784);
@@ -244,10 +248,12 @@ mod tests {
             784,
             &TableOptions::default(),
             Invert::No,
+            &[],
         )
         .unwrap();
         assert_eq!((kept.values[0], kept.inverted.len()), (1.0, 0));
-        let err = read_inputs(&[path], 500, &TableOptions::default(), Invert::Auto).unwrap_err();
+        let err =
+            read_inputs(&[path], 500, &TableOptions::default(), Invert::Auto, &[]).unwrap_err();
         assert!(
             err.to_string()
                 .contains("500 inputs are not a square image"),
@@ -267,6 +273,7 @@ mod tests {
             784,
             &TableOptions::default(),
             Invert::Auto,
+            &[],
         )
         .unwrap();
         assert_eq!(inputs.inverted.len(), 1, "a white page, inverted");
@@ -282,7 +289,8 @@ mod tests {
         let options = TableOptions {
             label_column: Some("y".into()),
         };
-        let inputs = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto).unwrap();
+        let inputs =
+            read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto, &[]).unwrap();
         assert_eq!(
             inputs.sources,
             [
@@ -293,7 +301,7 @@ mod tests {
         assert_eq!(inputs.labels, Some(vec![3, 4]));
         assert!(inputs.check_unit_range().is_ok());
         std::fs::write(&path, "a,b,y\n0,255,3\n").unwrap();
-        let err = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto)
+        let err = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto, &[])
             .unwrap()
             .check_unit_range()
             .unwrap_err();
@@ -301,10 +309,26 @@ mod tests {
             err.contains("data.csv:0: feature 1 is 255, outside [0, 1]"),
             "{err}"
         );
-        let err = read_inputs(&[path], 784, &options, Invert::Auto).unwrap_err();
+        let err = read_inputs(
+            std::slice::from_ref(&path),
+            784,
+            &options,
+            Invert::Auto,
+            &[],
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
                 .contains("data.csv: 2 features per example, the model takes 784"),
+            "{err}"
+        );
+        // The model's training data named their features b, a: the same columns in another
+        // order would give every example other features.
+        let trained = ["b".to_string(), "a".to_string()];
+        let err = read_inputs(&[path], 2, &options, Invert::Auto, &trained).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("data.csv: feature column 1 is \"a\" here and \"b\" in the training"),
             "{err}"
         );
     }

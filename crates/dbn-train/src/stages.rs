@@ -143,6 +143,10 @@ pub struct DataInfo {
     /// `None` in a `data.json` written before they were kept.
     #[serde(default)]
     pub source: Option<DataSourceInfo>,
+    /// The features' names, a CSV file's header (the label column left out): new inputs that
+    /// name theirs must name these, in this order. Empty where the file names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// The data flags of a run, as [`DataInfo::source`] keeps them.
@@ -291,6 +295,9 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
         .into());
     }
     let test = load_splits(request, Some(SplitSize::Count(0)))?.test;
+    if let Some(info) = &info {
+        dbn_data::check_columns(test.source(), test.names(), &info.features)?;
+    }
     let Some(scaling) = info.and_then(|info| info.standardization) else {
         return Ok(test);
     };
@@ -580,6 +587,7 @@ pub fn load_data(
         test_split: (!request.path.is_dir() && request.test.is_none())
             .then_some(request.test_split),
         source: Some(DataSourceInfo::of(request)),
+        features: splits.train.names().to_vec(),
     };
     let unlabelled = match config.train_limit {
         Some(n) => splits.train.take(n),
@@ -589,6 +597,13 @@ pub fn load_data(
         Some(n) => unlabelled.clone().balanced(n),
         None => unlabelled.clone(),
     };
+    if let Some(n) = config.labels.filter(|&n| n > labelled.len()) {
+        println!(
+            "--labels {n}: {} labelled examples, as even across the {classes} classes as they \
+             allow (a class with fewer than its share gives all it has)",
+            labelled.len()
+        );
+    }
     if uses_labels {
         let (valid, test) = (splits.valid.label_counts(), splits.test.label_counts());
         let held_out: [&[usize]; 2] = [&valid, &test];
