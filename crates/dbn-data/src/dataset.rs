@@ -552,30 +552,37 @@ fn check_same_shape(train: &ExampleSet, test: &ExampleSet) -> Result<()> {
 }
 
 /// Checks that the features `names` of the file `path` are the `expected` ones in their order,
-/// where both files name them (a CSV file with a header): the same number of columns in
-/// another order gives every example other features.
+/// where both files name them (a CSV file with a header) and have as many (another number is
+/// the width check's to report): the same columns in another order give every example other
+/// features.
 ///
 /// # Errors
-/// [`DataError::BadTable`] naming the first column that differs and the expected columns.
+/// [`DataError::BadTable`] naming the first column that differs and the expected columns (the
+/// first ten of more).
 pub fn check_columns(path: &Path, names: &[String], expected: &[String]) -> Result<()> {
-    if names.is_empty() || expected.is_empty() || names == expected {
+    let Some(at) = names.iter().zip(expected).position(|(a, b)| a != b) else {
+        return Ok(());
+    };
+    if names.len() != expected.len() {
         return Ok(());
     }
-    let at = names
+    let mut shown = expected
         .iter()
-        .zip(expected)
-        .position(|(a, b)| a != b)
-        .unwrap_or(names.len().min(expected.len()));
-    let name = |names: &[String]| names.get(at).map_or("none".into(), |n| format!("{n:?}"));
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(",");
+    if expected.len() > 10 {
+        shown.push_str(&format!(",... ({} in all)", expected.len()));
+    }
     Err(DataError::BadTable {
         path: path.to_path_buf(),
         reason: format!(
-            "feature column {} is {} here and {} in the training data, whose features are {}; \
-             give the columns in that order",
+            "feature column {} is {:?} here and {:?} in the training data, whose features are \
+             {shown}; give the columns in that order",
             at + 1,
-            name(names),
-            name(expected),
-            expected.join(",")
+            names[at],
+            expected[at]
         ),
     })
 }

@@ -141,12 +141,11 @@ fn finite(value: f64, shown: impl std::fmt::Display) -> std::result::Result<f64,
 }
 
 /// The separator of a semicolon- or tab-separated file's first line, which a comma-separated
-/// reader sees as one column holding it.
+/// reader sees in its cells (in one cell, or in several where decimal commas split it).
 fn other_separator(first: &csv::StringRecord) -> Option<char> {
-    match first.iter().collect::<Vec<_>>()[..] {
-        [cell] => [';', '\t'].into_iter().find(|&c| cell.contains(c)),
-        _ => None,
-    }
+    [';', '\t']
+        .into_iter()
+        .find(|&c| first.iter().any(|cell| cell.contains(c)))
 }
 
 /// Whether the first line of a CSV file is a header: every cell not a number (names), or the
@@ -228,8 +227,8 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
         return Err(bad_table(
             path,
             format!(
-                "line 1 is one column holding {separator:?}: only commas separate columns here; \
-                 write the file with commas (and decimal points)"
+                "line 1 holds {separator:?}: only commas separate columns here; write the file \
+                 with commas (and decimal points)"
             ),
         ));
     }
@@ -660,13 +659,11 @@ mod tests {
             (
                 "a;b;y\n1,5;2;0\n",
                 Some("y"),
-                "data.csv: line 1 is one column holding ';': only commas separate",
+                "data.csv: line 1 holds ';': only commas separate",
             ),
-            (
-                "a\tb\n1\t2\n",
-                None,
-                "data.csv: line 1 is one column holding '\\t'",
-            ),
+            ("a\tb\n1\t2\n", None, "data.csv: line 1 holds '\\t'"),
+            // No header, decimal commas: the first line splits into "1" and "5;2;0".
+            ("1,5;2;0\n", None, "data.csv: line 1 holds ';'"),
             ("a,b\n1,2\n\n3,x\n", None, "data.csv: line 4, column \"b\""),
             (
                 "1,2\n1e39,0\n",

@@ -182,24 +182,34 @@ impl DataSource {
     }
 
     /// The request of a command reading the test examples of the run in `model`: the flags
-    /// given over its data (`--data` absent: the run's data, test file and label column;
-    /// `--test-split` absent: the run's), saying which data when they are the run's.
+    /// given over its data (`--data` absent: the run's data, and its test file and label
+    /// column unless given; `--test-split` absent: the run's), saying which data when they are
+    /// the run's.
     ///
     /// # Errors
-    /// A `data.json` that cannot be read.
+    /// A `data.json` that cannot be read, or that names data no longer there.
     fn model_request(&self, model: &Path) -> Result<DataRequest, Box<dyn Error>> {
         let mut request = self.request(Visible::Auto);
         let Some(info) = DataInfo::of_model(model)? else {
             return Ok(request);
         };
         if let (None, Some(source)) = (&self.data, info.source) {
+            let saved = model.join("data.json");
+            if !source.data.exists() {
+                return Err(format!(
+                    "{}: the run's data, {}, are not there any more; give --data",
+                    saved.display(),
+                    source.data.display()
+                )
+                .into());
+            }
             println!(
                 "data: {} (the run's, from {})",
                 source.data.display(),
-                model.join("data.json").display()
+                saved.display()
             );
             request.path = source.data;
-            request.test = source.test_data;
+            request.test = self.test_data.clone().or(source.test_data);
             request.label_column = self.label_column.clone().or(source.label_column);
         }
         if let (None, Some(split)) = (self.test_split, info.test_split) {
@@ -253,10 +263,11 @@ struct RunArgs {
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000 [default: the
-    /// preset's, its first size the data's width].
+    /// preset's, its first size the data's width; with --from, the stack's].
     #[arg(long, value_delimiter = ',', value_name = "SIZES", action = clap::ArgAction::Set)]
     layers: Option<Vec<usize>>,
-    /// CD epochs per RBM.
+    /// CD epochs per RBM [default: the preset's (10; hinton 50), raised for data of fewer than
+    /// 500 batches an epoch to make the updates the preset makes on MNIST, at most 1000].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     pretrain_epochs: Option<usize>,
     /// CD learning rate.
@@ -371,7 +382,8 @@ struct RunArgs {
     /// and evaluate.
     #[arg(long, value_enum, default_value_t = Visible::Auto)]
     visible: Visible,
-    /// Use only the first N training images (quick runs).
+    /// Use only the first N training images (quick runs; pretraining still makes the preset's
+    /// updates, as for any small data, unless --pretrain-epochs is given).
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     train_limit: Option<usize>,
     /// Fine-tune on only N labelled examples, as even across the classes as they allow (N/10
@@ -384,7 +396,8 @@ struct RunArgs {
 struct FinetuneArgs {
     #[command(flatten)]
     run: RunArgs,
-    /// Folder of a pretraining run (`dbn pretrain --out DIR`) whose stack to fine-tune.
+    /// Folder of a pretraining run (`dbn pretrain --out DIR`) whose stack to fine-tune; its
+    /// layers and visible units are the run's unless --layers or --visible give others.
     #[arg(long, value_name = "DIR", required_unless_present = "random_init")]
     from: Option<PathBuf>,
     /// Start from random initialisation instead (the baseline).
@@ -400,7 +413,7 @@ struct CompareArgs {
     /// 0.5,0.1,0.02: each initialisation keeps the rate with the lowest validation loss (the
     /// test set is used only for the final errors), and only that rate is refitted
     /// [default: --finetune-lr alone].
-    #[arg(long, value_name = "RATES", value_delimiter = ',', value_parser = positive)]
+    #[arg(long, value_name = "RATES", value_delimiter = ',', value_parser = positive, allow_negative_numbers = true)]
     lr_grid: Vec<f64>,
 }
 
@@ -425,7 +438,12 @@ struct SampleArgs {
     /// Generate this class, e.g. a digit (repeat the flag or list several, e.g. --label 0,1,2): its label
     /// clamped in the top RBM while the chains run, one row of the picture per label. Needs a
     /// stack pretrained with --labelled-top
-    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
     label: Vec<usize>,
     /// Start the chains from the up pass of test examples of --data (the first N; with
     /// --label, the first N of each label) instead of noise

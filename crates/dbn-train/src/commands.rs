@@ -26,7 +26,7 @@ use crate::finetune::{FinetuneOutcome, test_error};
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
-use crate::stages::{self, Data, DataInfo, DataRequest, Pinned, Summary, seconds};
+use crate::stages::{self, Data, DataInfo, DataRequest, Pinned, Summary, Visible, seconds};
 
 /// What a training command (train, pretrain, finetune, compare) is asked to do.
 pub struct RunRequest<'a> {
@@ -70,25 +70,35 @@ impl StackShape {
         }
     }
 
-    /// Checks that a run of `config` fine-tunes this stack.
+    /// Checks that the settings `config` give the stack's layers: before the data are read,
+    /// whose width the layers are then checked against.
     ///
     /// # Errors
-    /// Other layers, or data that go to other visible units, naming the flag to pass.
-    fn check(&self, config: &RunConfig) -> Result<(), String> {
-        if self.layers != config.dbn.layers {
-            return Err(format!(
+    /// Other layers, naming the flag to pass.
+    fn check_layers(&self, config: &RunConfig) -> Result<(), String> {
+        match self.layers == config.dbn.layers {
+            true => Ok(()),
+            false => Err(format!(
                 "--from: the stack has layers {:?}, the settings {:?}; pass --layers to match",
                 self.layers, config.dbn.layers
-            ));
+            )),
         }
-        if self.visible != config.dbn.visible {
-            return Err(format!(
+    }
+
+    /// Checks that the data, as `config` says they were loaded, go to the stack's visible
+    /// units.
+    ///
+    /// # Errors
+    /// Other units, naming the flag to pass.
+    fn check_visible(&self, config: &RunConfig) -> Result<(), String> {
+        match self.visible == config.dbn.visible {
+            true => Ok(()),
+            false => Err(format!(
                 "--from: the stack has {:?} visible units, these data go to {:?} units; pass the \
                  --visible of its pretraining",
                 self.visible, config.dbn.visible
-            ));
+            )),
         }
-        Ok(())
     }
 }
 
@@ -181,14 +191,13 @@ fn settings_difference(
 /// compared as the paths they resolve to where both exist, so that `data/x.csv` and
 /// `./data/x.csv` are the same data.
 fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
-    let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
     // A data.json written before the flags and feature names were kept has no `source` or
     // `features` to compare.
     let kept = saved.source.is_some();
     let rest = |info: &DataInfo| {
         serde_json::to_value(DataInfo {
-            train: resolve(&info.train),
-            test: resolve(&info.test),
+            train: stages::resolved(&info.train),
+            test: stages::resolved(&info.test),
             standardization: None,
             source: info.source.clone().filter(|_| kept),
             features: if kept {
@@ -225,6 +234,9 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         stack,
     } = request;
     config.validate()?;
+    if let Some(stack) = &stack {
+        stack.check_layers(&config)?;
+    }
     let fine_tunes = (command != "pretrain").then_some(command);
     // The saved run's settings, read once; an error is reported once the folder is known to
     // hold a run.
@@ -237,7 +249,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         Some(Ok(saved)) if matches!(settings_difference(saved, &config), Ok(None)) => Pinned::all(),
         _ => pinned,
     };
-    let data = stages::load_data(&data, &mut config, &base, pinned, fine_tunes)?;
+    let data = stages::load_data(&data, &mut config, &base, pinned, command)?;
     if fine_tunes.is_some() && data.valid.len() == 0 {
         let asked = config.validation.map_or_else(
             || format!("{} (the default)", stages::DEFAULT_FILE_VALIDATION),
@@ -251,7 +263,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         .into());
     }
     if let Some(stack) = &stack {
-        stack.check(&config)?;
+        stack.check_visible(&config)?;
     }
     let dir = RunDir::prepare(&out, existing)?;
     let resume = existing == Existing::Resume;
@@ -418,6 +430,11 @@ pub fn finetune<AB: AutodiffBackend>(
         if !request.pinned.layers && request.config.dbn.layers == request.base.dbn.layers {
             request.config.dbn.layers = stack.layers.clone();
             request.pinned.layers = true;
+        }
+        // A Gaussian stack's units take any data; a Bernoulli stack's data are left to
+        // --visible auto, whose Gaussian choice for data outside [0, 1] is then refused.
+        if stack.visible == VisibleUnits::Gaussian && request.data.visible == Visible::Auto {
+            request.data.visible = Visible::Gaussian;
         }
         request.stack = Some(stack);
     }
@@ -1036,6 +1053,26 @@ fn chunks<'a, B: Backend>(
     })
 }
 
+/// The input files of `settings` as the model saved in `model`, of `width` inputs, takes them:
+/// of its training data's feature columns where both name them, and standardised as they were
+/// ([`read_inputs`], [`Inputs::for_model`]).
+///
+/// # Errors
+/// A `data.json` that cannot be read, and the errors of [`read_inputs`] and
+/// [`Inputs::for_model`].
+fn model_inputs(
+    model: &Path,
+    width: usize,
+    settings: &InputSettings<'_>,
+) -> Result<Inputs, Box<dyn Error>> {
+    let info = DataInfo::of_model(model)?;
+    let features = info.as_ref().map_or(&[][..], |info| &info.features);
+    let (paths, table, invert) = (settings.paths, &settings.table, settings.invert);
+    read_inputs(paths, width, table, invert, features)?
+        .for_model(info.as_ref())
+        .map_err(Into::into)
+}
+
 /// `dbn predict`: the classes and class probabilities the fine-tuned classifier saved in
 /// `model` gives each example of the input files.
 ///
@@ -1049,16 +1086,7 @@ pub fn predict<B: Backend>(
 ) -> Result<Predictions, Box<dyn Error>> {
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
-    let info = DataInfo::of_model(model)?;
-    let features = info.as_ref().map_or(&[][..], |info| &info.features);
-    let inputs = read_inputs(
-        settings.paths,
-        width,
-        &settings.table,
-        settings.invert,
-        features,
-    )?
-    .for_model(info.as_ref())?;
+    let inputs = model_inputs(model, width, settings)?;
     if let Some(labels) = &inputs.labels {
         check_labels(net.n_outputs(), labels, |at| inputs.sources[at].clone())?;
     }
@@ -1172,10 +1200,7 @@ pub fn encode<B: Backend>(
         )
         .into());
     }
-    let info = DataInfo::of_model(model)?;
-    let features = info.as_ref().map_or(&[][..], |info| &info.features);
-    let (paths, table, invert) = (settings.paths, &settings.table, settings.invert);
-    let inputs = read_inputs(paths, sizes[0], table, invert, features)?.for_model(info.as_ref())?;
+    let inputs = model_inputs(model, sizes[0], settings)?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
         values.extend(stack.features(x, layer).into_data().to_vec::<f32>()?);

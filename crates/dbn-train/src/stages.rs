@@ -161,15 +161,20 @@ pub struct DataSourceInfo {
 }
 
 impl DataSourceInfo {
-    /// The flags of `request`, its files resolved where they exist.
+    /// The flags of `request`, its files [`resolved`].
     fn of(request: &DataRequest) -> Self {
-        let resolve = |path: &Path| std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
         Self {
-            data: resolve(&request.path),
-            test_data: request.test.as_deref().map(resolve),
+            data: resolved(&request.path),
+            test_data: request.test.as_deref().map(resolved),
             label_column: request.label_column.clone(),
         }
     }
+}
+
+/// The absolute path, without links, that `path` resolves to; `path` itself where it does not
+/// exist.
+pub fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.into())
 }
 
 impl DataInfo {
@@ -426,42 +431,64 @@ fn small_data_batches(
 /// split, 500 batches an epoch at their 100 examples a batch.
 pub const PRESET_EXAMPLES: usize = 50_000;
 
-/// The epochs that give `batches` mini-batches an epoch the updates of `preset` epochs of
-/// [`PRESET_EXAMPLES`] in batches of `preset_batch`; never fewer than `preset`.
-fn small_data_epochs(preset: usize, preset_batch: usize, batches: usize) -> usize {
-    let preset_updates = preset * PRESET_EXAMPLES.div_ceil(preset_batch.max(1));
-    preset.max(preset_updates.div_ceil(batches.max(1)))
+/// The most pretraining epochs [`small_data_pretraining`] sets: each epoch ends with a
+/// checkpoint, and data of so few batches an epoch are a few hundred examples.
+pub const MAX_SMALL_DATA_EPOCHS: usize = 1_000;
+
+/// The updates an RBM makes in `epochs` epochs of [`PRESET_EXAMPLES`] in batches of `batch`.
+fn preset_updates(epochs: usize, batch: usize) -> usize {
+    epochs * PRESET_EXAMPLES.div_ceil(batch.max(1))
 }
 
-/// Sets the pretraining epochs that are the preset's (those `pinned` by a flag, or set
-/// otherwise by a config file, are kept) to the updates the preset makes on MNIST
-/// ([`small_data_epochs`]) when `pretraining` examples give fewer, saying so: 10 epochs of the
-/// shipped data/wdbc (21 batches an epoch) left the upper RBMs at their initial weights, whose
-/// features hardly varied between examples, and fine-tuning from them learned nothing on
-/// tables where random initialisation learned (`docs/results.md`, "Other data").
+/// The epochs that give `batches` mini-batches an epoch the updates of `preset` epochs in
+/// batches of `preset_batch` ([`preset_updates`]), at most [`MAX_SMALL_DATA_EPOCHS`]; never
+/// fewer than `preset`.
+fn small_data_epochs(preset: usize, preset_batch: usize, batches: usize) -> usize {
+    let epochs = preset_updates(preset, preset_batch).div_ceil(batches.max(1));
+    preset.max(epochs.min(MAX_SMALL_DATA_EPOCHS))
+}
+
+/// Sets the pretraining epochs of each RBM left at the preset's to the updates the preset
+/// makes on MNIST ([`small_data_epochs`]) when `pretraining` examples give fewer, saying so
+/// where the command pretrains (`says`): 10 epochs of the shipped data/wdbc (21 batches an
+/// epoch) left the upper RBMs near their initial weights, whose features hardly varied between
+/// examples, and fine-tuning from them learned nothing on tables where random initialisation
+/// learned (`docs/results.md`, "Small tables"). An RBM whose epochs, batch size or learning
+/// rate decay per epoch a flag or a config file set is left as it is: its epochs were chosen
+/// with them (a larger batch for speed, a decay that would fade over more epochs).
 fn small_data_pretraining(
     config: &mut RunConfig,
     preset: &RunConfig,
     pinned: Pinned,
     pretraining: usize,
+    says: bool,
 ) {
-    let (preset_epochs, preset_batch) =
-        (preset.pretrain.rbm.epochs, preset.pretrain.rbm.batch_size);
-    let mut changed = None;
+    if pinned.pretrain_epochs || pinned.pretrain_batch {
+        return;
+    }
+    let rbm = &preset.pretrain.rbm;
+    let (preset_epochs, preset_batch) = (rbm.epochs, rbm.batch_size);
+    let preset_decay = rbm.optimizer.lr_decay;
+    let small_batch = small_data_batch(preset_batch, pretraining);
+    let mut changed = std::collections::BTreeSet::new();
     for rbm in config.pretrain.all_mut() {
         let batches = pretraining.div_ceil(rbm.batch_size.max(1));
         let epochs = small_data_epochs(preset_epochs, preset_batch, batches);
-        if !pinned.pretrain_epochs && rbm.epochs == preset_epochs && epochs != preset_epochs {
+        if rbm.epochs == preset_epochs
+            && [preset_batch, small_batch].contains(&rbm.batch_size)
+            && rbm.optimizer.lr_decay == preset_decay
+            && epochs != preset_epochs
+        {
             rbm.epochs = epochs;
-            changed = Some((epochs, batches));
+            changed.insert((epochs, batches));
         }
     }
-    if let Some((epochs, batches)) = changed {
-        let updates = preset_epochs * PRESET_EXAMPLES.div_ceil(preset_batch.max(1));
+    let updates = preset_updates(preset_epochs, preset_batch);
+    for (epochs, batches) in changed.into_iter().filter(|_| says) {
         println!(
             "pretraining: {epochs} epochs (the preset's {preset_epochs} make {updates} updates \
              of MNIST's {PRESET_EXAMPLES} training examples; these data give {batches} batches \
-             an epoch); --pretrain-epochs sets another"
+             an epoch, at most {MAX_SMALL_DATA_EPOCHS} epochs); --pretrain-epochs sets another"
         );
     }
 }
@@ -512,21 +539,25 @@ fn classes_named(classes: &[usize]) -> String {
     }
 }
 
-/// Loads the data and applies the run's limits; sets the stack's visible units, size and label
-/// units from the data (the preset's first layer becomes the data's width; layers given by
-/// `--layers` or a config file must match it).
+/// Loads the data of a run of `command` and applies the run's limits; sets the stack's visible
+/// units, size and label units from the data (the preset's first layer becomes the data's
+/// width; layers given by `--layers` or a config file must match it), and the batch sizes and
+/// pretraining epochs the preset's would not suit, saying so of the stages the command runs
+/// (every command but `pretrain` fine-tunes, every one but `finetune` pretrains).
 ///
 /// # Errors
 /// Any error of [`load_splits`] and [`visible_units`]; a width other than given layers';
-/// settings the data cannot serve (unlabelled data for a command that `fine_tunes`, labels
+/// settings the data cannot serve (unlabelled data for a command that fine-tunes, labels
 /// asked of unlabelled data, `--binarize` of Gaussian units), naming the flag.
 pub fn load_data(
     request: &DataRequest,
     config: &mut RunConfig,
     preset: &RunConfig,
     pinned: Pinned,
-    fine_tunes: Option<&str>,
+    command: &str,
 ) -> Result<Data, Box<dyn Error>> {
+    let fine_tunes = (command != "pretrain").then_some(command);
+    let pretrains = command != "finetune";
     let splits = load_splits(request, config.validation)?;
     let classes = splits.n_classes();
     let needs_labels = fine_tunes
@@ -613,7 +644,7 @@ pub fn load_data(
     }
     let fine_tuning = (labelled.len(), fine_tunes.is_some());
     small_data_batches(config, preset, pinned, unlabelled.len(), fine_tuning);
-    small_data_pretraining(config, preset, pinned, unlabelled.len());
+    small_data_pretraining(config, preset, pinned, unlabelled.len(), pretrains);
     Ok(Data {
         unlabelled,
         labelled,
@@ -1470,6 +1501,64 @@ mod tests {
         assert_eq!(small_data_batch(100, 398), 19, "data/wdbc");
         assert_eq!(small_data_batch(100, 50), 10, "never below 10");
         assert_eq!(small_data_batch(5, 50), 5, "never above the preset's");
+    }
+
+    #[test]
+    fn small_data_pretrain_for_the_presets_updates_unless_told_otherwise() {
+        use crate::config::Preset;
+        // The epochs of every RBM after the data's batch rule, as a run of `examples` sets them.
+        let epochs = |preset: Preset, edit: &dyn Fn(&mut RunConfig), pinned, examples| {
+            let base = preset.config();
+            let mut config = base.clone();
+            edit(&mut config);
+            small_data_batches(&mut config, &base, pinned, examples, (examples, false));
+            small_data_pretraining(&mut config, &base, pinned, examples, false);
+            let n = config.dbn.n_rbms();
+            (1..=n)
+                .map(|l| config.pretrain.for_layer(l).epochs)
+                .collect::<Vec<_>>()
+        };
+        let none = &|_: &mut RunConfig| {};
+        let quick = |edit, pinned, examples| epochs(Preset::Quick, edit, pinned, examples);
+        // MNIST: 10 epochs of 500 batches. data/wdbc: 21 batches of 19, 239 epochs for 5,000.
+        assert_eq!(quick(none, Pinned::default(), 50_000), [10; 3]);
+        assert_eq!(quick(none, Pinned::default(), 398), [239; 3]);
+        // Per-layer settings (Gaussian units' own first rate) get it alike.
+        let per_layer = &|c: &mut RunConfig| {
+            c.pretrain.per_layer = vec![c.pretrain.rbm.clone(); 3];
+            c.pretrain.per_layer[0].optimizer.learning_rate = 0.01;
+        };
+        assert_eq!(quick(per_layer, Pinned::default(), 398), [239; 3]);
+        // 10 examples (one batch of 10) would take 5,000 epochs: at most 1,000.
+        assert_eq!(
+            quick(none, Pinned::default(), 10),
+            [MAX_SMALL_DATA_EPOCHS; 3]
+        );
+        // The hinton preset's 50 epochs: 25,000 updates, 1,191 epochs of 21 batches, capped.
+        let hinton = epochs(Preset::Hinton, none, Pinned::default(), 398);
+        assert_eq!(hinton, [MAX_SMALL_DATA_EPOCHS; 3]);
+        // --pretrain-epochs 10 (the preset's value, given) and --pretrain-batch-size keep it.
+        let flag = |pinned| quick(none, pinned, 398);
+        let epochs_given = Pinned {
+            pretrain_epochs: true,
+            ..Pinned::default()
+        };
+        let batch_given = Pinned {
+            pretrain_batch: true,
+            ..Pinned::default()
+        };
+        assert_eq!(flag(epochs_given), [10; 3]);
+        assert_eq!(flag(batch_given), [10; 3]);
+        // A config file's epochs, batch or per-epoch decay, for one RBM or all.
+        let file_epochs = &|c: &mut RunConfig| c.pretrain.rbm.epochs = 20;
+        assert_eq!(quick(file_epochs, Pinned::default(), 398), [20; 3]);
+        let file_batch = &|c: &mut RunConfig| c.pretrain.rbm.batch_size = 50;
+        assert_eq!(quick(file_batch, Pinned::default(), 398), [10; 3]);
+        let decay = &|c: &mut RunConfig| {
+            c.pretrain.per_layer = vec![c.pretrain.rbm.clone(); 3];
+            c.pretrain.per_layer[2].optimizer.lr_decay = 0.9;
+        };
+        assert_eq!(quick(decay, Pinned::default(), 398), [239, 239, 10]);
     }
 
     #[test]

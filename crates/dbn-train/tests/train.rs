@@ -818,6 +818,12 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     ] {
         assert!(stdout.contains(line), "{line} not in {stdout}");
     }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["pretrain"]["per_layer"][0]["epochs"], 239,
+        "{config}"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(info["visible"], "Gaussian");
@@ -863,6 +869,9 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
             && own.contains("(the run's, from "),
         "{own}"
     );
+    // A --test-data given alone is read over the run's data: here all 569 rows.
+    let given = ok(&dbn(&["evaluate", "--model", out, "--test-data", &data]));
+    assert!(given.contains("(569 examples)"), "{given}");
     // Another test split would test on other examples: refused, naming the run's.
     let other = dbn(&[&evaluate[..], &["--test-split", "0.3"]].concat());
     assert!(
@@ -870,7 +879,8 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         "{}",
         text(&other.stderr)
     );
-    // A stack pretrained on Gaussian units is not fine-tuned on grey levels.
+    // A stack pretrained on Gaussian units is not fine-tuned on grey levels as Bernoulli
+    // units.
     let gaussian = root.path().join("gaussian");
     let small = [
         "--train-limit",
@@ -890,6 +900,7 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     args.extend(["--out", gaussian.to_str().unwrap()]);
     ok(&dbn(&[args, small.to_vec()].concat()));
     let mut args = vec!["finetune", "--from", gaussian.to_str().unwrap()];
+    args.extend(["--visible", "bernoulli"]);
     let mismatch = root.path().join("mismatch");
     args.extend(["--out", mismatch.to_str().unwrap()]);
     let refused = dbn(&[args, small.to_vec()].concat());
@@ -899,14 +910,13 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
         text(&refused.stderr)
     );
     assert!(!mismatch.exists(), "a refused run left its folder");
-    // Without --layers, fine-tuning takes the stack's (the preset's would be refused).
+    // Without --layers and --visible, fine-tuning takes the stack's (the preset's layers
+    // would be refused, and --visible auto would give grey levels Bernoulli units).
     let tuned = root.path().join("tuned");
     let args = [
         "finetune",
         "--from",
         gaussian.to_str().unwrap(),
-        "--visible",
-        "gaussian",
         "--train-limit",
         "300",
         "--validation",
@@ -918,6 +928,11 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     ];
     ok(&dbn(&args));
     assert_eq!(read_summary(&tuned)["layers"], serde_json::json!([784, 8]));
+    let tuned_data = std::fs::read_to_string(tuned.join("data.json")).unwrap();
+    assert!(
+        tuned_data.contains("\"visible\": \"Gaussian\""),
+        "{tuned_data}"
+    );
     // predict standardises new rows of raw values by the run's mean and scale.
     let predicted = dbn(&["predict", "--model", out, &data, "--label-column", "benign"]);
     let stderr = text(&predicted.stderr);
