@@ -630,14 +630,16 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
             inner: checkpoints.build(),
             validated: validated.clone(),
         })
-        .num_epochs(last_epoch)
-        .summary();
+        .num_epochs(last_epoch);
     if let Some(stopping) = stopping {
         training = training.early_stopping(stopping);
     }
-    if !std::io::stdout().is_terminal() {
-        training = training.renderer(EpochLines::default());
-    }
+    // In a pipe, one line an epoch, without burn-train's closing summary: a dump of the whole
+    // model and a table of the metrics the epoch lines already gave, once per fine-tuning.
+    training = match std::io::stdout().is_terminal() {
+        true => training.summary(),
+        false => training.renderer(EpochLines::default()),
+    };
     if let Some(epoch) = resumed {
         println!("fine-tuning: resuming after epoch {epoch}");
         training = training.checkpoint(epoch);
@@ -767,6 +769,7 @@ mod tests {
             cols: 6,
             values: values.collect(),
             labels: Some((0..n).map(|i| (i * 5 + offset) % 3).collect()),
+            classes: Vec::new(),
             image: None,
             names: Vec::new(),
         };
