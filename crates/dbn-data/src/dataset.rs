@@ -153,6 +153,8 @@ struct Decoded {
     values: Values,
     /// `n` classes, when the file is labelled.
     labels: Option<Vec<usize>>,
+    /// The classes' names, when the file names them ([`Table::classes`]); empty otherwise.
+    classes: Vec<String>,
     /// The features' names (a CSV file's header); empty when the file names none.
     names: Vec<String>,
 }
@@ -192,6 +194,7 @@ impl ExampleSet {
             image: Some([images.rows, images.cols]),
             values: Values::Grey(images.pixels),
             labels: Some(labels.into_iter().map(usize::from).collect()),
+            classes: Vec::new(),
             names: Vec::new(),
         };
         Ok(Self::whole(data))
@@ -205,6 +208,7 @@ impl ExampleSet {
             image: table.image,
             values: Values::Real(table.values),
             labels: table.labels,
+            classes: table.classes,
             names: table.names,
         })
     }
@@ -320,6 +324,7 @@ impl ExampleSet {
             image: self.data.image,
             values: Values::Real(values),
             labels: self.data.labels.clone(),
+            classes: self.data.classes.clone(),
             names: self.data.names.clone(),
         };
         Self {
@@ -384,14 +389,21 @@ impl ExampleSet {
         Some(self.positions.iter().map(|&at| labels[at]).collect())
     }
 
-    /// Number of classes: one more than the highest label of the whole file (10 for MNIST);
-    /// 0 when unlabelled.
+    /// Number of classes: those the file names ([`ExampleSet::class_names`]), or one more than
+    /// the highest label of the whole file (10 for MNIST); 0 when unlabelled.
     pub fn n_classes(&self) -> usize {
         self.data
             .labels
             .as_ref()
             .and_then(|labels| labels.iter().max())
             .map_or(0, |&top| top + 1)
+            .max(self.data.classes.len())
+    }
+
+    /// The classes' names in class order, when the file gives labels as names (a CSV label
+    /// column of `setosa`, `versicolor`, ...); empty for class indices and unlabelled data.
+    pub fn class_names(&self) -> &[String] {
+        &self.data.classes
     }
 
     /// Number of examples of each class, `[n_classes]`; empty when unlabelled.
@@ -472,7 +484,9 @@ impl Splits {
     /// # Errors
     /// [`DataError::InvalidSplit`] for splits that leave no training examples;
     /// [`DataError::ShapeMismatch`] for a test set of another width; [`DataError::BadTable`]
-    /// for a test set labelled when the training set is not, or the other way round.
+    /// for a test set labelled when the training set is not, or the other way round, or whose
+    /// classes are named otherwise (read it onto the training file's names:
+    /// [`crate::TableOptions::classes`]).
     pub fn of_examples(
         all: ExampleSet,
         test_set: Option<ExampleSet>,
@@ -497,6 +511,18 @@ impl Splits {
                         reason: format!(
                             "has no labels but {} has: name the label column of both",
                             labelled.source().display()
+                        ),
+                    });
+                }
+                if test.class_names() != all.class_names() {
+                    return Err(DataError::BadTable {
+                        path: test.source().to_path_buf(),
+                        reason: format!(
+                            "its labels are {}, those of {} {}: give both files' classes the \
+                             same way",
+                            label_kind(&test),
+                            all.source().display(),
+                            label_kind(&all)
                         ),
                     });
                 }
@@ -531,6 +557,14 @@ impl Splits {
     /// [`ExampleSet::n_classes`]).
     pub fn n_classes(&self) -> usize {
         self.train.n_classes().max(self.test.n_classes())
+    }
+}
+
+/// How `set` gives its classes, for an error: "class indices", or the names.
+fn label_kind(set: &ExampleSet) -> String {
+    match set.class_names() {
+        [] => "class indices".into(),
+        names => format!("the names {}", crate::table::shown(names)),
     }
 }
 
@@ -803,6 +837,7 @@ mod tests {
                     cols: 2,
                     values: vec![0.0; 8],
                     labels: Some(vec![0, 1, 2, 0]),
+                    classes: Vec::new(),
                     image: None,
                     names: names.map(String::from).to_vec(),
                 },
@@ -830,6 +865,56 @@ mod tests {
         assert!(check_columns(Path::new("x.npy"), &[], &["a".into()]).is_ok());
     }
 
+    #[test]
+    fn a_test_file_whose_classes_are_given_otherwise_is_refused() {
+        let with_classes = |source: &str, classes: &[&str]| {
+            ExampleSet::from_table(
+                source,
+                Table {
+                    rows: 4,
+                    cols: 2,
+                    values: vec![0.0; 8],
+                    labels: Some(vec![0, 1, 2, 0]),
+                    classes: classes.iter().map(|c| c.to_string()).collect(),
+                    image: None,
+                    names: Vec::new(),
+                },
+            )
+        };
+        let split = |train, test| {
+            Splits::of_examples(
+                train,
+                Some(test),
+                SplitSize::Count(1),
+                SplitSize::Count(0),
+                1,
+            )
+        };
+        let abc = ["a", "b", "c"];
+        let named = split(
+            with_classes("train.csv", &abc),
+            with_classes("test.csv", &abc),
+        );
+        assert_eq!(named.unwrap().n_classes(), 3);
+        let Err(err) = split(
+            with_classes("train.csv", &[]),
+            with_classes("test.csv", &abc),
+        ) else {
+            panic!("names against class indices were taken");
+        };
+        assert_eq!(
+            err.to_string(),
+            "test.csv: its labels are the names a, b, c, those of train.csv class indices: give \
+             both files' classes the same way"
+        );
+        // Names not seen in a file still count as its classes.
+        let five = with_classes("train.csv", &["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            (five.n_classes(), five.label_counts()),
+            (5, vec![2, 1, 1, 0, 0])
+        );
+    }
+
     /// A labelled table of `n` rows `[i, 10 i]` with class `i % 3`.
     fn table(n: usize) -> ExampleSet {
         let values = (0..n).flat_map(|i| [i as f32, 10.0 * i as f32]).collect();
@@ -840,6 +925,7 @@ mod tests {
                 cols: 2,
                 values,
                 labels: Some((0..n).map(|i| i % 3).collect()),
+                classes: Vec::new(),
                 image: None,
                 names: vec!["a".into(), "b".into()],
             },
@@ -921,6 +1007,7 @@ mod tests {
             cols,
             values,
             labels,
+            classes: Vec::new(),
             image: None,
             names,
         };

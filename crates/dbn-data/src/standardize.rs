@@ -86,6 +86,7 @@ mod tests {
                 cols,
                 values,
                 labels: None,
+                classes: Vec::new(),
                 image: None,
                 names: Vec::new(),
             },

@@ -2,18 +2,20 @@
 //! and IDX images; and the table written back as `.npy` or CSV, for numpy and scikit-learn.
 //!
 //! Every value is checked as it is read: a cell that is not a number, a NaN or an infinity, a
-//! label that is not a whole number of at least 0, rows of different lengths, features and
+//! label that is neither a whole number of at least 0 nor (in a CSV column of names) a class
+//! name, rows of different lengths, features and
 //! labels of different counts, each refused with a [`DataError`] naming the file and the line
 //! (CSV, counted from 1 as an editor shows it, the header included) or row (NumPy, from 0) and
 //! the column.
 //!
 //! | file | features | labels |
 //! | --- | --- | --- |
-//! | `.csv` (header optional: a first line with a cell that is not a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any |
+//! | `.csv` (header optional: a first line with a cell that is not a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any: class indices, or class names (`setosa`, `M`), numbered in sorted order |
 //! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64`, other integers taken as they are, or `uint8` (grey levels, divided by 255) | none |
 //! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), of integers, if any |
 //! | IDX (`*-idx3-ubyte`, optionally gzipped) | the images, grey levels divided by 255 | none |
 
+use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -33,6 +35,9 @@ pub struct Table {
     pub values: Vec<f32>,
     /// One class index per row, when the file has labels.
     pub labels: Option<Vec<usize>>,
+    /// The classes' names in class order, when a CSV label column holds names (`setosa`,
+    /// `M`) rather than class indices: label `k` is `classes[k]`. Empty otherwise.
+    pub classes: Vec<String>,
     /// `[height, width]` when each example is an image (IDX, or a `[n, h, w]` array).
     pub image: Option<[usize; 2]>,
     /// The features' names: a CSV file's header (the label column left out); empty otherwise.
@@ -45,6 +50,10 @@ pub struct TableOptions {
     /// The CSV column of each row's class: its header name, or its index from 0; `None` for
     /// unlabelled data.
     pub label_column: Option<String>,
+    /// Class names already known (a training file's, a model's): a label column of names is
+    /// read onto these, and a name not among them is an error. Empty: a column of names gives
+    /// its own, sorted.
+    pub classes: Vec<String>,
 }
 
 /// Arrays of an `.npz` archive taken as the features, in order of preference.
@@ -73,11 +82,18 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
         ));
     }
     if name.ends_with(".csv") {
-        read_csv(path, options.label_column.as_deref())
+        read_csv(path, options)
     } else if name.ends_with(".npy") {
         read_npy(path)
     } else if name.ends_with(".npz") {
-        read_npz(path)
+        let table = read_npz(path)?;
+        if table.labels.is_some() && !options.classes.is_empty() {
+            return Err(bad_table(
+                path,
+                indices_for_names(&options.classes, "its labels array holds class indices"),
+            ));
+        }
+        Ok(table)
     } else if idx {
         let images = read_images(path)?;
         if images.count == 0 {
@@ -92,6 +108,7 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
                 .map(|&p| f32::from(p) / 255.0)
                 .collect(),
             labels: None,
+            classes: Vec::new(),
             image: Some([images.rows, images.cols]),
             names: Vec::new(),
         })
@@ -181,15 +198,133 @@ fn class(value: f64) -> std::result::Result<usize, String> {
     Ok(value as usize)
 }
 
+/// Why labels given as class indices are refused where the classes are `named`: `what` holds
+/// indices, which could only be matched to the names by guessing the order.
+fn indices_for_names(named: &[String], what: &str) -> String {
+    format!(
+        "{what}, but the classes are named ({}): give each example's class by its name",
+        shown(named)
+    )
+}
+
+/// At most eight of `names`, comma-separated, and how many more.
+pub(crate) fn shown(names: &[String]) -> String {
+    let list = names[..names.len().min(8)].join(", ");
+    match names.len() {
+        n if n > 8 => format!("{list} and {} more", n - 8),
+        _ => list,
+    }
+}
+
+/// A CSV label column as it is read, cell by cell: class indices (whole numbers from 0), or
+/// class names, whichever its first cell is; names are read onto the classes already known
+/// or, where none are, gathered and sorted when the column ends.
+struct LabelColumn<'a> {
+    /// Classes already known ([`TableOptions::classes`]).
+    known: &'a [String],
+    /// Whether the cells are names; decided by the first.
+    named: Option<bool>,
+    /// Each name's class: its place in `known`, or where none are known, its place in `seen`.
+    classes: HashMap<String, usize>,
+    /// The names in the order they first appeared, when none are known.
+    seen: Vec<String>,
+    /// Each row's class so far.
+    labels: Vec<usize>,
+}
+
+impl<'a> LabelColumn<'a> {
+    fn new(known: &'a [String]) -> Self {
+        Self {
+            known,
+            named: None,
+            classes: known.iter().cloned().zip(0..).collect(),
+            seen: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Reads the label `cell` of the next row, or says why it is not one.
+    fn push(&mut self, cell: &str) -> std::result::Result<(), String> {
+        let is_number = cell.parse::<f64>().is_ok();
+        let named = *self.named.get_or_insert(!is_number);
+        let class = match (named, is_number) {
+            (false, true) if !self.known.is_empty() => Err(indices_for_names(
+                self.known,
+                &format!("label {cell} is a class index"),
+            )),
+            (false, true) => number(cell).and_then(class),
+            (false, false) => Err(format!(
+                "label {cell:?} is not a number, but the labels above are class indices; a \
+                 label column holds class indices or class names, not both"
+            )),
+            (true, true) => Err(format!(
+                "label {cell} is a number, but the labels above are class names; a label \
+                 column holds class indices or class names, not both"
+            )),
+            (true, false) => self.name(cell),
+        }?;
+        self.labels.push(class);
+        Ok(())
+    }
+
+    /// The class of the name `cell`.
+    fn name(&mut self, cell: &str) -> std::result::Result<usize, String> {
+        if let Some(&class) = self.classes.get(cell) {
+            return Ok(class);
+        }
+        if cell.is_empty() {
+            return Err("no label (an empty cell)".into());
+        }
+        if !self.known.is_empty() {
+            return Err(format!(
+                "class {cell:?} is not one of the training data's: {}",
+                shown(self.known)
+            ));
+        }
+        if self.seen.len() == MAX_CLASSES {
+            return Err(format!(
+                "a class name beyond the {MAX_CLASSES} before it (is this column an \
+                 identifier?)"
+            ));
+        }
+        self.classes.insert(cell.to_string(), self.seen.len());
+        self.seen.push(cell.to_string());
+        Ok(self.seen.len() - 1)
+    }
+
+    /// Each row's class and the classes' names (empty for class indices): names gathered here
+    /// sorted, so that one set of names gives one numbering whatever the rows' order.
+    fn finish(self) -> (Vec<usize>, Vec<String>) {
+        if self.named != Some(true) {
+            return (self.labels, Vec::new());
+        }
+        if !self.known.is_empty() {
+            return (self.labels, self.known.to_vec());
+        }
+        let mut order: Vec<usize> = (0..self.seen.len()).collect();
+        order.sort_by(|&a, &b| self.seen[a].cmp(&self.seen[b]));
+        let mut class = vec![0; order.len()];
+        for (sorted, &first_seen) in order.iter().enumerate() {
+            class[first_seen] = sorted;
+        }
+        let labels = self.labels.iter().map(|&l| class[l]).collect();
+        let names = order.into_iter().map(|i| self.seen[i].clone()).collect();
+        (labels, names)
+    }
+}
+
 /// Reads a CSV file: a header if its first line has a cell that is not a number, then one
-/// example per line; the column `label_column` (a header name, or an index from 0), if given,
-/// holds each example's class.
+/// example per line; the column [`TableOptions::label_column`] (a header name, or an index
+/// from 0), if given, holds each example's class: class indices (whole numbers from 0), or
+/// class names, numbered in sorted order or as [`TableOptions::classes`] gives them.
 ///
 /// # Errors
 /// [`DataError::Io`] if it cannot be read; [`DataError::BadTable`] for no examples, a label
 /// column it does not have, or lines of different lengths; [`DataError::BadCell`] for a cell
-/// that is not a finite number or a label that is not a class index.
-pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
+/// that is not a finite number, a label that is not a class index in a column of them, a
+/// number or an empty cell in a column of names, a name not among the known classes, or a
+/// class index where the known classes are named.
+pub fn read_csv(path: &Path, options: &TableOptions) -> Result<Table> {
     let io = |e: std::io::Error| DataError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -239,7 +374,9 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
         (0..first.len()).map(|i| i.to_string()).collect()
     };
     let width = header.len();
-    let label = label_column
+    let label = options
+        .label_column
+        .as_deref()
         .map(|wanted| {
             header
                 .iter()
@@ -258,7 +395,7 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
         })
         .transpose()?;
     let mut values = Vec::new();
-    let mut labels = label.map(|_| Vec::new());
+    let mut labels = label.map(|_| LabelColumn::new(&options.classes));
     let mut rows = 0;
     let mut record = if has_header { None } else { Some(first) };
     loop {
@@ -283,13 +420,11 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
         }
         for (i, cell) in current.iter().enumerate() {
             let at = || format!("line {line}, column {:?}", header[i]);
-            let value = number(cell).map_err(|reason| bad_cell(path, at(), reason))?;
             match (&mut labels, label) {
-                (Some(labels), Some(l)) if l == i => {
-                    labels.push(class(value).map_err(|reason| bad_cell(path, at(), reason))?);
-                }
-                _ => values.push(value as f32),
+                (Some(labels), Some(l)) if l == i => labels.push(cell),
+                _ => number(cell).map(|value| values.push(value as f32)),
             }
+            .map_err(|reason| bad_cell(path, at(), reason))?;
         }
         rows += 1;
     }
@@ -306,11 +441,16 @@ pub fn read_csv(path: &Path, label_column: Option<&str>) -> Result<Table> {
     } else {
         Vec::new()
     };
+    let (labels, classes) = match labels.map(LabelColumn::finish) {
+        Some((labels, classes)) => (Some(labels), classes),
+        None => (None, Vec::new()),
+    };
     Ok(Table {
         rows,
         cols: width - usize::from(label.is_some()),
         values,
         labels,
+        classes,
         image: None,
         names,
     })
@@ -419,6 +559,7 @@ fn features(array: Array, path: &Path, what: &str) -> Result<Table> {
         cols,
         values: array.values.iter().map(|&v| (v / scale) as f32).collect(),
         labels: None,
+        classes: Vec::new(),
         image,
         names: Vec::new(),
     })
@@ -575,8 +716,17 @@ mod tests {
     }
 
     fn csv(text: &str, label: Option<&str>) -> Result<Table> {
+        csv_of(text, label, &[])
+    }
+
+    /// `text` read as a CSV file with the label column `label` onto the classes `known`.
+    fn csv_of(text: &str, label: Option<&str>, known: &[&str]) -> Result<Table> {
         let (_dir, path) = file("data.csv", text.as_bytes());
-        read_csv(&path, label)
+        let options = TableOptions {
+            label_column: label.map(str::to_string),
+            classes: known.iter().map(|s| s.to_string()).collect(),
+        };
+        read_table(&path, &options)
     }
 
     /// The error of `result`, as a user reads it, with the file's folder cut off.
@@ -613,6 +763,83 @@ mod tests {
         assert_eq!(table.values, [0.25, 0.75, 1.0, 0.0]);
         assert_eq!(table.labels, Some(vec![1, 2]));
         assert!(table.names.is_empty());
+    }
+
+    #[test]
+    fn class_names_are_numbered_in_sorted_order_whatever_the_rows_order() {
+        let text = "x,species\n1,virginica\n2,setosa\n3,virginica\n4,versicolor\n";
+        let table = csv(text, Some("species")).unwrap();
+        assert_eq!(table.classes, ["setosa", "versicolor", "virginica"]);
+        assert_eq!(table.labels, Some(vec![2, 0, 2, 1]));
+        assert_eq!(
+            (table.values, table.names),
+            (vec![1.0, 2.0, 3.0, 4.0], vec!["x".into()])
+        );
+        // Without a header too: the label cell of the first line is no number, the rest are.
+        let headless = csv("0.5,M\n0.25,B\n", Some("1")).unwrap();
+        assert_eq!(
+            (headless.classes, headless.labels),
+            (vec!["B".into(), "M".into()], Some(vec![1, 0]))
+        );
+        // Class indices name no classes.
+        assert!(csv("x,y\n1,2\n", Some("y")).unwrap().classes.is_empty());
+    }
+
+    #[test]
+    fn class_names_are_read_onto_the_known_classes() {
+        let known = ["B", "M", "X"];
+        let table = csv_of("x,y\n1,M\n2,B\n3,M\n", Some("y"), &known).unwrap();
+        assert_eq!(
+            table.labels,
+            Some(vec![1, 0, 1]),
+            "X, absent here, keeps its number"
+        );
+        assert_eq!(table.classes, known);
+        let unknown = message(csv_of("x,y\n1,M\n2,Q\n", Some("y"), &known));
+        assert!(
+            unknown.contains(
+                "line 3, column \"y\": class \"Q\" is not one of the training data's: B, M, X"
+            ),
+            "{unknown}"
+        );
+        let indices = message(csv_of("x,y\n1,0\n", Some("y"), &known));
+        assert!(
+            indices.contains("line 2, column \"y\": label 0 is a class index, but the classes are named (B, M, X)"),
+            "{indices}"
+        );
+        // Unlabelled, known classes change nothing.
+        assert_eq!(csv_of("x,y\n1,2\n", None, &known).unwrap().labels, None);
+    }
+
+    #[test]
+    fn a_label_column_of_both_kinds_is_refused_at_the_first_of_the_other() {
+        let cases = [
+            (
+                "x,y\n1,a\n2,b\n3,4\n",
+                "line 4, column \"y\": label 4 is a number, but the labels above are class names",
+            ),
+            (
+                "x,y\n1,0\n2,NA\n",
+                "line 3, column \"y\": label \"NA\" is not a number, but the labels above are class indices",
+            ),
+            (
+                "x,y\n1,a\n2,\n",
+                "line 3, column \"y\": no label (an empty cell)",
+            ),
+        ];
+        for (text, expected) in cases {
+            let got = message(csv(text, Some("y")));
+            assert!(got.contains(expected), "{text:?}: {got}");
+        }
+        let many: String = (0..=MAX_CLASSES).map(|i| format!("1,id{i}\n")).collect();
+        let got = message(csv(&format!("x,y\n{many}"), Some("y")));
+        assert!(
+            got.contains(&format!(
+                "line {}, column \"y\": a class name beyond the {MAX_CLASSES}",
+                MAX_CLASSES + 2
+            )),
+            "{got}"
+        );
     }
 
     #[test]
@@ -776,6 +1003,17 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
             let got = read(name).unwrap_err().to_string();
             assert!(got.contains(expected), "{name}: {got}");
         }
+        let named = TableOptions {
+            classes: vec!["cat".into(), "dog".into()],
+            ..TableOptions::default()
+        };
+        let got = read_table(&dir.path().join("data.npz"), &named)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            got.contains("data.npz: its labels array holds class indices, but the classes are named (cat, dog)"),
+            "{got}"
+        );
         // Ours, read by numpy.
         std::fs::write(
             dir.path().join("ours.npy"),

@@ -85,6 +85,7 @@ fn the_shipped_table_matches_its_sha256sums_and_its_description() {
     assert_eq!(sha256(&bytes), expected, "{name} does not match SHA256SUMS");
     let options = dbn_data::TableOptions {
         label_column: Some("benign".into()),
+        ..Default::default()
     };
     let table = dbn_data::read_table(&dir.join(name), &options).unwrap();
     assert_eq!((table.rows, table.cols), (569, 30), "data/wdbc/README.md");

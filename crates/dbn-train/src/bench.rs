@@ -279,6 +279,7 @@ fn labelled_examples<B: Backend>(
                 .map(|l| l as usize)
                 .collect(),
         ),
+        classes: Vec::new(),
         image: None,
         names: Vec::new(),
     };

@@ -157,8 +157,10 @@ struct DataSource {
     /// --data's examples].
     #[arg(long, value_name = "FILE")]
     test_data: Option<PathBuf>,
-    /// The CSV column holding each example's class (its header name, or its index from 0); it
-    /// is not a feature. Without it a CSV file is unlabelled: `dbn pretrain` only.
+    /// The CSV column holding each example's class (its header name, or its index from 0): class
+    /// indices 0 to K-1, or class names (setosa, M, ...: numbered in sorted order, kept in the
+    /// run's data.json, and given back by `dbn predict`); it is not a feature. Without it a CSV
+    /// file is unlabelled: `dbn pretrain` only.
     #[arg(long, value_name = "COLUMN")]
     label_column: Option<String>,
     /// Examples of a --data file held out for testing when there is no --test-data: a count,
@@ -479,8 +481,9 @@ struct InputArgs {
     /// to grey levels and resized to the model's square input
     #[arg(value_name = "INPUT", required = true)]
     inputs: Vec<PathBuf>,
-    /// The CSV column holding each example's class (its header name, or its index from 0); it
-    /// is not a feature. With labels, `dbn predict` also prints its accuracy (`dbn encode`
+    /// The CSV column holding each example's class (its header name, or its index from 0), as
+    /// the training data gave them (class indices, or names); it is not a feature. With
+    /// labels, `dbn predict` also prints its accuracy (`dbn encode`
     /// leaves them out of the features)
     #[arg(long, value_name = "COLUMN")]
     label_column: Option<String>,
@@ -497,6 +500,7 @@ impl InputArgs {
             paths: &self.inputs,
             table: TableOptions {
                 label_column: self.label_column.clone(),
+                ..TableOptions::default()
             },
             invert: self.invert,
         }
@@ -947,9 +951,14 @@ fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Bo
     println!();
     let classes = report.splits.iter().map(|s| s.label_counts.len()).max();
     let columns = classes.filter(|&k| k <= MAX_CLASS_COLUMNS).unwrap_or(0);
+    // Each class's column headed by its name where the data name them, as wide as that.
+    let heads: Vec<String> = (0..columns)
+        .map(|k| report.class_names.get(k).cloned().unwrap_or(k.to_string()))
+        .collect();
+    let widths: Vec<usize> = heads.iter().map(|h| h.chars().count().max(6)).collect();
     print!("{:<12}{:>8} {:>11}", "split", "examples", "mean");
-    for class in 0..columns {
-        print!(" {class:>6}");
+    for (head, width) in heads.iter().zip(&widths) {
+        print!(" {head:>width$}");
     }
     println!();
     for split in &report.splits {
@@ -959,8 +968,8 @@ fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Bo
             split.images,
             mean_cell(split.mean)
         );
-        for count in split.label_counts.iter().take(columns) {
-            print!(" {count:>6}");
+        for (count, width) in split.label_counts.iter().zip(&widths) {
+            print!(" {count:>width$}");
         }
         println!();
     }

@@ -992,6 +992,8 @@ pub struct Predictions {
     pub probabilities: Vec<f32>,
     /// The classifier's outputs per example (1 for a single sigmoid unit: P(class 1)).
     pub n_outputs: usize,
+    /// The classes' names, where the training data named them; empty for class indices.
+    pub class_names: Vec<String>,
 }
 
 impl Predictions {
@@ -1006,32 +1008,48 @@ impl Predictions {
         Some(right as f64 / labels.len().max(1) as f64)
     }
 
-    /// The predictions as CSV: `input,predicted,p_0,…` and, with labels, `label`.
+    /// Class `k` as the CSV shows it: its name where the classes are named, else its index.
+    pub fn class(&self, k: usize) -> String {
+        self.class_names
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| k.to_string())
+    }
+
+    /// The predictions as CSV: `input,predicted,p_0,…` and, with labels, `label`; where the
+    /// classes are named, the classes by name and the probabilities' columns `p_NAME`.
     pub fn csv(&self) -> Vec<u8> {
         let mut writer = String::from("input,predicted");
-        for k in 0..self.n_outputs {
-            writer.push_str(&format!(",p_{k}"));
+        // One sigmoid output: P(class 1).
+        let first = usize::from(self.n_outputs == 1);
+        for k in first..first + self.n_outputs {
+            writer.push_str(&format!(",{}", csv_cell(&format!("p_{}", self.class(k)))));
         }
         if self.inputs.labels.is_some() {
             writer.push_str(",label");
         }
         writer.push('\n');
         for (i, source) in self.inputs.sources.iter().enumerate() {
-            let quoted = if source.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", source.replace('"', "\"\""))
-            } else {
-                source.clone()
-            };
-            writer.push_str(&format!("{quoted},{}", self.classes[i]));
+            let predicted = csv_cell(&self.class(self.classes[i]));
+            writer.push_str(&format!("{},{predicted}", csv_cell(source)));
             for p in &self.probabilities[i * self.n_outputs..(i + 1) * self.n_outputs] {
                 writer.push_str(&format!(",{p:.6}"));
             }
             if let Some(labels) = &self.inputs.labels {
-                writer.push_str(&format!(",{}", labels[i]));
+                writer.push_str(&format!(",{}", csv_cell(&self.class(labels[i]))));
             }
             writer.push('\n');
         }
         writer.into_bytes()
+    }
+}
+
+/// `text` as one CSV cell: quoted where it holds a comma, a quote or a line break.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
     }
 }
 
@@ -1067,10 +1085,21 @@ fn model_inputs(
 ) -> Result<Inputs, Box<dyn Error>> {
     let info = DataInfo::of_model(model)?;
     let features = info.as_ref().map_or(&[][..], |info| &info.features);
-    let (paths, table, invert) = (settings.paths, &settings.table, settings.invert);
-    read_inputs(paths, width, table, invert, features)?
+    let classes = class_names(info.as_ref());
+    let table = TableOptions {
+        classes: classes.to_vec(),
+        ..settings.table.clone()
+    };
+    let (paths, invert) = (settings.paths, settings.invert);
+    read_inputs(paths, width, &table, invert, features)?
         .for_model(info.as_ref())
         .map_err(Into::into)
+}
+
+/// The classes' names of a model's data (empty for class indices, or a model without a
+/// `data.json`).
+fn class_names(info: Option<&DataInfo>) -> &[String] {
+    info.map_or(&[][..], |info| &info.class_names)
 }
 
 /// `dbn predict`: the classes and class probabilities the fine-tuned classifier saved in
@@ -1087,6 +1116,7 @@ pub fn predict<B: Backend>(
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
     let inputs = model_inputs(model, width, settings)?;
+    let class_names = class_names(DataInfo::of_model(model)?.as_ref()).to_vec();
     if let Some(labels) = &inputs.labels {
         check_labels(net.n_outputs(), labels, |at| inputs.sources[at].clone())?;
     }
@@ -1106,6 +1136,7 @@ pub fn predict<B: Backend>(
         classes,
         probabilities,
         n_outputs: net.n_outputs(),
+        class_names,
     })
 }
 
@@ -1236,6 +1267,8 @@ pub struct DataReport {
     pub image: Option<[usize; 2]>,
     /// The lowest and highest training value.
     pub range: Option<(f32, f32)>,
+    /// The classes' names, where the labels are names; empty for class indices.
+    pub class_names: Vec<String>,
     /// Seconds to load and check the files.
     pub seconds: f64,
     /// The three splits.
@@ -1268,6 +1301,7 @@ pub fn data_report<B: Backend>(
         width: splits.train.width(),
         image: splits.train.image_shape(),
         range: splits.train.value_range(),
+        class_names: splits.train.class_names().to_vec(),
         seconds,
         splits: vec![
             report("train", &splits.train),

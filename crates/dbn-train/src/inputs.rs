@@ -97,7 +97,8 @@ fn is_picture(path: &Path) -> bool {
 }
 
 /// Reads every file of `paths` for a model of `width` inputs whose training data named their
-/// `features` (a CSV header; empty when they named none).
+/// `features` (a CSV header; empty when they named none) and, where they named their classes,
+/// the classes `options.classes` (labels given by name are read onto them).
 ///
 /// # Errors
 /// One line naming the file: unreadable, of an unknown kind, a bad cell, a table of another
@@ -137,6 +138,15 @@ pub fn read_inputs(
             .into());
         }
         dbn_data::check_columns(path, &table.names, features)?;
+        if options.classes.is_empty() && !table.classes.is_empty() {
+            return Err(format!(
+                "{}: its labels are class names ({}), but the model was trained on class \
+                 indices (0 to K-1)",
+                path.display(),
+                table.classes.join(", ")
+            )
+            .into());
+        }
         let name = path.display();
         inputs
             .sources
@@ -288,6 +298,7 @@ mod tests {
         std::fs::write(&path, "a,b,y\n0,1,3\n1,0,4\n").unwrap();
         let options = TableOptions {
             label_column: Some("y".into()),
+            ..TableOptions::default()
         };
         let inputs =
             read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto, &[]).unwrap();
@@ -329,6 +340,28 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("data.csv: feature column 1 is \"a\" here and \"b\" in the training"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn labels_given_by_name_are_read_onto_the_models_classes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.csv");
+        std::fs::write(&path, "a,b,y\n0,1,dog\n1,0,bird\n").unwrap();
+        let mut options = TableOptions {
+            label_column: Some("y".into()),
+            classes: ["bird", "cat", "dog"].map(String::from).to_vec(),
+        };
+        let read = |options: &TableOptions| {
+            read_inputs(std::slice::from_ref(&path), 2, options, Invert::Auto, &[])
+        };
+        assert_eq!(read(&options).unwrap().labels, Some(vec![2, 0]));
+        // A model trained on class indices has no names to read them onto.
+        options.classes.clear();
+        let err = read(&options).unwrap_err().to_string();
+        assert!(
+            err.ends_with("data.csv: its labels are class names (bird, dog), but the model was trained on class indices (0 to K-1)"),
             "{err}"
         );
     }

@@ -130,6 +130,11 @@ pub struct DataInfo {
     pub image: Option<[usize; 2]>,
     /// Classes (one more than the highest label); 0 for unlabelled data.
     pub classes: usize,
+    /// The classes' names in class order, where the labels were names (a CSV label column of
+    /// `setosa`, `versicolor`, ...): new inputs' labels are read onto them, and `dbn predict`
+    /// answers with them. Empty for class indices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
     /// The visible units chosen.
     pub visible: VisibleUnits,
     /// The standardisation of Gaussian units' data, fitted on the training examples.
@@ -248,14 +253,22 @@ pub fn load_splits(
     if !path.exists() {
         return Err(format!("--data {}: no such file or folder", path.display()).into());
     }
-    let options = TableOptions {
+    let mut options = TableOptions {
         label_column: request.label_column.clone(),
+        classes: Vec::new(),
     };
-    let read = |path: &Path| -> Result<ExampleSet, DataError> {
-        Ok(ExampleSet::from_table(path, read_table(path, &options)?))
+    let read = |path: &Path, options: &TableOptions| -> Result<ExampleSet, DataError> {
+        Ok(ExampleSet::from_table(path, read_table(path, options)?))
     };
-    let all = read(path)?;
-    let test = request.test.as_deref().map(read).transpose()?;
+    let all = read(path, &options)?;
+    // A test file's class names are numbered as the training file's, which need not all
+    // appear in it.
+    options.classes = all.class_names().to_vec();
+    let test = request
+        .test
+        .as_deref()
+        .map(|test| read(test, &options))
+        .transpose()?;
     if test.is_none() && request.test_split.of(all.len()) == 0 {
         return Err(format!(
             "--test-split {}: holds out no test examples of {} ({} examples); give a larger \
@@ -493,12 +506,17 @@ fn small_data_pretraining(
     }
 }
 
-/// A line naming the classes, of `classes` (labels are class indices from 0), that have no
-/// examples among the training `counts` (one per class from 0, shorter when the largest
-/// labels are missing), and those of them that one of the `held_out` counts (validation and
-/// test, alike) has examples of, which no model trained on `counts` can predict; `None` when
-/// every class has training examples.
-fn empty_classes_note(counts: &[usize], held_out: &[&[usize]], classes: usize) -> Option<String> {
+/// A line naming the classes, of `classes` (labels are class indices from 0, or the `names`
+/// where the data named them), that have no examples among the training `counts` (one per
+/// class from 0, shorter when the largest labels are missing), and those of them that one of
+/// the `held_out` counts (validation and test, alike) has examples of, which no model trained
+/// on `counts` can predict; `None` when every class has training examples.
+fn empty_classes_note(
+    counts: &[usize],
+    held_out: &[&[usize]],
+    classes: usize,
+    names: &[String],
+) -> Option<String> {
     let count = |counts: &[usize], class: usize| counts.get(class).copied().unwrap_or(0);
     let empty: Vec<usize> = (0..classes).filter(|&c| count(counts, c) == 0).collect();
     if empty.is_empty() {
@@ -509,30 +527,41 @@ fn empty_classes_note(counts: &[usize], held_out: &[&[usize]], classes: usize) -
         .copied()
         .filter(|&c| held_out.iter().any(|counts| count(counts, c) > 0))
         .collect();
+    let (kind, advice) = match names {
+        [] => (
+            format!("labels are class indices, 0 to {}", classes - 1),
+            " (number the labels 0 to K-1 without gaps to drop them)",
+        ),
+        _ => ("labels are class names".to_string(), ""),
+    };
     let mut note = format!(
-        "labels: {classes} classes (labels are class indices, 0 to {}); no training examples \
-         of {}: the model keeps an output for each, which training only teaches to stay off \
-         (number the labels 0 to K-1 without gaps to drop them)",
-        classes - 1,
-        classes_named(&empty)
+        "labels: {classes} classes ({kind}); no training examples of {}: the model keeps an \
+         output for each, which training only teaches to stay off{advice}",
+        classes_named(&empty, names)
     );
     if !unpredictable.is_empty() {
         note += &format!(
             "; the validation or test examples of {} can never be predicted right",
-            classes_named(&unpredictable)
+            classes_named(&unpredictable, names)
         );
     }
     Some(note)
 }
 
-/// "class 3", "classes 0, 4", or the first eight and how many more.
-fn classes_named(classes: &[usize]) -> String {
+/// "class 3", "classes 0, 4", or the first eight and how many more; by their `names` where
+/// the data named the classes.
+fn classes_named(classes: &[usize], names: &[String]) -> String {
     let noun = if classes.len() == 1 {
         "class"
     } else {
         "classes"
     };
-    let shown: Vec<String> = classes.iter().take(8).map(usize::to_string).collect();
+    let name = |&c: &usize| {
+        names
+            .get(c)
+            .map_or(c.to_string(), |name| format!("{name:?}"))
+    };
+    let shown: Vec<String> = classes.iter().take(8).map(name).collect();
     match classes.len() {
         n if n > 8 => format!("{noun} {} and {} more", shown.join(", "), n - 8),
         _ => format!("{noun} {}", shown.join(", ")),
@@ -613,6 +642,7 @@ pub fn load_data(
         width,
         image: splits.train.image_shape(),
         classes,
+        class_names: splits.train.class_names().to_vec(),
         visible,
         standardization,
         test_split: (!request.path.is_dir() && request.test.is_none())
@@ -638,7 +668,9 @@ pub fn load_data(
     if uses_labels {
         let (valid, test) = (splits.valid.label_counts(), splits.test.label_counts());
         let held_out: [&[usize]; 2] = [&valid, &test];
-        if let Some(note) = empty_classes_note(&labelled.label_counts(), &held_out, classes) {
+        let names = info.class_names.as_slice();
+        if let Some(note) = empty_classes_note(&labelled.label_counts(), &held_out, classes, names)
+        {
             println!("{note}");
         }
     }
@@ -1468,25 +1500,36 @@ mod tests {
     #[test]
     fn classes_without_training_examples_are_named() {
         // Labels 1..=3: class 0 empty, and in no held-out split either.
-        let note = empty_classes_note(&[0, 4, 2, 7], &[&[0, 1, 1, 1]], 4).expect("class 0");
+        let note = empty_classes_note(&[0, 4, 2, 7], &[&[0, 1, 1, 1]], 4, &[]).expect("class 0");
         assert!(note.contains("4 classes"), "{note}");
         assert!(note.contains("of class 0:"), "{note}");
         assert!(!note.contains("predicted right"), "{note}");
         // Class 4 only in the test data (no training count at all), class 1 nowhere.
-        let note = empty_classes_note(&[3, 0, 2, 7], &[&[1, 0, 1, 1], &[0, 0, 0, 0, 2]], 5)
+        let note = empty_classes_note(&[3, 0, 2, 7], &[&[1, 0, 1, 1], &[0, 0, 0, 0, 2]], 5, &[])
             .expect("1 and 4");
         assert!(note.contains("of classes 1, 4:"), "{note}");
         assert!(
             note.contains("examples of class 4 can never be predicted"),
             "{note}"
         );
-        let many = empty_classes_note(&[0; 12], &[], 12).expect("all empty");
+        let many = empty_classes_note(&[0; 12], &[], 12, &[]).expect("all empty");
         assert!(
             many.contains("classes 0, 1, 2, 3, 4, 5, 6, 7 and 4 more"),
             "{many}"
         );
-        assert_eq!(empty_classes_note(&[1, 1, 1], &[&[0, 0, 0]], 3), None);
-        assert_eq!(empty_classes_note(&[], &[], 0), None);
+        assert_eq!(empty_classes_note(&[1, 1, 1], &[&[0, 0, 0]], 3, &[]), None);
+        assert_eq!(empty_classes_note(&[], &[], 0, &[]), None);
+        // Named classes are named, without the advice on numbering.
+        let names = ["bird", "cat", "dog"].map(String::from);
+        let note = empty_classes_note(&[4, 0, 2], &[&[1, 1, 1]], 3, &names).expect("cat");
+        assert!(
+            note.starts_with("labels: 3 classes (labels are class names); no training examples of class \"cat\": "),
+            "{note}"
+        );
+        assert!(
+            note.ends_with("of class \"cat\" can never be predicted right"),
+            "{note}"
+        );
     }
 
     #[test]

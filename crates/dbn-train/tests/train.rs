@@ -961,6 +961,109 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     assert!(table.values.iter().all(|p| (0.0..=1.0).contains(p)));
 }
 
+/// The shipped wdbc table with its classes named in a `diagnosis` column, as the original
+/// data set gives them (`M`, `B`), rows `rows` of it, written to `path`.
+fn wdbc_named(path: &Path, rows: std::ops::Range<usize>) {
+    let text = std::fs::read_to_string(wdbc()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().replace("benign", "diagnosis");
+    let mut named = header + "\n";
+    for line in lines.skip(rows.start).take(rows.len()) {
+        let (features, benign) = line.rsplit_once(',').unwrap();
+        let diagnosis = if benign == "1" { "B" } else { "M" };
+        named += &format!("{features},{diagnosis}\n");
+    }
+    std::fs::write(path, named).unwrap();
+}
+
+#[test]
+fn classes_named_in_a_csv_are_trained_tested_and_predicted_by_name() {
+    let root = tempfile::tempdir().unwrap();
+    let (train, test) = (root.path().join("train.csv"), root.path().join("test.csv"));
+    wdbc_named(&train, 0..450);
+    wdbc_named(&test, 450..569);
+    let dir = root.path().join("run");
+    let (out, train, test) = (
+        dir.to_str().unwrap(),
+        train.to_str().unwrap(),
+        test.to_str().unwrap(),
+    );
+    let named = ["--label-column", "diagnosis"];
+    let quick = [
+        "--layers",
+        "30,16",
+        "--pretrain-epochs",
+        "2",
+        "--finetune-epochs",
+        "3",
+        "--no-refit",
+    ];
+    let data = [&["--data", train, "--test-data", test][..], &named].concat();
+    ok(&dbn(&[&["train", "--out", out][..], &data, &quick].concat()));
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    // Numbered in sorted order: B (benign) 0, M 1.
+    assert_eq!(info["class_names"], serde_json::json!(["B", "M"]));
+    assert_eq!(info["classes"], 2);
+    let error = read_summary(&dir)["test_error"].as_f64().unwrap();
+    // 119 test examples, 27 malignant: always guessing benign errs on 23%.
+    assert!(error < 0.15, "test error {error}");
+
+    // predict answers by name, and reads the labels onto the run's classes.
+    let predicted = dbn(&[&["predict", "--model", out, test][..], &named].concat());
+    let csv = text(&predicted.stdout);
+    let mut rows = csv.lines();
+    assert_eq!(rows.next(), Some("input,predicted,p_B,p_M,label"), "{csv}");
+    for row in rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert!(
+            ["B", "M"].contains(&cells[1]) && ["B", "M"].contains(&cells[4]),
+            "{row}"
+        );
+    }
+    let accuracy = line_starting(&text(&predicted.stderr), "accuracy ").to_string();
+    assert!(
+        accuracy.ends_with("on the 119 labelled examples"),
+        "{accuracy}"
+    );
+    // evaluate reads the run's own files again, the test file's names onto the training's.
+    let evaluated = ok(&dbn(&["evaluate", "--model", out]));
+    assert!(
+        evaluated.contains(&format!("test error: {:.2}% (119 examples)", 100.0 * error)),
+        "{evaluated}"
+    );
+
+    // A name the training data lack, and class indices where the classes are named, are
+    // refused naming the line.
+    let other = root.path().join("other.csv");
+    let original = std::fs::read_to_string(test).unwrap();
+    std::fs::write(&other, original.replacen(",M\n", ",malignant\n", 1)).unwrap();
+    let other = other.to_str().unwrap();
+    let refused = dbn(&[&["predict", "--model", out, other][..], &named].concat());
+    assert!(
+        text(&refused.stderr).contains(
+            "column \"diagnosis\": class \"malignant\" is not one of the training data's: B, M"
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+    let indices = dbn(&[
+        "predict",
+        "--model",
+        out,
+        &wdbc(),
+        "--label-column",
+        "benign",
+    ]);
+    assert!(
+        text(&indices.stderr).contains(
+            "line 2, column \"benign\": label 0 is a class index, but the classes are named (B, M)"
+        ),
+        "{}",
+        text(&indices.stderr)
+    );
+}
+
 #[test]
 fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
     let root = tempfile::tempdir().unwrap();
