@@ -364,9 +364,11 @@ struct RunArgs {
     #[arg(long, value_name = "P", value_parser = fraction, allow_negative_numbers = true)]
     input_dropout: Option<f64>,
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
-    /// start on the training and validation images together for that many epochs, and keep the
-    /// last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
-    /// the fine-tuning time). Both presets refit unless --no-refit or --labels is given.
+    /// start on the training and validation examples together for that many epochs, and keep
+    /// the last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
+    /// the fine-tuning time), unless its loss on the validation examples ends above the chosen
+    /// epoch's (then that epoch is kept, with a warning). Both presets refit unless --no-refit or
+    /// --labels is given.
     #[arg(long, overrides_with = "no_refit")]
     refit: bool,
     /// Keep the epoch the validation split chose, without refitting.

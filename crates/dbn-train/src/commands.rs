@@ -554,24 +554,27 @@ pub fn compare<AB: AutodiffBackend>(
             }
         }
         let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
-        let refit = stages::refit_epochs(config.finetune.refit, &chosen);
-        if let Some(epoch) = refit {
+        let mut refitted = false;
+        if stages::refit_epochs(config.finetune.refit, &chosen).is_some() {
             let (tuned, dir) = at_rate(rate)?;
             let net = stages::refit_stage::<AB>(
-                &tuned, &dir, &run.data, stack, epoch, devices, run.resume,
+                &tuned, &dir, &run.data, stack, chosen, devices, run.resume,
             )?;
-            test_error = crate::finetune::test_error(&net.kept.net, &run.data.test, device);
-            println!(
-                "{name}, learning rate {rate}, refitted: test error {:.2}%",
-                100.0 * test_error
-            );
+            refitted = net.refit_images.is_some();
+            if refitted {
+                test_error = crate::finetune::test_error(&net.kept.net, &run.data.test, device);
+                println!(
+                    "{name}, learning rate {rate}, refitted: test error {:.2}%",
+                    100.0 * test_error
+                );
+            }
         }
         arms.push(Arm {
             name: key,
             test_error,
             learning_rate: rate,
             valid_loss,
-            refitted: refit.is_some(),
+            refitted,
         });
     }
     let summary = Summary {

@@ -457,7 +457,7 @@ fn compare_shows_pretraining_paying_with_few_labels() {
             assert!(line.ends_with('%'), "{line}");
         }
     }
-    assert!(stdout.contains("(300 labelled images"), "{stdout}");
+    assert!(stdout.contains("(300 labelled examples"), "{stdout}");
     let summary = read_summary(&out_dir);
     // Each keeps the rate of its lowest validation loss, and the table says which.
     for (name, row) in [("pretrained", "pretrained  "), ("random_init", "random  ")] {
@@ -527,7 +527,7 @@ fn compare_refits_only_the_learning_rate_it_chose() {
         let error = summary[format!("{key}_test_error")].as_f64().unwrap();
         assert!(line.ends_with(&format!("{:.2}%", 100.0 * error)), "{line}");
     }
-    assert!(stdout.contains("then refitted on the training and validation images"));
+    assert!(stdout.contains("then refitted on the training and validation examples"));
 }
 
 #[test]
