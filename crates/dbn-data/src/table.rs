@@ -65,8 +65,8 @@ const LABEL_ARRAYS: [&str; 6] = ["y", "Y", "labels", "label", "targets", "target
 /// containing `idx3`, or ending in `ubyte`, gzipped or not).
 ///
 /// # Errors
-/// [`DataError::BadTable`] for a file of another kind, and the errors of [`read_csv`],
-/// [`read_npy`], [`read_npz`] and [`read_images`].
+/// [`DataError::BadTable`] for a file of another kind, a label column asked of a file other
+/// than a CSV, and the errors of [`read_csv`], [`read_npy`], [`read_npz`] and [`read_images`].
 pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
     let name = path
         .file_name()
@@ -82,8 +82,18 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
         ));
     }
     if name.ends_with(".csv") {
-        read_csv(path, options)
-    } else if name.ends_with(".npy") {
+        return read_csv(path, options);
+    }
+    if let Some(column) = &options.label_column {
+        return Err(bad_table(
+            path,
+            format!(
+                "a label column ({column:?}) is a CSV file's: an .npz archive gives its labels \
+                 as an array (y), and .npy and IDX image files hold none"
+            ),
+        ));
+    }
+    if name.ends_with(".npy") {
         read_npy(path)
     } else if name.ends_with(".npz") {
         let table = read_npz(path)?;
@@ -1007,11 +1017,19 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
             classes: vec!["cat".into(), "dog".into()],
             ..TableOptions::default()
         };
-        let got = read_table(&dir.path().join("data.npz"), &named)
-            .unwrap_err()
-            .to_string();
+        let refused = |path: &Path, options| read_table(path, options).unwrap_err().to_string();
+        let got = refused(&dir.path().join("data.npz"), &named);
         assert!(
             got.contains("data.npz: its labels array holds class indices, but the classes are named (cat, dog)"),
+            "{got}"
+        );
+        let column = TableOptions {
+            label_column: Some("species".into()),
+            ..TableOptions::default()
+        };
+        let got = refused(&dir.path().join("data.npz"), &column);
+        assert!(
+            got.contains("data.npz: a label column (\"species\") is a CSV file's: an .npz"),
             "{got}"
         );
         // Ours, read by numpy.
