@@ -1258,10 +1258,10 @@ fn refit_worse(refit_loss: f64, chosen: BestEpoch) -> Option<String> {
     (refit_loss > chosen.valid_loss).then(|| {
         format!(
             "refit: its loss on the validation examples, which it trained on, ended at \
-             {refit_loss:.4}, above the {:.4} that epoch {} had on them held out: the \
-             fine-tuning swings between epochs here, and the refit's last one landed worse; the \
-             network of epoch {} is kept instead (refit-metrics.csv shows the refit; a lower \
-             --finetune-lr or --no-refit may suit these data)",
+             {refit_loss:.4}, above the {:.4} that epoch {} had on them held out, so the \
+             network of epoch {} is kept instead (where fine-tuning swings from epoch to epoch, \
+             as on small or noisy data, the refit's last epoch lands anywhere; \
+             refit-metrics.csv shows its path, and --no-refit skips it)",
             chosen.valid_loss, chosen.epoch, chosen.epoch
         )
     })
