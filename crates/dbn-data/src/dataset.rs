@@ -518,8 +518,9 @@ impl Splits {
                     return Err(DataError::BadTable {
                         path: test.source().to_path_buf(),
                         reason: format!(
-                            "its labels are {}, those of {} {}: give both files' classes the \
-                             same way",
+                            "its labels are {}, but those of {} are {}: give both files' classes \
+                             as indices or both as names (read onto the training file's names \
+                             with TableOptions::classes)",
                             label_kind(&test),
                             all.source().display(),
                             label_kind(&all)
@@ -904,8 +905,9 @@ mod tests {
         };
         assert_eq!(
             err.to_string(),
-            "test.csv: its labels are the names a, b, c, those of train.csv class indices: give \
-             both files' classes the same way"
+            "test.csv: its labels are the names a, b, c, but those of train.csv are class \
+             indices: give both files' classes as indices or both as names (read onto the \
+             training file's names with TableOptions::classes)"
         );
         // Names not seen in a file still count as its classes.
         let five = with_classes("train.csv", &["a", "b", "c", "d", "e"]);

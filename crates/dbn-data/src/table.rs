@@ -10,7 +10,7 @@
 //!
 //! | file | features | labels |
 //! | --- | --- | --- |
-//! | `.csv` (header optional: a first line with a cell that is not a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any: class indices, or class names (`setosa`, `M`), numbered in sorted order |
+//! | `.csv` (header optional: a first line of which no cell is a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any: class indices, or class names (`setosa`, `M`), numbered in sorted order |
 //! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64`, other integers taken as they are, or `uint8` (grey levels, divided by 255) | none |
 //! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), of integers, if any |
 //! | IDX (`*-idx3-ubyte`, optionally gzipped) | the images, grey levels divided by 255 | none |
@@ -65,8 +65,9 @@ const LABEL_ARRAYS: [&str; 6] = ["y", "Y", "labels", "label", "targets", "target
 /// containing `idx3`, or ending in `ubyte`, gzipped or not).
 ///
 /// # Errors
-/// [`DataError::BadTable`] for a file of another kind, a label column asked of a file other
-/// than a CSV, and the errors of [`read_csv`], [`read_npy`], [`read_npz`] and [`read_images`].
+/// [`DataError::BadTable`] for a file of another kind, a label column asked of a file without
+/// labels, labels as class indices where `options` names the classes, and the errors of
+/// [`read_csv`], [`read_npy`], [`read_npz`] and [`read_images`].
 pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
     let name = path
         .file_name()
@@ -84,32 +85,16 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
     if name.ends_with(".csv") {
         return read_csv(path, options);
     }
-    if let Some(column) = &options.label_column {
-        return Err(bad_table(
-            path,
-            format!(
-                "a label column ({column:?}) is a CSV file's: an .npz archive gives its labels \
-                 as an array (y), and .npy and IDX image files hold none"
-            ),
-        ));
-    }
-    if name.ends_with(".npy") {
-        read_npy(path)
+    let table = if name.ends_with(".npy") {
+        read_npy(path)?
     } else if name.ends_with(".npz") {
-        let table = read_npz(path)?;
-        if table.labels.is_some() && !options.classes.is_empty() {
-            return Err(bad_table(
-                path,
-                indices_for_names(&options.classes, "its labels array holds class indices"),
-            ));
-        }
-        Ok(table)
+        read_npz(path)?
     } else if idx {
         let images = read_images(path)?;
         if images.count == 0 {
             return Err(bad_table(path, "no images"));
         }
-        Ok(Table {
+        Table {
             rows: images.count,
             cols: images.rows * images.cols,
             values: images
@@ -121,13 +106,29 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
             classes: Vec::new(),
             image: Some([images.rows, images.cols]),
             names: Vec::new(),
-        })
+        }
     } else {
-        Err(bad_table(
+        return Err(bad_table(
             path,
             "not a table file this reader knows: name it .csv, .npy or .npz, or give an IDX \
              image file (*-idx3-ubyte, optionally .gz)",
-        ))
+        ));
+    };
+    match (&table.labels, &options.label_column) {
+        // An .npz's labels array serves where a CSV's column is asked for (a test file of
+        // another kind than the training file, say).
+        (None, Some(column)) => Err(bad_table(
+            path,
+            format!(
+                "a label column ({column:?}) is a CSV file's, and this file holds no labels (an \
+                 .npz archive gives them as an array, y)"
+            ),
+        )),
+        (Some(_), _) if !options.classes.is_empty() => Err(bad_table(
+            path,
+            indices_for_names(&options.classes, "its labels array holds class indices"),
+        )),
+        _ => Ok(table),
     }
 }
 
@@ -218,13 +219,17 @@ fn indices_for_names(named: &[String], what: &str) -> String {
 }
 
 /// At most eight of `names`, comma-separated, and how many more.
-pub(crate) fn shown(names: &[String]) -> String {
+pub fn shown(names: &[String]) -> String {
     let list = names[..names.len().min(8)].join(", ");
     match names.len() {
         n if n > 8 => format!("{list} and {} more", n - 8),
         _ => list,
     }
 }
+
+/// Cells that R, UCI's files and databases write for a missing value: in a column of class
+/// names they would silently become a class of their own.
+const MISSING: [&str; 6] = ["NA", "N/A", "n/a", "?", "null", "NULL"];
 
 /// A CSV label column as it is read, cell by cell: class indices (whole numbers from 0), or
 /// class names, whichever its first cell is; names are read onto the classes already known
@@ -285,6 +290,12 @@ impl<'a> LabelColumn<'a> {
         if cell.is_empty() {
             return Err("no label (an empty cell)".into());
         }
+        if MISSING.contains(&cell) {
+            return Err(format!(
+                "label {cell:?} reads as a missing value, not a class: give every example its \
+                 class, or leave the example out"
+            ));
+        }
         if !self.known.is_empty() {
             return Err(format!(
                 "class {cell:?} is not one of the training data's: {}",
@@ -323,7 +334,7 @@ impl<'a> LabelColumn<'a> {
     }
 }
 
-/// Reads a CSV file: a header if its first line has a cell that is not a number, then one
+/// Reads a CSV file: a header if no cell of its first line is a number, then one
 /// example per line; the column [`TableOptions::label_column`] (a header name, or an index
 /// from 0), if given, holds each example's class: class indices (whole numbers from 0), or
 /// class names, numbered in sorted order or as [`TableOptions::classes`] gives them.
@@ -836,6 +847,14 @@ mod tests {
                 "x,y\n1,a\n2,\n",
                 "line 3, column \"y\": no label (an empty cell)",
             ),
+            (
+                "x,y\n1,a\n2,?\n",
+                "line 3, column \"y\": label \"?\" reads as a missing value",
+            ),
+            (
+                "x,y\n1,NA\n",
+                "line 2, column \"y\": label \"NA\" reads as a missing value",
+            ),
         ];
         for (text, expected) in cases {
             let got = message(csv(text, Some("y")));
@@ -1027,11 +1046,15 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
             label_column: Some("species".into()),
             ..TableOptions::default()
         };
-        let got = refused(&dir.path().join("data.npz"), &column);
+        let got = refused(&dir.path().join("pixels.npy"), &column);
         assert!(
-            got.contains("data.npz: a label column (\"species\") is a CSV file's: an .npz"),
+            got.contains("pixels.npy: a label column (\"species\") is a CSV file's, and this file holds no labels"),
             "{got}"
         );
+        // An archive's labels array serves for a column asked of a CSV beside it.
+        assert!(read_table(&dir.path().join("data.npz"), &column).is_ok());
+        let got = refused(&dir.path().join("iris.data"), &column);
+        assert!(got.contains("not a table file this reader knows"), "{got}");
         // Ours, read by numpy.
         std::fs::write(
             dir.path().join("ours.npy"),

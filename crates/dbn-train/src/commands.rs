@@ -885,7 +885,7 @@ pub fn loglik<B: Backend>(
         )
         .into());
     }
-    let splits = stages::load_splits(data, None)?;
+    let splits = stages::load_splits(data, None, &[])?;
     check_width(rbm.n_features(), &splits.test)?;
     stages::visible_units(stages::Visible::Bernoulli, &splits.train)?;
     let binary = ImageBatcher::stochastic(settings.seed);
@@ -1019,8 +1019,9 @@ impl Predictions {
             .unwrap_or_else(|| k.to_string())
     }
 
-    /// The predictions as CSV: `input,predicted,p_0,…` and, with labels, `label`; where the
-    /// classes are named, the classes by name and the probabilities' columns `p_NAME`.
+    /// The predictions as CSV: `input,predicted,p_0,…` (`p_1` alone for one sigmoid output, the
+    /// probability of class 1) and, with labels, `label`; where the classes are named, the
+    /// classes by name and the probabilities' columns `p_NAME`, each cell quoted as CSV needs.
     pub fn csv(&self) -> Vec<u8> {
         let mut writer = String::from("input,predicted");
         // One sigmoid output: P(class 1).
@@ -1074,35 +1075,22 @@ fn chunks<'a, B: Backend>(
     })
 }
 
-/// The input files of `settings` as the model saved in `model`, of `width` inputs, takes them:
-/// of its training data's feature columns where both name them, and standardised as they were
-/// ([`read_inputs`], [`Inputs::for_model`]).
+/// The input files of `settings` as a model of `width` inputs whose data were `info` (its
+/// `data.json`) takes them: of its training data's feature columns where both name them, and
+/// standardised as they were ([`read_inputs`], [`Inputs::for_model`]).
 ///
 /// # Errors
-/// A `data.json` that cannot be read, and the errors of [`read_inputs`] and
-/// [`Inputs::for_model`].
+/// The errors of [`read_inputs`] and [`Inputs::for_model`].
 fn model_inputs(
-    model: &Path,
+    info: Option<&DataInfo>,
     width: usize,
     settings: &InputSettings<'_>,
 ) -> Result<Inputs, Box<dyn Error>> {
-    let info = DataInfo::of_model(model)?;
-    let features = info.as_ref().map_or(&[][..], |info| &info.features);
-    let classes = class_names(info.as_ref());
-    let table = TableOptions {
-        classes: classes.to_vec(),
-        ..settings.table.clone()
-    };
-    let (paths, invert) = (settings.paths, settings.invert);
-    read_inputs(paths, width, &table, invert, features)?
-        .for_model(info.as_ref())
+    let features = info.map_or(&[][..], |info| &info.features);
+    let (paths, table, invert) = (settings.paths, &settings.table, settings.invert);
+    read_inputs(paths, width, table, invert, features)?
+        .for_model(info)
         .map_err(Into::into)
-}
-
-/// The classes' names of a model's data (empty for class indices, or a model without a
-/// `data.json`).
-fn class_names(info: Option<&DataInfo>) -> &[String] {
-    info.map_or(&[][..], |info| &info.class_names)
 }
 
 /// `dbn predict`: the classes and class probabilities the fine-tuned classifier saved in
@@ -1118,8 +1106,22 @@ pub fn predict<B: Backend>(
 ) -> Result<Predictions, Box<dyn Error>> {
     let (net, config) = load_module::<B, DbnClassifier<B>>(model, device)?;
     let width = config.layers[0];
-    let inputs = model_inputs(model, width, settings)?;
-    let class_names = class_names(DataInfo::of_model(model)?.as_ref()).to_vec();
+    let info = DataInfo::of_model(model)?;
+    // Labels given by name are read onto the names of the model's data.
+    let class_names = info
+        .as_ref()
+        .map_or(Vec::new(), |info| info.class_names.clone());
+    let settings = InputSettings {
+        table: TableOptions {
+            classes: class_names.clone(),
+            ..settings.table.clone()
+        },
+        ..settings.clone()
+    };
+    let inputs = model_inputs(info.as_ref(), width, &settings)?;
+    if let (Some(info), Some((path, names))) = (&info, &inputs.label_names) {
+        stages::check_label_kind(path, names, info, model)?;
+    }
     if let Some(labels) = &inputs.labels {
         check_labels(net.n_outputs(), labels, |at| inputs.sources[at].clone())?;
     }
@@ -1234,7 +1236,7 @@ pub fn encode<B: Backend>(
         )
         .into());
     }
-    let inputs = model_inputs(model, sizes[0], settings)?;
+    let inputs = model_inputs(DataInfo::of_model(model)?.as_ref(), sizes[0], settings)?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
         values.extend(stack.features(x, layer).into_data().to_vec::<f32>()?);
@@ -1289,7 +1291,7 @@ pub fn data_report<B: Backend>(
     device: &B::Device,
 ) -> Result<DataReport, Box<dyn Error>> {
     let start = Instant::now();
-    let splits = stages::load_splits(data, validation)?;
+    let splits = stages::load_splits(data, validation, &[])?;
     let seconds = seconds(start);
     let report = |name, set: &ExampleSet| SplitReport {
         name,
@@ -1332,6 +1334,43 @@ mod tests {
         // One sigmoid output: classes 0 and 1.
         assert_eq!(check_labels(1, &[0, 1], name), Ok(()));
         assert!(check_labels(1, &[2], name).is_err());
+    }
+
+    #[test]
+    fn predictions_name_their_classes_and_quote_what_csv_must() {
+        let inputs = Inputs {
+            sources: vec!["a.csv:0".into(), "b,c.png".into()],
+            values: Vec::new(),
+            labels: Some(vec![1, 0]),
+            label_names: None,
+            inverted: Vec::new(),
+        };
+        let named = Predictions {
+            inputs: inputs.clone(),
+            classes: vec![0, 1],
+            probabilities: vec![0.75, 0.25, 0.5, 0.5],
+            n_outputs: 2,
+            class_names: vec!["setosa".into(), "big, \"red\"".into()],
+        };
+        assert_eq!(
+            String::from_utf8(named.csv()).unwrap(),
+            "input,predicted,p_setosa,\"p_big, \"\"red\"\"\",label\n\
+             a.csv:0,setosa,0.750000,0.250000,\"big, \"\"red\"\"\"\n\
+             \"b,c.png\",\"big, \"\"red\"\"\",0.500000,0.500000,setosa\n"
+        );
+        // One sigmoid output: the probability of class 1, by index.
+        let sigmoid = Predictions {
+            inputs,
+            classes: vec![1, 0],
+            probabilities: vec![0.9, 0.2],
+            n_outputs: 1,
+            class_names: Vec::new(),
+        };
+        let csv = String::from_utf8(sigmoid.csv()).unwrap();
+        assert!(
+            csv.starts_with("input,predicted,p_1,label\na.csv:0,1,0.900000,1\n"),
+            "{csv}"
+        );
     }
 
     #[test]

@@ -724,33 +724,6 @@ pub fn test_error<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: 
     error_rate(set, device, predict).unwrap_or_else(|never| match never {})
 }
 
-/// Mean loss of `net` on `set` (its cross-entropy, as fine-tuning's validation loss), without
-/// dropout.
-pub fn mean_loss<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: &B::Device) -> f64 {
-    let total: f64 = batches::<B>(set, device)
-        .map(|batch| {
-            let n = batch.targets.dims()[0] as f64;
-            let loss = net.loss(net.forward(batch.images), batch.targets);
-            n * loss.into_scalar().elem::<f64>()
-        })
-        .sum();
-    total / set.len() as f64
-}
-
-/// The examples of `set` in order, 1,000 at a time.
-fn batches<'a, B: Backend>(
-    set: &'a ExampleSet,
-    device: &'a B::Device,
-) -> impl Iterator<Item = ClassificationBatch<B>> + 'a {
-    let batcher = ClassificationBatcher::default();
-    (0..set.len()).step_by(1000).map(move |start| {
-        let items = (start..set.len().min(start + 1000))
-            .filter_map(|i| set.get(i))
-            .collect();
-        batcher.batch(items, device)
-    })
-}
-
 /// Share of `set` whose label differs from the class `predict` gives its image, in [0, 1]: the
 /// images 1,000 at a time.
 ///
@@ -764,8 +737,13 @@ pub fn error_rate<B: Backend, E>(
     device: &B::Device,
     predict: impl Fn(Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, E>,
 ) -> Result<f64, E> {
+    let batcher = ClassificationBatcher::default();
     let mut wrong = 0i64;
-    for batch in batches::<B>(set, device) {
+    for start in (0..set.len()).step_by(1000) {
+        let items = (start..set.len().min(start + 1000))
+            .filter_map(|i| set.get(i))
+            .collect();
+        let batch: ClassificationBatch<B> = batcher.batch(items, device);
         wrong += predict(batch.images)?
             .not_equal(batch.targets)
             .int()

@@ -34,6 +34,9 @@ pub struct Inputs {
     pub values: Vec<f32>,
     /// Each row's class, when every input file has labels (a CSV label column, an `.npz` `y`).
     pub labels: Option<Vec<usize>>,
+    /// The first table whose labels were class names, and those names (every table's, when
+    /// they are read onto known classes); `None` where the labels are class indices.
+    pub label_names: Option<(PathBuf, Vec<String>)>,
     /// The pictures that were inverted.
     pub inverted: Vec<PathBuf>,
 }
@@ -97,8 +100,8 @@ fn is_picture(path: &Path) -> bool {
 }
 
 /// Reads every file of `paths` for a model of `width` inputs whose training data named their
-/// `features` (a CSV header; empty when they named none) and, where they named their classes,
-/// the classes `options.classes` (labels given by name are read onto them).
+/// `features` (a CSV header; empty when they named none); labels given by name are read onto
+/// `options.classes` (each table's own sorted names where it is empty).
 ///
 /// # Errors
 /// One line naming the file: unreadable, of an unknown kind, a bad cell, a table of another
@@ -115,6 +118,7 @@ pub fn read_inputs(
         sources: Vec::new(),
         values: Vec::new(),
         labels: Some(Vec::new()),
+        label_names: None,
         inverted: Vec::new(),
     };
     for path in paths {
@@ -138,14 +142,8 @@ pub fn read_inputs(
             .into());
         }
         dbn_data::check_columns(path, &table.names, features)?;
-        if options.classes.is_empty() && !table.classes.is_empty() {
-            return Err(format!(
-                "{}: its labels are class names ({}), but the model was trained on class \
-                 indices (0 to K-1)",
-                path.display(),
-                table.classes.join(", ")
-            )
-            .into());
+        if inputs.label_names.is_none() && !table.classes.is_empty() {
+            inputs.label_names = Some((path.clone(), table.classes.clone()));
         }
         let name = path.display();
         inputs
@@ -356,13 +354,15 @@ mod tests {
         let read = |options: &TableOptions| {
             read_inputs(std::slice::from_ref(&path), 2, options, Invert::Auto, &[])
         };
-        assert_eq!(read(&options).unwrap().labels, Some(vec![2, 0]));
-        // A model trained on class indices has no names to read them onto.
-        options.classes.clear();
-        let err = read(&options).unwrap_err().to_string();
-        assert!(
-            err.ends_with("data.csv: its labels are class names (bird, dog), but the model was trained on class indices (0 to K-1)"),
-            "{err}"
+        let inputs = read(&options).unwrap();
+        assert_eq!(inputs.labels, Some(vec![2, 0]));
+        assert_eq!(
+            inputs.label_names,
+            Some((path.clone(), options.classes.clone()))
         );
+        // Without known classes, the file's own.
+        options.classes.clear();
+        let own = read(&options).unwrap().label_names.unwrap().1;
+        assert_eq!(own, ["bird", "dog"]);
     }
 }

@@ -26,12 +26,11 @@ use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig, Schedule};
 use crate::device::Devices;
 use crate::finetune::{
-    BestEpoch, Diverged, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, mean_loss,
-    test_error,
+    BestEpoch, Diverged, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
 };
 use crate::pictures::{filters, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
-use crate::run_dir::RunDir;
+use crate::run_dir::{RunDir, epoch_mean};
 
 /// The settings a user gave by flag, which the data never adapt (a config file's are kept when
 /// they differ from the preset's); all of them when a run is resumed with its own saved
@@ -129,7 +128,7 @@ pub struct DataInfo {
     pub width: usize,
     /// (rows, columns) of each example when they are images.
     pub image: Option<[usize; 2]>,
-    /// Classes (one more than the highest label); 0 for unlabelled data.
+    /// Classes: one more than the highest label, or the names' count; 0 for unlabelled data.
     pub classes: usize,
     /// The classes' names in class order, where the labels were names (a CSV label column of
     /// `setosa`, `versicolor`, ...): new inputs' labels are read onto them, and `dbn predict`
@@ -219,10 +218,12 @@ pub struct Data {
 /// Loads the splits the request names: an IDX folder's (the last `n_valid` training images
 /// validate, [`DEFAULT_VALIDATION`] by default), or a table file's (shuffled by a fixed seed,
 /// then split into test, unless a test file is given, validation, [`DEFAULT_FILE_VALIDATION`]
-/// by default, and training). Errors name the flag at fault.
+/// by default, and training). Labels given as class names are read onto `known`, the names a
+/// model's data gave (empty: the training file's own, sorted). Errors name the flag at fault.
 pub fn load_splits(
     request: &DataRequest,
     n_valid: Option<SplitSize>,
+    known: &[String],
 ) -> Result<Splits, Box<dyn Error>> {
     let flagged = |e: DataError| -> Box<dyn Error> {
         match e {
@@ -256,7 +257,7 @@ pub fn load_splits(
     }
     let mut options = TableOptions {
         label_column: request.label_column.clone(),
-        classes: Vec::new(),
+        classes: known.to_vec(),
     };
     let read = |path: &Path, options: &TableOptions| -> Result<ExampleSet, DataError> {
         Ok(ExampleSet::from_table(path, read_table(path, options)?))
@@ -290,8 +291,29 @@ pub fn load_splits(
     .map_err(flagged)
 }
 
+/// An error when labels given by name (`names`, those of `path`) meet a model whose labelled
+/// data (`info`, of the model in `model`) were class indices: matching them would be a guess.
+pub fn check_label_kind(
+    path: &Path,
+    names: &[String],
+    info: &DataInfo,
+    model: &Path,
+) -> Result<(), String> {
+    if names.is_empty() || info.classes == 0 || !info.class_names.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: its labels are class names ({}), but the model in {} was trained on class indices \
+         (0 to {})",
+        path.display(),
+        dbn_data::shown(names),
+        model.display(),
+        info.classes - 1
+    ))
+}
+
 /// The test examples of `request` as the model saved in `model` takes them: standardised as its
-/// `data.json` says, for Gaussian visible units.
+/// `data.json` says, for Gaussian visible units, and their labels read onto its class names.
 ///
 /// # Errors
 /// As [`load_splits`]; data of another width than the standardisation's; a `--test-split`
@@ -313,9 +335,11 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
         )
         .into());
     }
-    let test = load_splits(request, Some(SplitSize::Count(0)))?.test;
+    let known = info.as_ref().map_or(&[][..], |info| &info.class_names);
+    let test = load_splits(request, Some(SplitSize::Count(0)), known)?.test;
     if let Some(info) = &info {
         dbn_data::check_columns(test.source(), test.names(), &info.features)?;
+        check_label_kind(test.source(), test.class_names(), info, model)?;
     }
     let Some(scaling) = info.and_then(|info| info.standardization) else {
         return Ok(test);
@@ -562,11 +586,8 @@ fn classes_named(classes: &[usize], names: &[String]) -> String {
             .get(c)
             .map_or(c.to_string(), |name| format!("{name:?}"))
     };
-    let shown: Vec<String> = classes.iter().take(8).map(name).collect();
-    match classes.len() {
-        n if n > 8 => format!("{noun} {} and {} more", shown.join(", "), n - 8),
-        _ => format!("{noun} {}", shown.join(", ")),
-    }
+    let named: Vec<String> = classes.iter().map(name).collect();
+    format!("{noun} {}", dbn_data::shown(&named))
 }
 
 /// Loads the data of a run of `command` and applies the run's limits; sets the stack's visible
@@ -588,7 +609,7 @@ pub fn load_data(
 ) -> Result<Data, Box<dyn Error>> {
     let fine_tunes = (command != "pretrain").then_some(command);
     let pretrains = command != "finetune";
-    let splits = load_splits(request, config.validation)?;
+    let splits = load_splits(request, config.validation, &[])?;
     let classes = splits.n_classes();
     let needs_labels = fine_tunes
         .map(|command| format!("`dbn {command}` fine-tunes on them"))
@@ -1189,8 +1210,8 @@ fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Optio
 /// A refit whose loss on the validation examples, which it trains on, ends above the loss the
 /// chosen epoch had on them held out is dropped with a warning, and `chosen` is kept: on
 /// small or noisy data a fine-tuning can swing between epochs, and the refit's last epoch
-/// then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09 and
-/// the refit's net answered one class for every test example).
+/// then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09, and
+/// the refit's net erred on a third of the test examples where that epoch's erred on 3%).
 pub fn refit_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
@@ -1230,7 +1251,9 @@ pub fn refit_stage<AB: AutodiffBackend>(
     run.write_finetune_csv("refit-metrics.csv", &logs)?;
     let schedule =
         Schedule::new(config.finetune.learning_rate).with_lr_decay(config.finetune.lr_decay);
-    let refit_loss = mean_loss(&refitted.net, &data.valid, devices.main());
+    // The refit's validation loss as burn-train logged it, the figure `best` is too (the same
+    // examples, loader and batches).
+    let refit_loss = epoch_mean(&logs, "valid", best.epoch, "Loss").unwrap_or(f64::NAN);
     if let Some(warning) = refit_worse(refit_loss, best) {
         eprintln!("warning: {warning}");
         save_module(&chosen.net, &config.classifier_config(), run.path())?;
@@ -1251,11 +1274,14 @@ pub fn refit_stage<AB: AutodiffBackend>(
     })
 }
 
-/// Why a refit whose mean loss on the validation examples (`refit_loss`: it trained on them) is
-/// above the `chosen` epoch's on them held out is not kept; `None` when it is at or below.
+/// Why a refit whose last validation loss (`refit_loss`: on examples it trained on) is above
+/// the `chosen` epoch's on them held out, or not a number (none logged, or a last step that
+/// diverged after the training loss was read), is not kept; `None` when it is at or below.
 fn refit_worse(refit_loss: f64, chosen: BestEpoch) -> Option<String> {
-    // NaN compares false: a refit that diverged is caught by fine-tuning itself.
-    (refit_loss > chosen.valid_loss).then(|| {
+    let kept = refit_loss
+        .partial_cmp(&chosen.valid_loss)
+        .is_some_and(|o| o.is_le());
+    (!kept).then(|| {
         format!(
             "refit: its loss on the validation examples, which it trained on, ended at \
              {refit_loss:.4}, above the {:.4} that epoch {} had on them held out, so the \
@@ -1535,6 +1561,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_meet_a_model_of_class_indices_with_an_error() {
+        let info = |classes: usize, names: &[&str]| DataInfo {
+            train: "train.csv".into(),
+            test: "train.csv".into(),
+            width: 2,
+            image: None,
+            classes,
+            class_names: names.iter().map(|n| n.to_string()).collect(),
+            visible: VisibleUnits::Gaussian,
+            standardization: None,
+            test_split: None,
+            source: None,
+            features: Vec::new(),
+        };
+        let names = ["B".to_string(), "M".to_string()];
+        let (path, model) = (Path::new("new.csv"), Path::new("run"));
+        let refused = check_label_kind(path, &names, &info(2, &[]), model).unwrap_err();
+        assert_eq!(
+            refused,
+            "new.csv: its labels are class names (B, M), but the model in run was trained on \
+             class indices (0 to 1)"
+        );
+        assert!(check_label_kind(path, &names, &info(2, &["B", "M"]), model).is_ok());
+        assert!(
+            check_label_kind(path, &[], &info(2, &[]), model).is_ok(),
+            "indices"
+        );
+        assert!(
+            check_label_kind(path, &names, &info(0, &[]), model).is_ok(),
+            "unlabelled"
+        );
+    }
+
+    #[test]
     fn a_refit_that_ends_above_the_chosen_epochs_held_out_loss_is_dropped() {
         let chosen = BestEpoch {
             epoch: 7,
@@ -1552,6 +1612,10 @@ mod tests {
         // Lower on examples it has seen, as on MNIST (0.06 held out, about 0.02 refitted).
         assert_eq!(refit_worse(0.02, chosen), None);
         assert_eq!(refit_worse(0.0873, chosen), None);
+        assert!(
+            refit_worse(f64::NAN, chosen).is_some(),
+            "a refit that diverged at the end"
+        );
     }
 
     #[test]

@@ -1032,6 +1032,29 @@ fn classes_named_in_a_csv_are_trained_tested_and_predicted_by_name() {
         evaluated.contains(&format!("test error: {:.2}% (119 examples)", 100.0 * error)),
         "{evaluated}"
     );
+    // A file of malignant examples alone is read onto the run's classes too: numbered on its
+    // own, M would be class 0, benign to the model, and nearly every example an error.
+    let malignant = root.path().join("malignant.csv");
+    let whole = std::fs::read_to_string(train).unwrap();
+    let mut rows = whole.lines();
+    let header = rows.next().unwrap().to_string();
+    let kept: Vec<&str> = rows.filter(|row| row.ends_with(",M")).collect();
+    std::fs::write(&malignant, format!("{header}\n{}\n", kept.join("\n"))).unwrap();
+    let malignant = malignant.to_str().unwrap();
+    let args = [
+        &["evaluate", "--model", out, "--data", malignant][..],
+        &named,
+    ]
+    .concat();
+    let evaluated = ok(&dbn(&args));
+    let shown = line_starting(&evaluated, "test error: ");
+    let error: f64 = shown["test error: ".len()..]
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(error < 25.0, "{evaluated}");
 
     // A name the training data lack, and class indices where the classes are named, are
     // refused naming the line.
