@@ -366,8 +366,8 @@ struct RunArgs {
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
     /// start on the training and validation examples together for that many epochs, and keep
     /// the last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
-    /// the fine-tuning time), unless its loss on the validation examples ends above the chosen
-    /// epoch's (then that epoch is kept, with a warning). Both presets refit unless --no-refit or
+    /// the fine-tuning time), unless its loss on the validation examples ends above twice the
+    /// chosen epoch's (then that epoch is kept, with a warning). Both presets refit unless --no-refit or
     /// --labels is given.
     #[arg(long, overrides_with = "no_refit")]
     refit: bool,

@@ -1207,8 +1207,9 @@ fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Optio
 /// of the network `chosen`, [`refit_epochs`]), in `run/refit/`, and keeps its last epoch; writes
 /// `refit-metrics.csv`, saves the network (`classifier.json`, `classifier.mpk`) and returns it.
 ///
-/// A refit whose loss on the validation examples, which it trains on, ends above the loss the
-/// chosen epoch had on them held out is dropped with a warning, and `chosen` is kept: on
+/// A refit whose loss on the validation examples, which it trains on, ends above twice the
+/// loss the chosen epoch had on them held out ([`REFIT_LOSS_FACTOR`]) is dropped with a
+/// warning, and `chosen` is kept: on
 /// small or noisy data a fine-tuning can swing between epochs, and the refit's last epoch
 /// then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09, and
 /// the refit's net erred on a third of the test examples where that epoch's erred on 3%).
@@ -1274,20 +1275,27 @@ pub fn refit_stage<AB: AutodiffBackend>(
     })
 }
 
-/// Why a refit whose last validation loss (`refit_loss`: on examples it trained on) is above
-/// the `chosen` epoch's on them held out, or not a number (none logged, or a last step that
-/// diverged after the training loss was read), is not kept; `None` when it is at or below.
+/// How many times the chosen epoch's held-out validation loss a refit's loss on the same
+/// examples (which it trained on) may end at and be kept. Slightly above is within the noise
+/// of a few dozen examples and another path (data/wdbc: 0.0503 against 0.0488, and the refit
+/// erred on 3.51% of the test examples where the chosen epoch erred on 4.39%); the refits that
+/// went wrong ended 3 to 5 times above (the irises: 0.300 against 0.087, 1.517 against 0.314).
+const REFIT_LOSS_FACTOR: f64 = 2.0;
+
+/// Why a refit whose last validation loss (`refit_loss`: on examples it trained on) ends above
+/// [`REFIT_LOSS_FACTOR`] times the `chosen` epoch's on them held out, or is not a number (none
+/// logged, or a last step that diverged after the training loss was read), is not kept;
+/// `None` when it is kept.
 fn refit_worse(refit_loss: f64, chosen: BestEpoch) -> Option<String> {
-    let kept = refit_loss
-        .partial_cmp(&chosen.valid_loss)
-        .is_some_and(|o| o.is_le());
+    let bound = REFIT_LOSS_FACTOR * chosen.valid_loss;
+    let kept = refit_loss.partial_cmp(&bound).is_some_and(|o| o.is_le());
     (!kept).then(|| {
         format!(
             "refit: its loss on the validation examples, which it trained on, ended at \
-             {refit_loss:.4}, above the {:.4} that epoch {} had on them held out, so the \
-             network of epoch {} is kept instead (where fine-tuning swings from epoch to epoch, \
-             as on small or noisy data, the refit's last epoch lands anywhere; \
-             refit-metrics.csv shows its path, and --no-refit skips it)",
+             {refit_loss:.4}, more than {REFIT_LOSS_FACTOR} times the {:.4} that epoch {} had \
+             on them held out, so the network of epoch {} is kept instead (where fine-tuning \
+             swings from epoch to epoch, as on small or noisy data, the refit's last epoch \
+             lands anywhere; refit-metrics.csv shows its path, and --no-refit skips it)",
             chosen.valid_loss, chosen.epoch, chosen.epoch
         )
     })
@@ -1600,9 +1608,9 @@ mod tests {
             epoch: 7,
             valid_loss: 0.0873,
         };
-        let warning = refit_worse(0.2192, chosen).expect("worse");
+        let warning = refit_worse(0.3004, chosen).expect("worse");
         assert!(
-            warning.starts_with("refit: its loss on the validation examples, which it trained on, ended at 0.2192, above the 0.0873 that epoch 7 had on them held out"),
+            warning.starts_with("refit: its loss on the validation examples, which it trained on, ended at 0.3004, more than 2 times the 0.0873 that epoch 7 had on them held out"),
             "{warning}"
         );
         assert!(
@@ -1612,6 +1620,11 @@ mod tests {
         // Lower on examples it has seen, as on MNIST (0.06 held out, about 0.02 refitted).
         assert_eq!(refit_worse(0.02, chosen), None);
         assert_eq!(refit_worse(0.0873, chosen), None);
+        // Slightly above is the noise of another path on a few examples (wdbc's 0.0503 against
+        // 0.0488), and the refit is kept; from twice above it is not.
+        assert_eq!(refit_worse(0.09, chosen), None);
+        assert_eq!(refit_worse(2.0 * 0.0873, chosen), None);
+        assert!(refit_worse(0.175, chosen).is_some());
         assert!(
             refit_worse(f64::NAN, chosen).is_some(),
             "a refit that diverged at the end"
