@@ -599,7 +599,8 @@ fn classes_named(classes: &[usize], names: &[String]) -> String {
 /// # Errors
 /// Any error of [`load_splits`] and [`visible_units`]; a width other than given layers';
 /// settings the data cannot serve (unlabelled data for a command that fine-tunes, labels
-/// asked of unlabelled data, `--binarize` of Gaussian units), naming the flag.
+/// asked of unlabelled data, a classifier of one class, `--binarize` of Gaussian units),
+/// naming the flag.
 pub fn load_data(
     request: &DataRequest,
     config: &mut RunConfig,
@@ -621,6 +622,16 @@ pub fn load_data(
             "--data {}: no labels, and {why}; name the label column with --label-column (CSV) \
              or give an .npz with a labels array (only `dbn pretrain` takes unlabelled data)",
             request.path.display()
+        )
+        .into());
+    }
+    if let (1, Some(command)) = (classes, fine_tunes) {
+        let class = splits.train.class_names().first().cloned();
+        return Err(format!(
+            "--data {}: every example is of one class ({}), and `dbn {command}` trains a \
+             classifier, which needs two or more (`dbn pretrain` takes the data unlabelled)",
+            request.path.display(),
+            class.unwrap_or_else(|| "0".into())
         )
         .into());
     }

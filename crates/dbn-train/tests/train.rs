@@ -1161,6 +1161,25 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
             text(&out.stderr)
         );
     }
+    // One class is nothing to classify: refused, where it trained a net that could not err.
+    let one = root.path().join("one.csv");
+    let table = std::fs::read_to_string(&data).unwrap();
+    let rows: Vec<&str> = table.lines().filter(|row| !row.ends_with(",1")).collect();
+    std::fs::write(&one, rows.join("\n") + "\n").unwrap();
+    let args = [
+        "--data",
+        one.to_str().unwrap(),
+        "--label-column",
+        "benign",
+        "--out",
+        out,
+    ];
+    let refused = dbn(&[&["train"][..], &args].concat());
+    assert!(
+        text(&refused.stderr).contains("one.csv: every example is of one class (0), and `dbn train` trains a classifier, which needs two or more"),
+        "{}",
+        text(&refused.stderr)
+    );
     // Unlabelled, the label column is one more feature, and pretraining alone runs.
     let stdout = ok(&dbn(&[
         "pretrain",
