@@ -59,4 +59,4 @@ pub use dataset::{
 pub use error::{DataError, Result};
 pub use loader::EpochLoader;
 pub use standardize::Standardization;
-pub use table::{Table, TableOptions, csv_bytes, npy_bytes, read_table, shown};
+pub use table::{Table, TableOptions, class_name, csv_bytes, npy_bytes, read_table, shown};

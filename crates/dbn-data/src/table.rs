@@ -218,6 +218,11 @@ fn indices_for_names(named: &[String], what: &str) -> String {
     )
 }
 
+/// Class `k` as a person reads it: its name where the classes are `named`, else its index.
+pub fn class_name(named: &[String], k: usize) -> String {
+    named.get(k).cloned().unwrap_or_else(|| k.to_string())
+}
+
 /// At most eight of `names`, comma-separated, and how many more.
 pub fn shown(names: &[String]) -> String {
     let list = names[..names.len().min(8)].join(", ");
@@ -260,23 +265,23 @@ impl<'a> LabelColumn<'a> {
 
     /// Reads the label `cell` of the next row, or says why it is not one.
     fn push(&mut self, cell: &str) -> std::result::Result<(), String> {
-        let is_number = cell.parse::<f64>().is_ok();
-        let named = *self.named.get_or_insert(!is_number);
-        let class = match (named, is_number) {
-            (false, true) if !self.known.is_empty() => Err(indices_for_names(
+        let parsed = cell.parse::<f64>().ok();
+        let named = *self.named.get_or_insert(parsed.is_none());
+        let class = match (named, parsed) {
+            (false, Some(_)) if !self.known.is_empty() => Err(indices_for_names(
                 self.known,
                 &format!("label {cell} is a class index"),
             )),
-            (false, true) => number(cell).and_then(class),
-            (false, false) => Err(format!(
+            (false, Some(value)) => finite(value, cell).and_then(class),
+            (false, None) => Err(format!(
                 "label {cell:?} is not a number, but the labels above are class indices; a \
                  label column holds class indices or class names, not both"
             )),
-            (true, true) => Err(format!(
+            (true, Some(_)) => Err(format!(
                 "label {cell} is a number, but the labels above are class names; a label \
                  column holds class indices or class names, not both"
             )),
-            (true, false) => self.name(cell),
+            (true, None) => self.name(cell),
         }?;
         self.labels.push(class);
         Ok(())

@@ -367,8 +367,8 @@ struct RunArgs {
     /// start on the training and validation examples together for that many epochs, and keep
     /// the last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
     /// the fine-tuning time), unless its loss on the validation examples ends above twice the
-    /// chosen epoch's (then that epoch is kept, with a warning). Both presets refit unless --no-refit or
-    /// --labels is given.
+    /// chosen epoch's (then that epoch is kept, with a warning). Both presets refit unless
+    /// --no-refit or --labels is given.
     #[arg(long, overrides_with = "no_refit")]
     refit: bool,
     /// Keep the epoch the validation split chose, without refitting.
@@ -955,7 +955,7 @@ fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Bo
     let columns = classes.filter(|&k| k <= MAX_CLASS_COLUMNS).unwrap_or(0);
     // Each class's column headed by its name where the data name them, as wide as that.
     let heads: Vec<String> = (0..columns)
-        .map(|k| report.class_names.get(k).cloned().unwrap_or(k.to_string()))
+        .map(|k| dbn_data::class_name(&report.class_names, k))
         .collect();
     let widths: Vec<usize> = heads.iter().map(|h| h.chars().count().max(6)).collect();
     print!("{:<12}{:>8} {:>11}", "split", "examples", "mean");

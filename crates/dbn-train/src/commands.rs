@@ -1011,14 +1011,6 @@ impl Predictions {
         Some(right as f64 / labels.len().max(1) as f64)
     }
 
-    /// Class `k` as the CSV shows it: its name where the classes are named, else its index.
-    pub fn class(&self, k: usize) -> String {
-        self.class_names
-            .get(k)
-            .cloned()
-            .unwrap_or_else(|| k.to_string())
-    }
-
     /// The predictions as CSV: `input,predicted,p_0,…` (`p_1` alone for one sigmoid output, the
     /// probability of class 1) and, with labels, `label`; where the classes are named, the
     /// classes by name and the probabilities' columns `p_NAME`, each cell quoted as CSV needs.
@@ -1027,20 +1019,26 @@ impl Predictions {
         // One sigmoid output: P(class 1).
         let first = usize::from(self.n_outputs == 1);
         for k in first..first + self.n_outputs {
-            writer.push_str(&format!(",{}", csv_cell(&format!("p_{}", self.class(k)))));
+            writer.push_str(&format!(
+                ",{}",
+                csv_cell(&format!("p_{}", dbn_data::class_name(&self.class_names, k)))
+            ));
         }
         if self.inputs.labels.is_some() {
             writer.push_str(",label");
         }
         writer.push('\n');
         for (i, source) in self.inputs.sources.iter().enumerate() {
-            let predicted = csv_cell(&self.class(self.classes[i]));
+            let predicted = csv_cell(&dbn_data::class_name(&self.class_names, self.classes[i]));
             writer.push_str(&format!("{},{predicted}", csv_cell(source)));
             for p in &self.probabilities[i * self.n_outputs..(i + 1) * self.n_outputs] {
                 writer.push_str(&format!(",{p:.6}"));
             }
             if let Some(labels) = &self.inputs.labels {
-                writer.push_str(&format!(",{}", csv_cell(&self.class(labels[i]))));
+                writer.push_str(&format!(
+                    ",{}",
+                    csv_cell(&dbn_data::class_name(&self.class_names, labels[i]))
+                ));
             }
             writer.push('\n');
         }

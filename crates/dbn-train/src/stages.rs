@@ -1220,9 +1220,8 @@ fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Optio
 ///
 /// A refit whose loss on the validation examples, which it trains on, ends above twice the
 /// loss the chosen epoch had on them held out ([`REFIT_LOSS_FACTOR`]) is dropped with a
-/// warning, and `chosen` is kept: on
-/// small or noisy data a fine-tuning can swing between epochs, and the refit's last epoch
-/// then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09, and
+/// warning, and `chosen` is kept: on small or noisy data a fine-tuning can swing between
+/// epochs, and the refit's last epoch then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09, and
 /// the refit's net erred on a third of the test examples where that epoch's erred on 3%).
 pub fn refit_stage<AB: AutodiffBackend>(
     config: &RunConfig,
