@@ -402,6 +402,33 @@ fn gaussian_rate(config: &mut RunConfig, preset: &RunConfig) {
     );
 }
 
+/// Hidden units a data feature the preset's layers have at most ([`narrow_data_layers`]). The
+/// preset's 500 over the 4 features of Fisher's irises (125 a feature) left 93% of the first
+/// RBM's units at their initial weights (once a few units model data so narrow, the others'
+/// gradient vanishes) and 97% of the second's off, and fine-tuning from that stack erred on
+/// 33-40% of the test irises (four seeds), where random initialisation erred on 3%. At 64 a
+/// feature (4-256-256-1024) the stack erred on 3-10%, as at 32 and 16; the 13 features of
+/// the wines (38 a feature) trained at the preset's widths (`docs/results.md`, "Narrow
+/// tables").
+pub const MAX_HIDDEN_PER_FEATURE: usize = 64;
+
+/// The preset's `layers` for data of `width` features: the first layer the data's width, the
+/// hidden ones as the preset's, or, where the first hidden layer would have more than
+/// [`MAX_HIDDEN_PER_FEATURE`] units a feature, all scaled down alike to give it that many
+/// (rounded up): 784-500-500-2000 over 4 features is 4-256-256-1024.
+fn narrow_data_layers(layers: &[usize], width: usize) -> Vec<usize> {
+    let first_hidden = layers.get(1).copied().unwrap_or(0);
+    let most = width.saturating_mul(MAX_HIDDEN_PER_FEATURE);
+    let hidden = layers
+        .iter()
+        .skip(1)
+        .map(|&units| match first_hidden > most {
+            true => (units * most).div_ceil(first_hidden),
+            false => units,
+        });
+    std::iter::once(width).chain(hidden).collect()
+}
+
 /// Mini-batches an epoch has at least, where the preset's batch size would give fewer: the
 /// presets' 100 examples per batch suit tens of thousands of examples, and gave the shipped
 /// data/wdbc (398 training examples) 4 updates an epoch, from which fine-tuning learned nothing
@@ -592,7 +619,8 @@ fn classes_named(classes: &[usize], names: &[String]) -> String {
 
 /// Loads the data of a run of `command` and applies the run's limits; sets the stack's visible
 /// units, size and label units from the data (the preset's first layer becomes the data's
-/// width; layers given by `--layers` or a config file must match it), and the batch sizes and
+/// width, its hidden ones narrowed for narrow data by [`narrow_data_layers`]; layers given by
+/// `--layers` or a config file must match it), and the batch sizes and
 /// pretraining epochs the preset's would not suit, saying so of the stages the command runs
 /// (every command but `pretrain` fine-tunes, every one but `finetune` pretrains).
 ///
@@ -636,15 +664,18 @@ pub fn load_data(
         .into());
     }
     let width = splits.train.width();
-    if !pinned.layers
-        && config.dbn.layers == preset.dbn.layers
-        && config.dbn.layers.first() != Some(&width)
-    {
-        config.dbn.layers[0] = width;
-        println!(
-            "layers: {:?} (the preset's, under the data's {width} features)",
-            config.dbn.layers
-        );
+    if !pinned.layers && config.dbn.layers == preset.dbn.layers {
+        let layers = narrow_data_layers(&preset.dbn.layers, width);
+        if layers[1..] != preset.dbn.layers[1..] {
+            println!(
+                "layers: {layers:?} (the preset's, under the data's {width} features, narrowed \
+                 to at most {MAX_HIDDEN_PER_FEATURE} hidden units a feature: wider, most of the \
+                 first RBM's units learn nothing); --layers sets others"
+            );
+        } else if layers != preset.dbn.layers {
+            println!("layers: {layers:?} (the preset's, under the data's {width} features)");
+        }
+        config.dbn.layers = layers;
     }
     config.dbn.check_data_width(width)?;
     let visible = visible_units(request.visible, &splits.train)?;
@@ -1673,6 +1704,39 @@ mod tests {
         assert!(
             note.ends_with("of class \"cat\" can never be predicted right"),
             "{note}"
+        );
+    }
+
+    #[test]
+    fn narrow_data_get_the_presets_layers_scaled_to_64_hidden_units_a_feature() {
+        let preset = [784, 500, 500, 2000];
+        assert_eq!(narrow_data_layers(&preset, 784), preset, "MNIST");
+        assert_eq!(
+            narrow_data_layers(&preset, 30),
+            [30, 500, 500, 2000],
+            "data/wdbc"
+        );
+        assert_eq!(
+            narrow_data_layers(&preset, 13),
+            [13, 500, 500, 2000],
+            "the wines"
+        );
+        assert_eq!(
+            narrow_data_layers(&preset, 8),
+            [8, 500, 500, 2000],
+            "512 >= 500"
+        );
+        assert_eq!(narrow_data_layers(&preset, 7), [7, 448, 448, 1792]);
+        assert_eq!(
+            narrow_data_layers(&preset, 4),
+            [4, 256, 256, 1024],
+            "the irises"
+        );
+        assert_eq!(narrow_data_layers(&preset, 1), [1, 64, 64, 256]);
+        assert_eq!(
+            narrow_data_layers(&[10, 300, 7], 2),
+            [2, 128, 3],
+            "rounded up"
         );
     }
 

@@ -1195,6 +1195,35 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
             .contains("layers: [31, 500, 500, 2000] (the preset's, under the data's 31 features)"),
         "{stdout}"
     );
+    // Four features would give the preset's first RBM 125 units each, most of which learn
+    // nothing: its layers are narrowed alike, to 64 units a feature, and the run keeps them.
+    let narrow = root.path().join("narrow.csv");
+    let columns = |row: &str| row.split(',').take(4).collect::<Vec<_>>().join(",");
+    let rows: Vec<String> = table.lines().map(columns).collect();
+    std::fs::write(&narrow, rows.join("\n") + "\n").unwrap();
+    let narrow_out = root.path().join("narrow");
+    let stdout = ok(&dbn(&[
+        "pretrain",
+        "--data",
+        narrow.to_str().unwrap(),
+        "--out",
+        narrow_out.to_str().unwrap(),
+        "--pretrain-epochs",
+        "1",
+    ]));
+    assert!(
+        stdout.contains(
+            "layers: [4, 256, 256, 1024] (the preset's, under the data's 4 features, narrowed \
+             to at most 64 hidden units a feature"
+        ),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(narrow_out.join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        config["dbn"]["layers"],
+        serde_json::json!([4, 256, 256, 1024])
+    );
     // A batch size or rate given by flag is kept, even the preset's own.
     let stdout = ok(&dbn(&[
         "pretrain",
