@@ -265,8 +265,9 @@ struct RunArgs {
     #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
     /// Layer sizes from the data up, comma-separated, e.g. 784,500,500,2000 [default: the
-    /// preset's, its first size the data's width, the others narrowed alike to at most 64
-    /// units a feature for data of fewer than 8 features; with --from, the stack's].
+    /// preset's, its first size the data's width; for data of fewer than 8 features the
+    /// hidden ones narrowed alike, to give the first at most 64 units a feature; with --from,
+    /// the stack's].
     #[arg(long, value_delimiter = ',', value_name = "SIZES", action = clap::ArgAction::Set)]
     layers: Option<Vec<usize>>,
     /// CD epochs per RBM [default: the preset's (10; hinton 50), raised for data of fewer than

@@ -402,14 +402,14 @@ fn gaussian_rate(config: &mut RunConfig, preset: &RunConfig) {
     );
 }
 
-/// Hidden units a data feature the preset's layers have at most ([`narrow_data_layers`]). The
-/// preset's 500 over the 4 features of Fisher's irises (125 a feature) left 93% of the first
-/// RBM's units at their initial weights (once a few units model data so narrow, the others'
-/// gradient vanishes) and 97% of the second's off, and fine-tuning from that stack erred on
-/// 33-40% of the test irises (four seeds), where random initialisation erred on 3%. At 64 a
-/// feature (4-256-256-1024) the stack erred on 3-10%, as at 32 and 16; the 13 features of
-/// the wines (38 a feature) trained at the preset's widths (`docs/results.md`, "Narrow
-/// tables").
+/// Units a data feature the preset's first hidden layer has at most ([`narrow_data_layers`]).
+/// The preset's 500 over the 4 features of Fisher's irises (125 a feature) left 93% of the
+/// first RBM's units at their initial weights (once a few units model data so narrow, the
+/// others' gradient vanishes) and 97% of the second's off (a mean under 0.01), and fine-tuning
+/// from that stack erred on 33-40% of the test irises (four seeds), where random
+/// initialisation erred on 3%. At 64 a feature (4-256-256-1024) the stack erred on 3-10%, at
+/// 32 and 16 on 0-13%; the 13 features of the wines (38 a feature) trained at the preset's
+/// widths (`docs/results.md`, "Narrow tables").
 pub const MAX_HIDDEN_PER_FEATURE: usize = 64;
 
 /// The preset's `layers` for data of `width` features: the first layer the data's width, the
@@ -669,8 +669,9 @@ pub fn load_data(
         if layers[1..] != preset.dbn.layers[1..] {
             println!(
                 "layers: {layers:?} (the preset's, under the data's {width} features, narrowed \
-                 to at most {MAX_HIDDEN_PER_FEATURE} hidden units a feature: wider, most of the \
-                 first RBM's units learn nothing); --layers sets others"
+                 alike to give the first hidden layer at most {MAX_HIDDEN_PER_FEATURE} units a \
+                 feature: wider, most of the first RBM's units learn nothing); --layers sets \
+                 others"
             );
         } else if layers != preset.dbn.layers {
             println!("layers: {layers:?} (the preset's, under the data's {width} features)");

@@ -1214,7 +1214,7 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
     assert!(
         stdout.contains(
             "layers: [4, 256, 256, 1024] (the preset's, under the data's 4 features, narrowed \
-             to at most 64 hidden units a feature"
+             alike to give the first hidden layer at most 64 units a feature"
         ),
         "{stdout}"
     );
@@ -1223,6 +1223,24 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
     assert_eq!(
         config["dbn"]["layers"],
         serde_json::json!([4, 256, 256, 1024])
+    );
+    // The same flags narrow alike, so the run resumes; layers given by flag are kept.
+    let narrow_args = [
+        "pretrain",
+        "--data",
+        narrow.to_str().unwrap(),
+        "--out",
+        narrow_out.to_str().unwrap(),
+        "--pretrain-epochs",
+        "1",
+    ];
+    ok(&dbn(&[&narrow_args[..], &["--resume"]].concat()));
+    let given = &["--overwrite", "--layers", "4,500,500,2000"];
+    let stdout = ok(&dbn(&[&narrow_args[..], given].concat()));
+    assert!(!stdout.contains("narrowed"), "{stdout}");
+    assert_eq!(
+        read_summary(&narrow_out)["layers"],
+        serde_json::json!([4, 500, 500, 2000])
     );
     // A batch size or rate given by flag is kept, even the preset's own.
     let stdout = ok(&dbn(&[
