@@ -2,9 +2,8 @@
 //! and IDX images; and the table written back as `.npy` or CSV, for numpy and scikit-learn.
 //!
 //! Every value is checked as it is read: a cell that is not a number, a NaN or an infinity, a
-//! label that is neither a whole number of at least 0 nor (in a CSV column of names) a class
-//! name, rows of different lengths, features and
-//! labels of different counts, each refused with a [`DataError`] naming the file and the line
+//! label that is neither a whole number of at least 0 nor (in a CSV column or an `.npz` array
+//! of names) a class name, rows of different lengths, features and labels of different counts, each refused with a [`DataError`] naming the file and the line
 //! (CSV, counted from 1 as an editor shows it, the header included) or row (NumPy, from 0) and
 //! the column.
 //!
@@ -12,14 +11,14 @@
 //! | --- | --- | --- |
 //! | `.csv` (header optional: a first line of which no cell is a number) | every column but the label column | the column named by [`TableOptions::label_column`] (its header name or its index from 0), if any: class indices, or class names (`setosa`, `M`), numbered in sorted order |
 //! | `.npy` | `[n]`, `[n, d]` or `[n, h, w]` (images) of `float32`, `float64`, other integers taken as they are, or `uint8` (grey levels, divided by 255) | none |
-//! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), of integers, if any |
+//! | `.npz` | the array `x` (or `X`, `data`, `features`, `images`), as `.npy` | the array `y` (or `labels`, `targets`), if any: class indices (integers), or class names (strings, `np.str_` or bytes), numbered as a CSV column's |
 //! | IDX (`*-idx3-ubyte`, optionally gzipped) | the images, grey levels divided by 255 | none |
 
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::Path;
 
-use npyz::{DType, NpyFile, WriterBuilder};
+use npyz::{DType, NpyFile, TypeChar, WriterBuilder};
 
 use crate::error::{DataError, Result};
 use crate::idx::read_images;
@@ -35,8 +34,8 @@ pub struct Table {
     pub values: Vec<f32>,
     /// One class index per row, when the file has labels.
     pub labels: Option<Vec<usize>>,
-    /// The classes' names in class order, when a CSV label column holds names (`setosa`,
-    /// `M`) rather than class indices: label `k` is `classes[k]`. Empty otherwise.
+    /// The classes' names in class order, when a CSV label column or an `.npz` labels array
+    /// holds names (`setosa`, `M`) rather than class indices: label `k` is `classes[k]`. Empty otherwise.
     pub classes: Vec<String>,
     /// `[height, width]` when each example is an image (IDX, or a `[n, h, w]` array).
     pub image: Option<[usize; 2]>,
@@ -50,8 +49,8 @@ pub struct TableOptions {
     /// The CSV column of each row's class: its header name, or its index from 0; `None` for
     /// unlabelled data.
     pub label_column: Option<String>,
-    /// Class names already known (a training file's, a model's): a label column of names is
-    /// read onto these, and a name not among them is an error. Empty: a column of names gives
+    /// Class names already known (a training file's, a model's): a label column (or an `.npz`
+    /// labels array) of names is read onto these, and a name not among them is an error. Empty: a column of names gives
     /// its own, sorted.
     pub classes: Vec<String>,
 }
@@ -88,7 +87,7 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
     let table = if name.ends_with(".npy") {
         read_npy(path)?
     } else if name.ends_with(".npz") {
-        read_npz(path)?
+        read_npz(path, options)?
     } else if idx {
         let images = read_images(path)?;
         if images.count == 0 {
@@ -123,10 +122,6 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
                 "a label column ({column:?}) is a CSV file's, and this file holds no labels (an \
                  .npz archive gives them as an array, y)"
             ),
-        )),
-        (Some(_), _) if !options.classes.is_empty() => Err(bad_table(
-            path,
-            indices_for_names(&options.classes, "its labels array holds class indices"),
         )),
         _ => Ok(table),
     }
@@ -232,12 +227,15 @@ pub fn shown(names: &[String]) -> String {
     }
 }
 
-/// Cells that R, UCI's files and databases write for a missing value: in a column of class
-/// names they would silently become a class of their own.
-const MISSING: [&str; 6] = ["NA", "N/A", "n/a", "?", "null", "NULL"];
+/// Cells that R, UCI's files, databases, pandas and numpy write for a missing value (numpy's
+/// `str` of None and NaN among them): in a column of class names they would silently become a
+/// class of their own.
+const MISSING: [&str; 9] = [
+    "NA", "N/A", "n/a", "?", "null", "NULL", "None", "nan", "NaN",
+];
 
-/// A CSV label column as it is read, cell by cell: class indices (whole numbers from 0), or
-/// class names, whichever its first cell is; names are read onto the classes already known
+/// A label column (a CSV file's, or an `.npz` labels array of strings) as it is read, cell by
+/// cell: class indices (whole numbers from 0), or class names, whichever its first cell is; names are read onto the classes already known
 /// or, where none are, gathered and sorted when the column ends.
 struct LabelColumn<'a> {
     /// Classes already known ([`TableOptions::classes`]).
@@ -265,6 +263,16 @@ impl<'a> LabelColumn<'a> {
 
     /// Reads the label `cell` of the next row, or says why it is not one.
     fn push(&mut self, cell: &str) -> std::result::Result<(), String> {
+        // Told apart before the kinds: "nan" would read as a number, "NA" as a name.
+        if cell.is_empty() {
+            return Err("no label (an empty cell)".into());
+        }
+        if MISSING.contains(&cell) {
+            return Err(format!(
+                "label {cell:?} reads as a missing value, not a class: give every example its \
+                 class, or leave the example out"
+            ));
+        }
         let parsed = cell.parse::<f64>().ok();
         let named = *self.named.get_or_insert(parsed.is_none());
         let class = match (named, parsed) {
@@ -291,15 +299,6 @@ impl<'a> LabelColumn<'a> {
     fn name(&mut self, cell: &str) -> std::result::Result<usize, String> {
         if let Some(&class) = self.classes.get(cell) {
             return Ok(class);
-        }
-        if cell.is_empty() {
-            return Err("no label (an empty cell)".into());
-        }
-        if MISSING.contains(&cell) {
-            return Err(format!(
-                "label {cell:?} reads as a missing value, not a class: give every example its \
-                 class, or leave the example out"
-            ));
         }
         if !self.known.is_empty() {
             return Err(format!(
@@ -608,13 +607,16 @@ pub fn read_npy(path: &Path) -> Result<Table> {
 }
 
 /// Reads a `.npz` archive: its features array and, if it has one, its labels array (see the
-/// [module docs](self)), of one row each per example.
+/// [module docs](self)), of one row each per example; labels that are strings are class names,
+/// read onto [`TableOptions::classes`] where it names them, else numbered in sorted order.
 ///
 /// # Errors
-/// As [`read_npy`]; [`DataError::BadTable`] also for an archive without a features array, or
-/// labels of another count than the features; [`DataError::BadCell`] for a label that is not a
-/// class index.
-pub fn read_npz(path: &Path) -> Result<Table> {
+/// As [`read_npy`]; [`DataError::BadTable`] also for an archive without a features array,
+/// labels of another count than the features, an array of Python objects, or class indices
+/// where the known classes are named; [`DataError::BadCell`] for a label that is not a class
+/// index in an array of numbers, or in an array of names, a number, a missing value or a name
+/// not among the known classes.
+pub fn read_npz(path: &Path, options: &TableOptions) -> Result<Table> {
     let mut archive = npyz::npz::NpzArchive::open(path)
         .map_err(|e| bad_table(path, format!("not a NumPy .npz archive: {e}")))?;
     let names: Vec<String> = archive.array_names().map(str::to_string).collect();
@@ -636,25 +638,17 @@ pub fn read_npz(path: &Path) -> Result<Table> {
             ),
         ));
     };
-    let mut array = |name: &str| -> Result<Array> {
-        let npy = archive
-            .by_name(name)
-            .map_err(|e| bad_table(path, format!("array {name}: cannot read: {e}")))?
-            .ok_or_else(|| bad_table(path, format!("array {name} is missing")))?;
-        read_array(npy, path, &format!("array {name}"))
-    };
-    let mut table = features(array(&x)?, path, &format!("array {x}"))?;
+    let what = format!("array {x}");
+    let npy = npz_array(&mut archive, path, &x)?;
+    let mut table = features(read_array(npy, path, &what)?, path, &what)?;
     if let Some(y) = y {
-        let labels = array(&y)?;
-        let count = match labels.shape[..] {
-            [n] | [n, 1] => n,
-            _ => {
+        let npy = npz_array(&mut archive, path, &y)?;
+        let count = match npy.shape() {
+            &[n] | &[n, 1] => n as usize,
+            shape => {
                 return Err(bad_table(
                     path,
-                    format!(
-                        "array {y}: shape {:?}: labels are one class index per example",
-                        labels.shape
-                    ),
+                    format!("array {y}: shape {shape:?}: labels are one class per example"),
                 ));
             }
         };
@@ -667,18 +661,84 @@ pub fn read_npz(path: &Path) -> Result<Table> {
                 ),
             ));
         }
-        let classes = labels
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                class(v)
-                    .map_err(|reason| bad_cell(path, format!("array {y} row {i} (from 0)"), reason))
-            })
-            .collect::<Result<Vec<usize>>>()?;
-        table.labels = Some(classes);
+        let (labels, classes) = label_array(npy, path, &format!("array {y}"), &options.classes)?;
+        table.labels = Some(labels);
+        table.classes = classes;
     }
     Ok(table)
+}
+
+/// The array `name` of the `.npz` `archive` read from `path`.
+fn npz_array<'a, R: std::io::Read + std::io::Seek>(
+    archive: &'a mut npyz::npz::NpzArchive<R>,
+    path: &Path,
+    name: &str,
+) -> Result<NpyFile<impl std::io::Read + 'a>> {
+    archive
+        .by_name(name)
+        .map_err(|e| bad_table(path, format!("array {name}: cannot read: {e}")))?
+        .ok_or_else(|| bad_table(path, format!("array {name} is missing")))
+}
+
+/// The classes of a labels array `what`: class indices (integers, or floats of whole values),
+/// or class names (strings, `np.str_` or bytes: read as a CSV column's cells, trimmed, by
+/// [`LabelColumn`], onto the `known` classes if any, else numbered in sorted order), with the
+/// classes' names (empty for indices).
+fn label_array<R: std::io::Read>(
+    npy: NpyFile<R>,
+    path: &Path,
+    what: &str,
+    known: &[String],
+) -> Result<(Vec<usize>, Vec<String>)> {
+    let at = |i: usize| format!("{what} row {i} (from 0)");
+    let cannot = |e: std::io::Error| bad_table(path, format!("{what}: cannot read: {e}"));
+    let type_char = match npy.dtype() {
+        DType::Plain(type_str) => Some(type_str.type_char()),
+        _ => None,
+    };
+    let names: Vec<String> = match type_char {
+        Some(TypeChar::UnicodeStr) => npy.into_vec::<String>().map_err(cannot)?,
+        // Bytes are decoded row by row, so that a row that is not UTF-8 is named.
+        Some(TypeChar::ByteStr) => npy
+            .into_vec::<Vec<u8>>()
+            .map_err(cannot)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                String::from_utf8(bytes).map_err(|_| bad_cell(path, at(i), "not UTF-8 text"))
+            })
+            .collect::<Result<_>>()?,
+        Some(TypeChar::Object) => {
+            return Err(bad_table(
+                path,
+                format!(
+                    "{what}: an array of Python objects (pickled), which is not read: save the \
+                     labels as strings, np.array(y, dtype=str) (a missing one, None or NaN, is \
+                     refused there by name), or as class indices"
+                ),
+            ));
+        }
+        _ if !known.is_empty() => {
+            return Err(bad_table(
+                path,
+                indices_for_names(known, "its labels array holds class indices"),
+            ));
+        }
+        _ => {
+            let values = read_array(npy, path, what)?.values;
+            let labels = values.iter().enumerate();
+            let labels =
+                labels.map(|(i, &v)| class(v).map_err(|reason| bad_cell(path, at(i), reason)));
+            return Ok((labels.collect::<Result<Vec<usize>>>()?, Vec::new()));
+        }
+    };
+    let mut column = LabelColumn::new(known);
+    for (i, name) in names.iter().enumerate() {
+        column
+            .push(name.trim())
+            .map_err(|reason| bad_cell(path, at(i), reason))?;
+    }
+    Ok(column.finish())
 }
 
 /// A `[rows, cols]` array of `float32` as the bytes of a `.npy` file.
@@ -846,7 +906,19 @@ mod tests {
             ),
             (
                 "x,y\n1,0\n2,NA\n",
-                "line 3, column \"y\": label \"NA\" is not a number, but the labels above are class indices",
+                "line 3, column \"y\": label \"NA\" reads as a missing value",
+            ),
+            (
+                "x,y\n1,0\n2,nan\n",
+                "line 3, column \"y\": label \"nan\" reads as a missing value",
+            ),
+            (
+                "x,y\n1,a\n2,NaN\n",
+                "line 3, column \"y\": label \"NaN\" reads as a missing value",
+            ),
+            (
+                "x,y\n1,0\n2,b\n",
+                "line 3, column \"y\": label \"b\" is not a number, but the labels above are class indices",
             ),
             (
                 "x,y\n1,a\n2,\n",
@@ -1007,6 +1079,15 @@ np.savez('data.npz', x=x, y=np.array([2, 0, 1]))
 np.savez('short.npz', x=x, y=np.array([2, 0]))
 np.savez('unnamed.npz', a=x)
 np.savez('halves.npz', x=x, y=np.array([0.5, 1, 2]))
+np.savez('named.npz', x=x, y=np.array(['virginica', 'setosa', 'versicolor']))
+np.savez('bytes.npz', x=x, y=np.array([b'dog', b'cat', b'dog']))
+np.savez('missing.npz', x=x, y=np.array(['dog', 'NA', 'cat']))
+np.savez('objects.npz', x=x, y=np.array(['dog', 'cat', 'dog'], dtype=object))
+np.savez('digits.npz', x=x, y=np.array(['2', '0', '1']))
+np.savez('column.npz', x=x, y=np.array([[' dog'], ['cat '], ['dog']]))
+np.savez('empty.npz', x=x, y=np.array(['dog', 'cat', '']))
+np.savez('none.npz', x=x, y=np.array(['dog', None, 'cat'], dtype=str))
+np.savez('latin1.npz', x=x, y=np.array([b'dog', b'caf\\xe9', b'dog']))
 np.save('pixels.npy', np.array([[0, 255], [51, 102]], dtype=np.uint8))
 np.save('fortran.npy', np.asfortranarray(np.ones((2, 3), dtype=np.float32)))
 np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
@@ -1031,6 +1112,23 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
                 "halves.npz",
                 "array y row 0 (from 0): label 0.5 is not a class index",
             ),
+            (
+                "missing.npz",
+                "array y row 1 (from 0): label \"NA\" reads as a missing value",
+            ),
+            (
+                "objects.npz",
+                "array y: an array of Python objects (pickled), which is not read",
+            ),
+            (
+                "empty.npz",
+                "array y row 2 (from 0): no label (an empty cell)",
+            ),
+            (
+                "none.npz",
+                "array y row 1 (from 0): label \"None\" reads as a missing value",
+            ),
+            ("latin1.npz", "array y row 1 (from 0): not UTF-8 text"),
             ("fortran.npy", "Fortran-ordered arrays are not read"),
             ("big.npy", "dtype >f4 is not read"),
         ] {
@@ -1054,6 +1152,44 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
         let got = refused(&dir.path().join("pixels.npy"), &column);
         assert!(
             got.contains("pixels.npy: a label column (\"species\") is a CSV file's, and this file holds no labels"),
+            "{got}"
+        );
+        // Labels that are strings are class names, numbered in sorted order as a CSV
+        // column's, or read onto the names known.
+        let table = read("named.npz").unwrap();
+        assert_eq!(table.labels, Some(vec![2, 0, 1]));
+        assert_eq!(table.classes, ["setosa", "versicolor", "virginica"]);
+        let table = read_table(&dir.path().join("bytes.npz"), &named).unwrap();
+        assert_eq!(
+            (table.labels, table.classes),
+            (Some(vec![1, 0, 1]), named.classes.clone())
+        );
+        // Trimmed as a CSV cell is, and of shape [n, 1] as well as [n].
+        let table = read("column.npz").unwrap();
+        assert_eq!(
+            (table.labels, table.classes),
+            (Some(vec![1, 0, 1]), named.classes.clone())
+        );
+        // Strings of numbers are class indices, as in a CSV column.
+        let table = read("digits.npz").unwrap();
+        assert_eq!(
+            (table.labels, table.classes.len()),
+            (Some(vec![2, 0, 1]), 0)
+        );
+        let got = refused(&dir.path().join("digits.npz"), &named);
+        assert!(
+            got.contains("array y row 0 (from 0): label 2 is a class index, but the classes are named (cat, dog)"),
+            "{got}"
+        );
+        let other = TableOptions {
+            classes: vec!["cat".into(), "eel".into()],
+            ..TableOptions::default()
+        };
+        let got = refused(&dir.path().join("bytes.npz"), &other);
+        assert!(
+            got.contains(
+                "array y row 0 (from 0): class \"dog\" is not one of the training data's: cat, eel"
+            ),
             "{got}"
         );
         // An archive's labels array serves for a column asked of a CSV beside it.
