@@ -322,21 +322,25 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     // The test examples do not depend on the validation split: hold out none, so that no
     // error names a --validation the command does not have.
     let info = DataInfo::of_model(model)?;
+    let known = info.as_ref().map_or(&[][..], |info| &info.class_names);
+    let splits = load_splits(request, Some(SplitSize::Count(0)), known)?;
     let run_split = info.as_ref().and_then(|info| info.test_split);
+    // The same count holds out the same examples, whether given as a count or a fraction.
+    let all = splits.train.len() + splits.test.len();
     if let Some(split) = run_split
         && request.test.is_none()
-        && split != request.test_split
+        && split.of(all) != request.test_split.of(all)
     {
         return Err(format!(
-            "--test-split {}: the model in {} was tested on --test-split {split} of its data; \
-             give that to evaluate it on the same test examples",
+            "--test-split {}: the model in {} was tested on --test-split {split} of its data \
+             ({} of its {all} examples); give that to evaluate it on the same test examples",
             request.test_split,
-            model.display()
+            model.display(),
+            split.of(all)
         )
         .into());
     }
-    let known = info.as_ref().map_or(&[][..], |info| &info.class_names);
-    let test = load_splits(request, Some(SplitSize::Count(0)), known)?.test;
+    let test = splits.test;
     if let Some(info) = &info {
         dbn_data::check_columns(test.source(), test.names(), &info.features)?;
         check_label_kind(test.source(), test.class_names(), info, model)?;

@@ -875,9 +875,16 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     // Another test split would test on other examples: refused, naming the run's.
     let other = dbn(&[&evaluate[..], &["--test-split", "0.3"]].concat());
     assert!(
-        text(&other.stderr).contains("was tested on --test-split 0.2 of its data"),
+        text(&other.stderr)
+            .contains("was tested on --test-split 0.2 of its data (114 of its 569 examples)"),
         "{}",
         text(&other.stderr)
+    );
+    // The same split as a count holds out the same examples.
+    let counted = ok(&dbn(&[&evaluate[..], &["--test-split", "114"]].concat()));
+    assert!(
+        counted.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
+        "{counted}"
     );
     // A stack pretrained on Gaussian units is not fine-tuned on grey levels as Bernoulli
     // units.
