@@ -1294,21 +1294,27 @@ pub fn refit_stage<AB: AutodiffBackend>(
         devices,
     };
     let start = starting_net::<AB>(config, dbn, devices.main())?;
-    let refitted = finetune(start, job).map_err(|e| format!("refit: {e}"))?;
-    run.write_finetune_csv("refit-metrics.csv", &logs)?;
     let schedule =
         Schedule::new(config.finetune.learning_rate).with_lr_decay(config.finetune.lr_decay);
+    let keep_chosen = |warning: String| {
+        eprintln!("warning: {warning}");
+        save_module(&chosen.net, &config.classifier_config(), run.path())?;
+        Ok(Tuned {
+            kept: chosen,
+            refit_images: None,
+            schedule: schedule.clone(),
+        })
+    };
+    let refitted = match finetune(start, job) {
+        Ok(refitted) => refitted,
+        Err(err) => return keep_chosen(refit_diverged(err)?),
+    };
+    run.write_finetune_csv("refit-metrics.csv", &logs)?;
     // The refit's validation loss as burn-train logged it, the figure `best` is too (the same
     // examples, loader and batches).
     let refit_loss = epoch_mean(&logs, "valid", best.epoch, "Loss").unwrap_or(f64::NAN);
     if let Some(warning) = refit_worse(refit_loss, best) {
-        eprintln!("warning: {warning}");
-        save_module(&chosen.net, &config.classifier_config(), run.path())?;
-        return Ok(Tuned {
-            kept: chosen,
-            refit_images: None,
-            schedule,
-        });
+        return keep_chosen(warning);
     }
     save_module(&refitted.net, &config.classifier_config(), run.path())?;
     Ok(Tuned {
@@ -1319,6 +1325,20 @@ pub fn refit_stage<AB: AutodiffBackend>(
         refit_images: Some(images),
         schedule,
     })
+}
+
+/// The warning for a refit that failed with `err` where it diverged, which drops it for the
+/// network of the chosen epoch, as a schedule that diverges is dropped for the others (the
+/// chosen schedule trained from the same start, on fewer examples, without diverging): the
+/// run's work is kept. Any other error fails the refit.
+fn refit_diverged(err: Box<dyn Error>) -> Result<String, Box<dyn Error>> {
+    match err.downcast_ref::<Diverged>() {
+        Some(_) => Ok(format!(
+            "refit: {err} The refit is dropped, and the network of the epoch chosen on the \
+             validation split kept."
+        )),
+        None => Err(format!("refit: {err}").into()),
+    }
 }
 
 /// How many times the chosen epoch's held-out validation loss a refit's loss on the same
@@ -1675,6 +1695,32 @@ mod tests {
             refit_worse(f64::NAN, chosen).is_some(),
             "a refit that diverged at the end"
         );
+    }
+
+    #[test]
+    fn a_refit_that_diverges_is_dropped_and_other_failures_fail_it() {
+        let diverged = crate::finetune::Diverged {
+            at: crate::finetune::NonFinite {
+                epoch: 3,
+                since: 1,
+                batch: 4,
+                loss: f64::NAN,
+            },
+            learning_rate: 0.5,
+            kept: None,
+        };
+        let warning = refit_diverged(Box::new(diverged)).expect("dropped");
+        assert!(
+            warning.starts_with("refit: fine-tuning diverged at ")
+                && warning.ends_with(
+                    "The refit is dropped, and the network of the epoch chosen on the \
+                     validation split kept."
+                ),
+            "{warning}"
+        );
+        let full = std::io::Error::other("No space left on device");
+        let err = refit_diverged(Box::new(full)).expect_err("fails");
+        assert_eq!(err.to_string(), "refit: No space left on device");
     }
 
     #[test]
