@@ -3,9 +3,9 @@
 //!
 //! Every value is checked as it is read: a cell that is not a number, a NaN or an infinity, a
 //! label that is neither a whole number of at least 0 nor (in a CSV column or an `.npz` array
-//! of names) a class name, rows of different lengths, features and labels of different counts, each refused with a [`DataError`] naming the file and the line
-//! (CSV, counted from 1 as an editor shows it, the header included) or row (NumPy, from 0) and
-//! the column.
+//! of names) a class name, rows of different lengths, features and labels of different counts,
+//! each refused with a [`DataError`] naming the file and the line (CSV, counted from 1 as an
+//! editor shows it, the header included) or row (NumPy, from 0) and the column.
 //!
 //! | file | features | labels |
 //! | --- | --- | --- |
@@ -35,7 +35,8 @@ pub struct Table {
     /// One class index per row, when the file has labels.
     pub labels: Option<Vec<usize>>,
     /// The classes' names in class order, when a CSV label column or an `.npz` labels array
-    /// holds names (`setosa`, `M`) rather than class indices: label `k` is `classes[k]`. Empty otherwise.
+    /// holds names (`setosa`, `M`) rather than class indices: label `k` is `classes[k]`.
+    /// Empty otherwise.
     pub classes: Vec<String>,
     /// `[height, width]` when each example is an image (IDX, or a `[n, h, w]` array).
     pub image: Option<[usize; 2]>,
@@ -50,8 +51,8 @@ pub struct TableOptions {
     /// unlabelled data.
     pub label_column: Option<String>,
     /// Class names already known (a training file's, a model's): a label column (or an `.npz`
-    /// labels array) of names is read onto these, and a name not among them is an error. Empty: a column of names gives
-    /// its own, sorted.
+    /// labels array) of names is read onto these, and a name not among them is an error.
+    /// Empty: a column of names gives its own, sorted.
     pub classes: Vec<String>,
 }
 
@@ -235,8 +236,9 @@ const MISSING: [&str; 9] = [
 ];
 
 /// A label column (a CSV file's, or an `.npz` labels array of strings) as it is read, cell by
-/// cell: class indices (whole numbers from 0), or class names, whichever its first cell is; names are read onto the classes already known
-/// or, where none are, gathered and sorted when the column ends.
+/// cell: class indices (whole numbers from 0), or class names, whichever its first cell is;
+/// names are read onto the classes already known or, where none are, gathered and sorted when
+/// the column ends.
 struct LabelColumn<'a> {
     /// Classes already known ([`TableOptions::classes`]).
     known: &'a [String],

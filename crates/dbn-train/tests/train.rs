@@ -1209,7 +1209,7 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
     let rows: Vec<String> = table.lines().map(columns).collect();
     std::fs::write(&narrow, rows.join("\n") + "\n").unwrap();
     let narrow_out = root.path().join("narrow");
-    let stdout = ok(&dbn(&[
+    let narrow_args = [
         "pretrain",
         "--data",
         narrow.to_str().unwrap(),
@@ -1217,7 +1217,8 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
         narrow_out.to_str().unwrap(),
         "--pretrain-epochs",
         "1",
-    ]));
+    ];
+    let stdout = ok(&dbn(&narrow_args));
     assert!(
         stdout.contains(
             "layers: [4, 256, 256, 1024] (the preset's, under the data's 4 features, narrowed \
@@ -1232,15 +1233,6 @@ fn table_data_the_settings_cannot_serve_is_refused_in_one_line() {
         serde_json::json!([4, 256, 256, 1024])
     );
     // The same flags narrow alike, so the run resumes; layers given by flag are kept.
-    let narrow_args = [
-        "pretrain",
-        "--data",
-        narrow.to_str().unwrap(),
-        "--out",
-        narrow_out.to_str().unwrap(),
-        "--pretrain-epochs",
-        "1",
-    ];
     ok(&dbn(&[&narrow_args[..], &["--resume"]].concat()));
     let given = &["--overwrite", "--layers", "4,500,500,2000"];
     let stdout = ok(&dbn(&[&narrow_args[..], given].concat()));
