@@ -189,8 +189,22 @@ fn settings_difference(
 /// The first field of a run's `data.json` in which `now` differs from `saved` (see
 /// [`first_difference`]), the standardisation last, as it follows from the others; the files
 /// compared as the paths they resolve to where both exist, so that `data/x.csv` and
-/// `./data/x.csv` are the same data.
-fn data_difference(saved: &DataInfo, now: &DataInfo) -> Result<Option<Difference>, Box<dyn Error>> {
+/// `./data/x.csv` are the same data, and the test splits by the count they hold out of the
+/// file's `examples`, so that 0.2 and 114 of 569 are the same split.
+fn data_difference(
+    saved: &DataInfo,
+    now: &DataInfo,
+    examples: usize,
+) -> Result<Option<Difference>, Box<dyn Error>> {
+    let same_count = |a: SplitSize, b: SplitSize| a.of(examples) == b.of(examples);
+    let test_split = match (saved.test_split, now.test_split) {
+        (Some(a), Some(b)) if same_count(a, b) => Some(b),
+        _ => saved.test_split,
+    };
+    let saved = &DataInfo {
+        test_split,
+        ..saved.clone()
+    };
     // A data.json written before the flags and feature names were kept has no `source` or
     // `features` to compare.
     let kept = saved.source.is_some();
@@ -273,7 +287,7 @@ pub fn start(request: RunRequest<'_>) -> Result<Started, Box<dyn Error>> {
         // and a settings message would then name a derived value rather than the data flag.
         if let Some(saved_data) =
             DataInfo::of_model(dir.path()).map_err(|e| format!("--resume: {e}"))?
-            && let Some(difference) = data_difference(&saved_data, &data.info)?
+            && let Some(difference) = data_difference(&saved_data, &data.info, data.examples)?
         {
             return Err(format!(
                 "--resume: the data differ from those of the run in {} ({difference}); give the \
@@ -1535,6 +1549,10 @@ mod tests {
         let same = wdbc(spelt_otherwise, split);
         let resumed = start(request(base.clone(), same, Existing::Resume));
         assert!(resumed.is_ok(), "the same file: {:?}", resumed.err());
+        // The same examples held out, given as their count: 0.2 of wdbc's 569 is 114.
+        let counted = wdbc(file.clone(), SplitSize::Count(114));
+        let resumed = start(request(base.clone(), counted, Existing::Resume));
+        assert!(resumed.is_ok(), "the same count: {:?}", resumed.err());
         // Held out by another share, with the run's own settings (`--config DIR/config.json`):
         // the same settings, other training examples.
         let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();

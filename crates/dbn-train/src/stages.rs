@@ -213,6 +213,9 @@ pub struct Data {
     pub test: ExampleSet,
     /// What the run saves of its data.
     pub info: DataInfo,
+    /// Examples in the training file (`--data`), before any `--train-limit`: the training
+    /// and validation splits, and the test split where no `--test-data` was given.
+    pub examples: usize,
 }
 
 /// Loads the splits the request names: an IDX folder's (the last `n_valid` training images
@@ -705,6 +708,12 @@ pub fn load_data(
         Some(scaling) => splits.standardized(scaling),
         None => splits,
     };
+    let split_test = if request.test.is_none() {
+        splits.test.len()
+    } else {
+        0
+    };
+    let examples = splits.train.len() + splits.valid.len() + split_test;
     let info = DataInfo {
         train: splits.train.source().to_path_buf(),
         test: splits.test.source().to_path_buf(),
@@ -752,6 +761,7 @@ pub fn load_data(
         valid: splits.valid,
         test: splits.test,
         info,
+        examples,
     })
 }
 
