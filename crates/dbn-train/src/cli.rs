@@ -416,9 +416,11 @@ struct CompareArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Fine-tuning learning rates to try for each initialisation, comma-separated, e.g.
-    /// 0.5,0.1,0.02: each initialisation keeps the rate with the lowest validation loss (the
-    /// test set is used only for the final errors), and only that rate is refitted
-    /// [default: --finetune-lr alone].
+    /// 0.5,0.1,0.02, each with the settings' factor per epoch (--finetune-lr-decay): each
+    /// initialisation keeps the rate with the lowest validation loss (the test set is used only
+    /// for the final errors), and only that rate is refitted [default: the schedules `dbn
+    /// finetune` tries, the quick preset's 0.5 x0.9 per epoch and a constant 0.1, or
+    /// --finetune-lr alone].
     #[arg(long, value_name = "RATES", value_delimiter = ',', value_parser = positive, allow_negative_numbers = true)]
     lr_grid: Vec<f64>,
 }

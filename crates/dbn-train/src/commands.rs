@@ -20,9 +20,9 @@ use dbn_model::{
 };
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::config::RunConfig;
+use crate::config::{FinetuneConfig, RunConfig, Schedule};
 use crate::device::Devices;
-use crate::finetune::{FinetuneOutcome, test_error};
+use crate::finetune::test_error;
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
@@ -480,20 +480,21 @@ pub struct Arm {
     pub name: &'static str,
     /// Share of misclassified test images, in [0, 1].
     pub test_error: f64,
-    /// The learning rate the validation split chose.
-    pub learning_rate: f64,
+    /// The schedule the validation split chose.
+    pub schedule: Schedule,
     /// Its lowest validation loss.
     pub valid_loss: f64,
-    /// Whether that rate was refitted.
+    /// Whether that schedule was refitted.
     pub refitted: bool,
 }
 
-/// What `dbn compare` found, in its `summary.json` as `learning_rates_tried`, `refit` and, for
-/// each arm, `ARM_test_error`, `ARM_learning_rate`, `ARM_valid_loss` and `ARM_refitted`.
+/// What `dbn compare` found, in its `summary.json` as `schedules_tried`, `refit` and, for each
+/// arm, `ARM_test_error`, `ARM_schedule` (as [`Schedule::describe`] puts it),
+/// `ARM_learning_rate`, `ARM_lr_decay`, `ARM_valid_loss` and `ARM_refitted`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
-    /// The learning rates each initialisation tried.
-    pub learning_rates_tried: Vec<f64>,
+    /// The schedules each initialisation tried.
+    pub schedules_tried: Vec<Schedule>,
     /// Whether the settings asked for a refit.
     pub refit: bool,
     /// The pretrained stack's result, then random initialisation's.
@@ -502,22 +503,45 @@ pub struct Comparison {
 
 impl Serialize for Comparison {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(2 + 4 * self.arms.len()))?;
-        map.serialize_entry("learning_rates_tried", &self.learning_rates_tried)?;
+        let mut map = serializer.serialize_map(Some(2 + 6 * self.arms.len()))?;
+        let tried: Vec<String> = self
+            .schedules_tried
+            .iter()
+            .map(Schedule::describe)
+            .collect();
+        map.serialize_entry("schedules_tried", &tried)?;
         map.serialize_entry("refit", &self.refit)?;
         for arm in &self.arms {
-            map.serialize_entry(&format!("{}_test_error", arm.name), &arm.test_error)?;
-            map.serialize_entry(&format!("{}_learning_rate", arm.name), &arm.learning_rate)?;
-            map.serialize_entry(&format!("{}_valid_loss", arm.name), &arm.valid_loss)?;
-            map.serialize_entry(&format!("{}_refitted", arm.name), &arm.refitted)?;
+            let key = |field: &str| format!("{}_{field}", arm.name);
+            map.serialize_entry(&key("test_error"), &arm.test_error)?;
+            map.serialize_entry(&key("schedule"), &arm.schedule.describe())?;
+            map.serialize_entry(&key("learning_rate"), &arm.schedule.learning_rate)?;
+            map.serialize_entry(&key("lr_decay"), &arm.schedule.lr_decay)?;
+            map.serialize_entry(&key("valid_loss"), &arm.valid_loss)?;
+            map.serialize_entry(&key("refitted"), &arm.refitted)?;
         }
         map.end()
     }
 }
 
+/// The fine-tuning settings of `dbn compare`: `finetune`'s own schedules, or with `lr_grid`
+/// one schedule per rate, each with `finetune`'s factor per epoch.
+fn compared_schedules(finetune: &FinetuneConfig, lr_grid: &[f64]) -> FinetuneConfig {
+    let Some((first, rest)) = lr_grid.split_first() else {
+        return finetune.clone();
+    };
+    let decayed = |rate: f64| Schedule::new(rate).with_lr_decay(finetune.lr_decay);
+    FinetuneConfig {
+        learning_rate: *first,
+        alternatives: rest.iter().map(|&rate| decayed(rate)).collect(),
+        ..finetune.clone()
+    }
+}
+
 /// `dbn compare`: one pretraining, then the same fine-tuning from the stack and from random
-/// initialisation, each at every rate of `lr_grid` (the settings' rate when empty); each
-/// initialisation keeps the rate of lowest validation loss, and only that rate is refitted.
+/// initialisation, each in a folder of its own (`pretrained/`, `random-init/`), as `dbn
+/// finetune` runs it: every schedule of the settings (with `lr_grid`, one per rate), the one of
+/// lowest validation loss kept, and only it refitted.
 ///
 /// # Errors
 /// The first error of a stage.
@@ -528,65 +552,35 @@ pub fn compare<AB: AutodiffBackend>(
 ) -> Result<Summary, Box<dyn Error>> {
     let device = devices.main();
     let (dbn, pretrain_seconds) = run.pretrain::<AB::InnerBackend>(device)?;
-    let config = &run.config;
-    let rates = match lr_grid.is_empty() {
-        true => vec![config.finetune.learning_rate],
-        false => lr_grid.to_vec(),
-    };
+    let mut config = run.config.clone();
+    config.finetune = compared_schedules(&config.finetune, lr_grid);
     let mut arms = Vec::new();
     for (name, key, stack) in [
         ("pretrained", "pretrained", Some(&dbn)),
         ("random-init", "random_init", None),
     ] {
-        // Each rate without the refit; the one of lowest validation loss is refitted alone.
-        let at_rate = |rate: f64| -> Result<_, Box<dyn Error>> {
-            let mut tuned = config.clone();
-            tuned.finetune.learning_rate = rate;
-            // The grid is the choice here: no other schedule.
-            tuned.finetune.alternatives.clear();
-            tuned.finetune.refit = false;
-            let dir = run.dir.sub(name)?.sub(&format!("lr-{rate}"))?;
-            // Each arm's folder is a model folder of its own: predict and evaluate read it.
-            dir.write_json("data.json", &run.data.info)?;
-            Ok((tuned, dir))
-        };
-        // (validation loss, rate, its run, test error) of the rate with the lowest loss.
-        let mut best: Option<(f64, f64, FinetuneOutcome<AB::InnerBackend>, f64)> = None;
-        for &rate in &rates {
-            let (tuned, dir) = at_rate(rate)?;
-            let kept =
-                stages::finetune_stage::<AB>(&tuned, &dir, &run.data, stack, devices, run.resume)?
-                    .kept;
-            let valid_loss = kept.best.map_or(f64::INFINITY, |best| best.valid_loss);
-            let test_error = test_error(&kept.net, &run.data.test, device);
-            println!(
-                "{name}, learning rate {rate}: validation loss {valid_loss:.4}, test error {:.2}%",
-                100.0 * test_error
-            );
-            if best.as_ref().is_none_or(|(loss, ..)| valid_loss < *loss) {
-                best = Some((valid_loss, rate, kept, test_error));
-            }
-        }
-        let (valid_loss, rate, chosen, mut test_error) = best.expect("at least one rate");
-        let mut refitted = false;
-        if stages::refit_epochs(config.finetune.refit, &chosen).is_some() {
-            let (tuned, dir) = at_rate(rate)?;
-            let net = stages::refit_stage::<AB>(
-                &tuned, &dir, &run.data, stack, chosen, devices, run.resume,
-            )?;
-            refitted = net.refit_images.is_some();
-            if refitted {
-                test_error = crate::finetune::test_error(&net.kept.net, &run.data.test, device);
-                println!(
-                    "{name}, learning rate {rate}, refitted: test error {:.2}%",
-                    100.0 * test_error
-                );
-            }
-        }
+        println!("{name}:");
+        let dir = run.dir.sub(name)?;
+        // Each arm's folder is a model folder of its own: predict and evaluate read it.
+        dir.write_json("data.json", &run.data.info)?;
+        let tuned =
+            stages::finetune_stage::<AB>(&config, &dir, &run.data, stack, devices, run.resume)?;
+        let valid_loss = tuned
+            .kept
+            .best
+            .map_or(f64::INFINITY, |best| best.valid_loss);
+        let test_error = test_error(&tuned.kept.net, &run.data.test, device);
+        let refitted = tuned.refit_images.is_some();
+        println!(
+            "{name}: test error {:.2}% ({}, validation loss {valid_loss:.4}{})",
+            100.0 * test_error,
+            tuned.schedule.describe(),
+            if refitted { ", refitted" } else { "" },
+        );
         arms.push(Arm {
             name: key,
             test_error,
-            learning_rate: rate,
+            schedule: tuned.schedule,
             valid_loss,
             refitted,
         });
@@ -594,7 +588,7 @@ pub fn compare<AB: AutodiffBackend>(
     let summary = Summary {
         pretrain_seconds: Some(pretrain_seconds),
         comparison: Some(Comparison {
-            learning_rates_tried: rates,
+            schedules_tried: config.finetune.schedules(),
             refit: config.finetune.refit,
             arms,
         }),
@@ -1610,11 +1604,31 @@ mod tests {
     }
 
     #[test]
+    fn compare_tries_the_settings_schedules_or_one_per_rate_of_the_grid() {
+        let quick = crate::config::Preset::Quick.config().finetune;
+        // Without a grid, the schedules `dbn train` and `dbn finetune` try: on small data the
+        // random initialisation learns at the preset's constant 0.1 and not at 0.5 x0.9.
+        let default = compared_schedules(&quick, &[]);
+        assert_eq!(default.schedules(), quick.schedules());
+        assert_eq!(
+            default.schedules(),
+            [Schedule::new(0.5).with_lr_decay(0.9), Schedule::new(0.1)]
+        );
+        let grid = compared_schedules(&quick, &[0.2, 0.05, 0.01]);
+        let decayed = |rate| Schedule::new(rate).with_lr_decay(quick.lr_decay);
+        assert_eq!(
+            grid.schedules(),
+            [decayed(0.2), decayed(0.05), decayed(0.01)]
+        );
+        assert_eq!(grid.epochs, quick.epochs);
+    }
+
+    #[test]
     fn a_comparison_is_laid_out_in_summary_json_one_key_per_arm_and_figure() {
         let arm = |name, refitted| Arm {
             name,
             test_error: 0.02,
-            learning_rate: 0.5,
+            schedule: Schedule::new(0.5).with_lr_decay(0.9),
             valid_loss: 0.1,
             refitted,
         };
@@ -1640,16 +1654,19 @@ mod tests {
             updown_generative_test_error: None,
             updown_class_samples: None,
             comparison: Some(Comparison {
-                learning_rates_tried: vec![0.5, 0.1],
+                schedules_tried: vec![Schedule::new(0.5).with_lr_decay(0.9), Schedule::new(0.1)],
                 refit: true,
                 arms: vec![arm("pretrained", true), arm("random_init", false)],
             }),
         };
         let json = serde_json::to_value(&summary).unwrap();
-        assert_eq!(json["learning_rates_tried"], serde_json::json!([0.5, 0.1]));
+        let tried = serde_json::json!(["rate 0.5 x0.9 per epoch", "constant rate 0.1"]);
+        assert_eq!(json["schedules_tried"], tried);
         assert_eq!(json["pretrained_refitted"], true);
         assert_eq!(json["random_init_refitted"], false);
+        assert_eq!(json["random_init_schedule"], "rate 0.5 x0.9 per epoch");
         assert_eq!(json["random_init_learning_rate"], 0.5);
+        assert_eq!(json["random_init_lr_decay"], 0.9);
         assert_eq!(json["pretrained_valid_loss"], 0.1);
         assert_eq!(json["command"], "compare");
         let other = Summary {

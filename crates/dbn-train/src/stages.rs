@@ -1596,17 +1596,14 @@ impl Summary {
         }
     }
 
-    /// `dbn compare`'s closing table: each initialisation's test error and chosen rate.
+    /// `dbn compare`'s closing table: each initialisation's test error and chosen schedule.
     fn print_comparison(&self, comparison: &Comparison) {
         println!();
-        println!(
-            "{:<16}{:>12}{:>16}",
-            "initialisation", "test error", "learning rate"
-        );
+        println!("{:<16}{:>12}  schedule", "initialisation", "test error");
         for arm in &comparison.arms {
             let name = arm.name.trim_end_matches("_init");
-            let (error, rate) = (100.0 * arm.test_error, arm.learning_rate);
-            println!("{name:<16}{error:>11.2}%{rate:>16}");
+            let (error, schedule) = (100.0 * arm.test_error, arm.schedule.describe());
+            println!("{name:<16}{error:>11.2}%  {schedule}");
         }
         let arms = &comparison.arms;
         let refitted = match arms.iter().filter(|arm| arm.refitted).count() {
@@ -1617,7 +1614,7 @@ impl Summary {
             _ => ", then refitted where the lines above say so",
         };
         println!(
-            "({} labelled examples, layers {:?}, seed {}; each learning rate chosen on the \
+            "({} labelled examples, layers {:?}, seed {}; each schedule chosen on the \
              validation split{refitted})",
             self.labelled_images, self.layers, self.seed
         );

@@ -450,15 +450,18 @@ fn compare_shows_pretraining_paying_with_few_labels() {
         "--batch-size",
         "100",
     ]));
-    // One line per initialisation and rate, then the table of the rates chosen.
-    for name in ["pretrained", "random-init"] {
-        for rate in ["0.5", "0.1"] {
-            let line = line_starting(&stdout, &format!("{name}, learning rate {rate}:"));
-            assert!(line.ends_with('%'), "{line}");
-        }
+    // Each initialisation tries each rate (the preset's factor 0.9 per epoch), then the table
+    // says which schedule each kept.
+    for rate in ["0.5", "0.1"] {
+        let tried = format!("rate {rate} x0.9 per epoch: lowest validation loss ");
+        assert_eq!(stdout.matches(&tried).count(), 2, "{stdout}");
     }
     assert!(stdout.contains("(300 labelled examples"), "{stdout}");
     let summary = read_summary(&out_dir);
+    assert_eq!(
+        summary["schedules_tried"],
+        serde_json::json!(["rate 0.5 x0.9 per epoch", "rate 0.1 x0.9 per epoch"])
+    );
     // Each keeps the rate of its lowest validation loss, and the table says which.
     for (name, row) in [("pretrained", "pretrained  "), ("random_init", "random  ")] {
         let rate = summary[format!("{name}_learning_rate")].as_f64().unwrap();
@@ -469,10 +472,9 @@ fn compare_shows_pretraining_paying_with_few_labels() {
                 .unwrap()
                 .is_finite()
         );
-        assert!(
-            line_starting(&stdout, row).ends_with(&rate.to_string()),
-            "{stdout}"
-        );
+        let schedule = summary[format!("{name}_schedule")].as_str().unwrap();
+        assert_eq!(schedule, format!("rate {rate} x0.9 per epoch"));
+        assert!(line_starting(&stdout, row).ends_with(schedule), "{stdout}");
     }
     let pretrained = summary["pretrained_test_error"].as_f64().unwrap();
     let random = summary["random_init_test_error"].as_f64().unwrap();
@@ -505,27 +507,34 @@ fn compare_refits_only_the_learning_rate_it_chose() {
     let summary = read_summary(&out_dir);
     assert_eq!(summary["refit"], true);
     for (name, key) in [("pretrained", "pretrained"), ("random-init", "random_init")] {
-        let chosen = summary[format!("{key}_learning_rate")].as_f64().unwrap();
+        let arm = out_dir.join(name);
+        // Each arm's folder is a model folder: it says how its data were read, and holds the
+        // refitted classifier.
+        for file in [
+            "data.json",
+            "classifier.json",
+            "classifier.mpk",
+            "refit-metrics.csv",
+        ] {
+            assert!(arm.join(file).is_file(), "{}", arm.join(file).display());
+        }
         for rate in [0.5, 0.05] {
-            let refit_csv = out_dir.join(format!("{name}/lr-{rate}/refit-metrics.csv"));
-            // Each arm's folder is a model folder: it says how its data were read.
-            let data_json = out_dir.join(format!("{name}/lr-{rate}/data.json"));
-            assert!(data_json.is_file(), "{}", data_json.display());
-            assert_eq!(
-                refit_csv.is_file(),
-                rate == chosen,
-                "{}",
-                refit_csv.display()
-            );
+            let metrics = arm.join(format!("finetune-lr{rate}-x0.9-metrics.csv"));
+            assert!(metrics.is_file(), "{}", metrics.display());
         }
         // The table's figure is the refitted network's.
-        let line = line_starting(
-            &stdout,
-            &format!("{name}, learning rate {chosen}, refitted: test error "),
-        );
+        let schedule = summary[format!("{key}_schedule")].as_str().unwrap();
         assert_eq!(summary[format!("{key}_refitted")], true);
         let error = summary[format!("{key}_test_error")].as_f64().unwrap();
-        assert!(line.ends_with(&format!("{:.2}%", 100.0 * error)), "{line}");
+        let line = line_starting(&stdout, &format!("{name}: test error "));
+        assert_eq!(
+            line,
+            format!(
+                "{name}: test error {:.2}% ({schedule}, validation loss {:.4}, refitted)",
+                100.0 * error,
+                summary[format!("{key}_valid_loss")].as_f64().unwrap()
+            )
+        );
     }
     assert!(stdout.contains("then refitted on the training and validation examples"));
 }
