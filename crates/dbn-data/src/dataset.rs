@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::idx::{read_images, read_labels};
-use crate::standardize::Standardization;
+use crate::standardize::{GREY_MAX, Standardization};
 use crate::table::Table;
 
 /// Number of digit classes of MNIST and Fashion-MNIST (labels 0..=9).
@@ -305,7 +305,8 @@ impl ExampleSet {
 
     /// The same positions of the file with every example's features standardised by
     /// `scaling`: a new copy of the file's values (as `f32`), which views of the old one do not
-    /// share.
+    /// share. Grey levels ([`Standardization::grey_levels`]) of a square number of features
+    /// without an image shape (a CSV file of 784 pixels) become square images (28x28).
     ///
     /// # Panics
     /// When `scaling` is not of this set's width.
@@ -318,10 +319,13 @@ impl ExampleSet {
         for row in values.chunks_mut(self.width().max(1)) {
             scaling.apply(row);
         }
+        let width = self.data.width;
+        let side = width.isqrt();
+        let square = (scaling.is_grey_levels() && side * side == width).then_some([side, side]);
         let data = Decoded {
             source: self.data.source.clone(),
-            width: self.data.width,
-            image: self.data.image,
+            width,
+            image: self.data.image.or(square),
             values: Values::Real(values),
             labels: self.data.labels.clone(),
             classes: self.data.classes.clone(),
@@ -427,6 +431,21 @@ impl ExampleSet {
                 None => Some((x, x)),
                 Some((lo, hi)) => Some((x.min(lo), x.max(hi))),
             })
+    }
+
+    /// Whether the values are 8-bit grey levels written as numbers (a CSV file of pixels, such
+    /// as the MNIST CSV files): every value a whole number from 0 to [`GREY_MAX`], the largest
+    /// above half of it, as an 8-bit picture's brightest pixels are. Whole numbers below that
+    /// (scikit-learn's digits of 0 to 16, counts) are not told from other data.
+    pub fn holds_grey_levels(&self) -> bool {
+        let grey = |x: f32| (0.0..=GREY_MAX).contains(&x) && x.fract() == 0.0;
+        let mut values = (0..self.len()).filter_map(|i| self.features(i)).flatten();
+        let mut brightest = 0.0f32;
+        let all_grey = values.all(|x| {
+            brightest = brightest.max(x);
+            grey(x)
+        });
+        all_grey && brightest > GREY_MAX / 2.0
     }
 
     /// Position in the file of example `i` of this view.

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::ExampleSet;
 use burn::data::dataset::Dataset;
 
+/// The brightest 8-bit grey level.
+pub const GREY_MAX: f32 = 255.0;
+
 /// `x ↦ (x - mean) / scale`, feature by feature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Standardization {
@@ -56,6 +59,22 @@ impl Standardization {
         }
     }
 
+    /// Grey levels 0 to [`GREY_MAX`] divided by [`GREY_MAX`] into [0, 1], as an IDX file's
+    /// pixels are read, for `width` features: the scaling of a table of pixels written as
+    /// numbers ([`ExampleSet::holds_grey_levels`]) for Bernoulli visible units.
+    pub fn grey_levels(width: usize) -> Self {
+        Self {
+            mean: vec![0.0; width],
+            scale: vec![GREY_MAX; width],
+        }
+    }
+
+    /// Whether this is the scaling of grey levels ([`Standardization::grey_levels`]) rather
+    /// than one fitted to the data.
+    pub fn is_grey_levels(&self) -> bool {
+        *self == Self::grey_levels(self.width())
+    }
+
     /// Features standardised.
     pub fn width(&self) -> usize {
         self.mean.len()
@@ -91,6 +110,34 @@ mod tests {
                 names: Vec::new(),
             },
         )
+    }
+
+    #[test]
+    fn grey_levels_are_told_by_whole_numbers_reaching_past_127() {
+        let grey = |values: Vec<f32>| set(values, 2).holds_grey_levels();
+        assert!(grey(vec![0.0, 255.0, 12.0, 128.0]));
+        // Whole numbers below 128 (scikit-learn's digits, 0 to 16), fractions, negative values,
+        // values past 255, or data in [0, 1] are not grey levels.
+        assert!(!grey(vec![0.0, 16.0, 3.0, 127.0]));
+        assert!(!grey(vec![0.0, 200.5, 3.0, 7.0]));
+        assert!(!grey(vec![-1.0, 200.0, 3.0, 7.0]));
+        assert!(!grey(vec![0.0, 256.0, 3.0, 7.0]));
+        assert!(!grey(vec![0.0, 1.0, 1.0, 0.0]));
+        // Divided by 255 into [0, 1], and told from a fitted standardisation.
+        let data = set(vec![0.0, 255.0, 51.0, 128.0], 2);
+        let scaling = Standardization::grey_levels(2);
+        assert!(scaling.is_grey_levels());
+        assert!(!Standardization::fit(&data).is_grey_levels());
+        let scaled = data.standardized(&scaling);
+        assert_eq!(scaled.features(0).unwrap(), [0.0, 1.0]);
+        assert_eq!(scaled.features(1).unwrap(), [0.2, 128.0 / 255.0]);
+        // Two features are no square picture; four are one of 2x2, as grey levels only.
+        assert_eq!(scaled.image_shape(), None);
+        let square = set(vec![0.0, 255.0, 51.0, 128.0], 4);
+        let scaled = square.standardized(&Standardization::grey_levels(4));
+        assert_eq!(scaled.image_shape(), Some([2, 2]));
+        let fitted = square.standardized(&Standardization::fit(&square));
+        assert_eq!(fitted.image_shape(), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use burn::backend::Autodiff;
 use clap::{Args, Parser, Subcommand};
 use dbn_data::{N_CLASSES, SplitSize, TableOptions, shipped_mnist_dir};
 use dbn_model::check::parse_at_least_one;
-use dbn_model::{PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, write_atomically};
+use dbn_model::{
+    PersistentConfig, Range, RbmTrainingConfig, UpDownConfig, VisibleUnits, write_atomically,
+};
 
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
@@ -946,9 +948,14 @@ fn data_summary(args: &DataArgs, run_device: &RunDevice<Inner>) -> Result<(), Bo
         Some([rows, cols]) => format!("images of {rows}x{cols} pixels"),
         None => format!("{} features per example", report.width),
     };
-    let range = report
-        .range
-        .map_or(String::new(), |(lo, hi)| format!(", values {lo} to {hi}"));
+    let units = match (report.visible, report.grey_levels) {
+        (_, true) => "8-bit grey levels: divided by 255 for Bernoulli visible units",
+        (VisibleUnits::Gaussian, _) => "Gaussian visible units, standardised",
+        (VisibleUnits::Bernoulli, _) => "Bernoulli visible units",
+    };
+    let range = report.range.map_or(String::new(), |(lo, hi)| {
+        format!(", values {lo} to {hi} ({units})")
+    });
     println!(
         "{shape}{range}; loaded and checked in {:.2} s; backend: {}",
         report.seconds,

@@ -895,7 +895,12 @@ pub fn loglik<B: Backend>(
     }
     let splits = stages::load_splits(data, None, &[])?;
     check_width(rbm.n_features(), &splits.test)?;
-    stages::visible_units(stages::Visible::Bernoulli, &splits.train)?;
+    let units = stages::visible_units(stages::Visible::Bernoulli, &splits.train)?;
+    // Grey levels written as numbers, divided by 255 as for training.
+    let splits = match stages::feature_scaling(units, &splits.train) {
+        Some(scaling) => splits.standardized(&scaling),
+        None => splits,
+    };
     let binary = ImageBatcher::stochastic(settings.seed);
     let set = |d: &ExampleSet| stages::batch_all::<B>(d, &binary, device);
     let start = Instant::now();
@@ -1278,6 +1283,10 @@ pub struct DataReport {
     pub image: Option<[usize; 2]>,
     /// The lowest and highest training value.
     pub range: Option<(f32, f32)>,
+    /// The visible units `--visible auto` gives the data.
+    pub visible: VisibleUnits,
+    /// Whether the values are 8-bit grey levels, which Bernoulli units take divided by 255.
+    pub grey_levels: bool,
     /// The classes' names, where the labels are names; empty for class indices.
     pub class_names: Vec<String>,
     /// Seconds to load and check the files.
@@ -1308,10 +1317,15 @@ pub fn data_report<B: Backend>(
             .elem::<f64>(),
         label_counts: set.label_counts(),
     };
+    let visible = stages::visible_units(Visible::Auto, &splits.train)?;
+    let grey_levels = visible == VisibleUnits::Bernoulli
+        && stages::feature_scaling(visible, &splits.train).is_some();
     Ok(DataReport {
         width: splits.train.width(),
         image: splits.train.image_shape(),
         range: splits.train.value_range(),
+        visible,
+        grey_levels,
         class_names: splits.train.class_names().to_vec(),
         seconds,
         splits: vec![
@@ -1350,6 +1364,7 @@ mod tests {
             labels: Some(vec![1, 0]),
             label_names: None,
             inverted: Vec::new(),
+            pictures: vec![false, true],
         };
         let named = Predictions {
             inputs: inputs.clone(),

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dbn_data::{TableOptions, read_table};
+use dbn_data::{GREY_MAX, TableOptions, read_table};
 
 use crate::stages::DataInfo;
 
@@ -39,6 +39,8 @@ pub struct Inputs {
     pub label_names: Option<(PathBuf, Vec<String>)>,
     /// The pictures that were inverted.
     pub inverted: Vec<PathBuf>,
+    /// Whether each row is a picture's (grey levels read in [0, 1]) rather than a table's.
+    pub pictures: Vec<bool>,
 }
 
 impl Inputs {
@@ -56,14 +58,22 @@ impl Inputs {
     /// a model with Bernoulli visible units was trained on.
     ///
     /// # Errors
-    /// One line naming the first example with a value outside, and the value.
+    /// The first value outside, naming its row and feature.
     pub fn check_unit_range(&self) -> Result<(), String> {
+        self.check_range(1.0, "values in [0, 1] (grey levels divided by 255)")
+    }
+
+    /// Checks that every value lies in [0, `top`], the range of the `trained_on` values.
+    ///
+    /// # Errors
+    /// The first value outside, naming its row and feature.
+    fn check_range(&self, top: f32, trained_on: &str) -> Result<(), String> {
         let width = self.values.len() / self.len().max(1);
-        match self.values.iter().position(|v| !(0.0..=1.0).contains(v)) {
+        match self.values.iter().position(|v| !(0.0..=top).contains(v)) {
             None => Ok(()),
             Some(i) => Err(format!(
-                "{}: feature {} is {}, outside [0, 1]: the model was trained on values in \
-                 [0, 1] (grey levels divided by 255); scale the data to that range",
+                "{}: feature {} is {}, outside [0, {top}]: the model was trained on \
+                 {trained_on}; scale the data to that range",
                 self.sources[i / width],
                 i % width,
                 self.values[i]
@@ -72,21 +82,27 @@ impl Inputs {
     }
 
     /// The inputs as the model whose data `info` describes takes them: standardised for
-    /// Gaussian visible units, checked to lie in [0, 1] for Bernoulli ones (and for a model
-    /// without a `data.json`, trained on grey levels).
+    /// Gaussian visible units; for Bernoulli ones, checked to lie in [0, 1] (and for a model
+    /// without a `data.json`, trained on grey levels), or for a model of a table of 8-bit grey
+    /// levels, checked to lie in [0, 255] and divided by 255 (pictures, read in [0, 1], kept).
     ///
     /// # Errors
-    /// As [`Inputs::check_unit_range`].
+    /// A value outside the range, as [`Inputs::check_unit_range`].
     pub fn for_model(mut self, info: Option<&DataInfo>) -> Result<Self, String> {
-        match info.and_then(|info| info.standardization.as_ref()) {
-            Some(scaling) => {
-                for row in self.values.chunks_mut(scaling.width().max(1)) {
-                    scaling.apply(row);
-                }
-                Ok(self)
-            }
-            None => self.check_unit_range().map(|()| self),
+        let Some(scaling) = info.and_then(|info| info.standardization.as_ref()) else {
+            return self.check_unit_range().map(|()| self);
+        };
+        let grey = scaling.is_grey_levels();
+        if grey {
+            self.check_range(GREY_MAX, "8-bit grey levels (0 to 255)")?;
         }
+        let rows = self.values.chunks_mut(scaling.width().max(1));
+        for (row, &picture) in rows.zip(&self.pictures) {
+            if !(grey && picture) {
+                scaling.apply(row);
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -120,12 +136,14 @@ pub fn read_inputs(
         labels: Some(Vec::new()),
         label_names: None,
         inverted: Vec::new(),
+        pictures: Vec::new(),
     };
     for path in paths {
         if is_picture(path) {
             let (grey, inverted) = read_picture(path, width, invert)?;
             inputs.sources.push(path.display().to_string());
             inputs.values.extend(grey);
+            inputs.pictures.push(true);
             inputs.labels = None;
             if inverted {
                 inputs.inverted.push(path.clone());
@@ -150,6 +168,9 @@ pub fn read_inputs(
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
         inputs.values.extend(table.values);
+        inputs
+            .pictures
+            .extend(std::iter::repeat_n(false, table.rows));
         inputs.labels = match (inputs.labels, table.labels) {
             (Some(mut all), Some(labels)) => {
                 all.extend(labels);

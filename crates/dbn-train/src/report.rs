@@ -139,10 +139,16 @@ pub fn report_html(run: &RunDir) -> String {
         html.push_str("<h2>Data</h2>\n");
         html.push_str(&table(&data, &["standardization"]));
         if data["standardization"].is_object() {
-            html.push_str(
-                "<p>Features standardised with the training examples' mean and standard \
-                 deviation (in data.json).</p>\n",
-            );
+            html.push_str(match data["visible"].as_str() {
+                Some("Bernoulli") => {
+                    "<p>Features read as 8-bit grey levels and divided by 255 \
+                                      (in data.json).</p>\n"
+                }
+                _ => {
+                    "<p>Features standardised with the training examples' mean and standard \
+                      deviation (in data.json).</p>\n"
+                }
+            });
         }
     }
     let figures: Vec<_> = FIGURES

@@ -106,10 +106,11 @@ const SPLIT_SEED: u64 = 0x5eed_da7a;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Visible {
     /// Bernoulli when every training value lies in [0, 1] (grey levels, probabilities, binary
-    /// data), else Gaussian.
+    /// data) or is an 8-bit grey level written as a number (whole numbers 0 to 255, the largest
+    /// above 127: a CSV file of pixels), divided by 255; else Gaussian.
     #[default]
     Auto,
-    /// Bernoulli units: the data must lie in [0, 1].
+    /// Bernoulli units: the data must lie in [0, 1], or be 8-bit grey levels (divided by 255).
     Bernoulli,
     /// Gaussian units of unit variance, the data standardised per feature with the training
     /// examples' mean and standard deviation (stored in the run's `data.json`).
@@ -137,7 +138,9 @@ pub struct DataInfo {
     pub class_names: Vec<String>,
     /// The visible units chosen.
     pub visible: VisibleUnits,
-    /// The standardisation of Gaussian units' data, fitted on the training examples.
+    /// How the features are scaled for the visible units: for Gaussian units, the
+    /// standardisation fitted on the training examples; for Bernoulli units of a table of 8-bit
+    /// grey levels, their division by 255 (mean 0, scale 255); none for data in [0, 1].
     pub standardization: Option<Standardization>,
     /// The `--test-split` that held out the test examples of a table file without a test
     /// file; `None` otherwise (an IDX folder, a `--test-data` file).
@@ -364,23 +367,44 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     Ok(test.standardized(&scaling))
 }
 
+/// Whether every value of `set` lies in [0, 1] (an empty set's do).
+fn in_unit_range(set: &ExampleSet) -> bool {
+    let (lo, hi) = set.value_range().unwrap_or((0.0, 1.0));
+    lo >= 0.0 && hi <= 1.0
+}
+
 /// The visible units `visible` asks for, given the training examples `train` (the rule of
-/// [`Visible::Auto`]).
+/// [`Visible::Auto`]): Bernoulli units for data in [0, 1] and for 8-bit grey levels written as
+/// numbers (0 to 255, [`ExampleSet::holds_grey_levels`]), which [`feature_scaling`] divides
+/// by 255; Gaussian units for other data.
 ///
 /// # Errors
-/// `--visible bernoulli` for data outside [0, 1], naming the file and the range.
+/// `--visible bernoulli` for other data outside [0, 1], naming the file and the range.
 pub fn visible_units(visible: Visible, train: &ExampleSet) -> Result<VisibleUnits, String> {
-    let (lo, hi) = train.value_range().unwrap_or((0.0, 1.0));
-    let in_unit_range = lo >= 0.0 && hi <= 1.0;
     match visible {
         Visible::Gaussian => Ok(VisibleUnits::Gaussian),
-        Visible::Auto if !in_unit_range => Ok(VisibleUnits::Gaussian),
-        _ if in_unit_range => Ok(VisibleUnits::Bernoulli),
-        _ => Err(format!(
-            "--visible bernoulli: {} has values from {lo} to {hi}; Bernoulli units take values \
-             in [0, 1]: scale the data, or use --visible gaussian (or auto)",
-            train.source().display()
-        )),
+        _ if in_unit_range(train) || train.holds_grey_levels() => Ok(VisibleUnits::Bernoulli),
+        Visible::Auto => Ok(VisibleUnits::Gaussian),
+        Visible::Bernoulli => {
+            let (lo, hi) = train.value_range().unwrap_or((0.0, 1.0));
+            Err(format!(
+                "--visible bernoulli: {} has values from {lo} to {hi}; Bernoulli units take \
+                 values in [0, 1] (or 8-bit grey levels, whole numbers 0 to 255, divided by \
+                 255): scale the data, or use --visible gaussian (or auto)",
+                train.source().display()
+            ))
+        }
+    }
+}
+
+/// How the features of `train` are scaled for `units` (as [`visible_units`] chose them): the
+/// standardisation fitted on them for Gaussian units; for Bernoulli units, grey levels divided
+/// by 255 where the data lie outside [0, 1], and nothing for data in [0, 1].
+pub fn feature_scaling(units: VisibleUnits, train: &ExampleSet) -> Option<Standardization> {
+    match units {
+        VisibleUnits::Gaussian => Some(Standardization::fit(train)),
+        VisibleUnits::Bernoulli if in_unit_range(train) => None,
+        VisibleUnits::Bernoulli => Some(Standardization::grey_levels(train.width())),
     }
 }
 
@@ -702,8 +726,16 @@ pub fn load_data(
         config.dbn.labels = classes;
     }
     config.classes = classes;
-    let standardization =
-        (visible == VisibleUnits::Gaussian).then(|| Standardization::fit(&splits.train));
+    let standardization = feature_scaling(visible, &splits.train);
+    if standardization
+        .as_ref()
+        .is_some_and(Standardization::is_grey_levels)
+    {
+        println!(
+            "visible units: Bernoulli, the values read as 8-bit grey levels (whole numbers 0 to \
+             255) and divided by 255; --visible gaussian standardises them instead"
+        );
+    }
     let splits = match &standardization {
         Some(scaling) => splits.standardized(scaling),
         None => splits,
@@ -1640,6 +1672,49 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grey_levels_go_to_bernoulli_units_divided_by_255_other_values_to_gaussian_ones() {
+        let set = |values: Vec<f32>| {
+            let table = dbn_data::Table {
+                rows: values.len() / 2,
+                cols: 2,
+                values,
+                labels: None,
+                classes: Vec::new(),
+                image: None,
+                names: Vec::new(),
+            };
+            ExampleSet::from_table("t.csv", table)
+        };
+        let (grey, digits, unit) = (
+            set(vec![0.0, 255.0, 3.0, 40.0]),
+            set(vec![0.0, 16.0, 3.0, 4.0]),
+            set(vec![0.0, 1.0, 0.5, 0.25]),
+        );
+        let units = |visible, data: &ExampleSet| {
+            let units = visible_units(visible, data)?;
+            Ok::<_, String>((units, feature_scaling(units, data)))
+        };
+        let bernoulli = VisibleUnits::Bernoulli;
+        let grey_levels = Some(Standardization::grey_levels(2));
+        for visible in [Visible::Auto, Visible::Bernoulli] {
+            assert_eq!(units(visible, &grey), Ok((bernoulli, grey_levels.clone())));
+            assert_eq!(units(visible, &unit), Ok((bernoulli, None)));
+        }
+        let (gaussian, scaling) = units(Visible::Auto, &digits).unwrap();
+        assert_eq!(gaussian, VisibleUnits::Gaussian);
+        assert_eq!(scaling, Some(Standardization::fit(&digits)));
+        let (gaussian, scaling) = units(Visible::Gaussian, &grey).unwrap();
+        assert_eq!(gaussian, VisibleUnits::Gaussian);
+        assert!(!scaling.unwrap().is_grey_levels());
+        let refused = units(Visible::Bernoulli, &digits).unwrap_err();
+        assert!(
+            refused.starts_with("--visible bernoulli: t.csv has values from 0 to 16")
+                && refused.contains("8-bit grey levels"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn names_meet_a_model_of_class_indices_with_an_error() {
