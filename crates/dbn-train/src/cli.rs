@@ -21,7 +21,7 @@ use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
-use dbn_train::stages::{DEFAULT_TEST_SPLIT, DataInfo, DataRequest, Pinned, Visible};
+use dbn_train::stages::{self, DEFAULT_TEST_SPLIT, DataInfo, DataRequest, Pinned, Visible};
 
 type Inner = Selected;
 type Train = Autodiff<Selected>;
@@ -445,16 +445,17 @@ struct SampleArgs {
     /// Number of images [default: 100; with --label, 10 per label].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     n: Option<usize>,
-    /// Generate this class, e.g. a digit (repeat the flag or list several, e.g. --label 0,1,2): its label
-    /// clamped in the top RBM while the chains run, one row of the picture per label. Needs a
-    /// stack pretrained with --labelled-top
+    /// Generate this class, e.g. a digit (repeat the flag or list several, e.g. --label 0,1,2),
+    /// by its index, or by its name where the training data named their classes (a CSV label
+    /// column of names): its label clamped in the top RBM while the chains run, one row of the
+    /// picture per label. Needs a stack pretrained with --labelled-top
     #[arg(
         long,
-        value_name = "N,...",
+        value_name = "CLASS,...",
         value_delimiter = ',',
         allow_negative_numbers = true
     )]
-    label: Vec<usize>,
+    label: Vec<String>,
     /// Start the chains from the up pass of test examples of --data (the first N; with
     /// --label, the first N of each label) instead of noise
     #[arg(long)]
@@ -839,11 +840,14 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         true => args.source.model_request(&args.model)?,
         false => args.source.request(Visible::Auto),
     };
+    let info = DataInfo::of_model(&args.model)?;
+    let names = info.as_ref().map_or(&[][..], |info| &info.class_names);
+    let labels = stages::class_indices(&args.label, names)?;
     let settings = SampleSettings {
         n,
         steps: args.steps,
         seed: args.seed,
-        labels: &args.label,
+        labels: &labels,
         from_data: args.from_data.then_some(&data),
         pretrained: args.pretrained,
     };

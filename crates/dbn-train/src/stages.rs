@@ -297,6 +297,26 @@ pub fn load_splits(
     .map_err(flagged)
 }
 
+/// The class indices of the classes `asked` for (`dbn sample --label`): by name, where the
+/// model's training data named their classes (`names`, in class order), else by index.
+///
+/// # Errors
+/// A name that is not one of `names`, or where the classes are numbered, a label that is not a
+/// whole number; each naming the label.
+pub fn class_indices(asked: &[String], names: &[String]) -> Result<Vec<usize>, String> {
+    let index = |label: &str| match names.iter().position(|name| name == label) {
+        Some(k) => Ok(k),
+        None if names.is_empty() => label.parse().map_err(|_| {
+            format!("--label {label}: not a class index; the model's classes are numbered from 0")
+        }),
+        None => Err(format!(
+            "--label {label}: not one of the classes of the model's data ({})",
+            dbn_data::shown(names)
+        )),
+    };
+    asked.iter().map(|label| index(label.trim())).collect()
+}
+
 /// An error when labels given by name (`names`, those of `path`) meet a model whose labelled
 /// data (`info`, of the model in `model`) were class indices: matching them would be a guess.
 pub fn check_label_kind(
@@ -1672,6 +1692,31 @@ pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Dev
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sampled_classes_are_asked_for_by_name_or_by_index() {
+        let asked = |labels: &[&str], names: &[&str]| {
+            let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            class_indices(&labels, &names)
+        };
+        assert_eq!(asked(&["3", " 0"], &[]), Ok(vec![3, 0]));
+        let fashion = ["Bag", "Coat", "Sneaker"];
+        assert_eq!(asked(&["Sneaker", "Bag"], &fashion), Ok(vec![2, 0]));
+        assert_eq!(
+            asked(&["Boot"], &fashion),
+            Err(
+                "--label Boot: not one of the classes of the model's data (Bag, Coat, Sneaker)"
+                    .into()
+            )
+        );
+        // Where the classes are named, an index is not taken for a name.
+        assert!(asked(&["1"], &fashion).is_err());
+        assert_eq!(
+            asked(&["seven"], &[]),
+            Err("--label seven: not a class index; the model's classes are numbered from 0".into())
+        );
+    }
 
     #[test]
     fn grey_levels_go_to_bernoulli_units_divided_by_255_other_values_to_gaussian_ones() {
