@@ -140,6 +140,13 @@ enum Values {
     Real(Vec<f32>),
 }
 
+/// The shape of a square picture of `width` pixels (`[28, 28]` for 784); `None` where `width`
+/// is not a square.
+pub fn square_image(width: usize) -> Option<[usize; 2]> {
+    let side = width.isqrt();
+    (side * side == width).then_some([side, side])
+}
+
 /// A decoded file: all its examples.
 #[derive(Debug)]
 struct Decoded {
@@ -305,7 +312,9 @@ impl ExampleSet {
 
     /// The same positions of the file with every example's features standardised by
     /// `scaling`: a new copy of the file's values (as `f32`), which views of the old one do not
-    /// share. Grey levels ([`Standardization::grey_levels`]) of a square number of features
+    /// share. Grey levels ([`Standardization::grey_levels`]) are divided only where the file's
+    /// values pass 1: a file in [0, 1] (IDX images and `uint8` arrays, divided as they are
+    /// read) is already as the division makes them. Grey levels of a square number of features
     /// without an image shape (a CSV file of 784 pixels) become square images (28x28).
     ///
     /// # Panics
@@ -316,12 +325,15 @@ impl ExampleSet {
             Values::Grey(grey) => grey.iter().map(|&g| f32::from(g) / 255.0).collect(),
             Values::Real(real) => real.clone(),
         };
-        for row in values.chunks_mut(self.width().max(1)) {
-            scaling.apply(row);
+        let grey = scaling.is_grey_levels();
+        let divided_already = grey && values.iter().all(|v| (0.0..=1.0).contains(v));
+        if !divided_already {
+            for row in values.chunks_mut(self.width().max(1)) {
+                scaling.apply(row);
+            }
         }
         let width = self.data.width;
-        let side = width.isqrt();
-        let square = (scaling.is_grey_levels() && side * side == width).then_some([side, side]);
+        let square = square_image(width).filter(|_| grey);
         let data = Decoded {
             source: self.data.source.clone(),
             width,

@@ -54,7 +54,7 @@ pub mod table;
 pub use batcher::{Binarization, ClassificationBatch, ClassificationBatcher, ImageBatcher};
 pub use dataset::{
     DEFAULT_VALIDATION, Example, ExampleSet, N_CLASSES, Split, SplitSize, Splits, check_columns,
-    shipped_mnist_dir,
+    shipped_mnist_dir, square_image,
 };
 pub use error::{DataError, Result};
 pub use loader::EpochLoader;

@@ -138,6 +138,9 @@ mod tests {
         assert_eq!(scaled.image_shape(), Some([2, 2]));
         let fitted = square.standardized(&Standardization::fit(&square));
         assert_eq!(fitted.image_shape(), None);
+        // Values in [0, 1] (IDX images, `uint8` arrays, divided as they are read) are kept.
+        let unit = set(vec![0.0, 1.0, 0.2, 0.5], 2).standardized(&scaling);
+        assert_eq!(unit.features(1).unwrap(), [0.2, 0.5]);
     }
 
     #[test]

@@ -384,10 +384,11 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = split_size, allow_negative_numbers = true)]
     validation: Option<SplitSize>,
     /// The visible units: auto takes Bernoulli units when every training value lies in
-    /// [0, 1] (grey levels, probabilities, binary data) and Gaussian units otherwise; Gaussian
-    /// units take the data standardised per feature, with the training examples' mean and
-    /// standard deviation, saved in the run's data.json and applied again by predict, encode
-    /// and evaluate.
+    /// [0, 1] (grey levels, probabilities, binary data) or is an 8-bit grey level written as a
+    /// number (whole numbers 0 to 255, the largest above 127), divided by 255, and Gaussian
+    /// units otherwise; Gaussian units take the data standardised per feature, with the
+    /// training examples' mean and standard deviation. The scaling is saved in the run's
+    /// data.json and applied again by predict, encode and evaluate.
     #[arg(long, value_enum, default_value_t = Visible::Auto)]
     visible: Visible,
     /// Use only the first N training images (quick runs; pretraining still makes the preset's

@@ -1320,9 +1320,11 @@ pub fn data_report<B: Backend>(
     let visible = stages::visible_units(Visible::Auto, &splits.train)?;
     let grey_levels = visible == VisibleUnits::Bernoulli
         && stages::feature_scaling(visible, &splits.train).is_some();
+    let width = splits.train.width();
+    let square = dbn_data::square_image(width).filter(|_| grey_levels);
     Ok(DataReport {
-        width: splits.train.width(),
-        image: splits.train.image_shape(),
+        width,
+        image: splits.train.image_shape().or(square),
         range: splits.train.value_range(),
         visible,
         grey_levels,
@@ -1364,7 +1366,7 @@ mod tests {
             labels: Some(vec![1, 0]),
             label_names: None,
             inverted: Vec::new(),
-            pictures: vec![false, true],
+            in_unit_range: vec![false, true],
         };
         let named = Predictions {
             inputs: inputs.clone(),

@@ -39,8 +39,10 @@ pub struct Inputs {
     pub label_names: Option<(PathBuf, Vec<String>)>,
     /// The pictures that were inverted.
     pub inverted: Vec<PathBuf>,
-    /// Whether each row is a picture's (grey levels read in [0, 1]) rather than a table's.
-    pub pictures: Vec<bool>,
+    /// Whether each row came with every value in [0, 1]: a picture's, or a row of a table in
+    /// [0, 1] (IDX images and `uint8` arrays are divided by 255 as they are read). A model of
+    /// 8-bit grey levels divides the other rows, its tables of grey levels, by 255.
+    pub in_unit_range: Vec<bool>,
 }
 
 impl Inputs {
@@ -84,10 +86,14 @@ impl Inputs {
     /// The inputs as the model whose data `info` describes takes them: standardised for
     /// Gaussian visible units; for Bernoulli ones, checked to lie in [0, 1] (and for a model
     /// without a `data.json`, trained on grey levels), or for a model of a table of 8-bit grey
-    /// levels, checked to lie in [0, 255] and divided by 255 (pictures, read in [0, 1], kept).
+    /// levels, checked to lie in [0, 255] and divided by 255 where they came outside [0, 1]
+    /// ([`Inputs::in_unit_range`]).
     ///
     /// # Errors
     /// A value outside the range, as [`Inputs::check_unit_range`].
+    ///
+    /// # Panics
+    /// When `in_unit_range` has another length than the rows.
     pub fn for_model(mut self, info: Option<&DataInfo>) -> Result<Self, String> {
         let Some(scaling) = info.and_then(|info| info.standardization.as_ref()) else {
             return self.check_unit_range().map(|()| self);
@@ -96,9 +102,10 @@ impl Inputs {
         if grey {
             self.check_range(GREY_MAX, "8-bit grey levels (0 to 255)")?;
         }
+        assert_eq!(self.in_unit_range.len(), self.len(), "a flag per row");
         let rows = self.values.chunks_mut(scaling.width().max(1));
-        for (row, &picture) in rows.zip(&self.pictures) {
-            if !(grey && picture) {
+        for (row, &in_unit_range) in rows.zip(&self.in_unit_range) {
+            if !(grey && in_unit_range) {
                 scaling.apply(row);
             }
         }
@@ -136,14 +143,14 @@ pub fn read_inputs(
         labels: Some(Vec::new()),
         label_names: None,
         inverted: Vec::new(),
-        pictures: Vec::new(),
+        in_unit_range: Vec::new(),
     };
     for path in paths {
         if is_picture(path) {
             let (grey, inverted) = read_picture(path, width, invert)?;
             inputs.sources.push(path.display().to_string());
             inputs.values.extend(grey);
-            inputs.pictures.push(true);
+            inputs.in_unit_range.push(true);
             inputs.labels = None;
             if inverted {
                 inputs.inverted.push(path.clone());
@@ -167,10 +174,10 @@ pub fn read_inputs(
         inputs
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
+        let in_unit_range = table.values.iter().all(|v| (0.0..=1.0).contains(v));
         inputs.values.extend(table.values);
-        inputs
-            .pictures
-            .extend(std::iter::repeat_n(false, table.rows));
+        let flags = std::iter::repeat_n(in_unit_range, table.rows);
+        inputs.in_unit_range.extend(flags);
         inputs.labels = match (inputs.labels, table.labels) {
             (Some(mut all), Some(labels)) => {
                 all.extend(labels);

@@ -4,6 +4,8 @@
 
 use std::error::Error;
 
+use dbn_data::Standardization;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::run_dir::RunDir;
@@ -139,15 +141,12 @@ pub fn report_html(run: &RunDir) -> String {
         html.push_str("<h2>Data</h2>\n");
         html.push_str(&table(&data, &["standardization"]));
         if data["standardization"].is_object() {
-            html.push_str(match data["visible"].as_str() {
-                Some("Bernoulli") => {
-                    "<p>Features read as 8-bit grey levels and divided by 255 \
-                                      (in data.json).</p>\n"
-                }
-                _ => {
-                    "<p>Features standardised with the training examples' mean and standard \
-                      deviation (in data.json).</p>\n"
-                }
+            let scaling = Standardization::deserialize(&data["standardization"]);
+            html.push_str(if scaling.is_ok_and(|s| s.is_grey_levels()) {
+                "<p>Features read as 8-bit grey levels and divided by 255 (in data.json).</p>\n"
+            } else {
+                "<p>Features standardised with the training examples' mean and standard \
+                 deviation (in data.json).</p>\n"
             });
         }
     }
@@ -226,5 +225,27 @@ mod tests {
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
         assert!(html.contains("dbn run: ") && html.contains("a&lt;b"));
         assert!(!html.contains("http"), "nothing is loaded from elsewhere");
+    }
+
+    #[test]
+    fn the_report_tells_grey_levels_from_a_standardisation() {
+        let root = tempfile::tempdir().unwrap();
+        let run = RunDir::prepare(&root.path().join("run"), Existing::Refuse).unwrap();
+        for (scaling, says) in [
+            (Standardization::grey_levels(2), "divided by 255"),
+            (
+                Standardization {
+                    mean: vec![3.0, 1.0],
+                    scale: vec![2.0, 1.0],
+                },
+                "standardised",
+            ),
+        ] {
+            let data = serde_json::json!({"visible": "Bernoulli", "standardization": scaling});
+            run.write("data.json", data.to_string().as_bytes()).unwrap();
+            write_report(&run).unwrap();
+            let html = std::fs::read_to_string(run.file("report.html")).unwrap();
+            assert!(html.contains(says), "{html}");
+        }
     }
 }

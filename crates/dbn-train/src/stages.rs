@@ -12,8 +12,8 @@ use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{
-    DEFAULT_VALIDATION, DataError, ExampleSet, ImageBatcher, SplitSize, Splits, Standardization,
-    TableOptions, read_table,
+    DEFAULT_VALIDATION, DataError, ExampleSet, GREY_MAX, ImageBatcher, SplitSize, Splits,
+    Standardization, TableOptions, read_table,
 };
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, Generative, ModelError, PretrainedDbn,
@@ -127,6 +127,9 @@ pub struct DataInfo {
     pub test: PathBuf,
     /// Features per example.
     pub width: usize,
+    /// The visible units chosen (before the image shape, which grey levels give: a run resumed
+    /// on other units is told so first).
+    pub visible: VisibleUnits,
     /// (rows, columns) of each example when they are images.
     pub image: Option<[usize; 2]>,
     /// Classes: one more than the highest label, or the names' count; 0 for unlabelled data.
@@ -136,8 +139,6 @@ pub struct DataInfo {
     /// answers with them. Empty for class indices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub class_names: Vec<String>,
-    /// The visible units chosen.
-    pub visible: VisibleUnits,
     /// How the features are scaled for the visible units: for Gaussian units, the
     /// standardisation fitted on the training examples; for Bernoulli units of a table of 8-bit
     /// grey levels, their division by 255 (mean 0, scale 255); none for data in [0, 1].
@@ -338,12 +339,14 @@ pub fn check_label_kind(
     ))
 }
 
-/// The test examples of `request` as the model saved in `model` takes them: standardised as its
-/// `data.json` says, for Gaussian visible units, and their labels read onto its class names.
+/// The test examples of `request` as the model saved in `model` takes them: scaled as its
+/// `data.json` says (standardised for Gaussian visible units, grey levels divided by 255), and
+/// their labels read onto its class names.
 ///
 /// # Errors
-/// As [`load_splits`]; data of another width than the standardisation's; a `--test-split`
-/// other than the run's (it would test on other examples).
+/// As [`load_splits`]; data of another width than the standardisation's, or outside 0 to 255
+/// for a model of grey levels; a `--test-split` other than the run's (it would test on other
+/// examples).
 pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet, Box<dyn Error>> {
     // The test examples do not depend on the validation split: hold out none, so that no
     // error names a --validation the command does not have.
@@ -381,6 +384,18 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
             test.width(),
             model.display(),
             scaling.width()
+        )
+        .into());
+    }
+    if let Some((lo, hi)) = test.value_range()
+        && scaling.is_grey_levels()
+        && (lo < 0.0 || hi > GREY_MAX)
+    {
+        return Err(format!(
+            "{}: values from {lo} to {hi}, but the model in {} was trained on 8-bit grey levels \
+             (0 to 255)",
+            test.source().display(),
+            model.display()
         )
         .into());
     }
@@ -1247,7 +1262,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
 
 /// The epochs of the refit after `trained` when `refit` asks for one: the epoch its validation
 /// split chose. `None`, saying why, when the dashboard stopped the run or no epoch was chosen.
-pub fn refit_epochs<B: Backend>(refit: bool, trained: &FinetuneOutcome<B>) -> Option<BestEpoch> {
+fn refit_epochs<B: Backend>(refit: bool, trained: &FinetuneOutcome<B>) -> Option<BestEpoch> {
     match (refit, trained.stopped, trained.best) {
         (false, ..) => None,
         (true, true, _) => {
@@ -1321,7 +1336,7 @@ fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Optio
 /// warning, and `chosen` is kept: on small or noisy data a fine-tuning can swing between
 /// epochs, and the refit's last epoch then lands anywhere (on a 150-example table the chosen epoch's held-out loss was 0.09, and
 /// the refit's net erred on a third of the test examples where that epoch's erred on 3%).
-pub fn refit_stage<AB: AutodiffBackend>(
+fn refit_stage<AB: AutodiffBackend>(
     config: &RunConfig,
     run: &RunDir,
     data: &Data,

@@ -485,7 +485,7 @@ fn compare_shows_pretraining_paying_with_few_labels() {
 }
 
 #[test]
-fn compare_refits_only_the_learning_rate_it_chose() {
+fn compare_refits_the_schedule_each_initialisation_chose() {
     // The quick preset refits.
     let root = tempfile::tempdir().unwrap();
     let out_dir = root.path().join("cmp");
@@ -893,6 +893,24 @@ fn a_csv_file_of_grey_levels_trains_bernoulli_units_on_them_divided_by_255() {
         after_source(lines[1]),
         after_source(lines[2]),
         "{predictions}"
+    );
+    // IDX images are read in [0, 1] already: not divided again.
+    let idx = mnist.join("train-images-idx3-ubyte.gz");
+    let out_csv = root.path().join("idx.csv");
+    ok(&dbn(&[
+        "predict",
+        "--model",
+        out,
+        idx.to_str().unwrap(),
+        "--out",
+        out_csv.to_str().unwrap(),
+    ]));
+    let from_idx = std::fs::read_to_string(&out_csv).unwrap();
+    let first_idx = from_idx.lines().nth(1).unwrap();
+    assert_eq!(
+        after_source(first_idx),
+        after_source(lines[1]),
+        "{first_idx}"
     );
     // A value beyond 255 is refused, named by row and feature.
     std::fs::write(
