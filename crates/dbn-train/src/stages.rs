@@ -217,8 +217,9 @@ pub struct Data {
     pub test: ExampleSet,
     /// What the run saves of its data.
     pub info: DataInfo,
-    /// Examples in the training file (`--data`), before any `--train-limit`: the training
-    /// and validation splits, and the test split where no `--test-data` was given.
+    /// Examples of the data before any `--train-limit`: the training and validation splits,
+    /// and the test examples unless a `--test-data` file gave them (an IDX folder's test file
+    /// is counted; only a table file's count is compared, by its `--test-split`).
     pub examples: usize,
 }
 
