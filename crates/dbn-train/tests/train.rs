@@ -207,6 +207,38 @@ fn train_writes_every_artifact_and_evaluate_reproduces_its_error() {
     assert!(resumed.contains("reusing the finished stack"), "{resumed}");
 }
 
+/// The first `rows` examples of `set` as a CSV file's text, as MNIST's CSV files write it: a
+/// `label` column, then the 784 pixels (`px0`, ...), each written by `cell`.
+fn mnist_csv(set: &dbn_data::ExampleSet, rows: usize, cell: impl Fn(f32) -> String) -> String {
+    let mut csv = String::from("label");
+    for i in 0..784 {
+        csv.push_str(&format!(",px{i}"));
+    }
+    csv.push('\n');
+    for item in set.iter().take(rows) {
+        csv.push_str(&item.label.unwrap().to_string());
+        for &p in &item.features {
+            csv.push(',');
+            csv.push_str(&cell(p));
+        }
+        csv.push('\n');
+    }
+    csv
+}
+
+/// A grey level in [0, 1] as an 8-bit one.
+fn grey_level(p: f32) -> u8 {
+    (p * 255.0).round() as u8
+}
+
+/// Saves the 28x28 `pixels` (grey levels in [0, 1]) as a PNG picture at `path`.
+fn save_picture(pixels: &[f32], path: &Path) {
+    image::GrayImage::from_raw(28, 28, pixels.iter().map(|&p| grey_level(p)).collect())
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
+
 /// `dbn predict` and `dbn encode` on the run in `dir`, whose test error is `error`: the test
 /// images as one IDX file, 500 of them as a labelled CSV, and the first as a PNG picture.
 fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
@@ -214,27 +246,11 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
     let mnist = dbn_data::shipped_mnist_dir();
     let idx = mnist.join("t10k-images-idx3-ubyte.gz");
     let test = dbn_data::ExampleSet::load(&mnist, dbn_data::Split::Test).unwrap();
-    let mut csv = String::from("label");
-    for i in 0..784 {
-        csv.push_str(&format!(",px{i}"));
-    }
-    csv.push('\n');
-    for item in test.iter().take(500) {
-        csv.push_str(&item.label.unwrap().to_string());
-        for &p in &item.features {
-            csv.push_str(&format!(",{p}"));
-        }
-        csv.push('\n');
-    }
     let table = dir.join("test-500.csv");
-    std::fs::write(&table, csv).unwrap();
+    std::fs::write(&table, mnist_csv(&test, 500, |p| p.to_string())).unwrap();
     let first = test.get(0).unwrap();
     let picture = dir.join("first.png");
-    let grey = first.features.iter().map(|&p| (p * 255.0).round() as u8);
-    image::GrayImage::from_raw(28, 28, grey.collect())
-        .unwrap()
-        .save(&picture)
-        .unwrap();
+    save_picture(&first.features, &picture);
 
     // The whole IDX file: one row per image, each one's probabilities summing to 1.
     let out = dir.join("predictions.csv");
@@ -805,19 +821,7 @@ fn a_csv_file_of_grey_levels_trains_bernoulli_units_on_them_divided_by_255() {
     let root = tempfile::tempdir().unwrap();
     let mnist = dbn_data::shipped_mnist_dir();
     let train = dbn_data::ExampleSet::load(&mnist, dbn_data::Split::Train).unwrap();
-    let grey = |p: f32| (p * 255.0).round() as u8;
-    let mut csv = String::from("label");
-    for i in 0..784 {
-        csv.push_str(&format!(",px{i}"));
-    }
-    csv.push('\n');
-    for item in train.iter().take(600) {
-        csv.push_str(&item.label.unwrap().to_string());
-        for &p in &item.features {
-            csv.push_str(&format!(",{}", grey(p)));
-        }
-        csv.push('\n');
-    }
+    let csv = mnist_csv(&train, 600, |p| grey_level(p).to_string());
     let table = root.path().join("mnist-600.csv");
     std::fs::write(&table, &csv).unwrap();
     let dir = root.path().join("run");
@@ -864,10 +868,7 @@ fn a_csv_file_of_grey_levels_trains_bernoulli_units_on_them_divided_by_255() {
     // picture of the first row is predicted as that row.
     let first = train.get(0).unwrap();
     let picture = root.path().join("first.png");
-    image::GrayImage::from_raw(28, 28, first.features.iter().map(|&p| grey(p)).collect())
-        .unwrap()
-        .save(&picture)
-        .unwrap();
+    save_picture(&first.features, &picture);
     let rows: String = csv
         .lines()
         .take(2)
