@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::idx::{read_images, read_labels};
-use crate::standardize::{GREY_MAX, Standardization};
+use crate::standardize::{Standardization, ValueRange};
 use crate::table::Table;
 
 /// Number of digit classes of MNIST and Fashion-MNIST (labels 0..=9).
@@ -326,7 +326,7 @@ impl ExampleSet {
             Values::Real(real) => real.clone(),
         };
         let grey = scaling.is_grey_levels();
-        let divided_already = grey && values.iter().all(|v| (0.0..=1.0).contains(v));
+        let divided_already = grey && ValueRange::of(values.iter().copied()).in_unit_interval();
         if !divided_already {
             for row in values.chunks_mut(self.width().max(1)) {
                 scaling.apply(row);
@@ -434,30 +434,9 @@ impl ExampleSet {
     }
 
     /// The lowest and highest feature value of this set's examples (IDX images lie in
-    /// [0, 1]); `None` for an empty set.
-    pub fn value_range(&self) -> Option<(f32, f32)> {
-        (0..self.len())
-            .filter_map(|i| self.features(i))
-            .flatten()
-            .fold(None, |range, x| match range {
-                None => Some((x, x)),
-                Some((lo, hi)) => Some((x.min(lo), x.max(hi))),
-            })
-    }
-
-    /// Whether the values are 8-bit grey levels written as numbers (a CSV file of pixels, such
-    /// as the MNIST CSV files): every value a whole number from 0 to [`GREY_MAX`], the largest
-    /// above half of it, as an 8-bit picture's brightest pixels are. Whole numbers below that
-    /// (scikit-learn's digits of 0 to 16, counts) are not told from other data.
-    pub fn holds_grey_levels(&self) -> bool {
-        let grey = |x: f32| (0.0..=GREY_MAX).contains(&x) && x.fract() == 0.0;
-        let mut values = (0..self.len()).filter_map(|i| self.features(i)).flatten();
-        let mut brightest = 0.0f32;
-        let all_grey = values.all(|x| {
-            brightest = brightest.max(x);
-            grey(x)
-        });
-        all_grey && brightest > GREY_MAX / 2.0
+    /// [0, 1]), and whether all are whole numbers.
+    pub fn value_range(&self) -> ValueRange {
+        ValueRange::of((0..self.len()).filter_map(|i| self.features(i)).flatten())
     }
 
     /// Position in the file of example `i` of this view.
@@ -706,7 +685,7 @@ mod tests {
                 label: Some(4)
             }
         );
-        assert_eq!(set.value_range(), Some((0.0, 9.0 / 255.0)));
+        assert_eq!(set.value_range().bounds(), Some((0.0, 9.0 / 255.0)));
         assert!(set.get(10).is_none());
     }
 
@@ -974,7 +953,7 @@ mod tests {
         );
         assert_eq!(set.get(3).unwrap().features, [3.0, 30.0]);
         assert_eq!(set.label_counts(), [2, 2, 1]);
-        assert_eq!(set.value_range(), Some((0.0, 40.0)));
+        assert_eq!(set.value_range().bounds(), Some((0.0, 40.0)));
         assert_eq!(set.clone().balanced(3).labels(), Some(vec![0, 1, 2]));
     }
 

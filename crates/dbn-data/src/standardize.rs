@@ -13,6 +13,53 @@ use burn::data::dataset::Dataset;
 /// The brightest 8-bit grey level.
 pub const GREY_MAX: f32 = 255.0;
 
+/// The lowest and highest of some values, and whether all are whole numbers: what tells data
+/// in [0, 1] and 8-bit grey levels from other data, gathered in one pass ([`ValueRange::of`]).
+/// Of no values, `lo` is +∞ and `hi` −∞: they lie in [0, 1] and are no grey levels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ValueRange {
+    /// The lowest value.
+    pub lo: f32,
+    /// The highest value.
+    pub hi: f32,
+    /// Whether every value is a whole number.
+    pub whole: bool,
+}
+
+impl ValueRange {
+    /// The range of `values`.
+    pub fn of(values: impl IntoIterator<Item = f32>) -> Self {
+        let empty = Self {
+            lo: f32::INFINITY,
+            hi: f32::NEG_INFINITY,
+            whole: true,
+        };
+        values.into_iter().fold(empty, |range, x| Self {
+            lo: range.lo.min(x),
+            hi: range.hi.max(x),
+            whole: range.whole && x.fract() == 0.0,
+        })
+    }
+
+    /// `(lo, hi)`; `None` for no values.
+    pub fn bounds(&self) -> Option<(f32, f32)> {
+        (self.lo <= self.hi).then_some((self.lo, self.hi))
+    }
+
+    /// Whether every value lies in [0, 1], as probabilities and grey levels divided by 255 do.
+    pub fn in_unit_interval(&self) -> bool {
+        self.lo >= 0.0 && self.hi <= 1.0
+    }
+
+    /// Whether the values are 8-bit grey levels written as numbers (a CSV file of pixels, such
+    /// as the MNIST CSV files): every value a whole number from 0 to [`GREY_MAX`], the largest
+    /// above half of it, as an 8-bit picture's brightest pixels are. Whole numbers below that
+    /// (scikit-learn's digits of 0 to 16, counts) are not told from other data.
+    pub fn grey_levels(&self) -> bool {
+        self.whole && self.lo >= 0.0 && self.hi <= GREY_MAX && self.hi > GREY_MAX / 2.0
+    }
+}
+
 /// `x ↦ (x - mean) / scale`, feature by feature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Standardization {
@@ -61,7 +108,7 @@ impl Standardization {
 
     /// Grey levels 0 to [`GREY_MAX`] divided by [`GREY_MAX`] into [0, 1], as an IDX file's
     /// pixels are read, for `width` features: the scaling of a table of pixels written as
-    /// numbers ([`ExampleSet::holds_grey_levels`]) for Bernoulli visible units.
+    /// numbers ([`ValueRange::grey_levels`]) for Bernoulli visible units.
     pub fn grey_levels(width: usize) -> Self {
         Self {
             mean: vec![0.0; width],
@@ -114,7 +161,13 @@ mod tests {
 
     #[test]
     fn grey_levels_are_told_by_whole_numbers_reaching_past_127() {
-        let grey = |values: Vec<f32>| set(values, 2).holds_grey_levels();
+        let empty = ValueRange::of([]);
+        assert!(empty.in_unit_interval() && !empty.grey_levels());
+        assert_eq!(empty.bounds(), None);
+        assert!(ValueRange::of([0.0, 0.5, 1.0]).in_unit_interval());
+        assert!(!ValueRange::of([0.0, 1.5]).in_unit_interval());
+        assert!(!ValueRange::of([-0.5, 1.0]).in_unit_interval());
+        let grey = |values: Vec<f32>| ValueRange::of(values).grey_levels();
         assert!(grey(vec![0.0, 255.0, 12.0, 128.0]));
         // Whole numbers below 128 (scikit-learn's digits, 0 to 16), fractions, negative values,
         // values past 255, or data in [0, 1] are not grey levels.

@@ -895,9 +895,9 @@ pub fn loglik<B: Backend>(
     }
     let splits = stages::load_splits(data, None, &[])?;
     check_width(rbm.n_features(), &splits.test)?;
-    let units = stages::visible_units(stages::Visible::Bernoulli, &splits.train)?;
     // Grey levels written as numbers, divided by 255 as for training.
-    let splits = match stages::feature_scaling(units, &splits.train) {
+    let (_, scaling) = stages::visible_layer(stages::Visible::Bernoulli, &splits.train)?;
+    let splits = match scaling {
         Some(scaling) => splits.standardized(&scaling),
         None => splits,
     };
@@ -1317,15 +1317,14 @@ pub fn data_report<B: Backend>(
             .elem::<f64>(),
         label_counts: set.label_counts(),
     };
-    let visible = stages::visible_units(Visible::Auto, &splits.train)?;
-    let grey_levels = visible == VisibleUnits::Bernoulli
-        && stages::feature_scaling(visible, &splits.train).is_some();
+    let (visible, scaling) = stages::visible_layer(Visible::Auto, &splits.train)?;
+    let grey_levels = scaling.is_some_and(|scaling| scaling.is_grey_levels());
     let width = splits.train.width();
     let square = dbn_data::square_image(width).filter(|_| grey_levels);
     Ok(DataReport {
         width,
         image: splits.train.image_shape().or(square),
-        range: splits.train.value_range(),
+        range: splits.train.value_range().bounds(),
         visible,
         grey_levels,
         class_names: splits.train.class_names().to_vec(),

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dbn_data::{GREY_MAX, TableOptions, read_table};
+use dbn_data::{GREY_MAX, TableOptions, ValueRange, read_table};
 
 use crate::stages::DataInfo;
 
@@ -174,7 +174,7 @@ pub fn read_inputs(
         inputs
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
-        let in_unit_range = table.values.iter().all(|v| (0.0..=1.0).contains(v));
+        let in_unit_range = ValueRange::of(table.values.iter().copied()).in_unit_interval();
         inputs.values.extend(table.values);
         let flags = std::iter::repeat_n(in_unit_range, table.rows);
         inputs.in_unit_range.extend(flags);

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{
     DEFAULT_VALIDATION, DataError, ExampleSet, GREY_MAX, ImageBatcher, SplitSize, Splits,
-    Standardization, TableOptions, read_table,
+    Standardization, TableOptions, ValueRange, read_table,
 };
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, Generative, ModelError, PretrainedDbn,
@@ -388,7 +388,7 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
         )
         .into());
     }
-    if let Some((lo, hi)) = test.value_range()
+    if let Some((lo, hi)) = test.value_range().bounds()
         && scaling.is_grey_levels()
         && (lo < 0.0 || hi > GREY_MAX)
     {
@@ -403,45 +403,38 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     Ok(test.standardized(&scaling))
 }
 
-/// Whether every value of `set` lies in [0, 1] (an empty set's do).
-fn in_unit_range(set: &ExampleSet) -> bool {
-    let (lo, hi) = set.value_range().unwrap_or((0.0, 1.0));
-    lo >= 0.0 && hi <= 1.0
-}
-
 /// The visible units `visible` asks for, given the training examples `train` (the rule of
-/// [`Visible::Auto`]): Bernoulli units for data in [0, 1] and for 8-bit grey levels written as
-/// numbers (0 to 255, [`ExampleSet::holds_grey_levels`]), which [`feature_scaling`] divides
-/// by 255; Gaussian units for other data.
+/// [`Visible::Auto`]), and how the features are scaled for them: Bernoulli units for data in
+/// [0, 1], as they are, and for 8-bit grey levels written as numbers (0 to 255,
+/// [`ValueRange::grey_levels`]), divided by 255; Gaussian units for other data, standardised
+/// as fitted on `train`.
 ///
 /// # Errors
 /// `--visible bernoulli` for other data outside [0, 1], naming the file and the range.
-pub fn visible_units(visible: Visible, train: &ExampleSet) -> Result<VisibleUnits, String> {
+pub fn visible_layer(
+    visible: Visible,
+    train: &ExampleSet,
+) -> Result<(VisibleUnits, Option<Standardization>), String> {
+    let range = train.value_range();
     match visible {
-        Visible::Gaussian => Ok(VisibleUnits::Gaussian),
-        _ if in_unit_range(train) || train.holds_grey_levels() => Ok(VisibleUnits::Bernoulli),
-        Visible::Auto => Ok(VisibleUnits::Gaussian),
+        Visible::Gaussian => {}
+        _ if range.in_unit_interval() => return Ok((VisibleUnits::Bernoulli, None)),
+        _ if range.grey_levels() => {
+            let scaling = Standardization::grey_levels(train.width());
+            return Ok((VisibleUnits::Bernoulli, Some(scaling)));
+        }
+        Visible::Auto => {}
         Visible::Bernoulli => {
-            let (lo, hi) = train.value_range().unwrap_or((0.0, 1.0));
-            Err(format!(
+            let ValueRange { lo, hi, .. } = range;
+            return Err(format!(
                 "--visible bernoulli: {} has values from {lo} to {hi}; Bernoulli units take \
                  values in [0, 1] (or 8-bit grey levels, whole numbers 0 to 255, divided by \
                  255): scale the data, or use --visible gaussian (or auto)",
                 train.source().display()
-            ))
+            ));
         }
     }
-}
-
-/// How the features of `train` are scaled for `units` (as [`visible_units`] chose them): the
-/// standardisation fitted on them for Gaussian units; for Bernoulli units, grey levels divided
-/// by 255 where the data lie outside [0, 1], and nothing for data in [0, 1].
-pub fn feature_scaling(units: VisibleUnits, train: &ExampleSet) -> Option<Standardization> {
-    match units {
-        VisibleUnits::Gaussian => Some(Standardization::fit(train)),
-        VisibleUnits::Bernoulli if in_unit_range(train) => None,
-        VisibleUnits::Bernoulli => Some(Standardization::grey_levels(train.width())),
-    }
+    Ok((VisibleUnits::Gaussian, Some(Standardization::fit(train))))
 }
 
 /// The divisor of the first RBM's learning rate for Gaussian visible units: "one or two orders
@@ -692,7 +685,7 @@ fn classes_named(classes: &[usize], names: &[String]) -> String {
 /// (every command but `pretrain` fine-tunes, every one but `finetune` pretrains).
 ///
 /// # Errors
-/// Any error of [`load_splits`] and [`visible_units`]; a width other than given layers';
+/// Any error of [`load_splits`] and [`visible_layer`]; a width other than given layers';
 /// settings the data cannot serve (unlabelled data for a command that fine-tunes, labels
 /// asked of unlabelled data, a classifier of one class, `--binarize` of Gaussian units),
 /// naming the flag.
@@ -746,7 +739,7 @@ pub fn load_data(
         config.dbn.layers = layers;
     }
     config.dbn.check_data_width(width)?;
-    let visible = visible_units(request.visible, &splits.train)?;
+    let (visible, standardization) = visible_layer(request.visible, &splits.train)?;
     config.dbn.visible = visible;
     if visible == VisibleUnits::Gaussian && config.binarize {
         return Err(
@@ -762,7 +755,6 @@ pub fn load_data(
         config.dbn.labels = classes;
     }
     config.classes = classes;
-    let standardization = feature_scaling(visible, &splits.train);
     if standardization
         .as_ref()
         .is_some_and(Standardization::is_grey_levels)
@@ -1753,10 +1745,7 @@ mod tests {
             set(vec![0.0, 16.0, 3.0, 4.0]),
             set(vec![0.0, 1.0, 0.5, 0.25]),
         );
-        let units = |visible, data: &ExampleSet| {
-            let units = visible_units(visible, data)?;
-            Ok::<_, String>((units, feature_scaling(units, data)))
-        };
+        let units = visible_layer;
         let bernoulli = VisibleUnits::Bernoulli;
         let grey_levels = Some(Standardization::grey_levels(2));
         for visible in [Visible::Auto, Visible::Bernoulli] {
