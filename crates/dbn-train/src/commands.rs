@@ -206,14 +206,16 @@ fn data_difference(
         ..saved.clone()
     };
     // A data.json written before the flags and feature names were kept has no `source` or
-    // `features` to compare.
+    // `features` to compare, nor one before the value range was, a `value_range`.
     let kept = saved.source.is_some();
+    let range_kept = saved.value_range.is_some();
     let rest = |info: &DataInfo| {
         serde_json::to_value(DataInfo {
             train: stages::resolved(&info.train),
             test: stages::resolved(&info.test),
             standardization: None,
             source: info.source.clone().filter(|_| kept),
+            value_range: info.value_range.filter(|_| range_kept),
             features: if kept {
                 info.features.clone()
             } else {
@@ -896,7 +898,8 @@ pub fn loglik<B: Backend>(
     let splits = stages::load_splits(data, None, &[])?;
     check_width(rbm.n_features(), &splits.test)?;
     // Grey levels written as numbers, divided by 255 as for training.
-    let (_, scaling) = stages::visible_layer(stages::Visible::Bernoulli, &splits.train)?;
+    let range = splits.train.value_range();
+    let (_, scaling) = stages::visible_layer(stages::Visible::Bernoulli, &splits.train, range)?;
     let splits = match scaling {
         Some(scaling) => splits.standardized(&scaling),
         None => splits,
@@ -1317,14 +1320,15 @@ pub fn data_report<B: Backend>(
             .elem::<f64>(),
         label_counts: set.label_counts(),
     };
-    let (visible, scaling) = stages::visible_layer(Visible::Auto, &splits.train)?;
+    let range = splits.train.value_range();
+    let (visible, scaling) = stages::visible_layer(Visible::Auto, &splits.train, range)?;
     let grey_levels = scaling.is_some_and(|scaling| scaling.is_grey_levels());
     let width = splits.train.width();
     let square = dbn_data::square_image(width).filter(|_| grey_levels);
     Ok(DataReport {
         width,
         image: splits.train.image_shape().or(square),
-        range: splits.train.value_range().bounds(),
+        range: range.bounds(),
         visible,
         grey_levels,
         class_names: splits.train.class_names().to_vec(),
@@ -1340,6 +1344,7 @@ pub fn data_report<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inputs::Row;
     use burn::backend::Flex;
 
     #[test]
@@ -1365,7 +1370,7 @@ mod tests {
             labels: Some(vec![1, 0]),
             label_names: None,
             inverted: Vec::new(),
-            in_unit_range: vec![false, true],
+            rows: vec![Row::Table, Row::Picture],
         };
         let named = Predictions {
             inputs: inputs.clone(),

@@ -39,10 +39,20 @@ pub struct Inputs {
     pub label_names: Option<(PathBuf, Vec<String>)>,
     /// The pictures that were inverted.
     pub inverted: Vec<PathBuf>,
-    /// Whether each row came with every value in [0, 1]: a picture's, or a row of a table in
-    /// [0, 1] (IDX images and `uint8` arrays are divided by 255 as they are read). A model of
-    /// 8-bit grey levels divides the other rows, its tables of grey levels, by 255.
-    pub in_unit_range: Vec<bool>,
+    /// What each row is, for the model's scaling ([`Inputs::for_model`]).
+    pub rows: Vec<Row>,
+}
+
+/// What a row of [`Inputs`] came as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Row {
+    /// A picture's grey levels, in [0, 1].
+    Picture,
+    /// A row of a table whose values all lie in [0, 1] (IDX images and `uint8` arrays are
+    /// divided by 255 as they are read).
+    UnitTable,
+    /// A row of a table with values outside [0, 1].
+    Table,
 }
 
 impl Inputs {
@@ -83,33 +93,63 @@ impl Inputs {
         }
     }
 
-    /// The inputs as the model whose data `info` describes takes them: standardised for
-    /// Gaussian visible units; for Bernoulli ones, checked to lie in [0, 1] (and for a model
-    /// without a `data.json`, trained on grey levels), or for a model of a table of 8-bit grey
-    /// levels, checked to lie in [0, 255] and divided by 255 where they came outside [0, 1]
-    /// ([`Inputs::in_unit_range`]).
+    /// The inputs as the model whose data `info` describes takes them: for Bernoulli visible
+    /// units, checked to lie in [0, 1] (and for a model without a `data.json`, trained on grey
+    /// levels), or for a model of a table of 8-bit grey levels, checked to lie in [0, 255] and
+    /// divided by 255 but for the rows in [0, 1] ([`Row`]); for Gaussian units, standardised,
+    /// a picture's grey levels first stretched from [0, 1] onto the training values' range
+    /// ([`DataInfo::value_range`]: 0 to 16 for scikit-learn's digits).
     ///
     /// # Errors
-    /// A value outside the range, as [`Inputs::check_unit_range`].
+    /// A value outside the range, as [`Inputs::check_unit_range`]; a picture for a model of
+    /// Gaussian units whose `data.json` predates the range.
     ///
     /// # Panics
-    /// When `in_unit_range` has another length than the rows.
+    /// When `rows` has another length than the values' rows.
     pub fn for_model(mut self, info: Option<&DataInfo>) -> Result<Self, String> {
-        let Some(scaling) = info.and_then(|info| info.standardization.as_ref()) else {
+        let Some((info, scaling)) =
+            info.and_then(|info| Some((info, info.standardization.as_ref()?)))
+        else {
             return self.check_unit_range().map(|()| self);
         };
         let grey = scaling.is_grey_levels();
         if grey {
             self.check_range(GREY_MAX, "8-bit grey levels (0 to 255)")?;
         }
-        assert_eq!(self.in_unit_range.len(), self.len(), "a flag per row");
-        let rows = self.values.chunks_mut(scaling.width().max(1));
-        for (row, &in_unit_range) in rows.zip(&self.in_unit_range) {
-            if !(grey && in_unit_range) {
-                scaling.apply(row);
+        assert_eq!(self.rows.len(), self.len(), "a kind per row");
+        let stretch = match (grey, info.value_range) {
+            (false, None) => match self.rows.iter().position(|&row| row == Row::Picture) {
+                Some(at) => {
+                    return Err(format!(
+                        "{}: a picture, but the model's data.json predates the range of its \
+                     training values, to which a picture's grey levels are stretched for \
+                     Gaussian units; give its pixels as a table, in the training data's scale",
+                        self.sources[at]
+                    ));
+                }
+                None => [0.0, 1.0],
+            },
+            (_, range) => range.unwrap_or([0.0, 1.0]),
+        };
+        let values = self.values.chunks_mut(scaling.width().max(1));
+        for (values, &row) in values.zip(&self.rows) {
+            match (grey, row) {
+                (true, Row::Picture | Row::UnitTable) => {}
+                (false, Row::Picture) => {
+                    stretched(values, stretch);
+                    scaling.apply(values);
+                }
+                _ => scaling.apply(values),
             }
         }
         Ok(self)
+    }
+}
+
+/// Grey levels in [0, 1] mapped linearly onto `[lo, hi]`, in place.
+fn stretched(grey: &mut [f32], [lo, hi]: [f32; 2]) {
+    for g in grey {
+        *g = lo + *g * (hi - lo);
     }
 }
 
@@ -143,14 +183,14 @@ pub fn read_inputs(
         labels: Some(Vec::new()),
         label_names: None,
         inverted: Vec::new(),
-        in_unit_range: Vec::new(),
+        rows: Vec::new(),
     };
     for path in paths {
         if is_picture(path) {
             let (grey, inverted) = read_picture(path, width, invert)?;
             inputs.sources.push(path.display().to_string());
             inputs.values.extend(grey);
-            inputs.in_unit_range.push(true);
+            inputs.rows.push(Row::Picture);
             inputs.labels = None;
             if inverted {
                 inputs.inverted.push(path.clone());
@@ -174,10 +214,12 @@ pub fn read_inputs(
         inputs
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
-        let in_unit_range = ValueRange::of(table.values.iter().copied()).in_unit_interval();
+        let row = match ValueRange::of(table.values.iter().copied()).in_unit_interval() {
+            true => Row::UnitTable,
+            false => Row::Table,
+        };
         inputs.values.extend(table.values);
-        let flags = std::iter::repeat_n(in_unit_range, table.rows);
-        inputs.in_unit_range.extend(flags);
+        inputs.rows.extend(std::iter::repeat_n(row, table.rows));
         inputs.labels = match (inputs.labels, table.labels) {
             (Some(mut all), Some(labels)) => {
                 all.extend(labels);
@@ -251,6 +293,8 @@ fn border_mean(grey: &[f32], side: usize) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dbn_data::Standardization;
+    use dbn_model::VisibleUnits;
 
     #[test]
     fn pictures_are_resized_to_the_model_and_inverted_when_light() {
@@ -295,6 +339,84 @@ mod tests {
                 .contains("500 inputs are not a square image"),
             "{err}"
         );
+    }
+
+    /// The `data.json` of a model of 2x2 inputs scaled by `scaling`, trained on values from
+    /// `range`.
+    fn trained_on(scaling: Option<Standardization>, range: Option<[f32; 2]>) -> DataInfo {
+        let visible = match scaling.as_ref().is_none_or(Standardization::is_grey_levels) {
+            true => VisibleUnits::Bernoulli,
+            false => VisibleUnits::Gaussian,
+        };
+        DataInfo {
+            train: "train.csv".into(),
+            test: "train.csv".into(),
+            width: 4,
+            visible,
+            image: None,
+            classes: 2,
+            class_names: Vec::new(),
+            standardization: scaling,
+            value_range: range,
+            test_split: None,
+            source: None,
+            features: Vec::new(),
+        }
+    }
+
+    /// A picture and a row of each kind of table, 2x2 values each.
+    fn one_of_each(table: [f32; 4]) -> Inputs {
+        Inputs {
+            sources: vec!["p.png".into(), "unit.csv:0".into(), "t.csv:0".into()],
+            values: [[0.0, 0.25, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0], table].concat(),
+            labels: None,
+            label_names: None,
+            inverted: Vec::new(),
+            rows: vec![Row::Picture, Row::UnitTable, Row::Table],
+        }
+    }
+
+    #[test]
+    fn each_row_is_scaled_as_its_kind_for_the_models_units() {
+        // Gaussian units of digits 0 to 16 (scikit-learn's): a picture's grey levels are
+        // stretched onto 0..16 before the standardisation; tables are standardised as they are.
+        let digits = Standardization {
+            mean: vec![8.0; 4],
+            scale: vec![4.0; 4],
+        };
+        let model = trained_on(Some(digits.clone()), Some([0.0, 16.0]));
+        let scaled = one_of_each([16.0, 8.0, 0.0, 4.0])
+            .for_model(Some(&model))
+            .unwrap();
+        let expected = [
+            [-2.0, -1.0, 0.0, 2.0],
+            [-2.0, -1.875, -1.75, -1.75],
+            [2.0, 0.0, -2.0, -1.0],
+        ];
+        assert_eq!(scaled.values, expected.concat());
+        // A data.json that predates the range: a picture is refused, named; tables pass.
+        let old = trained_on(Some(digits), None);
+        let refused = one_of_each([16.0; 4]).for_model(Some(&old)).unwrap_err();
+        assert!(refused.starts_with("p.png: a picture, but"), "{refused}");
+        let mut tables = one_of_each([16.0; 4]);
+        tables.rows[0] = Row::UnitTable;
+        assert!(tables.for_model(Some(&old)).is_ok());
+        // Grey levels written as numbers: only the rows outside [0, 1] are divided by 255.
+        let grey = trained_on(Some(Standardization::grey_levels(4)), Some([0.0, 255.0]));
+        let scaled = one_of_each([255.0, 51.0, 0.0, 0.0]).for_model(Some(&grey));
+        let tail = &scaled.unwrap().values[4..];
+        assert_eq!(tail, [0.0, 0.5, 1.0, 1.0, 1.0, 0.2, 0.0, 0.0]);
+        let refused = one_of_each([256.0; 4]).for_model(Some(&grey)).unwrap_err();
+        assert!(
+            refused.starts_with("t.csv:0: feature 0 is 256"),
+            "{refused}"
+        );
+        // Data in [0, 1]: nothing scaled, and a value outside refused.
+        let unit = trained_on(None, Some([0.0, 1.0]));
+        let kept = one_of_each([1.0; 4]).for_model(Some(&unit)).unwrap();
+        assert_eq!(kept.values, one_of_each([1.0; 4]).values);
+        assert!(one_of_each([2.0; 4]).for_model(Some(&unit)).is_err());
+        assert!(one_of_each([2.0; 4]).for_model(None).is_err());
     }
 
     #[test]

@@ -143,6 +143,11 @@ pub struct DataInfo {
     /// standardisation fitted on the training examples; for Bernoulli units of a table of 8-bit
     /// grey levels, their division by 255 (mean 0, scale 255); none for data in [0, 1].
     pub standardization: Option<Standardization>,
+    /// The lowest and highest training value, before scaling: a picture's grey levels, in
+    /// [0, 1], are stretched onto it for Gaussian units ([`crate::inputs::Inputs::for_model`]).
+    /// `None` in a `data.json` written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_range: Option<[f32; 2]>,
     /// The `--test-split` that held out the test examples of a table file without a test
     /// file; `None` otherwise (an IDX folder, a `--test-data` file).
     #[serde(default)]
@@ -403,8 +408,8 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     Ok(test.standardized(&scaling))
 }
 
-/// The visible units `visible` asks for, given the training examples `train` (the rule of
-/// [`Visible::Auto`]), and how the features are scaled for them: Bernoulli units for data in
+/// The visible units `visible` asks for, given the training examples `train` and the `range`
+/// of their values ([`ExampleSet::value_range`]; the rule of [`Visible::Auto`]), and how the features are scaled for them: Bernoulli units for data in
 /// [0, 1], as they are, and for 8-bit grey levels written as numbers (0 to 255,
 /// [`ValueRange::grey_levels`]), divided by 255; Gaussian units for other data, standardised
 /// as fitted on `train`.
@@ -414,8 +419,8 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
 pub fn visible_layer(
     visible: Visible,
     train: &ExampleSet,
+    range: ValueRange,
 ) -> Result<(VisibleUnits, Option<Standardization>), String> {
-    let range = train.value_range();
     match visible {
         Visible::Gaussian => {}
         _ if range.in_unit_interval() => return Ok((VisibleUnits::Bernoulli, None)),
@@ -739,7 +744,8 @@ pub fn load_data(
         config.dbn.layers = layers;
     }
     config.dbn.check_data_width(width)?;
-    let (visible, standardization) = visible_layer(request.visible, &splits.train)?;
+    let range = splits.train.value_range();
+    let (visible, standardization) = visible_layer(request.visible, &splits.train, range)?;
     config.dbn.visible = visible;
     if visible == VisibleUnits::Gaussian && config.binarize {
         return Err(
@@ -783,6 +789,7 @@ pub fn load_data(
         class_names: splits.train.class_names().to_vec(),
         visible,
         standardization,
+        value_range: range.bounds().map(|(lo, hi)| [lo, hi]),
         test_split: (!request.path.is_dir() && request.test.is_none())
             .then_some(request.test_split),
         source: Some(DataSourceInfo::of(request)),
@@ -1745,7 +1752,7 @@ mod tests {
             set(vec![0.0, 16.0, 3.0, 4.0]),
             set(vec![0.0, 1.0, 0.5, 0.25]),
         );
-        let units = visible_layer;
+        let units = |visible, data: &ExampleSet| visible_layer(visible, data, data.value_range());
         let bernoulli = VisibleUnits::Bernoulli;
         let grey_levels = Some(Standardization::grey_levels(2));
         for visible in [Visible::Auto, Visible::Bernoulli] {
@@ -1777,6 +1784,7 @@ mod tests {
             class_names: names.iter().map(|n| n.to_string()).collect(),
             visible: VisibleUnits::Gaussian,
             standardization: None,
+            value_range: None,
             test_split: None,
             source: None,
             features: Vec::new(),

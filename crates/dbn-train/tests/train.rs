@@ -993,6 +993,13 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     let mean = info["standardization"]["mean"].as_array().unwrap();
     // The first feature, mean radius: about 14 (its mean over all 569 examples is 14.13).
     assert!((mean[0].as_f64().unwrap() - 14.1).abs() < 0.5, "{mean:?}");
+    // The training values' range, onto which a picture would be stretched: from 0 (a
+    // concavity) to thousands (an area, square micrometres).
+    let range = &info["value_range"];
+    assert!(
+        range[0].as_f64() == Some(0.0) && range[1].as_f64().unwrap() > 1000.0,
+        "{range}"
+    );
     let summary = read_summary(&dir);
     let error = summary["test_error"].as_f64().unwrap();
     // 114 test examples, 40 malignant: always guessing benign errs on 35%.
