@@ -84,6 +84,11 @@ pub struct FinetuneConfig {
     /// L2 weight decay; 0 turns it off.
     #[config(default = 0.0)]
     pub weight_decay: f64,
+    /// Largest L2 norm of each parameter's gradient in a step: a larger one is scaled down to
+    /// it before the optimiser uses it (Pascanu et al. 2013); `None` leaves gradients as they
+    /// are.
+    #[config(default = "None")]
+    pub clip_norm: Option<f64>,
     /// Stop when the validation loss has not improved for this many epochs.
     #[config(default = 5)]
     pub patience: usize,
@@ -136,6 +141,9 @@ impl FinetuneConfig {
         Range::Positive.check("learning_rate", self.learning_rate)?;
         Range::Factor.check("lr_decay", self.lr_decay)?;
         Range::Fraction.check("momentum", self.momentum)?;
+        if let Some(norm) = self.clip_norm {
+            Range::Positive.check("clip_norm", norm)?;
+        }
         Range::NonNegative.check("weight_decay", self.weight_decay)?;
         for (i, schedule) in self.alternatives.iter().enumerate() {
             let at = |field: &str| format!("alternatives.{i}.{field}");
@@ -582,6 +590,10 @@ mod tests {
         config.finetune.learning_rate = -0.1;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("finetune.learning_rate = -0.1"), "{err}");
+        let mut config = Preset::Quick.config();
+        config.finetune.clip_norm = Some(0.0);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("finetune.clip_norm = 0"), "{err}");
         let mut config = Preset::Quick.config();
         config.dbn.layers = vec![784, 0];
         let err = config.validate().unwrap_err().to_string();

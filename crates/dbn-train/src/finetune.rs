@@ -21,7 +21,10 @@ use std::sync::{Arc, Mutex};
 use burn::data::dataloader::DataLoader;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::lr_scheduler::LrScheduler;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamConfig, Optimizer, decay::WeightDecayConfig};
 use burn::prelude::*;
 use burn::tensor::backend::{AutodiffBackend, DeviceId};
@@ -445,15 +448,28 @@ pub fn finetune<B: AutodiffBackend>(
     let config = job.config;
     // On a thread of the pool; on `Flex`, the pool's other threads awake (see `in_thread_pool`).
     let outcome = in_thread_pool::<B::InnerBackend, _>(move || match config.optimizer {
-        OptimizerKind::Sgd => learn(net, sgd(config).init(), job),
+        OptimizerKind::Sgd => learn(net, sgd(config), job),
         OptimizerKind::Adam => learn(net, adam(config).init(), job),
     });
     outcome.map_err(|error| -> Box<dyn Error> { error })
 }
 
-/// The SGD optimiser of `config` (momentum, weight decay).
-fn sgd(config: &FinetuneConfig) -> FusedSgd {
-    FusedSgd::new(config.momentum, config.weight_decay)
+/// The SGD optimiser of `config` (momentum, weight decay, gradient clipping).
+fn sgd<B: AutodiffBackend, M: AutodiffModule<B>>(
+    config: &FinetuneConfig,
+) -> OptimizerAdaptor<FusedSgd, M, B> {
+    let sgd = FusedSgd::new(config.momentum, config.weight_decay).init();
+    match grad_clipping(config) {
+        Some(clipping) => sgd.with_grad_clipping(clipping.init()),
+        None => sgd,
+    }
+}
+
+/// The gradient clipping of `config`, if any.
+fn grad_clipping(config: &FinetuneConfig) -> Option<GradientClippingConfig> {
+    config
+        .clip_norm
+        .map(|norm| GradientClippingConfig::Norm(norm as f32))
 }
 
 /// The learning rate of every step: `config.learning_rate`, times `config.lr_decay` per epoch
@@ -496,9 +512,7 @@ pub fn first_epoch<B: AutodiffBackend>(
     device: &B::Device,
 ) -> DbnClassifier<B> {
     in_thread_pool::<B::InnerBackend, _>(move || match config.optimizer {
-        OptimizerKind::Sgd => {
-            first_epoch_with(net, sgd(config).init(), train, config, seed, device)
-        }
+        OptimizerKind::Sgd => first_epoch_with(net, sgd(config), train, config, seed, device),
         OptimizerKind::Adam => {
             first_epoch_with(net, adam(config).init(), train, config, seed, device)
         }
@@ -534,7 +548,9 @@ fn first_epoch_with<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B>>(
 
 /// The Adam optimiser of `config` (its weight decay).
 fn adam(config: &FinetuneConfig) -> AdamConfig {
-    AdamConfig::new().with_weight_decay(weight_decay(config))
+    AdamConfig::new()
+        .with_weight_decay(weight_decay(config))
+        .with_grad_clipping(grad_clipping(config))
 }
 
 fn weight_decay(config: &FinetuneConfig) -> Option<WeightDecayConfig> {
@@ -830,6 +846,50 @@ mod tests {
             assert_ne!(parameters(&net.valid()), parameters(&run));
             // The seed reaches the order and the dropout masks.
             assert_ne!(parameters(&bench(RunSeed(6)).valid()), parameters(&run));
+        }
+    }
+
+    #[test]
+    fn clipping_bounds_each_parameters_step_by_the_rate_times_the_norm() {
+        type A = Autodiff<Flex>;
+        let _turn = crate::generator_turn();
+        let device = Default::default();
+        A::seed(&device, 3);
+        let net = DbnClassifierConfig::new(vec![6, 5, 4])
+            .with_n_outputs(3)
+            .init::<A>(&device)
+            .unwrap();
+        let train = examples(8, 0);
+        // One step without momentum: each parameter moves by the rate times its gradient.
+        let config = FinetuneConfig::new()
+            .with_batch_size(8)
+            .with_learning_rate(2.0)
+            .with_lr_decay(1.0)
+            .with_momentum(0.0);
+        let steps = |config: &FinetuneConfig| -> Vec<f32> {
+            let stepped = first_epoch(net.clone(), train.clone(), config, RunSeed(5), &device);
+            let before = parameters(&net.valid());
+            let after = parameters(&stepped.valid());
+            let norm = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).powi(2))
+                    .sum::<f32>()
+                    .sqrt()
+            };
+            before.iter().zip(&after).map(|(a, b)| norm(a, b)).collect()
+        };
+        let clip = 0.01;
+        let free = steps(&config);
+        let clipped = steps(&config.clone().with_clip_norm(Some(clip)));
+        let bound = (config.learning_rate * clip) as f32;
+        assert!(free.iter().any(|&step| step > 2.0 * bound), "{free:?}");
+        for (free, clipped) in free.iter().zip(&clipped) {
+            assert!(*clipped <= bound * 1.0001, "{clipped} above {bound}");
+            // A gradient already within the norm is left as it is.
+            if *free <= bound {
+                assert!((clipped - free).abs() <= 1e-6, "{clipped} against {free}");
+            }
         }
     }
 
