@@ -699,8 +699,16 @@ fn label_array<R: std::io::Read>(
         _ => None,
     };
     let names: Vec<String> = match type_char {
-        Some(TypeChar::UnicodeStr) => npy.into_vec::<String>().map_err(cannot)?,
-        // Bytes are decoded row by row, so that a row that is not UTF-8 is named.
+        // Strings are read, and bytes decoded, row by row, so that a row that is not Unicode
+        // (a code point beyond U+10FFFF, a lone surrogate) or not UTF-8 is named.
+        Some(TypeChar::UnicodeStr) => npy
+            .data::<String>()
+            .map_err(|e| bad_table(path, format!("{what}: cannot read: {e}")))?
+            .enumerate()
+            .map(|(i, row)| {
+                row.map_err(|e| bad_cell(path, at(i), format!("not Unicode text ({e})")))
+            })
+            .collect::<Result<_>>()?,
         Some(TypeChar::ByteStr) => npy
             .into_vec::<Vec<u8>>()
             .map_err(cannot)?
@@ -1090,6 +1098,8 @@ np.savez('column.npz', x=x, y=np.array([[' dog'], ['cat '], ['dog']]))
 np.savez('empty.npz', x=x, y=np.array(['dog', 'cat', '']))
 np.savez('none.npz', x=x, y=np.array(['dog', None, 'cat'], dtype=str))
 np.savez('latin1.npz', x=x, y=np.array([b'dog', b'caf\\xe9', b'dog']))
+np.savez('surrogate.npz', x=x, y=np.array(['dog', 'cat', '\\ud800']))
+np.savez('beyond.npz', x=x, y=np.array([65, 66, 0x110000], dtype='<u4').view('<U1'))
 np.save('pixels.npy', np.array([[0, 255], [51, 102]], dtype=np.uint8))
 np.save('fortran.npy', np.asfortranarray(np.ones((2, 3), dtype=np.float32)))
 np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
@@ -1131,6 +1141,8 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
                 "array y row 1 (from 0): label \"None\" reads as a missing value",
             ),
             ("latin1.npz", "array y row 1 (from 0): not UTF-8 text"),
+            ("surrogate.npz", "array y row 2 (from 0): not Unicode text"),
+            ("beyond.npz", "array y row 2 (from 0): not Unicode text"),
             ("fortran.npy", "Fortran-ordered arrays are not read"),
             ("big.npy", "dtype >f4 is not read"),
         ] {
