@@ -145,8 +145,15 @@ fn bad_cell(path: &Path, at: String, reason: impl Into<String>) -> DataError {
     }
 }
 
-/// `text` as a finite number, or why not.
+/// `text` as a finite number, or why not (a missing value, [`MISSING`] or an empty cell, is
+/// told as one).
 fn number(text: &str) -> std::result::Result<f64, String> {
+    if text.trim().is_empty() || MISSING.contains(&text.trim()) {
+        return Err(format!(
+            "{text:?} reads as a missing value: every feature must be a number; fill the \
+             missing values (with the column's mean, say) or drop their rows"
+        ));
+    }
     let value: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
@@ -974,7 +981,17 @@ mod tests {
             (
                 "a,b\n1,NaN\n",
                 None,
-                "data.csv: line 2, column \"b\": NaN is not a finite number",
+                "data.csv: line 2, column \"b\": \"NaN\" reads as a missing value",
+            ),
+            (
+                "a,b\n1,\n",
+                None,
+                "line 2, column \"b\": \"\" reads as a missing value: every feature",
+            ),
+            (
+                "a,b\n1,NA\n",
+                None,
+                "column \"b\": \"NA\" reads as a missing",
             ),
             (
                 "a,b\n1,inf\n",
