@@ -66,6 +66,30 @@ impl<B: Backend> DbnEncoder<B> {
         self.forward_dropout(x, &DropoutConfig::new(0.0).init())
     }
 
+    /// Features of hidden layer `layer` (from 1): `σ(b + Wᵀx)` through the first `layer`
+    /// layers.
+    ///
+    /// # Shapes
+    /// x `[batch, n_visible]` -> `[batch, sizes[layer]]` ([`layer_sizes`](Self::layer_sizes))
+    ///
+    /// # Panics
+    /// When `layer` is above the top.
+    pub fn features(&self, x: Tensor<B, 2>, layer: usize) -> Tensor<B, 2> {
+        assert!(layer <= self.layers.len(), "layer {layer} above the top");
+        self.layers[..layer]
+            .iter()
+            .fold(x, |h, layer| sigmoid(apply(layer, h)))
+    }
+
+    /// Layer sizes from the input up: `[n_visible, n_hidden1, ...]`.
+    pub fn layer_sizes(&self) -> Vec<usize> {
+        let inputs = self.layers.first().map(|l| l.weight.dims()[0]);
+        inputs
+            .into_iter()
+            .chain(self.layers.iter().map(|l| l.weight.dims()[1]))
+            .collect()
+    }
+
     /// [`forward`](Self::forward) with `dropout`'s rate applied to every layer's output
     /// ([`kernels::dropout`]: in training only; without autodiff, or with probability 0, the
     /// input passes through).
@@ -290,6 +314,7 @@ impl<B: Backend> DbnClassifier<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Generative;
     use crate::numerics::to_f64;
     use crate::test_support::assert_close;
     use crate::test_support::tutorial_dbn;
@@ -352,9 +377,19 @@ mod tests {
         );
         assert_close(
             &to_f64(encoder.forward(v.clone())),
-            &to_f64(dbn.encode(v)),
+            &to_f64(dbn.encode(v.clone())),
             1e-7,
         );
+        // Each layer's features are the stack's at that layer, and the top's are `forward`'s.
+        let sizes = encoder.layer_sizes();
+        assert_eq!(sizes, dbn.layer_sizes());
+        for layer in 0..sizes.len() {
+            assert_close(
+                &to_f64(encoder.features(v.clone(), layer)),
+                &to_f64(Generative::features(&dbn, v.clone(), layer)),
+                1e-7,
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use dbn_model::{
 use crate::backend::Selected;
 use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, peer_peak};
 use dbn_train::commands::{
-    self, FeatureFile, InputSettings, LoglikSettings, RunRequest, SampleSettings,
+    self, EncodeWith, FeatureFile, InputSettings, LoglikSettings, RunRequest, SampleSettings,
 };
 use dbn_train::config::{OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
@@ -538,13 +538,19 @@ struct PredictArgs {
 #[derive(Debug, Args)]
 struct EncodeArgs {
     /// Folder of a run holding a pretrained stack (dbn.json and dbn.mpk) and, after up-down,
-    /// the fine-tuned one (updown.json and updown.mpk), whose recognition weights encode
+    /// the fine-tuned one (updown.json and updown.mpk), whose recognition weights encode; or a
+    /// fine-tuned classifier (classifier.json and classifier.mpk), which encodes where the
+    /// folder holds no stack (a `dbn finetune` run) or --classifier asks
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
     /// Encode with the pretrained stack (dbn.mpk) even where --model holds an up-down fine-tuned
     /// one (updown.mpk)
     #[arg(long)]
     pretrained: bool,
+    /// Encode with the fine-tuned classifier's hidden layers (classifier.mpk): the features
+    /// fine-tuning shaped for the classes, where the stack's were learned from the data alone
+    #[arg(long, conflicts_with = "pretrained")]
+    classifier: bool,
     /// The layer whose features to export, from 1 (the first hidden layer) [default: the top;
     /// with label units there, it is computed with them off]
     #[arg(long, value_name = "L", allow_negative_numbers = true)]
@@ -905,10 +911,15 @@ fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<
 /// `dbn encode`.
 fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     FeatureFile::of(&args.out)?;
+    let with = match (args.classifier, args.pretrained) {
+        (true, _) => EncodeWith::Classifier,
+        (false, true) => EncodeWith::Pretrained,
+        (false, false) => EncodeWith::Stack,
+    };
     let encoded = commands::encode::<Inner>(
         &args.model,
         args.layer,
-        args.pretrained,
+        with,
         &args.input.settings(),
         &run_device.device,
     )?;
@@ -920,7 +931,7 @@ fn encode(args: &EncodeArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
         encoded.inputs.len(),
         encoded.width,
         encoded.layer,
-        encoded.stack,
+        encoded.model,
         args.out.display()
     );
     Ok(())

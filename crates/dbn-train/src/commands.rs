@@ -1170,8 +1170,9 @@ pub struct Encoded {
     pub width: usize,
     /// `inputs.len() * width` values `P(h(layer) = 1 | …)`, row after row.
     pub values: Vec<f32>,
-    /// The stack that encoded them: `dbn` (pretrained) or `updown` (its recognition weights).
-    pub stack: &'static str,
+    /// The model that encoded them, named by its file: `dbn` (the pretrained stack),
+    /// `updown` (its recognition weights) or `classifier` (the fine-tuned network).
+    pub model: &'static str,
 }
 
 impl Encoded {
@@ -1221,29 +1222,71 @@ impl FeatureFile {
     }
 }
 
+/// The weights `dbn encode` encodes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeWith {
+    /// The stack: the up-down one (`updown.mpk`) where the folder holds one, else the
+    /// pretrained one (`dbn.mpk`); a folder holding a classifier but no stack (a `dbn finetune`
+    /// run), the classifier's.
+    Stack,
+    /// The pretrained stack (`dbn.mpk`).
+    Pretrained,
+    /// The fine-tuned classifier's hidden layers (`classifier.mpk`).
+    Classifier,
+}
+
 /// `dbn encode`: the features at `layer` (1 for the first hidden layer, up to the number of
-/// RBMs; `None`: the top) of the stack saved in `model`: the mean-field up pass,
-/// `P(h(l) | h(l-1))` layer after layer, through the up-down stack's recognition weights
-/// (`updown.mpk`) when the folder holds one and `pretrained` is false, else through the
-/// pretrained stack (`dbn.mpk`). With label units in the top RBM, its layer is computed with
-/// the label units off (no label is known).
+/// RBMs; `None`: the top) of the model saved in `model`, as `with` names it: the mean-field up
+/// pass, `P(h(l) | h(l-1))` layer after layer, of a stack (through the up-down stack's
+/// recognition weights), or a fine-tuned classifier's sigmoid layers. With label units in the
+/// top RBM, its layer is computed with the label units off (no label is known).
 ///
 /// # Errors
-/// A stack that cannot be loaded, a layer it does not have (naming `--layer`), and the errors
+/// A model that cannot be loaded, a layer it does not have (naming `--layer`), and the errors
 /// of [`read_inputs`].
 pub fn encode<B: Backend>(
     model: &Path,
     layer: Option<usize>,
-    pretrained: bool,
+    with: EncodeWith,
     settings: &InputSettings<'_>,
     device: &B::Device,
 ) -> Result<Encoded, Box<dyn Error>> {
+    let no_stack = !model.join("dbn.json").is_file() && model.join("classifier.json").is_file();
+    if with == EncodeWith::Classifier || (with == EncodeWith::Stack && no_stack) {
+        let (net, _) = load_module::<B, DbnClassifier<B>>(model, device)?;
+        let encoder = &net.encoder;
+        let features = |x, layer| encoder.features(x, layer);
+        let sizes = encoder.layer_sizes();
+        return encode_rows(
+            (model, "classifier"),
+            sizes,
+            layer,
+            features,
+            settings,
+            device,
+        );
+    }
+    let pretrained = with == EncodeWith::Pretrained;
     let LoadedStack { stack, name } = load_generative::<B>(model, pretrained, device)?;
     let sizes = stack.generator().layer_sizes();
+    let features = |x, layer| stack.features(x, layer);
+    encode_rows((model, name), sizes, layer, features, settings, device)
+}
+
+/// [`encode`] by `features(x, layer)` of the model `name` in the folder `model`, of layers
+/// `sizes` (from the input up).
+fn encode_rows<B: Backend>(
+    (model, name): (&Path, &'static str),
+    sizes: Vec<usize>,
+    layer: Option<usize>,
+    features: impl Fn(Tensor<B, 2>, usize) -> Tensor<B, 2>,
+    settings: &InputSettings<'_>,
+    device: &B::Device,
+) -> Result<Encoded, Box<dyn Error>> {
     let layer = layer.unwrap_or(sizes.len() - 1);
     if layer == 0 || layer >= sizes.len() {
         return Err(format!(
-            "--layer {layer}: the stack in {} has hidden layers 1 to {} (sizes {:?})",
+            "--layer {layer}: the model in {} has hidden layers 1 to {} (sizes {:?})",
             model.display(),
             sizes.len() - 1,
             &sizes[1..]
@@ -1253,14 +1296,14 @@ pub fn encode<B: Backend>(
     let inputs = model_inputs(DataInfo::of_model(model)?.as_ref(), sizes[0], settings)?;
     let mut values = Vec::new();
     for x in chunks::<B>(&inputs, sizes[0], device) {
-        values.extend(stack.features(x, layer).into_data().to_vec::<f32>()?);
+        values.extend(features(x, layer).into_data().to_vec::<f32>()?);
     }
     Ok(Encoded {
         inputs,
         layer,
         width: sizes[layer],
         values,
-        stack: name,
+        model: name,
     })
 }
 

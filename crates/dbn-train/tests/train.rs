@@ -334,6 +334,38 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
     let npy = dbn_data::read_table(&dir.join("features.npy"), &Default::default()).unwrap();
     let csv = dbn_data::read_table(&dir.join("features.csv"), &Default::default()).unwrap();
     assert_eq!(npy.values, csv.values, "one encoding, two formats");
+    // The fine-tuned classifier's layer 1: other features, fine-tuning having moved the
+    // weights; a folder holding a classifier and no stack (a `dbn finetune` run's) encodes
+    // with it unasked.
+    let only = dir.join("classifier-only");
+    std::fs::create_dir(&only).unwrap();
+    for file in ["classifier.json", "classifier.mpk", "data.json"] {
+        std::fs::copy(dir.join(file), only.join(file)).unwrap();
+    }
+    let mut tuned = Vec::new();
+    for (folder, flags) in [
+        (model, &["--classifier"][..]),
+        (only.to_str().unwrap(), &[]),
+    ] {
+        let file = dir.join(format!("tuned-{}.npy", tuned.len()));
+        let mut args = [&["encode", "--model", folder], flags].concat();
+        args.extend(["--layer", "1"]);
+        args.extend([table.to_str().unwrap(), "--label-column", "label"]);
+        let stdout = ok(&dbn(&[args, vec!["--out", file.to_str().unwrap()]].concat()));
+        assert!(
+            stdout.contains("500 examples x 200 features of layer 1 (classifier.mpk)"),
+            "{stdout}"
+        );
+        tuned.push(
+            dbn_data::read_table(&file, &Default::default())
+                .unwrap()
+                .values,
+        );
+    }
+    assert_eq!(tuned[0], tuned[1], "the same classifier");
+    assert_eq!(tuned[0].len(), npy.values.len());
+    assert_ne!(tuned[0], npy.values, "fine-tuned features");
+    assert!(tuned[0].iter().all(|v| (0.0..=1.0).contains(v)));
 
     // Bad inputs: one line naming the file or flag, nothing written.
     let never = dir.join("never.npy");
@@ -358,7 +390,7 @@ fn predict_and_encode_agree_with_the_run(dir: &Path, error: f64) {
                 "--out",
                 never_arg,
             ],
-            "--layer 3: the stack in",
+            "--layer 3: the model in",
         ),
         (
             &[
