@@ -145,19 +145,33 @@ fn bad_cell(path: &Path, at: String, reason: impl Into<String>) -> DataError {
     }
 }
 
-/// `text` as a finite number, or why not (a missing value, [`MISSING`] or an empty cell, is
-/// told as one).
+/// `text` as a feature's value ([`feature`]), or why not: a missing value ([`MISSING`], an
+/// empty cell) is told as one.
 fn number(text: &str) -> std::result::Result<f64, String> {
     if text.trim().is_empty() || MISSING.contains(&text.trim()) {
-        return Err(format!(
-            "{text:?} reads as a missing value: every feature must be a number; fill the \
-             missing values (with the column's mean, say) or drop their rows"
-        ));
+        return Err(missing_feature(format!("{text:?}")));
     }
     let value: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
-    finite(value, text)
+    feature(value, text)
+}
+
+/// A feature's `value`, shown as `shown`, when it is finite as an `f32`, or why not: NaN, as
+/// numpy and pandas write a missing value, is told as one.
+fn feature(value: f64, shown: impl std::fmt::Display) -> std::result::Result<f64, String> {
+    match value.is_nan() {
+        true => Err(missing_feature(shown)),
+        false => finite(value, shown),
+    }
+}
+
+/// Why a feature's missing value, shown as `shown`, is refused, and what to do.
+fn missing_feature(shown: impl std::fmt::Display) -> String {
+    format!(
+        "{shown} reads as a missing value: every feature must be a number; fill the missing \
+         values (with the column's mean, say) or drop their rows"
+    )
 }
 
 /// `value` when it is finite as an `f32` (a feature's type), or why not, naming it as `shown`.
@@ -237,7 +251,7 @@ pub fn shown(names: &[String]) -> String {
 
 /// Cells that R, UCI's files, databases, pandas and numpy write for a missing value (numpy's
 /// `str` of None and NaN among them): in a column of class names they would silently become a
-/// class of their own.
+/// class of their own, and among the features they are refused as missing values.
 const MISSING: [&str; 9] = [
     "NA", "N/A", "n/a", "?", "null", "NULL", "None", "nan", "NaN",
 ];
@@ -580,7 +594,7 @@ fn features(array: Array, path: &Path, what: &str) -> Result<Table> {
         .values
         .iter()
         .enumerate()
-        .find_map(|(i, &v)| finite(v, v).err().map(|reason| (i, reason)))
+        .find_map(|(i, &v)| feature(v, v).err().map(|reason| (i, reason)))
     {
         return Err(bad_cell(
             path,
@@ -994,6 +1008,11 @@ mod tests {
                 "column \"b\": \"NA\" reads as a missing",
             ),
             (
+                "a,b\n1,-NAN\n",
+                None,
+                "column \"b\": -NAN reads as a missing value",
+            ),
+            (
                 "a,b\n1,inf\n",
                 None,
                 "line 2, column \"b\": inf is not a finite number",
@@ -1063,7 +1082,7 @@ mod tests {
         let (_dir, path) = file("data.npy", &npy_bytes(2, 2, &[0.0, 1.0, 2.0, f32::NAN]));
         let got = message(read_npy(&path));
         assert!(
-            got.contains("data.npy: the array row 1 (from 0), column 1: NaN"),
+            got.contains("data.npy: the array row 1 (from 0), column 1: NaN reads as a missing"),
             "{got}"
         );
         let (_dir, path) = file("data.npy", b"not numpy");
