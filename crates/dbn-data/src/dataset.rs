@@ -850,6 +850,7 @@ mod tests {
                     labels: Some(vec![0, 1, 2, 0]),
                     classes: Vec::new(),
                     image: None,
+                    grey_levels: false,
                     names: names.map(String::from).to_vec(),
                 },
             )
@@ -888,6 +889,7 @@ mod tests {
                     labels: Some(vec![0, 1, 2, 0]),
                     classes: classes.iter().map(|c| c.to_string()).collect(),
                     image: None,
+                    grey_levels: false,
                     names: Vec::new(),
                 },
             )
@@ -939,6 +941,7 @@ mod tests {
                 labels: Some((0..n).map(|i| i % 3).collect()),
                 classes: Vec::new(),
                 image: None,
+                grey_levels: false,
                 names: vec!["a".into(), "b".into()],
             },
         )
@@ -1021,6 +1024,7 @@ mod tests {
             labels,
             classes: Vec::new(),
             image: None,
+            grey_levels: false,
             names,
         };
         ExampleSet::from_table(name, table)

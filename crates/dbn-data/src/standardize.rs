@@ -154,6 +154,7 @@ mod tests {
                 labels: None,
                 classes: Vec::new(),
                 image: None,
+                grey_levels: false,
                 names: Vec::new(),
             },
         )

@@ -40,6 +40,9 @@ pub struct Table {
     pub classes: Vec<String>,
     /// `[height, width]` when each example is an image (IDX, or a `[n, h, w]` array).
     pub image: Option<[usize; 2]>,
+    /// Whether the values are 8-bit grey levels divided by 255 as they were read (IDX images,
+    /// `uint8` arrays).
+    pub grey_levels: bool,
     /// The features' names: a CSV file's header (the label column left out); empty otherwise.
     pub names: Vec<String>,
 }
@@ -105,6 +108,7 @@ pub fn read_table(path: &Path, options: &TableOptions) -> Result<Table> {
             labels: None,
             classes: Vec::new(),
             image: Some([images.rows, images.cols]),
+            grey_levels: true,
             names: Vec::new(),
         }
     } else {
@@ -500,6 +504,7 @@ pub fn read_csv(path: &Path, options: &TableOptions) -> Result<Table> {
         labels,
         classes,
         image: None,
+        grey_levels: false,
         names,
     })
 }
@@ -609,6 +614,7 @@ fn features(array: Array, path: &Path, what: &str) -> Result<Table> {
         labels: None,
         classes: Vec::new(),
         image,
+        grey_levels: scale == 255.0,
         names: Vec::new(),
     })
 }

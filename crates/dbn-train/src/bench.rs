@@ -281,6 +281,7 @@ fn labelled_examples<B: Backend>(
         ),
         classes: Vec::new(),
         image: None,
+        grey_levels: false,
         names: Vec::new(),
     };
     ExampleSet::from_table("bench examples", table)

@@ -787,6 +787,7 @@ mod tests {
             labels: Some((0..n).map(|i| (i * 5 + offset) % 3).collect()),
             classes: Vec::new(),
             image: None,
+            grey_levels: false,
             names: Vec::new(),
         };
         ExampleSet::from_table("examples", table)

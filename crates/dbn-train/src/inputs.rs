@@ -43,15 +43,17 @@ pub struct Inputs {
     pub rows: Vec<Row>,
 }
 
-/// What a row of [`Inputs`] came as.
+/// What a row of [`Inputs`] came as, told by its file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Row {
     /// A picture's grey levels, in [0, 1].
     Picture,
-    /// A row of a table whose values all lie in [0, 1] (IDX images and `uint8` arrays are
-    /// divided by 255 as they are read).
+    /// A row of 8-bit grey levels divided by 255 as they were read (an IDX file's image, a
+    /// `uint8` array's row).
+    Pixels,
+    /// A row of a table of numbers all in [0, 1].
     UnitTable,
-    /// A row of a table with values outside [0, 1].
+    /// A row of a table of numbers not all in [0, 1].
     Table,
 }
 
@@ -97,12 +99,14 @@ impl Inputs {
     /// units, checked to lie in [0, 1] (and for a model without a `data.json`, trained on grey
     /// levels), or for a model of a table of 8-bit grey levels, checked to lie in [0, 255] and
     /// divided by 255 but for the rows in [0, 1] ([`Row`]); for Gaussian units, standardised,
-    /// a picture's grey levels first stretched from [0, 1] onto the training values' range
-    /// ([`DataInfo::value_range`]: 0 to 16 for scikit-learn's digits).
+    /// where the training values ([`DataInfo::value_range`]) went beyond [0, 1] a picture's
+    /// grey levels first stretched onto their range (0 to 16 for scikit-learn's digits), and
+    /// grey levels that reading divided by 255 multiplied back (an `uint8` array of those
+    /// digits is read as 0 to 16).
     ///
     /// # Errors
-    /// A value outside the range, as [`Inputs::check_unit_range`]; a picture for a model of
-    /// Gaussian units whose `data.json` predates the range.
+    /// A value outside the range, as [`Inputs::check_unit_range`]; a picture or grey levels
+    /// read divided for a model of Gaussian units whose `data.json` predates the range.
     ///
     /// # Panics
     /// When `rows` has another length than the values' rows.
@@ -117,29 +121,34 @@ impl Inputs {
             self.check_range(GREY_MAX, "8-bit grey levels (0 to 255)")?;
         }
         assert_eq!(self.rows.len(), self.len(), "a kind per row");
-        let stretch = match (grey, info.value_range) {
-            (false, None) => match self.rows.iter().position(|&row| row == Row::Picture) {
-                Some(at) => {
-                    return Err(format!(
-                        "{}: a picture, but the model's data.json predates the range of its \
-                     training values, to which a picture's grey levels are stretched for \
-                     Gaussian units; give its pixels as a table, in the training data's scale",
-                        self.sources[at]
-                    ));
-                }
-                None => [0.0, 1.0],
-            },
-            (_, range) => range.unwrap_or([0.0, 1.0]),
-        };
+        let grey_row = |row: &Row| matches!(row, Row::Picture | Row::Pixels);
+        if let (false, None, Some(at)) =
+            (grey, info.value_range, self.rows.iter().position(grey_row))
+        {
+            return Err(format!(
+                "{}: grey levels in [0, 1], but the model's data.json predates the range of \
+                 its training values, onto which they are stretched for Gaussian units: give \
+                 them as a table in the training data's scale, or add \"value_range\": [LO, \
+                 HI], the lowest and highest training value, to the model's data.json",
+                self.sources[at]
+            ));
+        }
+        // Grey levels are stretched only onto training values beyond [0, 1].
+        let beyond = info.value_range.filter(|&[lo, hi]| lo < 0.0 || hi > 1.0);
         let values = self.values.chunks_mut(scaling.width().max(1));
         for (values, &row) in values.zip(&self.rows) {
-            match (grey, row) {
-                (true, Row::Picture | Row::UnitTable) => {}
-                (false, Row::Picture) => {
-                    stretched(values, stretch);
+            match (grey, row, beyond) {
+                (true, Row::Table, _) => scaling.apply(values),
+                (true, _, _) => {}
+                (false, Row::Picture, Some(range)) => {
+                    stretched(values, range);
                     scaling.apply(values);
                 }
-                _ => scaling.apply(values),
+                (false, Row::Pixels, Some(_)) => {
+                    stretched(values, [0.0, GREY_MAX]);
+                    scaling.apply(values);
+                }
+                (false, _, _) => scaling.apply(values),
             }
         }
         Ok(self)
@@ -214,9 +223,11 @@ pub fn read_inputs(
         inputs
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
-        let row = match ValueRange::of(table.values.iter().copied()).in_unit_interval() {
-            true => Row::UnitTable,
-            false => Row::Table,
+        let in_unit_interval = ValueRange::of(table.values.iter().copied()).in_unit_interval();
+        let row = match (table.grey_levels, in_unit_interval) {
+            (true, _) => Row::Pixels,
+            (false, true) => Row::UnitTable,
+            (false, false) => Row::Table,
         };
         inputs.values.extend(table.values);
         inputs.rows.extend(std::iter::repeat_n(row, table.rows));
@@ -364,48 +375,80 @@ mod tests {
         }
     }
 
-    /// A picture and a row of each kind of table, 2x2 values each.
+    /// A picture and a row of each kind of table, 2x2 values each: grey levels 0, 8, 16, 4
+    /// divided by 255 as read, a table's row in [0, 1], and `table`.
     fn one_of_each(table: [f32; 4]) -> Inputs {
+        let pixels = [0.0, 8.0, 16.0, 4.0].map(|g: f32| g / 255.0);
         Inputs {
-            sources: vec!["p.png".into(), "unit.csv:0".into(), "t.csv:0".into()],
-            values: [[0.0, 0.25, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0], table].concat(),
+            sources: ["p.png", "t.npy:0", "unit.csv:0", "t.csv:0"]
+                .map(String::from)
+                .to_vec(),
+            values: [[0.0, 0.25, 0.5, 1.0], pixels, [0.0, 0.5, 1.0, 1.0], table].concat(),
             labels: None,
             label_names: None,
             inverted: Vec::new(),
-            rows: vec![Row::Picture, Row::UnitTable, Row::Table],
+            rows: vec![Row::Picture, Row::Pixels, Row::UnitTable, Row::Table],
         }
+    }
+
+    /// Values within 1e-5 of the `expected` rows.
+    fn close(values: &[f32], expected: &[[f32; 4]]) -> bool {
+        let expected = expected.concat();
+        values.len() == expected.len()
+            && values
+                .iter()
+                .zip(&expected)
+                .all(|(v, e)| (v - e).abs() < 1e-5)
     }
 
     #[test]
     fn each_row_is_scaled_as_its_kind_for_the_models_units() {
         // Gaussian units of digits 0 to 16 (scikit-learn's): a picture's grey levels are
-        // stretched onto 0..16 before the standardisation; tables are standardised as they are.
+        // stretched onto 0..16, and grey levels read divided by 255 multiplied back, before
+        // the standardisation; tables are standardised as they are.
         let digits = Standardization {
             mean: vec![8.0; 4],
             scale: vec![4.0; 4],
         };
         let model = trained_on(Some(digits.clone()), Some([0.0, 16.0]));
-        let scaled = one_of_each([16.0, 8.0, 0.0, 4.0])
-            .for_model(Some(&model))
-            .unwrap();
+        let scaled = one_of_each([16.0, 8.0, 0.0, 4.0]).for_model(Some(&model));
         let expected = [
             [-2.0, -1.0, 0.0, 2.0],
+            [-2.0, 0.0, 2.0, -1.0],
             [-2.0, -1.875, -1.75, -1.75],
             [2.0, 0.0, -2.0, -1.0],
         ];
-        assert_eq!(scaled.values, expected.concat());
-        // A data.json that predates the range: a picture is refused, named; tables pass.
+        assert!(close(&scaled.unwrap().values, &expected));
+        // Trained on values in [0, 1] (IDX images, say): grey levels are taken as they are.
+        let pixels = trained_on(Some(digits.clone()), Some([0.0, 1.0]));
+        let scaled = one_of_each([0.0; 4]).for_model(Some(&pixels)).unwrap();
+        let standardized = |x: f32| (x - 8.0) / 4.0;
+        let first = [0.0, 0.25, 0.5, 1.0].map(standardized);
+        assert!(close(&scaled.values[..4], &[first]));
+        assert!(close(
+            &scaled.values[4..8],
+            &[[0.0, 8.0, 16.0, 4.0].map(|g| standardized(g / 255.0))]
+        ));
+        // A data.json that predates the range: grey levels are refused, named; tables pass.
         let old = trained_on(Some(digits), None);
         let refused = one_of_each([16.0; 4]).for_model(Some(&old)).unwrap_err();
-        assert!(refused.starts_with("p.png: a picture, but"), "{refused}");
+        assert!(
+            refused.starts_with("p.png: grey levels in [0, 1], but"),
+            "{refused}"
+        );
+        assert!(refused.contains("add \"value_range\""), "{refused}");
         let mut tables = one_of_each([16.0; 4]);
         tables.rows[0] = Row::UnitTable;
+        let refused = tables.clone().for_model(Some(&old)).unwrap_err();
+        assert!(refused.starts_with("t.npy:0: grey levels"), "{refused}");
+        tables.rows[1] = Row::UnitTable;
         assert!(tables.for_model(Some(&old)).is_ok());
         // Grey levels written as numbers: only the rows outside [0, 1] are divided by 255.
         let grey = trained_on(Some(Standardization::grey_levels(4)), Some([0.0, 255.0]));
-        let scaled = one_of_each([255.0, 51.0, 0.0, 0.0]).for_model(Some(&grey));
-        let tail = &scaled.unwrap().values[4..];
-        assert_eq!(tail, [0.0, 0.5, 1.0, 1.0, 1.0, 0.2, 0.0, 0.0]);
+        let inputs = one_of_each([255.0, 51.0, 0.0, 0.0]);
+        let scaled = inputs.clone().for_model(Some(&grey)).unwrap();
+        assert_eq!(scaled.values[..12], inputs.values[..12]);
+        assert_eq!(scaled.values[12..], [1.0, 0.2, 0.0, 0.0]);
         let refused = one_of_each([256.0; 4]).for_model(Some(&grey)).unwrap_err();
         assert!(
             refused.starts_with("t.csv:0: feature 0 is 256"),
@@ -458,7 +501,12 @@ mod tests {
             ]
         );
         assert_eq!(inputs.labels, Some(vec![3, 4]));
+        assert_eq!(inputs.rows, [Row::UnitTable; 2]);
         assert!(inputs.check_unit_range().is_ok());
+        // An IDX file's images are grey levels divided by 255 as read.
+        let idx = dbn_data::shipped_mnist_dir().join("t10k-images-idx3-ubyte.gz");
+        let images = read_inputs(&[idx], 784, &TableOptions::default(), Invert::Auto, &[]);
+        assert!(images.unwrap().rows.iter().all(|&row| row == Row::Pixels));
         std::fs::write(&path, "a,b,y\n0,255,3\n").unwrap();
         let err = read_inputs(std::slice::from_ref(&path), 2, &options, Invert::Auto, &[])
             .unwrap()

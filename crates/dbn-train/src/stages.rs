@@ -143,8 +143,9 @@ pub struct DataInfo {
     /// standardisation fitted on the training examples; for Bernoulli units of a table of 8-bit
     /// grey levels, their division by 255 (mean 0, scale 255); none for data in [0, 1].
     pub standardization: Option<Standardization>,
-    /// The lowest and highest training value, before scaling: a picture's grey levels, in
-    /// [0, 1], are stretched onto it for Gaussian units ([`crate::inputs::Inputs::for_model`]).
+    /// The lowest and highest training value as read (IDX images and `uint8` arrays divided
+    /// by 255), before scaling: for Gaussian units, a picture's grey levels, in [0, 1], are
+    /// stretched onto it where it goes beyond [0, 1] ([`crate::inputs::Inputs::for_model`]).
     /// `None` in a `data.json` written before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_range: Option<[f32; 2]>,
@@ -1743,6 +1744,7 @@ mod tests {
                 labels: None,
                 classes: Vec::new(),
                 image: None,
+                grey_levels: false,
                 names: Vec::new(),
             };
             ExampleSet::from_table("t.csv", table)
