@@ -898,9 +898,8 @@ pub fn loglik<B: Backend>(
     let splits = stages::load_splits(data, None, &[])?;
     check_width(rbm.n_features(), &splits.test)?;
     // Grey levels written as numbers, divided by 255 as for training.
-    let range = splits.train.value_range();
-    let (_, scaling) = stages::visible_layer(stages::Visible::Bernoulli, &splits.train, range)?;
-    let splits = match scaling {
+    let layer = stages::visible_layer(stages::Visible::Bernoulli, &splits.train)?;
+    let splits = match layer.scaling {
         Some(scaling) => splits.standardized(&scaling),
         None => splits,
     };
@@ -1363,16 +1362,17 @@ pub fn data_report<B: Backend>(
             .elem::<f64>(),
         label_counts: set.label_counts(),
     };
-    let range = splits.train.value_range();
-    let (visible, scaling) = stages::visible_layer(Visible::Auto, &splits.train, range)?;
-    let grey_levels = scaling.is_some_and(|scaling| scaling.is_grey_levels());
+    let layer = stages::visible_layer(Visible::Auto, &splits.train)?;
+    let grey_levels = layer
+        .scaling
+        .is_some_and(|scaling| scaling.is_grey_levels());
     let width = splits.train.width();
     let square = dbn_data::square_image(width).filter(|_| grey_levels);
     Ok(DataReport {
         width,
         image: splits.train.image_shape().or(square),
-        range: range.bounds(),
-        visible,
+        range: layer.range.bounds(),
+        visible: layer.units,
         grey_levels,
         class_names: splits.train.class_names().to_vec(),
         seconds,

@@ -409,25 +409,39 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     Ok(test.standardized(&scaling))
 }
 
-/// The visible units `visible` asks for, given the training examples `train` and the `range`
-/// of their values ([`ExampleSet::value_range`]; the rule of [`Visible::Auto`]), and how the features are scaled for them: Bernoulli units for data in
+/// The visible layer chosen for some training data: its units, their scaling, and the range
+/// of the values it was chosen by.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisibleLayer {
+    /// The units.
+    pub units: VisibleUnits,
+    /// How the features are scaled for them; `None` for data in [0, 1] to Bernoulli units.
+    pub scaling: Option<Standardization>,
+    /// The training values' range, as read ([`ExampleSet::value_range`]).
+    pub range: ValueRange,
+}
+
+/// The visible units `visible` asks for, given the training examples `train` (the rule of
+/// [`Visible::Auto`]), and how the features are scaled for them: Bernoulli units for data in
 /// [0, 1], as they are, and for 8-bit grey levels written as numbers (0 to 255,
 /// [`ValueRange::grey_levels`]), divided by 255; Gaussian units for other data, standardised
-/// as fitted on `train`.
+/// as fitted on `train`. One pass over the values finds their range.
 ///
 /// # Errors
 /// `--visible bernoulli` for other data outside [0, 1], naming the file and the range.
-pub fn visible_layer(
-    visible: Visible,
-    train: &ExampleSet,
-    range: ValueRange,
-) -> Result<(VisibleUnits, Option<Standardization>), String> {
+pub fn visible_layer(visible: Visible, train: &ExampleSet) -> Result<VisibleLayer, String> {
+    let range = train.value_range();
+    let layer = |units, scaling| VisibleLayer {
+        units,
+        scaling,
+        range,
+    };
     match visible {
         Visible::Gaussian => {}
-        _ if range.in_unit_interval() => return Ok((VisibleUnits::Bernoulli, None)),
+        _ if range.in_unit_interval() => return Ok(layer(VisibleUnits::Bernoulli, None)),
         _ if range.grey_levels() => {
             let scaling = Standardization::grey_levels(train.width());
-            return Ok((VisibleUnits::Bernoulli, Some(scaling)));
+            return Ok(layer(VisibleUnits::Bernoulli, Some(scaling)));
         }
         Visible::Auto => {}
         Visible::Bernoulli => {
@@ -440,7 +454,10 @@ pub fn visible_layer(
             ));
         }
     }
-    Ok((VisibleUnits::Gaussian, Some(Standardization::fit(train))))
+    Ok(layer(
+        VisibleUnits::Gaussian,
+        Some(Standardization::fit(train)),
+    ))
 }
 
 /// The divisor of the first RBM's learning rate for Gaussian visible units: "one or two orders
@@ -745,8 +762,11 @@ pub fn load_data(
         config.dbn.layers = layers;
     }
     config.dbn.check_data_width(width)?;
-    let range = splits.train.value_range();
-    let (visible, standardization) = visible_layer(request.visible, &splits.train, range)?;
+    let VisibleLayer {
+        units: visible,
+        scaling: standardization,
+        range,
+    } = visible_layer(request.visible, &splits.train)?;
     config.dbn.visible = visible;
     if visible == VisibleUnits::Gaussian && config.binarize {
         return Err(
@@ -1754,7 +1774,9 @@ mod tests {
             set(vec![0.0, 16.0, 3.0, 4.0]),
             set(vec![0.0, 1.0, 0.5, 0.25]),
         );
-        let units = |visible, data: &ExampleSet| visible_layer(visible, data, data.value_range());
+        let units = |visible, data: &ExampleSet| {
+            visible_layer(visible, data).map(|layer| (layer.units, layer.scaling))
+        };
         let bernoulli = VisibleUnits::Bernoulli;
         let grey_levels = Some(Standardization::grey_levels(2));
         for visible in [Visible::Auto, Visible::Bernoulli] {
