@@ -1611,6 +1611,19 @@ mod tests {
         let counted = wdbc(file.clone(), SplitSize::Count(114));
         let resumed = start(request(base.clone(), counted, Existing::Resume));
         assert!(resumed.is_ok(), "the same count: {:?}", resumed.err());
+        // A data.json written before the value range was kept resumes on the same data.
+        let path = out.join("data.json");
+        let mut info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(info["value_range"].is_array(), "{info}");
+        info.as_object_mut().unwrap().remove("value_range");
+        std::fs::write(&path, info.to_string()).unwrap();
+        let resumed = start(request(
+            base.clone(),
+            wdbc(file.clone(), split),
+            Existing::Resume,
+        ));
+        assert!(resumed.is_ok(), "an older data.json: {:?}", resumed.err());
         // Held out by another share, with the run's own settings (`--config DIR/config.json`):
         // the same settings, other training examples.
         let saved = RunConfig::from_file(&out.join("config.json"), &base).unwrap();
