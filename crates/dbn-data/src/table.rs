@@ -733,7 +733,12 @@ fn label_array<R: std::io::Read>(
             .map_err(|e| bad_table(path, format!("{what}: cannot read: {e}")))?
             .enumerate()
             .map(|(i, row)| {
-                row.map_err(|e| bad_cell(path, at(i), format!("not Unicode text ({e})")))
+                row.map_err(|e| match e.kind() {
+                    std::io::ErrorKind::InvalidData => {
+                        bad_cell(path, at(i), format!("not Unicode text ({e})"))
+                    }
+                    _ => cannot(e),
+                })
             })
             .collect::<Result<_>>()?,
         Some(TypeChar::ByteStr) => npy
