@@ -127,6 +127,16 @@ impl Standardization {
         self.mean.len()
     }
 
+    /// Undoes [`apply`](Self::apply) on one example in place: `x ↦ x · scale + mean`.
+    ///
+    /// # Shapes
+    /// row `[width]`
+    pub fn invert(&self, row: &mut [f32]) {
+        for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
+            *x = *x * s + m;
+        }
+    }
+
     /// Standardises one example in place.
     ///
     /// # Shapes
@@ -219,6 +229,9 @@ mod tests {
         let mut new = [6.0, 5.0];
         s.apply(&mut new);
         assert_eq!(new, [3.0 / 3.5f32.sqrt(), 0.0]);
+        // Inverted back to the data's units.
+        s.invert(&mut new);
+        assert!((new[0] - 6.0).abs() < 1e-6 && new[1] == 5.0, "{new:?}");
     }
 
     #[test]

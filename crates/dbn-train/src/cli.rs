@@ -449,7 +449,7 @@ struct SampleArgs {
     /// updown.json and updown.mpk.
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
-    /// Number of images [default: 100; with --label, 10 per label].
+    /// Number of samples [default: 100; with --label, 10 per label].
     #[arg(long, value_name = "N", value_parser = at_least_one, allow_negative_numbers = true)]
     n: Option<usize>,
     /// Generate this class, e.g. a digit (repeat the flag or list several, e.g. --label 0,1,2),
@@ -484,7 +484,10 @@ struct SampleArgs {
     /// Seed of the chains.
     #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
     seed: u64,
-    /// Where to write the grid of samples (PNG).
+    /// Where to write the samples: FILE.png, a grid of pictures (of a model of images); or
+    /// FILE.csv or FILE.npy, a table of one row per sample (the visible units' means, in the
+    /// training data's units: their scaling in data.json undone; CSV with the data's feature
+    /// names and, with --label, a last column `label` of class indices), for any model
     #[arg(long, value_name = "FILE", default_value = "samples.png")]
     out: PathBuf,
 }

@@ -507,7 +507,7 @@ fn a_record_of_other_sizes_is_refused_by_every_command_and_overwrites_nothing() 
     std::fs::copy(large.join("dbn.mpk"), small.join("dbn.mpk")).unwrap();
     let before = snapshot(&small);
     let model = small.to_str().unwrap();
-    let sample_out = root.path().join("samples");
+    let sample_out = root.path().join("samples.png");
     let tuned = root.path().join("tuned");
     for args in [
         vec![

@@ -775,6 +775,22 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
     );
     let (width, height) = image::image_dimensions(&picture).unwrap();
     assert!(width > 2 * height, "two rows of five: {width}x{height}");
+    // As a table: a row per sample, its class asked for in a last column.
+    let table = out_dir.join("threes-and-sevens.csv");
+    let args = [
+        "sample", "--model", out, "--label", "3,7", "--n", "2", "--steps", "5",
+    ];
+    ok(&dbn(
+        &[&args[..], &["--out", table.to_str().unwrap()]].concat()
+    ));
+    let options = dbn_data::TableOptions {
+        label_column: Some("label".into()),
+        ..Default::default()
+    };
+    let samples = dbn_data::read_table(&table, &options).unwrap();
+    assert_eq!((samples.rows, samples.cols), (4, 784));
+    assert_eq!(samples.labels, Some(vec![3, 3, 7, 7]));
+    assert!(samples.values.iter().all(|p| (0.0..=1.0).contains(p)));
     let stdout = ok(&dbn(&[
         "sample",
         "--model",
@@ -1079,6 +1095,27 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     assert!(
         counted.contains(&format!("test error: {:.2}% (114 examples)", 100.0 * error)),
         "{counted}"
+    );
+    // Samples of a model of Gaussian units, as a table in the data's units (their
+    // standardisation undone), named by the data's features; as pictures, refused.
+    let samples = dir.join("samples.csv");
+    let mut args = vec!["sample", "--model", out, "--n", "40", "--steps", "20"];
+    ok(&dbn(
+        &[&args[..], &["--out", samples.to_str().unwrap()]].concat()
+    ));
+    let table = dbn_data::read_table(&samples, &Default::default()).unwrap();
+    assert_eq!((table.rows, table.cols), (40, 30));
+    assert_eq!(table.names[0], "mean_radius", "{:?}", table.names);
+    // The mean radius of wdbc's examples is 14.1 (standard deviation 3.5); standardised,
+    // samples would lie near 0.
+    let radius: f32 = table.values.iter().step_by(30).sum::<f32>() / 40.0;
+    assert!((8.0..20.0).contains(&radius), "mean radius {radius}");
+    args.extend(["--out", "samples.png"]);
+    let refused = dbn(&args);
+    assert!(
+        text(&refused.stderr).contains("--out FILE.csv (or .npy) writes the samples as a table"),
+        "{}",
+        text(&refused.stderr)
     );
     // A stack pretrained on Gaussian units is not fine-tuned on grey levels as Bernoulli
     // units.
