@@ -807,18 +807,26 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn the_benchs_epoch_takes_the_steps_of_a_one_epoch_run() {
-        type A = Autodiff<Flex>;
-        let _turn = crate::generator_turn();
+    type A = Autodiff<Flex>;
+
+    /// A 6-5-4 net of 3 outputs drawn from seed 3, dropping `input_dropout` of its inputs
+    /// and `dropout` of its hidden units (the caller holds the generator's turn).
+    fn small_net(input_dropout: f64, dropout: f64) -> DbnClassifier<A> {
         let device = Default::default();
         A::seed(&device, 3);
-        let net = DbnClassifierConfig::new(vec![6, 5, 4])
+        DbnClassifierConfig::new(vec![6, 5, 4])
             .with_n_outputs(3)
-            .with_input_dropout(0.1)
-            .with_dropout(0.2)
+            .with_input_dropout(input_dropout)
+            .with_dropout(dropout)
             .init::<A>(&device)
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn the_benchs_epoch_takes_the_steps_of_a_one_epoch_run() {
+        let _turn = crate::generator_turn();
+        let device = Default::default();
+        let net = small_net(0.1, 0.2);
         let (train, valid) = (examples(40, 0), examples(9, 1));
         let dir = tempfile::tempdir().unwrap();
         let devices = Devices::one(device);
@@ -852,14 +860,9 @@ mod tests {
 
     #[test]
     fn clipping_bounds_each_parameters_step_by_the_rate_times_the_norm() {
-        type A = Autodiff<Flex>;
         let _turn = crate::generator_turn();
         let device = Default::default();
-        A::seed(&device, 3);
-        let net = DbnClassifierConfig::new(vec![6, 5, 4])
-            .with_n_outputs(3)
-            .init::<A>(&device)
-            .unwrap();
+        let net = small_net(0.0, 0.0);
         let train = examples(8, 0);
         // One step without momentum: each parameter moves by the rate times its gradient.
         let config = FinetuneConfig::new()
