@@ -164,6 +164,8 @@ struct Decoded {
     classes: Vec<String>,
     /// The features' names (a CSV file's header); empty when the file names none.
     names: Vec<String>,
+    /// Whether the values are 8-bit grey levels divided by 255 as read ([`Table::grey_levels`]).
+    grey_levels: bool,
 }
 
 /// A view of one decoded file (its examples at given positions); implements Burn's
@@ -203,6 +205,7 @@ impl ExampleSet {
             labels: Some(labels.into_iter().map(usize::from).collect()),
             classes: Vec::new(),
             names: Vec::new(),
+            grey_levels: true,
         };
         Ok(Self::whole(data))
     }
@@ -217,6 +220,7 @@ impl ExampleSet {
             labels: table.labels,
             classes: table.classes,
             names: table.names,
+            grey_levels: table.grey_levels,
         })
     }
 
@@ -342,6 +346,7 @@ impl ExampleSet {
             labels: self.data.labels.clone(),
             classes: self.data.classes.clone(),
             names: self.data.names.clone(),
+            grey_levels: false,
         };
         Self {
             data: Arc::new(data),
@@ -437,6 +442,12 @@ impl ExampleSet {
     /// [0, 1]), and whether all are whole numbers.
     pub fn value_range(&self) -> ValueRange {
         ValueRange::of((0..self.len()).filter_map(|i| self.features(i)).flatten())
+    }
+
+    /// Whether the values are 8-bit grey levels divided by 255 as read: an IDX file's images,
+    /// a `uint8` array's rows ([`Table::grey_levels`]).
+    pub fn read_as_grey_levels(&self) -> bool {
+        self.data.grey_levels
     }
 
     /// Position in the file of example `i` of this view.

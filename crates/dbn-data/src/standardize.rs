@@ -127,6 +127,17 @@ impl Standardization {
         self.mean.len()
     }
 
+    /// The same standardisation of values read divided by 255 (`x / 255` in place of `x`):
+    /// the mean and scale divided by 255, so that `(x / 255 − mean / 255) / (scale / 255)` is
+    /// `(x − mean) / scale`.
+    pub fn of_divided(&self) -> Self {
+        let divided = |v: &Vec<f32>| v.iter().map(|x| x / GREY_MAX).collect();
+        Self {
+            mean: divided(&self.mean),
+            scale: divided(&self.scale),
+        }
+    }
+
     /// Undoes [`apply`](Self::apply) on one example in place: `x ↦ x · scale + mean`.
     ///
     /// # Shapes
@@ -232,6 +243,10 @@ mod tests {
         // Inverted back to the data's units.
         s.invert(&mut new);
         assert!((new[0] - 6.0).abs() < 1e-6 && new[1] == 5.0, "{new:?}");
+        // Of the same values read divided by 255: the same standardised values.
+        let mut divided = [6.0 / 255.0, 5.0 / 255.0];
+        s.of_divided().apply(&mut divided);
+        assert!((divided[0] - 3.0 / 3.5f32.sqrt()).abs() < 1e-5 && divided[1].abs() < 1e-6);
     }
 
     #[test]

@@ -381,7 +381,9 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
         dbn_data::check_columns(test.source(), test.names(), &info.features)?;
         check_label_kind(test.source(), test.class_names(), info, model)?;
     }
-    let Some(scaling) = info.and_then(|info| info.standardization) else {
+    let Some((range, scaling)) =
+        info.and_then(|info| Some((info.value_range, info.standardization?)))
+    else {
         return Ok(test);
     };
     if scaling.width() != test.width() {
@@ -405,6 +407,12 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
             model.display()
         )
         .into());
+    }
+    // Grey levels read divided by 255 (IDX, uint8) for Gaussian units of data beyond [0, 1]
+    // are standardised as the numbers they hold ([`crate::inputs::Inputs::for_model`]).
+    let beyond = range.is_some_and(|[lo, hi]| lo < 0.0 || hi > 1.0);
+    if !scaling.is_grey_levels() && beyond && test.read_as_grey_levels() {
+        return Ok(test.standardized(&scaling.of_divided()));
     }
     Ok(test.standardized(&scaling))
 }
