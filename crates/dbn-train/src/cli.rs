@@ -121,7 +121,8 @@ enum Command {
     Finetune(FinetuneArgs),
     /// Test error of a fine-tuned classifier.
     Evaluate(ModelArgs),
-    /// Generate images from a pretrained stack.
+    /// Generate examples from a pretrained stack: a grid of pictures, or a table in the data's
+    /// units.
     Sample(SampleArgs),
     /// Pretrained vs random initialisation: same architecture, optimiser, epochs and seed.
     Compare(CompareArgs),
@@ -130,8 +131,8 @@ enum Command {
     /// Classify new examples with a fine-tuned classifier: tables (CSV, .npy, .npz, IDX) or
     /// pictures (PNG, JPEG); one CSV row per example, its class and class probabilities.
     Predict(PredictArgs),
-    /// Export a stack's features at one layer for other tools: a .npy or CSV file, one row per
-    /// example.
+    /// Export a stack's (or a fine-tuned classifier's) features at one layer for other tools: a
+    /// .npy or CSV file, one row per example.
     Encode(EncodeArgs),
     /// Load a data folder, check every file, and print the examples per split and per label.
     Data(DataArgs),
@@ -486,8 +487,9 @@ struct SampleArgs {
     seed: u64,
     /// Where to write the samples: FILE.png, a grid of pictures (of a model of images); or
     /// FILE.csv or FILE.npy, a table of one row per sample (the visible units' means, in the
-    /// training data's units: their scaling in data.json undone; CSV with the data's feature
-    /// names and, with --label, a last column `label` of class indices), for any model
+    /// training data's units as read: their scaling in data.json undone, IDX images and uint8
+    /// arrays divided by 255; CSV with the data's feature names and, with --label, a last
+    /// column `label` of class indices), for any model
     #[arg(long, value_name = "FILE", default_value = "samples.png")]
     out: PathBuf,
 }

@@ -677,7 +677,7 @@ fn check_labels(
 /// What `dbn sample` generates.
 #[derive(Clone, Debug, Default)]
 pub struct SampleSettings<'a> {
-    /// Images (with `labels`: of each label).
+    /// Samples (with `labels`: of each label).
     pub n: usize,
     /// Gibbs steps in the top RBM.
     pub steps: usize,
@@ -731,7 +731,7 @@ pub fn load_generative<B: Backend>(
 pub enum SampleFile {
     /// A grid of pictures (`.png`).
     Picture,
-    /// A table of the samples in the data's own units (`.csv`, `.npy`).
+    /// A table of the samples in the data's units as read (`.csv`, `.npy`).
     Table(FeatureFile),
 }
 
@@ -744,12 +744,13 @@ impl SampleFile {
         let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase());
         match extension.as_deref() {
             Some("png") => Ok(Self::Picture),
-            Some("csv") => Ok(Self::Table(FeatureFile::Csv)),
-            Some("npy") => Ok(Self::Table(FeatureFile::Npy)),
-            _ => Err(format!(
-                "--out {}: name the file .png (a grid of pictures), or .csv or .npy (a table)",
-                path.display()
-            )),
+            _ => FeatureFile::of(path).map(Self::Table).map_err(|_| {
+                format!(
+                    "--out {}: name the file .png (a grid of pictures), or .csv or .npy (a \
+                     table)",
+                    path.display()
+                )
+            }),
         }
     }
 }
@@ -778,6 +779,14 @@ pub fn sample<B: Backend>(
         pretrained,
     } = *settings;
     let file = SampleFile::of(out)?;
+    if file == SampleFile::Table(FeatureFile::Npy) && !labels.is_empty() {
+        return Err(format!(
+            "--out {}: a .npy file holds the samples alone; with --label, name a .csv file, \
+             whose last column gives each sample's class",
+            out.display()
+        )
+        .into());
+    }
     let LoadedStack { stack, name } = load_generative::<B>(model, pretrained, device)?;
     println!(
         "sampling from {}",
@@ -809,7 +818,8 @@ pub fn sample<B: Backend>(
     match file {
         SampleFile::Table(kind) => {
             let info = DataInfo::of_model(model)?;
-            let bytes = sample_table(values, n_visible, info.as_ref(), &asked, kind);
+            let bytes = sample_table(values, n_visible, info.as_ref(), &asked, kind)
+                .map_err(|e| format!("{}: {e}", model.join("data.json").display()))?;
             write_atomically(out, &bytes)
                 .map_err(|e| format!("--out {}: cannot write: {e}", out.display()))?;
         }
@@ -825,24 +835,32 @@ pub fn sample<B: Backend>(
 /// units take them), in the units of the data `info` describes (its scaling undone), named by
 /// its features (`x0`, `x1`, ... where the data named none); in CSV, each row's class from
 /// `labels` (one per row, or none) in a last column, `label`.
+///
+/// # Errors
+/// A scaling or feature names of another width than the model's (a `data.json` not its own).
 fn sample_table(
     mut values: Vec<f32>,
     width: usize,
     info: Option<&DataInfo>,
     labels: &[usize],
     kind: FeatureFile,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, String> {
+    let other = |what: &str, n: usize| format!("{what} of {n} features, the model takes {width}");
     if let Some(scaling) = info.and_then(|info| info.standardization.as_ref()) {
+        if scaling.width() != width {
+            return Err(other("a scaling", scaling.width()));
+        }
         for row in values.chunks_mut(width.max(1)) {
             scaling.invert(row);
         }
     }
     let n = values.len() / width.max(1);
     let mut names = match info.map(|info| &info.features) {
-        Some(features) if !features.is_empty() => features.clone(),
+        Some(features) if features.len() == width => features.clone(),
+        Some(features) if !features.is_empty() => return Err(other("names", features.len())),
         _ => (0..width).map(|j| format!("x{j}")).collect(),
     };
-    match (kind, labels.len() == n && n > 0) {
+    Ok(match (kind, labels.len() == n && n > 0) {
         (FeatureFile::Npy, _) => npy_bytes(n, width, &values),
         (FeatureFile::Csv, false) => csv_bytes(&names, n, &values),
         (FeatureFile::Csv, true) => {
@@ -854,7 +872,7 @@ fn sample_table(
                 .collect();
             csv_bytes(&names, n, &labelled)
         }
-    }
+    })
 }
 
 /// The image shape of the model in `model` with `n_visible` visible units: its data's, or a
@@ -1323,7 +1341,7 @@ pub enum EncodeWith {
 }
 
 /// `dbn encode`: the features at `layer` (1 for the first hidden layer, up to the number of
-/// RBMs; `None`: the top) of the model saved in `model`, as `with` names it: the mean-field up
+/// hidden layers; `None`: the top) of the model saved in `model`, as `with` names it: the mean-field up
 /// pass, `P(h(l) | h(l-1))` layer after layer, of a stack (through the up-down stack's
 /// recognition weights), or a fine-tuned classifier's sigmoid layers. With label units in the
 /// top RBM, its layer is computed with the label units off (no label is known).

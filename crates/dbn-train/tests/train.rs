@@ -790,6 +790,12 @@ fn a_labelled_top_rbm_classifies_alone_and_samples_the_digits_asked_for() {
     let samples = dbn_data::read_table(&table, &options).unwrap();
     assert_eq!((samples.rows, samples.cols), (4, 784));
     assert_eq!(samples.labels, Some(vec![3, 3, 7, 7]));
+    let refused = dbn(&[&args[..], &["--out", "labelled.npy"]].concat());
+    assert!(
+        text(&refused.stderr).contains("with --label, name a .csv file"),
+        "{}",
+        text(&refused.stderr)
+    );
     assert!(samples.values.iter().all(|p| (0.0..=1.0).contains(p)));
     let stdout = ok(&dbn(&[
         "sample",
@@ -1110,6 +1116,12 @@ fn a_csv_file_trains_gaussian_units_and_predict_encode_and_evaluate_standardise_
     // samples would lie near 0.
     let radius: f32 = table.values.iter().step_by(30).sum::<f32>() / 40.0;
     assert!((8.0..20.0).contains(&radius), "mean radius {radius}");
+    let npy = dir.join("samples.npy");
+    ok(&dbn(
+        &[&args[..], &["--out", npy.to_str().unwrap()]].concat()
+    ));
+    let array = dbn_data::read_table(&npy, &Default::default()).unwrap();
+    assert_eq!(array.values, table.values, "one sampling, two formats");
     args.extend(["--out", "samples.png"]);
     let refused = dbn(&args);
     assert!(
