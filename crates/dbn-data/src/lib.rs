@@ -59,4 +59,6 @@ pub use dataset::{
 pub use error::{DataError, Result};
 pub use loader::EpochLoader;
 pub use standardize::{GREY_MAX, Standardization, ValueRange};
-pub use table::{Table, TableOptions, class_name, csv_bytes, npy_bytes, read_table, shown};
+pub use table::{
+    Table, TableOptions, class_name, csv_bytes, labelled_csv_bytes, npy_bytes, read_table, shown,
+};

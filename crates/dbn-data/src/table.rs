@@ -815,6 +815,31 @@ pub fn npy_bytes(rows: usize, cols: usize, values: &[f32]) -> Vec<u8> {
 /// # Panics
 /// When `values` does not hold `rows * cols` values or `names` is not one per column.
 pub fn csv_bytes(names: &[String], rows: usize, values: &[f32]) -> Vec<u8> {
+    csv_table(names, rows, values, None)
+}
+
+/// [`csv_bytes`] with a last column named `column` of text `cells`, one per row (a class
+/// name, say), quoted where CSV needs it.
+///
+/// # Panics
+/// As [`csv_bytes`], and when `cells` is not one per row.
+pub fn labelled_csv_bytes(
+    names: &[String],
+    rows: usize,
+    values: &[f32],
+    (column, cells): (&str, &[String]),
+) -> Vec<u8> {
+    assert_eq!(cells.len(), rows, "a cell per row");
+    csv_table(names, rows, values, Some((column, cells)))
+}
+
+/// [`csv_bytes`], with the `last` column if any.
+fn csv_table(
+    names: &[String],
+    rows: usize,
+    values: &[f32],
+    last: Option<(&str, &[String])>,
+) -> Vec<u8> {
     let cols = names.len();
     assert_eq!(
         values.len(),
@@ -822,10 +847,17 @@ pub fn csv_bytes(names: &[String], rows: usize, values: &[f32]) -> Vec<u8> {
         "values of a [{rows}, {cols}] table"
     );
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(names).expect("writing to memory");
-    for row in values.chunks(cols.max(1)).take(rows) {
+    let header = names
+        .iter()
+        .map(String::as_str)
+        .chain(last.map(|(name, _)| name));
+    writer.write_record(header).expect("writing to memory");
+    let cells = last.map(|(_, cells)| cells);
+    for (i, row) in values.chunks(cols.max(1)).take(rows).enumerate() {
+        let numbers = row.iter().map(|v| v.to_string());
+        let label = cells.map(|cells| cells[i].clone());
         writer
-            .write_record(row.iter().map(|v| v.to_string()))
+            .write_record(numbers.chain(label))
             .expect("writing to memory");
     }
     writer.into_inner().expect("writing to memory")
@@ -1269,6 +1301,20 @@ np.save('big.npy', np.ones((2, 3), dtype='>f4'))";
             csv_bytes(&names, 2, &[1.0, 2.5, -3.0, 0.125]),
         )
         .unwrap();
+        // A label column of names, one of them quoted, read back by our reader.
+        let cells = ["big, \"red\"".to_string(), "cat".to_string()];
+        let bytes = labelled_csv_bytes(&names, 2, &[1.0, 2.5, -3.0, 0.125], ("y", &cells));
+        std::fs::write(dir.path().join("named.csv"), bytes).unwrap();
+        let options = TableOptions {
+            label_column: Some("y".into()),
+            ..TableOptions::default()
+        };
+        let named = read_table(&dir.path().join("named.csv"), &options).unwrap();
+        assert_eq!(
+            (named.values, named.labels),
+            (vec![1.0, 2.5, -3.0, 0.125], Some(vec![0, 1]))
+        );
+        assert_eq!(named.classes, ["big, \"red\"", "cat"]);
         let check = "\
 a = np.load('ours.npy')
 assert a.dtype == np.float32 and a.shape == (2, 2), (a.dtype, a.shape)

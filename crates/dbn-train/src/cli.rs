@@ -489,7 +489,7 @@ struct SampleArgs {
     /// FILE.csv or FILE.npy, a table of one row per sample (the visible units' means, in the
     /// training data's units as read: their scaling in data.json undone, IDX images and uint8
     /// arrays divided by 255; CSV with the data's feature names and, with --label, a last
-    /// column `label` of class indices), for any model
+    /// column `label` of classes, by name where the data named them), for any model
     #[arg(long, value_name = "FILE", default_value = "samples.png")]
     out: PathBuf,
 }

@@ -12,7 +12,10 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use dbn_data::{ExampleSet, ImageBatcher, SplitSize, TableOptions, csv_bytes, npy_bytes};
+use dbn_data::{
+    ExampleSet, ImageBatcher, SplitSize, TableOptions, class_name, csv_bytes, labelled_csv_bytes,
+    npy_bytes,
+};
 use dbn_model::ais::{AisConfig, ais_log_partition, average_log_likelihood};
 use dbn_model::bound::{sample_path, variational_bound};
 use dbn_model::{
@@ -834,7 +837,8 @@ pub fn sample<B: Backend>(
 /// The bytes of a table of generated `values` (`[n, width]` row after row, as the visible
 /// units take them), in the units of the data `info` describes (its scaling undone), named by
 /// its features (`x0`, `x1`, ... where the data named none); in CSV, each row's class from
-/// `labels` (one per row, or none) in a last column, `label`.
+/// `labels` (one per row, or none) in a last column, `label`, by name where the data named
+/// their classes.
 ///
 /// # Errors
 /// A scaling or feature names of another width than the model's (a `data.json` not its own).
@@ -855,7 +859,7 @@ fn sample_table(
         }
     }
     let n = values.len() / width.max(1);
-    let mut names = match info.map(|info| &info.features) {
+    let names = match info.map(|info| &info.features) {
         Some(features) if features.len() == width => features.clone(),
         Some(features) if !features.is_empty() => return Err(other("names", features.len())),
         _ => (0..width).map(|j| format!("x{j}")).collect(),
@@ -864,13 +868,9 @@ fn sample_table(
         (FeatureFile::Npy, _) => npy_bytes(n, width, &values),
         (FeatureFile::Csv, false) => csv_bytes(&names, n, &values),
         (FeatureFile::Csv, true) => {
-            names.push("label".into());
-            let labelled: Vec<f32> = values
-                .chunks(width.max(1))
-                .zip(labels)
-                .flat_map(|(row, &label)| row.iter().copied().chain([label as f32]))
-                .collect();
-            csv_bytes(&names, n, &labelled)
+            let classes = info.map_or(&[][..], |info| &info.class_names);
+            let cells: Vec<String> = labels.iter().map(|&k| class_name(classes, k)).collect();
+            labelled_csv_bytes(&names, n, &values, ("label", &cells))
         }
     })
 }
