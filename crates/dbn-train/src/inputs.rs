@@ -134,7 +134,9 @@ impl Inputs {
             ));
         }
         // Grey levels are stretched only onto training values beyond [0, 1].
-        let beyond = info.value_range.filter(|&[lo, hi]| lo < 0.0 || hi > 1.0);
+        let beyond = info.range_beyond_unit_interval();
+        // Grey levels read divided by 255, standardised as the numbers they hold.
+        let of_divided = scaling.of_divided();
         let values = self.values.chunks_mut(scaling.width().max(1));
         for (values, &row) in values.zip(&self.rows) {
             match (grey, row, beyond) {
@@ -144,10 +146,7 @@ impl Inputs {
                     stretched(values, range);
                     scaling.apply(values);
                 }
-                (false, Row::Pixels, Some(_)) => {
-                    stretched(values, [0.0, GREY_MAX]);
-                    scaling.apply(values);
-                }
+                (false, Row::Pixels, Some(_)) => of_divided.apply(values),
                 (false, _, _) => scaling.apply(values),
             }
         }
@@ -223,11 +222,11 @@ pub fn read_inputs(
         inputs
             .sources
             .extend((0..table.rows).map(|row| format!("{name}:{row}")));
-        let in_unit_interval = ValueRange::of(table.values.iter().copied()).in_unit_interval();
-        let row = match (table.grey_levels, in_unit_interval) {
-            (true, _) => Row::Pixels,
-            (false, true) => Row::UnitTable,
-            (false, false) => Row::Table,
+        let in_unit_interval = || ValueRange::of(table.values.iter().copied()).in_unit_interval();
+        let row = match table.grey_levels {
+            true => Row::Pixels,
+            false if in_unit_interval() => Row::UnitTable,
+            false => Row::Table,
         };
         inputs.values.extend(table.values);
         inputs.rows.extend(std::iter::repeat_n(row, table.rows));

@@ -193,6 +193,13 @@ pub fn resolved(path: &Path) -> PathBuf {
 }
 
 impl DataInfo {
+    /// The training values' range where it goes beyond [0, 1]: what grey levels read in
+    /// [0, 1] (pictures, IDX images, `uint8` arrays) are taken onto for Gaussian units, as
+    /// they are already in the data's scale otherwise. `None` also where it was not kept.
+    pub fn range_beyond_unit_interval(&self) -> Option<[f32; 2]> {
+        self.value_range.filter(|&[lo, hi]| lo < 0.0 || hi > 1.0)
+    }
+
     /// The `data.json` of the model folder `dir`; `None` for a folder without one (a run of
     /// an earlier version: MNIST-like data in [0, 1]).
     ///
@@ -381,8 +388,8 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
         dbn_data::check_columns(test.source(), test.names(), &info.features)?;
         check_label_kind(test.source(), test.class_names(), info, model)?;
     }
-    let Some((range, scaling)) =
-        info.and_then(|info| Some((info.value_range, info.standardization?)))
+    let Some((beyond, scaling)) =
+        info.and_then(|info| Some((info.range_beyond_unit_interval(), info.standardization?)))
     else {
         return Ok(test);
     };
@@ -410,8 +417,7 @@ pub fn model_test_set(request: &DataRequest, model: &Path) -> Result<ExampleSet,
     }
     // Grey levels read divided by 255 (IDX, uint8) for Gaussian units of data beyond [0, 1]
     // are standardised as the numbers they hold ([`crate::inputs::Inputs::for_model`]).
-    let beyond = range.is_some_and(|[lo, hi]| lo < 0.0 || hi > 1.0);
-    if !scaling.is_grey_levels() && beyond && test.read_as_grey_levels() {
+    if !scaling.is_grey_levels() && beyond.is_some() && test.read_as_grey_levels() {
         return Ok(test.standardized(&scaling.of_divided()));
     }
     Ok(test.standardized(&scaling))
