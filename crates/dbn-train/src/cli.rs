@@ -842,11 +842,8 @@ fn compare(args: &CompareArgs, devices: &OnDevices) -> Result<(), Box<dyn Error>
 fn evaluate(args: &ModelArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     let data = args.source.model_request(&args.model)?;
     let evaluation = commands::evaluate::<Inner>(&args.model, &data, &run_device.device)?;
-    println!(
-        "test error: {:.2}% ({} examples)",
-        100.0 * evaluation.test_error,
-        evaluation.images
-    );
+    let report = stages::test_report(&evaluation.confusion, &evaluation.class_names);
+    println!("{report}");
     Ok(())
 }
 

@@ -25,8 +25,9 @@ use dbn_model::{
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::config::{FinetuneConfig, RunConfig, Schedule};
+use crate::confusion::Confusion;
 use crate::device::Devices;
-use crate::finetune::test_error;
+use crate::finetune::{test_confusion, test_error};
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
@@ -412,7 +413,12 @@ pub fn train<AB: AutodiffBackend>(
             run.resume,
         )?;
         summary.finetune_seconds = Some(seconds(start));
-        summary.test_error = Some(stages::evaluate(&tuned.kept.net, &run.data, device));
+        summary.test_error = Some(stages::evaluate(
+            &tuned.kept.net,
+            &run.data,
+            &run.dir,
+            device,
+        )?);
         if labelled {
             let (net, test, seed) = (&tuned.kept.net, &run.data.test, run.config.run_seed());
             summary.class_samples = Some(stages::sample_quality(&dbn, net, test, seed)?);
@@ -468,7 +474,12 @@ pub fn finetune<AB: AutodiffBackend>(
         run.resume,
     )?;
     let summary = Summary {
-        test_error: Some(stages::evaluate(&tuned.kept.net, &run.data, device)),
+        test_error: Some(stages::evaluate(
+            &tuned.kept.net,
+            &run.data,
+            &run.dir,
+            device,
+        )?),
         random_init: dbn.is_none(),
         finetune_seconds: Some(seconds(run.start)),
         finetune_best_epoch: tuned.kept.best.map(|best| best.epoch),
@@ -603,17 +614,18 @@ pub fn compare<AB: AutodiffBackend>(
     run.finish(summary)
 }
 
-/// The test error of a saved classifier.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The test examples of a saved classifier counted by class and prediction.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// Share of misclassified test images, in [0, 1].
-    pub test_error: f64,
-    /// Test images evaluated.
-    pub images: usize,
+    /// The examples counted: the test error, each class's figures.
+    pub confusion: Confusion,
+    /// The classes' names where the data named them (those of the model's `data.json`), else
+    /// empty.
+    pub class_names: Vec<String>,
 }
 
-/// `dbn evaluate`: the test error of the classifier saved in `model` on the test examples of
-/// `data` ([`stages::model_test_set`]).
+/// `dbn evaluate`: the test examples of `data` ([`stages::model_test_set`]) counted by class
+/// and the class the classifier saved in `model` gives them.
 ///
 /// # Errors
 /// A model or data that cannot be read, data of another width, unlabelled, or with a label
@@ -638,8 +650,8 @@ pub fn evaluate<B: Backend>(
         format!("--data {} (test example {at})", data.path.display())
     })?;
     Ok(Evaluation {
-        test_error: test_error(&net, &test, device),
-        images: test.len(),
+        confusion: test_confusion(&net, &test, device),
+        class_names: test.class_names().to_vec(),
     })
 }
 

@@ -42,6 +42,7 @@ use dbn_model::kernels::in_thread_pool;
 use dbn_model::{AtomicMpkRecorder, DbnClassifier, RunSeed};
 
 use crate::config::{FinetuneConfig, OptimizerKind};
+use crate::confusion::Confusion;
 use crate::device::Devices;
 use crate::learner_dir::{
     AfterLogs, MetricFiles, NoImprovementSince, ValidatedEpoch, best_epoch, forget_epochs_after,
@@ -734,40 +735,49 @@ fn execution<B: AutodiffBackend>(devices: &Devices<B>) -> ExecutionStrategy<B> {
     }
 }
 
-/// Share of `set` that `net` misclassifies, in [0, 1].
-pub fn test_error<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: &B::Device) -> f64 {
+/// `set`'s examples counted by their class and the class `net` gives them, of `net`'s classes.
+pub fn test_confusion<B: Backend>(
+    net: &DbnClassifier<B>,
+    set: &ExampleSet,
+    device: &B::Device,
+) -> Confusion {
     let predict = |images| Ok::<_, std::convert::Infallible>(net.predict(net.forward(images)));
-    error_rate(set, device, predict).unwrap_or_else(|never| match never {})
+    let classes = net.n_outputs().max(2);
+    confusion(set, classes, device, predict).unwrap_or_else(|never| match never {})
 }
 
-/// Share of `set` whose label differs from the class `predict` gives its image, in [0, 1]: the
-/// images 1,000 at a time.
+/// Share of `set` that `net` misclassifies, in [0, 1].
+pub fn test_error<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: &B::Device) -> f64 {
+    test_confusion(net, set, device).error()
+}
+
+/// `set`'s examples counted by their label and the class `predict` gives their image, of
+/// `classes` classes (widened by a label or class beyond): the images 1,000 at a time.
 ///
 /// # Shapes
 /// `predict`: images `[batch, pixels]` -> classes `[batch]`
 ///
 /// # Errors
 /// The first error of `predict`.
-pub fn error_rate<B: Backend, E>(
+pub fn confusion<B: Backend, E>(
     set: &ExampleSet,
+    classes: usize,
     device: &B::Device,
     predict: impl Fn(Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, E>,
-) -> Result<f64, E> {
+) -> Result<Confusion, E> {
     let batcher = ClassificationBatcher::default();
-    let mut wrong = 0i64;
+    let mut counted = Confusion::new(classes);
     for start in (0..set.len()).step_by(1000) {
         let items = (start..set.len().min(start + 1000))
             .filter_map(|i| set.get(i))
             .collect();
         let batch: ClassificationBatch<B> = batcher.batch(items, device);
-        wrong += predict(batch.images)?
-            .not_equal(batch.targets)
-            .int()
-            .sum()
-            .into_scalar()
-            .elem::<i64>();
+        let classes = |t: Tensor<B, 1, Int>| -> Vec<usize> {
+            t.into_data().iter::<i64>().map(|c| c as usize).collect()
+        };
+        counted = counted.add(&classes(batch.targets), &classes(predict(batch.images)?));
     }
-    Ok(wrong as f64 / set.len() as f64)
+    Ok(counted)
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //! - [`commands`]: each `dbn` command as a function of typed settings with a typed outcome.
 //! - [`device`]: the device a command runs on, asked for at run time (`--device`), started and
 //!   named.
+//! - [`confusion`]: test examples counted by true and predicted class: per-class recall and
+//!   precision, the confusion matrix.
 //! - [`config`]: a run's settings ([`config::RunConfig`]), the presets, reading a JSON file.
 //! - [`stages`]: the stages the commands share: data, pretraining, fine-tuning, refit,
 //!   evaluation, pictures, `summary.json`.
@@ -23,6 +25,7 @@ pub mod bench;
 pub mod charts;
 pub mod commands;
 pub mod config;
+pub mod confusion;
 pub mod device;
 pub mod finetune;
 pub mod inputs;

@@ -43,7 +43,7 @@ const FIGURES: [(&str, &str); 10] = [
 ];
 
 /// Files of a run listed at the end of the report, when present.
-const FILES: [&str; 14] = [
+const FILES: [&str; 15] = [
     "summary.json",
     "config.json",
     "data.json",
@@ -57,6 +57,7 @@ const FILES: [&str; 14] = [
     "finetune-metrics.csv",
     "refit-metrics.csv",
     "updown-metrics.csv",
+    "confusion.csv",
     "report.html",
 ];
 

@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::commands::Comparison;
 use crate::config::{FinetuneConfig, RunConfig, Schedule};
+use crate::confusion::{Confusion, MAX_FILE_CLASSES};
 use crate::device::Devices;
 use crate::finetune::{
-    BestEpoch, Diverged, FinetuneJob, FinetuneOutcome, Keep, error_rate, finetune, test_error,
+    BestEpoch, Diverged, FinetuneJob, FinetuneOutcome, Keep, confusion, finetune, test_confusion,
 };
 use crate::pictures::{filters, rows, save_png, tile_grid};
 use crate::renderer::PretrainDashboard;
@@ -920,9 +921,11 @@ pub fn generative_test_error<B: Backend>(
     set: &ExampleSet,
     device: &B::Device,
 ) -> Result<f64, Box<dyn Error>> {
-    Ok(error_rate(set, device, |images| {
+    let classes = set.n_classes();
+    let counted = confusion(set, classes, device, |images| {
         dbn.classify_generatively(images)
-    })?)
+    })?;
+    Ok(counted.error())
 }
 
 /// Each of `labels` `n` times in a row: what class-conditional generation is asked for, to
@@ -1728,15 +1731,36 @@ pub fn seconds(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-/// Test error of `net` on the data's test set, printed as it would be reported.
-pub fn evaluate<B: Backend>(net: &DbnClassifier<B>, data: &Data, device: &B::Device) -> f64 {
-    let error = test_error(net, &data.test, device);
-    println!(
-        "test error: {:.2}% ({} examples)",
-        100.0 * error,
-        data.test.len()
-    );
-    error
+/// Test error of `net` on the data's test set, printed as it would be reported with each
+/// class's figures under it, and the confusion matrix written to `dir` as `confusion.csv`
+/// (up to [`MAX_FILE_CLASSES`] classes).
+///
+/// # Errors
+/// A file that cannot be written, named.
+pub fn evaluate<B: Backend>(
+    net: &DbnClassifier<B>,
+    data: &Data,
+    dir: &RunDir,
+    device: &B::Device,
+) -> Result<f64, Box<dyn Error>> {
+    let counted = test_confusion(net, &data.test, device);
+    let names = &data.info.class_names;
+    println!("{}", test_report(&counted, names));
+    if counted.classes() <= MAX_FILE_CLASSES {
+        dir.write("confusion.csv", counted.csv(names).as_bytes())?;
+    }
+    Ok(counted.error())
+}
+
+/// The test error of the examples `counted`, and each class's figures under it (by the
+/// classes' `names` where the data named them), as `dbn train` and `dbn evaluate` print them.
+pub fn test_report(counted: &Confusion, names: &[String]) -> String {
+    format!(
+        "test error: {:.2}% ({} examples)\n{}",
+        100.0 * counted.error(),
+        counted.examples(),
+        counted.table(names)
+    )
 }
 
 #[cfg(test)]

@@ -87,12 +87,16 @@ fn end_to_end<B: Backend>(name: &str, device: &B::Device) -> Figures {
     let sample_correlation = sample_correlation::<B>(&out, device);
 
     let evaluation = commands::evaluate::<B>(&out, &data, device).unwrap();
-    assert_eq!(evaluation.images, 10_000);
+    let counted = &evaluation.confusion;
+    assert_eq!((counted.examples(), counted.classes()), (10_000, 10));
     assert!(
-        (evaluation.test_error - test_error).abs() < 1e-12,
+        (counted.error() - test_error).abs() < 1e-12,
         "evaluate {} against train's {test_error}",
-        evaluation.test_error
+        counted.error()
     );
+    // The run's confusion matrix is the one evaluate counts again.
+    let written = std::fs::read_to_string(out.join("confusion.csv")).unwrap();
+    assert_eq!(written, counted.csv(&[]));
 
     let settings = LoglikSettings {
         runs: 16,

@@ -1282,6 +1282,35 @@ fn classes_named_in_a_csv_are_trained_tested_and_predicted_by_name() {
         evaluated.contains(&format!("test error: {:.2}% (119 examples)", 100.0 * error)),
         "{evaluated}"
     );
+    // Under it, each class by name, 92 benign and 27 malignant; the run's confusion.csv holds
+    // the same counts, its diagonal the examples predicted right.
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let row = |class: &str| words(line_starting(&evaluated, &format!("  {class} ")));
+    assert_eq!(row("class")[4..], ["B", "M"], "{evaluated}");
+    let (benign, malignant) = (row("B"), row("M"));
+    assert_eq!(
+        (&benign[1][..], &malignant[1][..]),
+        ("92", "27"),
+        "{evaluated}"
+    );
+    let matrix = std::fs::read_to_string(dir.join("confusion.csv")).unwrap();
+    let cells = |line: &str| line.split(',').map(String::from).collect::<Vec<_>>();
+    let lines: Vec<Vec<String>> = matrix.lines().map(cells).collect();
+    assert_eq!(lines[0], ["class", "B", "M"], "{matrix}");
+    assert_eq!(
+        (&lines[1][1..], &lines[2][1..]),
+        (&benign[4..], &malignant[4..]),
+        "{matrix}"
+    );
+    let right: usize = [&lines[1][1], &lines[2][2]]
+        .map(|n| n.parse::<usize>().unwrap())
+        .iter()
+        .sum();
+    assert_eq!(119 - right, (error * 119.0).round() as usize, "{matrix}");
     // A file of malignant examples alone is read onto the run's classes too: numbered on its
     // own, M would be class 0, benign to the model, and nearly every example an error.
     let malignant = root.path().join("malignant.csv");
@@ -1305,6 +1334,9 @@ fn classes_named_in_a_csv_are_trained_tested_and_predicted_by_name() {
         .parse()
         .unwrap();
     assert!(error < 25.0, "{evaluated}");
+    // No benign examples: no recall for B.
+    let benign = words(line_starting(&evaluated, "  B "));
+    assert_eq!(benign[1..3], ["0", "-"], "{evaluated}");
 
     // A name the training data lack, and class indices where the classes are named, are
     // refused naming the line.
