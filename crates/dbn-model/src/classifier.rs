@@ -288,13 +288,43 @@ impl<B: Backend> DbnClassifier<B> {
     /// # Shapes
     /// logits `[batch, n_outputs]`, targets `[batch]` (class indices, or 0/1) -> `[1]`
     pub fn loss(&self, logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+        self.weighted_loss(logits, targets, None)
+    }
+
+    /// [`DbnClassifier::loss`] with each example weighted by its class's `class_weights`
+    /// entry (one per class; two, for classes 0 and 1, for a sigmoid unit): the weighted mean
+    /// `Σ w_y·loss / Σ w_y`, as PyTorch's `CrossEntropyLoss(weight=...)`; `None` weighs every
+    /// example alike. Weights above 1 for the rarer classes make their errors cost more, so
+    /// that a net on data of unequal classes does not learn to answer the commonest.
+    ///
+    /// # Shapes
+    /// logits `[batch, n_outputs]`, targets `[batch]`, class_weights `[classes]` -> `[1]`
+    ///
+    /// # Panics
+    /// When a target has no weight.
+    pub fn weighted_loss(
+        &self,
+        logits: Tensor<B, 2>,
+        targets: Tensor<B, 1, Int>,
+        class_weights: Option<&[f32]>,
+    ) -> Tensor<B, 1> {
+        let device = logits.device();
         match self.n_outputs() {
             1 => {
                 let z = logits.squeeze_dim::<1>(1); // [batch]
-                (softplus(z.clone()) - z * targets.float()).mean()
+                let losses = softplus(z.clone()) - z * targets.clone().float();
+                match class_weights {
+                    None => losses.mean(),
+                    Some(weights) => {
+                        let weights = TensorData::new(weights.to_vec(), [weights.len()]);
+                        let w = Tensor::<B, 1>::from_data(weights, &device).select(0, targets);
+                        (losses * w.clone()).sum() / w.sum()
+                    }
+                }
             }
             _ => CrossEntropyLossConfig::new()
-                .init(&logits.device())
+                .with_weights(class_weights.map(<[f32]>::to_vec))
+                .init(&device)
                 .forward(logits, targets),
         }
     }
@@ -323,6 +353,49 @@ mod tests {
     use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 
     type AB = Autodiff<NdArray>;
+
+    /// `ln(1 + e^x)`, in f64.
+    fn softplus64(x: f64) -> f64 {
+        x.exp().ln_1p()
+    }
+
+    #[test]
+    fn class_weights_give_each_examples_loss_its_classs_weight() {
+        let device = Default::default();
+        let net = |outputs: usize| {
+            DbnClassifierConfig::new(vec![4, 3])
+                .with_n_outputs(outputs)
+                .init::<NdArray>(&device)
+                .unwrap()
+        };
+        let loss = |net: &DbnClassifier<NdArray>,
+                    logits: Tensor<NdArray, 2>,
+                    targets: [i64; 2],
+                    w: Option<&[f32]>| {
+            to_f64(net.weighted_loss(logits, Tensor::from_ints(targets, &device), w))[0]
+        };
+        // Softmax: -log p(target) of each example, weighted by its class.
+        let softmax3 = net(3);
+        let logits =
+            || Tensor::<NdArray, 2>::from_floats([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]], &device);
+        let lse = |z: [f64; 3]| z.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let nll = [lse([1.0, 2.0, 0.0]) - 2.0, lse([0.0, 0.0, 3.0]) - 3.0];
+        let weighted = (2.0 * nll[0] + 0.5 * nll[1]) / 2.5;
+        let got = loss(&softmax3, logits(), [1, 2], Some(&[1.0, 2.0, 0.5]));
+        assert!((got - weighted).abs() < 1e-6, "{got} against {weighted}");
+        // Equal weights, whatever their size, are the plain mean.
+        let plain = to_f64(softmax3.loss(logits(), Tensor::from_ints([1, 2], &device)))[0];
+        assert!((plain - (nll[0] + nll[1]) / 2.0).abs() < 1e-6);
+        let equal = loss(&softmax3, logits(), [1, 2], Some(&[3.0, 3.0, 3.0]));
+        assert!((equal - plain).abs() < 1e-6, "{equal} against {plain}");
+        // One sigmoid unit: weights of classes 0 and 1.
+        let sigmoid1 = net(1);
+        let logits = Tensor::<NdArray, 2>::from_floats([[0.5], [-1.0]], &device);
+        let losses = [softplus64(0.5) - 0.5, softplus64(-1.0)];
+        let weighted = (1.0 * losses[0] + 2.0 * losses[1]) / 3.0;
+        let got = loss(&sigmoid1, logits, [1, 0], Some(&[2.0, 1.0]));
+        assert!((got - weighted).abs() < 1e-6, "{got} against {weighted}");
+    }
 
     #[test]
     fn one_optimiser_step_moves_every_parameter_of_a_pretrained_classifier() {

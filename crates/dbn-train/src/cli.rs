@@ -17,7 +17,7 @@ use dbn_train::bench::{self, BenchSettings, PeerCommand, default_peer_script, pe
 use dbn_train::commands::{
     self, EncodeWith, FeatureFile, InputSettings, LoglikSettings, RunRequest, SampleSettings,
 };
-use dbn_train::config::{OptimizerKind, Preset, RunConfig};
+use dbn_train::config::{ClassWeight, OptimizerKind, Preset, RunConfig};
 use dbn_train::device::{self, DeviceRequest, Devices, RunBackend, RunDevice};
 use dbn_train::inputs::Invert;
 use dbn_train::run_dir::Existing;
@@ -374,6 +374,12 @@ struct RunArgs {
     /// slowed learning (docs/results.md).
     #[arg(long, value_name = "NORM", value_parser = positive, allow_negative_numbers = true)]
     clip_norm: Option<f64>,
+    /// How fine-tuning weighs each class's examples in the loss: equal, or balanced (each
+    /// class's examples weigh n / (classes · its examples), so that every class counts alike,
+    /// for data of unequal classes where the test error hides a class rarely got right)
+    /// [default: equal]
+    #[arg(long, value_enum)]
+    class_weight: Option<ClassWeight>,
     /// Once the validation split has chosen the fine-tuning epoch, fine-tune again from the same
     /// start on the training and validation examples together for that many epochs, and keep
     /// the last (on MNIST all 60,000 labelled images, as the published figures used; up to twice
@@ -701,6 +707,7 @@ impl RunArgs {
         set(&mut f.dropout, self.dropout);
         set(&mut f.input_dropout, self.input_dropout);
         set(&mut f.clip_norm, self.clip_norm.map(Some));
+        set(&mut f.class_weight, self.class_weight);
         // An explicit --labels run fine-tunes on those labels alone, whatever the preset says.
         if self.no_refit || (self.labels.is_some() && !self.refit) {
             f.refit = false;
@@ -1155,6 +1162,20 @@ mod tests {
             let config = train_settings(&flags).unwrap();
             assert_eq!(config.finetune.schedules().len(), 1, "{flags:?}");
         }
+    }
+
+    #[test]
+    fn classes_weigh_alike_unless_balanced_is_asked() {
+        let weight = |flags: &[&str]| train_settings(flags).map(|c| c.finetune.class_weight);
+        assert_eq!(weight(&[]), Ok(ClassWeight::Equal));
+        let balanced = ["--class-weight", "balanced"];
+        assert_eq!(weight(&balanced), Ok(ClassWeight::Balanced));
+        let err = Cli::try_parse_from(["dbn", "train", "--class-weight", "inverse"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("[possible values: equal, balanced]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,6 +21,42 @@ pub enum OptimizerKind {
     Adam,
 }
 
+/// How fine-tuning weighs each class's examples in its loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum ClassWeight {
+    /// Every example alike: the mean loss, which on data of unequal classes a net lowers most
+    /// by getting the commonest right.
+    #[default]
+    Equal,
+    /// Each class's examples weigh `n / (k · n_class)` (scikit-learn's `class_weight =
+    /// "balanced"`; `n` training examples, `k` classes among them): every class counts alike
+    /// in the loss, whatever its share of the examples, in training and in the validation loss
+    /// that chooses the epoch. Raises the rare classes' recall at the common ones' cost.
+    Balanced,
+}
+
+impl ClassWeight {
+    /// The loss weight of each of `classes` classes for training examples of `counts` (one
+    /// per class from 0, shorter where the largest classes have none); `None` for equal
+    /// weights. A class without training examples weighs 1.
+    pub fn weights(self, counts: &[usize], classes: usize) -> Option<Vec<f32>> {
+        let ClassWeight::Balanced = self else {
+            return None;
+        };
+        let n: usize = counts.iter().sum();
+        let present = counts.iter().filter(|&&c| c > 0).count();
+        let weight = |c: usize| match c {
+            0 => 1.0,
+            c => (n as f64 / (present * c) as f64) as f32,
+        };
+        Some(
+            (0..classes)
+                .map(|k| weight(counts.get(k).copied().unwrap_or(0)))
+                .collect(),
+        )
+    }
+}
+
 /// A learning-rate schedule of fine-tuning: an initial rate and its factor per epoch.
 #[derive(Config, Debug, PartialEq)]
 pub struct Schedule {
@@ -89,6 +125,9 @@ pub struct FinetuneConfig {
     /// are.
     #[config(default = "None")]
     pub clip_norm: Option<f64>,
+    /// How each class's examples weigh in the loss.
+    #[config(default = "ClassWeight::Equal")]
+    pub class_weight: ClassWeight,
     /// Stop when the validation loss has not improved for this many epochs.
     #[config(default = 5)]
     pub patience: usize,
@@ -582,6 +621,36 @@ mod tests {
         std::fs::write(&path, r#"{"finetune": {"epochs": "many"}}"#).unwrap();
         let err = RunConfig::from_file(&path, &base).unwrap_err().to_string();
         assert!(err.contains("partial.json: invalid"), "{err}");
+    }
+
+    #[test]
+    fn balanced_class_weights_make_every_class_weigh_alike() {
+        // 1,000 examples of three classes and a fourth without any.
+        let counts = [900, 90, 10];
+        assert_eq!(ClassWeight::Equal.weights(&counts, 4), None);
+        let weights = ClassWeight::Balanced.weights(&counts, 4).unwrap();
+        let expected = [1000.0 / 2700.0, 1000.0 / 270.0, 1000.0 / 30.0, 1.0];
+        for (w, e) in weights.iter().zip(expected) {
+            assert!((f64::from(*w) - e).abs() < 1e-5 * e, "{weights:?}");
+        }
+        // Each class's examples then weigh alike in all, and all of them together n.
+        let masses: Vec<f64> = counts
+            .iter()
+            .zip(&weights)
+            .map(|(&c, &w)| c as f64 * f64::from(w))
+            .collect();
+        assert!(
+            masses.iter().all(|m| (m - 1000.0 / 3.0).abs() < 1e-3),
+            "{masses:?}"
+        );
+        // Read from a config file by name; absent, the default.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("balanced.json");
+        std::fs::write(&path, r#"{"finetune": {"class_weight": "Balanced"}}"#).unwrap();
+        let base = Preset::Quick.config();
+        assert_eq!(base.finetune.class_weight, ClassWeight::Equal);
+        let config = RunConfig::from_file(&path, &base).unwrap();
+        assert_eq!(config.finetune.class_weight, ClassWeight::Balanced);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use dbn_data::{
     DEFAULT_VALIDATION, DataError, ExampleSet, GREY_MAX, ImageBatcher, SplitSize, Splits,
-    Standardization, TableOptions, ValueRange, read_table,
+    Standardization, TableOptions, ValueRange, class_name, read_table,
 };
 use dbn_model::{
     Dbn, DbnClassifier, DbnPretrainer, EpochStats, Feed, Generative, ModelError, PretrainedDbn,
@@ -1210,6 +1210,18 @@ pub fn finetune_stage<AB: AutodiffBackend>(
 ) -> Result<Tuned<AB::InnerBackend>, Box<dyn Error>> {
     let schedules = config.finetune.schedules();
     let several = schedules.len() > 1;
+    let counts = data.labelled.label_counts();
+    let weights = config.finetune.class_weight.weights(&counts, counts.len());
+    if let Some(weights) = &weights {
+        let names = data.labelled.class_names();
+        let each: Vec<String> = (0..weights.len())
+            .map(|k| format!("{} {:.3}", class_name(names, k), weights[k]))
+            .collect();
+        println!(
+            "class weights (balanced, by the training labels): {}",
+            each.join(", ")
+        );
+    }
     // (validation loss, schedule, outcome, its logs) of the schedule kept so far.
     let mut kept: Option<(f64, Schedule, FinetuneOutcome<AB::InnerBackend>, PathBuf)> = None;
     // The first schedule's divergence, the error when every schedule diverges.
@@ -1278,10 +1290,12 @@ pub fn finetune_stage<AB: AutodiffBackend>(
         );
     }
     run.write_finetune_csv("finetune-metrics.csv", &logs)?;
-    let counts = data.labelled.label_counts();
+    let masses: Vec<f64> = (0..counts.len())
+        .map(|k| counts[k] as f64 * weights.as_ref().map_or(1.0, |w| f64::from(w[k])))
+        .collect();
     if let Some(warning) = trained
         .best
-        .and_then(|best| learned_nothing(best, &counts, dbn.is_some()))
+        .and_then(|best| learned_nothing(best, &masses, dbn.is_some()))
     {
         eprintln!("warning: {warning}");
     }
@@ -1320,33 +1334,38 @@ fn refit_epochs<B: Backend>(refit: bool, trained: &FinetuneOutcome<B>) -> Option
 const NEARLY_CHANCE: f64 = 0.9;
 
 /// The mean cross-entropy of guessing each example's class by the shares of the training
-/// labels' `counts` (one per class): their entropy, ln(classes) when they are equal.
-fn prior_loss(counts: &[usize]) -> f64 {
-    let n: usize = counts.iter().sum();
-    counts
+/// labels' `masses` (one per class: their counts, times their loss weights where the loss
+/// weighs the classes): their entropy, ln(classes) when they are equal.
+fn prior_loss(masses: &[f64]) -> f64 {
+    let n: f64 = masses.iter().sum();
+    masses
         .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n as f64;
+        .filter(|&&m| m > 0.0)
+        .map(|&m| {
+            let p = m / n;
             -p * p.ln()
         })
         .sum()
 }
 
 /// A warning when the epoch kept (`best`) is no better than guessing by the class shares of
-/// the training labels (`counts`, one per class): [`prior_loss`], which is ln(classes) for
-/// balanced classes and lower where one class dominates, so that a net that always answers the
+/// the training labels (`masses`, one per class, as [`prior_loss`] takes them): [`prior_loss`],
+/// which is ln(classes) for balanced classes (or classes the loss weighs to balance) and lower
+/// where one class dominates, so that a net that always answers the
 /// commonest class is caught too (on a table with 5% of one class, it logged 0.20 and erred
 /// 6.75%, the commonest class's share, without a word). A deep sigmoid net from random
 /// initialisation, or from a barely `pretrained` stack, can sit there for every epoch (a lower
 /// learning rate did not help: it learned as little, slower), with nothing else to show it.
-fn learned_nothing(best: BestEpoch, counts: &[usize], pretrained: bool) -> Option<String> {
-    let chance = prior_loss(counts);
-    let guess = match counts.iter().min() == counts.iter().max() {
-        true => format!("a uniform guess among {} classes", counts.len()),
+fn learned_nothing(best: BestEpoch, masses: &[f64], pretrained: bool) -> Option<String> {
+    let chance = prior_loss(masses);
+    let equal = masses
+        .iter()
+        .all(|&m| (m - masses[0]).abs() <= 1e-6 * masses[0]);
+    let guess = match equal {
+        true => format!("a uniform guess among {} classes", masses.len()),
         false => format!(
             "a guess by the {} classes' shares of the training labels",
-            counts.len()
+            masses.len()
         ),
     };
     let remedy = if pretrained {
@@ -1766,6 +1785,7 @@ pub fn test_report(counted: &Confusion, names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ClassWeight;
 
     #[test]
     fn sampled_classes_are_asked_for_by_name_or_by_index() {
@@ -2093,7 +2113,7 @@ mod tests {
             epoch: 4,
             valid_loss,
         };
-        let ten = [500; 10];
+        let ten = [500.0; 10];
         // ln 10 = 2.303: a stack pretrained for 2 epochs on 5,000 images logged 2.30 for every
         // fine-tuning epoch (with 10 pretraining epochs, 0.26 after 4).
         let warning = learned_nothing(at(2.301), &ten, true).expect("a warning");
@@ -2112,14 +2132,23 @@ mod tests {
         assert_eq!(learned_nothing(at(0.05), &ten, false), None);
         // Two classes, 5% of one: the commonest class answered every time costs 0.199, far
         // below ln 2.
-        let skewed = [1520, 80];
+        let skewed = [1520.0, 80.0];
         let warning = learned_nothing(at(0.2), &skewed, true).expect("a warning");
         assert!(
             warning.contains("shares of the training labels (0.199)"),
             "{warning}"
         );
         assert_eq!(learned_nothing(at(0.1), &skewed, true), None);
+        // The same classes weighed to balance: the loss of a guess is ln 2 again.
+        let counts = [1520, 80];
+        let weights = ClassWeight::Balanced.weights(&counts, 2).unwrap();
+        let balanced = [1520.0 * f64::from(weights[0]), 80.0 * f64::from(weights[1])];
+        let warning = learned_nothing(at(0.65), &balanced, true).expect("a warning");
+        assert!(
+            warning.contains("uniform guess among 2 classes (0.693)"),
+            "{warning}"
+        );
         // One class: nothing to learn, nothing to warn about.
-        assert_eq!(learned_nothing(at(0.0), &[100], true), None);
+        assert_eq!(learned_nothing(at(0.0), &[100.0], true), None);
     }
 }
