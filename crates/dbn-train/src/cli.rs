@@ -510,8 +510,8 @@ struct InputArgs {
     inputs: Vec<PathBuf>,
     /// The CSV column holding each example's class (its header name, or its index from 0), as
     /// the training data gave them (class indices, or names); it is not a feature. With
-    /// labels, `dbn predict` also prints its accuracy (`dbn encode`
-    /// leaves them out of the features)
+    /// labels, `dbn predict` also prints its accuracy and each class's recall and precision,
+    /// on stderr (`dbn encode` leaves them out of the features)
     #[arg(long, value_name = "COLUMN")]
     label_column: Option<String>,
     /// Invert a picture's grey levels (MNIST's digits are light on dark): auto inverts the
@@ -887,8 +887,8 @@ fn sample(args: &SampleArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dy
     Ok(())
 }
 
-/// `dbn predict`: the predictions as CSV on stdout (or in `--out`), the accuracy and the
-/// inverted pictures on stderr.
+/// `dbn predict`: the predictions as CSV on stdout (or in `--out`), the accuracy with each
+/// class's figures, and the inverted pictures, on stderr.
 fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<dyn Error>> {
     let predictions =
         commands::predict::<Inner>(&args.model, &args.input.settings(), &run_device.device)?;
@@ -907,11 +907,12 @@ fn predict(args: &PredictArgs, run_device: &RunDevice<Inner>) -> Result<(), Box<
         }
         None => std::io::Write::write_all(&mut std::io::stdout(), &predictions.csv())?,
     }
-    if let Some(accuracy) = predictions.accuracy() {
+    if let Some(counted) = predictions.confusion() {
         eprintln!(
-            "accuracy {:.2}% on the {} labelled examples",
-            100.0 * accuracy,
-            predictions.inputs.len()
+            "accuracy {:.2}% on the {} labelled examples\n{}",
+            100.0 * (1.0 - counted.error()),
+            predictions.inputs.len(),
+            counted.table(&predictions.class_names)
         );
     }
     Ok(())

@@ -1133,15 +1133,10 @@ pub struct Predictions {
 }
 
 impl Predictions {
-    /// Share of the examples predicted as their label, when the input had labels.
-    pub fn accuracy(&self) -> Option<f64> {
+    /// The examples counted by label and predicted class, when the input had labels.
+    pub fn confusion(&self) -> Option<Confusion> {
         let labels = self.inputs.labels.as_ref()?;
-        let right = labels
-            .iter()
-            .zip(&self.classes)
-            .filter(|(l, c)| l == c)
-            .count();
-        Some(right as f64 / labels.len().max(1) as f64)
+        Some(Confusion::new(self.n_outputs.max(2)).add(labels, &self.classes))
     }
 
     /// The predictions as CSV: `input,predicted,p_0,…` (`p_1` alone for one sigmoid output, the

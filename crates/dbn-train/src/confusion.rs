@@ -83,17 +83,23 @@ impl Confusion {
         (of_class, predicted_as)
     }
 
-    /// Each class's recall (the share of its examples predicted right) and precision (the
-    /// share of its predictions that are right), `None` where the class has no examples or no
-    /// predictions.
+    /// Each class's recall (the share of its examples predicted right; `None` without
+    /// examples) and precision (the share of its predictions that are right; 0 for a class of
+    /// examples that is never predicted, as scikit-learn's `zero_division=0`, so that the mean
+    /// counts the class a model never answers; `None` for a class neither in the examples nor
+    /// predicted).
     pub fn per_class(&self) -> Vec<ClassFigures> {
         let (of_class, predicted_as) = self.margins();
         let share = |right: u64, of: u64| (of > 0).then(|| right as f64 / of as f64);
         (0..self.classes)
-            .map(|k| ClassFigures {
-                examples: of_class[k],
-                recall: share(self.count(k, k), of_class[k]),
-                precision: share(self.count(k, k), predicted_as[k]),
+            .map(|k| {
+                let right = self.count(k, k);
+                let never_predicted = (of_class[k] > 0).then_some(0.0);
+                ClassFigures {
+                    examples: of_class[k],
+                    recall: share(right, of_class[k]),
+                    precision: share(right, predicted_as[k]).or(never_predicted),
+                }
             })
             .collect()
     }
@@ -202,7 +208,8 @@ pub struct ClassFigures {
     pub examples: u64,
     /// Share of them predicted right; `None` without examples.
     pub recall: Option<f64>,
-    /// Share of the predictions of the class that are right; `None` where none predicted it.
+    /// Share of the predictions of the class that are right; 0 where none predicted a class
+    /// of examples, `None` where the class has neither.
     pub precision: Option<f64>,
 }
 
@@ -244,14 +251,26 @@ mod tests {
         assert_eq!(figures[0].precision, Some(0.75));
         assert_eq!(figures[1].recall, Some(1.0 / 3.0));
         assert_eq!(figures[1].precision, Some(0.5));
-        assert_eq!((figures[2].recall, figures[2].precision), (Some(0.0), None));
+        // Class 2 is never predicted: precision 0, so that the mean counts it.
+        assert_eq!(
+            (figures[2].recall, figures[2].precision),
+            (Some(0.0), Some(0.0))
+        );
     }
 
     #[test]
     fn a_class_beyond_widens_and_an_empty_confusion_has_no_error() {
         let c = Confusion::new(2).add(&[0, 4], &[3, 0]);
         assert_eq!(c.classes(), 5);
-        assert_eq!(c.per_class()[1].recall, None);
+        // Class 1: neither examples nor predictions; class 3: predicted, without examples.
+        assert_eq!(
+            (c.per_class()[1].recall, c.per_class()[1].precision),
+            (None, None)
+        );
+        assert_eq!(
+            (c.per_class()[3].recall, c.per_class()[3].precision),
+            (None, Some(0.0))
+        );
         assert!(Confusion::new(2).error().is_nan());
         assert!(
             Confusion::new(2)
@@ -293,9 +312,10 @@ mod tests {
         );
         assert_eq!(
             words(lines[4]),
-            ["virginica", "1", "0.0%", "-", "0", "1", "0"]
+            ["virginica", "1", "0.0%", "0.0%", "0", "1", "0"]
         );
-        assert_eq!(words(lines[5]), ["mean", "44.4%", "62.5%"]);
+        // Recall (1 + 1/3 + 0) / 3, precision (3/4 + 1/2 + 0) / 3: scikit-learn's macro means.
+        assert_eq!(words(lines[5]), ["mean", "44.4%", "41.7%"]);
         // Unnamed classes are their indices.
         assert_eq!(words(ten().table(&[]).lines().nth(2).unwrap())[0], "0");
     }

@@ -1765,8 +1765,13 @@ pub fn evaluate<B: Backend>(
     let counted = test_confusion(net, &data.test, device);
     let names = &data.info.class_names;
     println!("{}", test_report(&counted, names));
-    if counted.classes() <= MAX_FILE_CLASSES {
-        dir.write("confusion.csv", counted.csv(names).as_bytes())?;
+    match counted.classes() <= MAX_FILE_CLASSES {
+        true => dir.write("confusion.csv", counted.csv(names).as_bytes())?,
+        false => println!(
+            "confusion.csv not written: {} classes, above the {MAX_FILE_CLASSES} whose matrix \
+             is written",
+            counted.classes()
+        ),
     }
     Ok(counted.error())
 }

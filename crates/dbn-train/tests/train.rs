@@ -1276,6 +1276,10 @@ fn classes_named_in_a_csv_are_trained_tested_and_predicted_by_name() {
         accuracy.ends_with("on the 119 labelled examples"),
         "{accuracy}"
     );
+    // Each class's figures under it, by name.
+    let stderr = text(&predicted.stderr);
+    let benign = line_starting(&stderr, "  B ").split_whitespace().nth(1);
+    assert_eq!(benign, Some("92"), "{stderr}");
     // evaluate reads the run's own files again, the test file's names onto the training's.
     let evaluated = ok(&dbn(&["evaluate", "--model", out]));
     assert!(
