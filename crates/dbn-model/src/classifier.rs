@@ -301,13 +301,26 @@ impl<B: Backend> DbnClassifier<B> {
     /// logits `[batch, n_outputs]`, targets `[batch]`, class_weights `[classes]` -> `[1]`
     ///
     /// # Panics
-    /// When a target has no weight.
+    /// When `class_weights` holds fewer weights than classes (two for a sigmoid unit), or a
+    /// weight that is not finite and above 0.
     pub fn weighted_loss(
         &self,
         logits: Tensor<B, 2>,
         targets: Tensor<B, 1, Int>,
         class_weights: Option<&[f32]>,
     ) -> Tensor<B, 1> {
+        if let Some(weights) = class_weights {
+            let classes = self.n_outputs().max(2);
+            assert!(
+                weights.len() >= classes,
+                "{} class weights for {classes} classes",
+                weights.len()
+            );
+            assert!(
+                weights.iter().all(|w| w.is_finite() && *w > 0.0),
+                "class weights must be finite and above 0: {weights:?}"
+            );
+        }
         let device = logits.device();
         match self.n_outputs() {
             1 => {
@@ -354,6 +367,15 @@ mod tests {
 
     type AB = Autodiff<NdArray>;
 
+    /// A 4-3 net of `outputs` outputs from random initialisation: what the loss and the
+    /// predictions are tested on.
+    fn head(outputs: usize) -> DbnClassifier<NdArray> {
+        DbnClassifierConfig::new(vec![4, 3])
+            .with_n_outputs(outputs)
+            .init::<NdArray>(&Default::default())
+            .unwrap()
+    }
+
     /// `ln(1 + e^x)`, in f64.
     fn softplus64(x: f64) -> f64 {
         x.exp().ln_1p()
@@ -362,12 +384,6 @@ mod tests {
     #[test]
     fn class_weights_give_each_examples_loss_its_classs_weight() {
         let device = Default::default();
-        let net = |outputs: usize| {
-            DbnClassifierConfig::new(vec![4, 3])
-                .with_n_outputs(outputs)
-                .init::<NdArray>(&device)
-                .unwrap()
-        };
         let loss = |net: &DbnClassifier<NdArray>,
                     logits: Tensor<NdArray, 2>,
                     targets: [i64; 2],
@@ -375,7 +391,7 @@ mod tests {
             to_f64(net.weighted_loss(logits, Tensor::from_ints(targets, &device), w))[0]
         };
         // Softmax: -log p(target) of each example, weighted by its class.
-        let softmax3 = net(3);
+        let softmax3 = head(3);
         let logits =
             || Tensor::<NdArray, 2>::from_floats([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]], &device);
         let lse = |z: [f64; 3]| z.iter().map(|v| v.exp()).sum::<f64>().ln();
@@ -389,12 +405,21 @@ mod tests {
         let equal = loss(&softmax3, logits(), [1, 2], Some(&[3.0, 3.0, 3.0]));
         assert!((equal - plain).abs() < 1e-6, "{equal} against {plain}");
         // One sigmoid unit: weights of classes 0 and 1.
-        let sigmoid1 = net(1);
+        let sigmoid1 = head(1);
         let logits = Tensor::<NdArray, 2>::from_floats([[0.5], [-1.0]], &device);
         let losses = [softplus64(0.5) - 0.5, softplus64(-1.0)];
         let weighted = (1.0 * losses[0] + 2.0 * losses[1]) / 3.0;
         let got = loss(&sigmoid1, logits, [1, 0], Some(&[2.0, 1.0]));
         assert!((got - weighted).abs() < 1e-6, "{got} against {weighted}");
+    }
+
+    #[test]
+    #[should_panic(expected = "2 class weights for 3 classes")]
+    fn too_few_class_weights_are_refused() {
+        let device = Default::default();
+        let net = head(3);
+        let logits = Tensor::<NdArray, 2>::zeros([1, 3], &device);
+        net.weighted_loss(logits, Tensor::from_ints([2], &device), Some(&[1.0, 1.0]));
     }
 
     #[test]
@@ -529,17 +554,11 @@ mod tests {
     #[test]
     fn predictions_are_argmax_or_the_sign_of_the_logit() {
         let device = Default::default();
-        let net = DbnClassifierConfig::new(vec![4, 3])
-            .with_n_outputs(3)
-            .init::<NdArray>(&device)
-            .unwrap();
+        let net = head(3);
         let logits =
             Tensor::<NdArray, 2>::from_floats([[0.1, 2.0, -1.0], [3.0, 0.0, 0.5]], &device);
         assert_eq!(classes(net.predict(logits)), vec![1, 0]);
-        let binary = DbnClassifierConfig::new(vec![4, 3])
-            .with_n_outputs(1)
-            .init::<NdArray>(&device)
-            .unwrap();
+        let binary = head(1);
         let logits = Tensor::<NdArray, 2>::from_floats([[0.3], [-0.2]], &device);
         assert_eq!(classes(binary.predict(logits)), vec![1, 0]);
     }

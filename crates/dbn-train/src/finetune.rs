@@ -80,18 +80,16 @@ impl<B: Backend> LearnerModel<B> {
     /// `net` in a run with `seed` whose first step is batch 1 of `first_epoch`, on the devices
     /// and batches per epoch of `shares` (in the order of [`Devices`]); `interrupter` stops the
     /// run at the first non-finite training loss, read as often as [`loss_reads_every`] says
-    /// for `device`'s backend. The loss weighs the classes as `config` says for the training
-    /// labels' `counts` (one per class).
+    /// for `device`'s backend. The loss weighs each class by `class_weights` (`None`: alike).
     fn watched(
         net: DbnClassifier<B>,
-        (config, counts): (&FinetuneConfig, &[usize]),
+        class_weights: Option<Vec<f32>>,
         interrupter: Interrupter,
         seed: RunSeed,
         (first_epoch, shares): (usize, &[(DeviceId, usize)]),
         device: &B::Device,
     ) -> Self {
         let reads_every = loss_reads_every::<B>(device);
-        let class_weights = config.class_weight.weights(counts, net.n_outputs().max(2));
         Self {
             net,
             watch: StepWatch::new(interrupter, seed, first_epoch, shares, reads_every),
@@ -432,6 +430,9 @@ pub struct FinetuneJob<'a, B: Backend> {
     /// batch per device and the optimiser sums their gradients, so an epoch has fewer, larger
     /// steps at the same learning rate (and `lr_decay` still applies once per epoch).
     pub devices: &'a Devices<B>,
+    /// The loss weight of each class ([`crate::config::ClassWeight::weights`], one per output
+    /// class at least), in training and validation; `None` weighs every example alike.
+    pub class_weights: Option<&'a [f32]>,
 }
 
 /// Which epoch's network a fine-tuning run returns.
@@ -514,8 +515,9 @@ fn train_loader<B: Backend>(
 /// same batches in the same order, the same training step (the watch that seeds each step's
 /// dropout and reads its loss), the optimiser of `config` and its learning-rate schedule,
 /// without burn-train's metrics, logs and checkpoints. What `dbn bench` times; a test checks
-/// that it ends with the weights of a one-epoch [`finetune`] run. A non-finite loss stops the
-/// epoch early, as it stops a run.
+/// that it ends with the weights of a one-epoch [`finetune`] run. The classes weigh as
+/// `config.class_weight` says for `train`'s labels, as a run weighs them for its training
+/// split. A non-finite loss stops the epoch early, as it stops a run.
 pub fn first_epoch<B: AutodiffBackend>(
     net: DbnClassifier<B>,
     train: ExampleSet,
@@ -541,13 +543,14 @@ fn first_epoch_with<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B>>(
     device: &B::Device,
 ) -> DbnClassifier<B> {
     let batches = train.len().div_ceil(config.batch_size);
-    let counts = train.label_counts();
+    let classes = net.n_outputs().max(2);
+    let class_weights = config.class_weight.weights(&train.label_counts(), classes);
     let loader = train_loader::<B>(train, config, seed, 1, device);
     let interrupter = Interrupter::new();
     let shares = [(device.to_id(), batches)];
     let mut model = LearnerModel::watched(
         net,
-        (config, &counts),
+        class_weights,
         interrupter.clone(),
         seed,
         (1, &shares),
@@ -592,6 +595,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
         resume,
         keep,
         devices,
+        class_weights,
     } = job;
     let device = devices.main().clone();
     let net = net.fork(&device);
@@ -620,7 +624,6 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     // burn-train steps the optimiser (and the scheduler) once per batch of each device.
     let steps_per_epoch = shares.iter().map(|&(_, batches)| batches).max();
     let scheduler = schedule(config, steps_per_epoch.unwrap_or(1));
-    let counts = train.label_counts();
     let loader_train = train_loader::<B>(train, config, seed, first_epoch, &device);
     let loader_valid = EpochLoader::<B::InnerBackend, _, _>::new(
         valid,
@@ -635,7 +638,7 @@ fn learn<B: AutodiffBackend, O: Optimizer<LearnerModel<B>, B> + 'static>(
     let validated = ValidatedEpoch::default();
     let model = LearnerModel::watched(
         net,
-        (config, &counts),
+        class_weights.map(<[f32]>::to_vec),
         interrupter.clone(),
         seed,
         (first_epoch, &shares),
@@ -861,6 +864,7 @@ mod tests {
         let (train, valid) = (examples(40, 0), examples(9, 1));
         let dir = tempfile::tempdir().unwrap();
         let devices = Devices::one(device);
+        let mut runs = Vec::new();
         let settings = [
             (OptimizerKind::Sgd, ClassWeight::Equal),
             (OptimizerKind::Adam, ClassWeight::Equal),
@@ -876,6 +880,7 @@ mod tests {
                 .with_weight_decay(0.01)
                 .with_optimizer(optimizer)
                 .with_class_weight(class_weight);
+            let class_weights = class_weight.weights(&train.label_counts(), 3);
             let job = FinetuneJob {
                 config: &config,
                 seed: RunSeed(5),
@@ -885,6 +890,7 @@ mod tests {
                 resume: false,
                 keep: Keep::Last,
                 devices: &devices,
+                class_weights: class_weights.as_deref(),
             };
             let run = finetune(net.clone(), job).unwrap().net;
             let bench = |seed| first_epoch(net.clone(), train.clone(), &config, seed, &device);
@@ -892,7 +898,40 @@ mod tests {
             assert_ne!(parameters(&net.valid()), parameters(&run));
             // The seed reaches the order and the dropout masks.
             assert_ne!(parameters(&bench(RunSeed(6)).valid()), parameters(&run));
+            runs.push(parameters(&run));
         }
+        // The classes' weights (14, 13 and 13 examples: 0.95, 1.03, 1.03) reach the steps.
+        assert_ne!(runs[0], runs[2]);
+    }
+
+    #[test]
+    fn the_validation_loss_weighs_the_classes_as_training_does() {
+        let device: burn::tensor::Device<A> = Default::default();
+        let net = small_net(0.0, 0.0);
+        let set = examples(12, 0);
+        let weights = vec![0.5, 2.0, 4.0];
+        let model = LearnerModel::watched(
+            net.clone(),
+            Some(weights.clone()),
+            Interrupter::new(),
+            RunSeed(5),
+            (1, &[(device.to_id(), 1)]),
+            &device,
+        );
+        let batch: ClassificationBatch<Flex> = ClassificationBatcher::default()
+            .batch((0..12).filter_map(|i| set.get(i)).collect(), &device);
+        let valid = model.valid();
+        let loss = |w: Option<&[f32]>| {
+            let logits = valid.net.forward(batch.images.clone());
+            let loss = valid.net.weighted_loss(logits, batch.targets.clone(), w);
+            loss.into_scalar().elem::<f64>()
+        };
+        let validated = InferenceStep::step(&valid, batch.clone())
+            .loss
+            .into_scalar()
+            .elem::<f64>();
+        assert_eq!(validated, loss(Some(&weights)));
+        assert_ne!(validated, loss(None));
     }
 
     /// `n` examples of 6 features, every twentieth of class 1: the features spread over [0, 1)

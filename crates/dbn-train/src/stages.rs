@@ -1193,6 +1193,15 @@ fn starting_net<AB: AutodiffBackend>(
     })
 }
 
+/// The loss weight of each of the data's classes for fine-tuning as `config` says, by the
+/// training split's labels (the refit's too, so that it trains on the loss the validation
+/// split chose its epochs by); `None` for equal weights.
+fn class_weights(config: &RunConfig, data: &Data) -> Option<Vec<f32>> {
+    let counts = data.labelled.label_counts();
+    let classes = config.classes.max(counts.len()).max(2);
+    config.finetune.class_weight.weights(&counts, classes)
+}
+
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
 /// `None`) with each of the settings' schedules ([`FinetuneConfig::schedules`]), and keeps the
 /// schedule whose best epoch has the lowest validation loss; with `refit`, fine-tunes it again
@@ -1211,14 +1220,14 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     let schedules = config.finetune.schedules();
     let several = schedules.len() > 1;
     let counts = data.labelled.label_counts();
-    let weights = config.finetune.class_weight.weights(&counts, counts.len());
+    let weights = class_weights(config, data);
     if let Some(weights) = &weights {
         let names = data.labelled.class_names();
-        let each: Vec<String> = (0..weights.len())
+        let each: Vec<String> = (0..counts.len())
             .map(|k| format!("{} {:.3}", class_name(names, k), weights[k]))
             .collect();
         println!(
-            "class weights (balanced, by the training labels): {}",
+            "class weights (balanced, by the training split's labels; a refit keeps them): {}",
             each.join(", ")
         );
     }
@@ -1245,6 +1254,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
             resume,
             keep: Keep::LowestValidationLoss,
             devices,
+            class_weights: weights.as_deref(),
         };
         let trained = match finetune(starting_net::<AB>(config, dbn, devices.main())?, job) {
             Ok(trained) => trained,
@@ -1417,6 +1427,7 @@ fn refit_stage<AB: AutodiffBackend>(
         ..config.finetune.clone()
     };
     let logs = run.file("refit");
+    let weights = class_weights(config, data);
     let job = FinetuneJob {
         config: &settings,
         seed: config.run_seed(),
@@ -1426,6 +1437,7 @@ fn refit_stage<AB: AutodiffBackend>(
         resume,
         keep: Keep::Last,
         devices,
+        class_weights: weights.as_deref(),
     };
     let start = starting_net::<AB>(config, dbn, devices.main())?;
     let schedule =
