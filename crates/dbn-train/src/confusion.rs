@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use dbn_data::class_name;
 
+use crate::report::escape;
+
 /// The most classes whose confusion matrix is printed as columns (the rows print for any
 /// number, up to [`MAX_ROWS`]).
 pub const MAX_PRINTED_COLUMNS: usize = 12;
@@ -137,7 +139,6 @@ impl Confusion {
             .chain([5])
             .max()
             .unwrap_or(5);
-        let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
         let cell = |k: usize| name(k).chars().count().max(5);
         let mut text = format!(
             "{heading}\n  {:<width$}  examples  recall  precision",
@@ -176,29 +177,89 @@ impl Confusion {
 
     /// The confusion matrix as CSV: a header `class` then each predicted class, then a row per
     /// true class, its name then its counts (class names where the data named them, else
-    /// indices).
+    /// indices), quoted where CSV needs it.
     pub fn csv(&self, names: &[String]) -> String {
-        let quoted = |k: usize| {
-            let name = class_name(names, k);
-            match name.contains([',', '"', '\n', '\r']) {
-                true => format!("\"{}\"", name.replace('"', "\"\"")),
-                false => name,
-            }
-        };
-        let mut text = std::iter::once("class".to_string())
-            .chain((0..self.classes).map(quoted))
-            .collect::<Vec<_>>()
-            .join(",");
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let classes = (0..self.classes).map(|k| class_name(names, k));
+        let header = std::iter::once("class".to_string()).chain(classes);
+        writer.write_record(header).expect("writing to memory");
         for t in 0..self.classes {
-            text.push('\n');
-            text += &std::iter::once(quoted(t))
-                .chain((0..self.classes).map(|p| self.count(t, p).to_string()))
-                .collect::<Vec<_>>()
-                .join(",");
+            let counts = (0..self.classes).map(|p| self.count(t, p).to_string());
+            let row = std::iter::once(class_name(names, t)).chain(counts);
+            writer.write_record(row).expect("writing to memory");
         }
-        text.push('\n');
-        text
+        String::from_utf8(writer.into_inner().expect("writing to memory")).expect("UTF-8 text")
     }
+
+    /// The confusion matrix of [`Confusion::csv`]'s `text`, and its classes' names as its
+    /// header gives them; `None` for text of another shape (not a square of counts).
+    pub fn from_csv(text: &str) -> Option<(Self, Vec<String>)> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let names: Vec<String> = reader
+            .headers()
+            .ok()?
+            .iter()
+            .skip(1)
+            .map(String::from)
+            .collect();
+        let mut counted = Confusion::new(names.len());
+        let mut rows = 0;
+        for (t, record) in reader.records().enumerate() {
+            let record = record.ok()?;
+            if t >= names.len() || record.len() != names.len() + 1 {
+                return None;
+            }
+            for (p, cell) in record.iter().skip(1).enumerate() {
+                let n: u64 = cell.parse().ok()?;
+                if n > 0 {
+                    counted.counts.insert((t, p), n);
+                }
+            }
+            rows += 1;
+        }
+        (rows == names.len()).then_some((counted, names))
+    }
+
+    /// The per-class figures as an HTML table, for the run's report: a row per class (by its
+    /// `names`), its examples, recall and precision, and the predictions of each class as
+    /// columns (up to [`MAX_ROWS`] classes), every name escaped.
+    pub fn html(&self, names: &[String]) -> String {
+        let name = |k: usize| escape(&class_name(names, k));
+        let columns = match self.classes <= MAX_ROWS {
+            true => 0..self.classes,
+            false => 0..0,
+        };
+        let mut html = String::from(
+            "<table>\n<tr><th>class</th><th>examples</th><th>recall</th><th>precision</th>",
+        );
+        for p in columns.clone() {
+            html += &format!("<th>predicted {}</th>", name(p));
+        }
+        html += "</tr>\n";
+        for (k, figures) in self.per_class().iter().enumerate() {
+            html += &format!(
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td>",
+                name(k),
+                figures.examples,
+                percent(figures.recall),
+                percent(figures.precision)
+            );
+            for p in columns.clone() {
+                let count = self.count(k, p);
+                html += &match p == k {
+                    true => format!("<td><b>{count}</b></td>"),
+                    false => format!("<td>{count}</td>"),
+                };
+            }
+            html += "</tr>\n";
+        }
+        html + "</table>\n"
+    }
+}
+
+/// A share as a percentage of one decimal, `-` for none.
+fn percent(share: Option<f64>) -> String {
+    share.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v))
 }
 
 /// One class's row of [`Confusion::per_class`].
@@ -345,11 +406,34 @@ mod tests {
     }
 
     #[test]
-    fn the_csv_quotes_names_and_holds_every_count() {
+    fn the_csv_quotes_names_holds_every_count_and_reads_back() {
         let names: Vec<String> = ["a,b", "c\"d", "e"].map(String::from).into();
+        let text = ten().csv(&names);
         assert_eq!(
-            ten().csv(&names),
+            text,
             "class,\"a,b\",\"c\"\"d\",e\n\"a,b\",6,0,0\n\"c\"\"d\",2,1,0\ne,0,1,0\n"
         );
+        assert_eq!(Confusion::from_csv(&text), Some((ten(), names)));
+        // Unnamed classes are named by their indices, which read back as names.
+        let (back, indices) = Confusion::from_csv(&ten().csv(&[])).unwrap();
+        assert_eq!(
+            (back, indices),
+            (ten(), vec!["0".into(), "1".into(), "2".into()])
+        );
+        // Not a square of counts.
+        assert_eq!(Confusion::from_csv("class,a,b\na,1,2\n"), None);
+        assert_eq!(Confusion::from_csv("class,a\na,x\n"), None);
+    }
+
+    #[test]
+    fn the_html_table_escapes_names_and_marks_the_right_predictions() {
+        let names: Vec<String> = ["<a>", "b", "c"].map(String::from).into();
+        let html = ten().html(&names);
+        assert!(html.contains("<th>predicted &lt;a&gt;</th>"), "{html}");
+        assert!(
+            html.contains("<tr><th>b</th><td>3</td><td>33.3%</td><td>50.0%</td><td>2</td><td><b>1</b></td><td>0</td></tr>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr>").count(), 4, "{html}");
     }
 }

@@ -8,6 +8,7 @@ use dbn_data::Standardization;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::confusion::Confusion;
 use crate::run_dir::RunDir;
 
 /// The charts and pictures a run may hold, with their captions, in the order shown.
@@ -151,6 +152,11 @@ pub fn report_html(run: &RunDir) -> String {
             });
         }
     }
+    let confusion = std::fs::read_to_string(run.file("confusion.csv")).ok();
+    if let Some((counted, names)) = confusion.as_deref().and_then(Confusion::from_csv) {
+        html.push_str("<h2>Test examples by class (confusion.csv)</h2>\n");
+        html.push_str(&counted.html(&names));
+    }
     let figures: Vec<_> = FIGURES
         .iter()
         .filter(|(name, _)| run.file(name).is_file())
@@ -208,6 +214,8 @@ mod tests {
         run.write("config.json", br#"{"seed": 42, "note": "<script>"}"#)
             .unwrap();
         run.write("filters.png", b"not really a png").unwrap();
+        run.write("confusion.csv", b"class,x,y\nx,3,1\ny,0,4\n")
+            .unwrap();
         write_report(&run).unwrap();
         let html = std::fs::read_to_string(run.file("report.html")).unwrap();
         assert!(
@@ -219,6 +227,10 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<img src=\"filters.png\""), "{html}");
+        assert!(
+            html.contains("<tr><th>x</th><td>4</td><td>75.0%</td><td>100.0%</td>"),
+            "{html}"
+        );
         assert!(
             !html.contains("samples.png"),
             "absent pictures are left out"
