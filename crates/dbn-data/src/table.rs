@@ -215,9 +215,17 @@ pub const MAX_CLASSES: usize = 65_536;
 
 /// `value` as a class index, or why not.
 fn class(value: f64) -> std::result::Result<usize, String> {
-    if !(value >= 0.0 && value.fract() == 0.0) {
+    if value.fract() != 0.0 {
         return Err(format!(
-            "label {value} is not a class index (a whole number of at least 0)"
+            "label {value} is not a class index (a whole number of at least 0): the label \
+             column holds each example's class, and a column of measurements is a regression \
+             target, which a classifier does not fit"
+        ));
+    }
+    if value < 0.0 {
+        return Err(format!(
+            "label {value} is not a class index: class indices run from 0 (renumber labels \
+             such as -1 and 1 as 0 and 1, or name the classes: neg, pos)"
         ));
     }
     if value >= MAX_CLASSES as f64 {
@@ -1063,9 +1071,16 @@ mod tests {
             (
                 "a,y\n1,2.5\n",
                 Some("y"),
-                "line 2, column \"y\": label 2.5 is not a class index",
+                "line 2, column \"y\": label 2.5 is not a class index (a whole number of at \
+                 least 0): the label column holds each example's class, and a column of \
+                 measurements is a regression target",
             ),
-            ("a,y\n1,-1\n", Some("y"), "label -1 is not a class index"),
+            (
+                "a,y\n1,-1\n",
+                Some("y"),
+                "label -1 is not a class index: class indices run from 0 (renumber labels such \
+                 as -1 and 1 as 0 and 1, or name the classes: neg, pos)",
+            ),
             (
                 "a,y\n1,4000000000\n",
                 Some("y"),
