@@ -119,7 +119,7 @@ enum Command {
     Pretrain(RunArgs),
     /// Fine-tuning only, from a pretrained stack (--from) or from random initialisation.
     Finetune(FinetuneArgs),
-    /// Test error of a fine-tuned classifier.
+    /// Test error of a fine-tuned classifier, and each class's recall and precision.
     Evaluate(ModelArgs),
     /// Generate examples from a pretrained stack: a grid of pictures, or a table in the data's
     /// units.
