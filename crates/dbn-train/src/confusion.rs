@@ -133,12 +133,7 @@ impl Confusion {
         if !columns.is_empty() {
             heading.push_str("; columns: predicted as");
         }
-        let width = rows
-            .iter()
-            .map(|&k| name(k).chars().count())
-            .chain([5])
-            .max()
-            .unwrap_or(5);
+        let width = rows.iter().fold(5, |w, &k| w.max(name(k).chars().count()));
         let cell = |k: usize| name(k).chars().count().max(5);
         let mut text = format!(
             "{heading}\n  {:<width$}  examples  recall  precision",

@@ -789,16 +789,16 @@ pub fn confusion<B: Backend, E>(
     predict: impl Fn(Tensor<B, 2>) -> Result<Tensor<B, 1, Int>, E>,
 ) -> Result<Confusion, E> {
     let batcher = ClassificationBatcher::default();
+    let indices = |t: Tensor<B, 1, Int>| -> Vec<usize> {
+        t.into_data().iter::<i64>().map(|c| c as usize).collect()
+    };
     let mut counted = Confusion::new(classes);
     for start in (0..set.len()).step_by(1000) {
         let items = (start..set.len().min(start + 1000))
             .filter_map(|i| set.get(i))
             .collect();
         let batch: ClassificationBatch<B> = batcher.batch(items, device);
-        let classes = |t: Tensor<B, 1, Int>| -> Vec<usize> {
-            t.into_data().iter::<i64>().map(|c| c as usize).collect()
-        };
-        counted = counted.add(&classes(batch.targets), &classes(predict(batch.images)?));
+        counted = counted.add(&indices(batch.targets), &indices(predict(batch.images)?));
     }
     Ok(counted)
 }

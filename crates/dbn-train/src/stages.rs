@@ -1194,12 +1194,11 @@ fn starting_net<AB: AutodiffBackend>(
 }
 
 /// The loss weight of each of the data's classes for fine-tuning as `config` says, by the
-/// training split's labels (the refit's too, so that it trains on the loss the validation
-/// split chose its epochs by); `None` for equal weights.
-fn class_weights(config: &RunConfig, data: &Data) -> Option<Vec<f32>> {
-    let counts = data.labelled.label_counts();
+/// training split's label `counts` (the refit's too, so that it trains on the loss the
+/// validation split chose its epochs by); `None` for equal weights.
+fn class_weights(config: &RunConfig, counts: &[usize]) -> Option<Vec<f32>> {
     let classes = config.classes.max(counts.len()).max(2);
-    config.finetune.class_weight.weights(&counts, classes)
+    config.finetune.class_weight.weights(counts, classes)
 }
 
 /// Fine-tunes a classifier built from `dbn` (or from random initialisation when `dbn` is
@@ -1220,7 +1219,7 @@ pub fn finetune_stage<AB: AutodiffBackend>(
     let schedules = config.finetune.schedules();
     let several = schedules.len() > 1;
     let counts = data.labelled.label_counts();
-    let weights = class_weights(config, data);
+    let weights = class_weights(config, &counts);
     if let Some(weights) = &weights {
         let names = data.labelled.class_names();
         let each: Vec<String> = (0..counts.len())
@@ -1427,7 +1426,7 @@ fn refit_stage<AB: AutodiffBackend>(
         ..config.finetune.clone()
     };
     let logs = run.file("refit");
-    let weights = class_weights(config, data);
+    let weights = class_weights(config, &data.labelled.label_counts());
     let job = FinetuneJob {
         config: &settings,
         seed: config.run_seed(),
