@@ -376,43 +376,6 @@ mod tests {
             .unwrap()
     }
 
-    /// `ln(1 + e^x)`, in f64.
-    fn softplus64(x: f64) -> f64 {
-        x.exp().ln_1p()
-    }
-
-    #[test]
-    fn class_weights_give_each_examples_loss_its_classs_weight() {
-        let device = Default::default();
-        let loss = |net: &DbnClassifier<NdArray>,
-                    logits: Tensor<NdArray, 2>,
-                    targets: [i64; 2],
-                    w: Option<&[f32]>| {
-            to_f64(net.weighted_loss(logits, Tensor::from_ints(targets, &device), w))[0]
-        };
-        // Softmax: -log p(target) of each example, weighted by its class.
-        let softmax3 = head(3);
-        let logits =
-            || Tensor::<NdArray, 2>::from_floats([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]], &device);
-        let lse = |z: [f64; 3]| z.iter().map(|v| v.exp()).sum::<f64>().ln();
-        let nll = [lse([1.0, 2.0, 0.0]) - 2.0, lse([0.0, 0.0, 3.0]) - 3.0];
-        let weighted = (2.0 * nll[0] + 0.5 * nll[1]) / 2.5;
-        let got = loss(&softmax3, logits(), [1, 2], Some(&[1.0, 2.0, 0.5]));
-        assert!((got - weighted).abs() < 1e-6, "{got} against {weighted}");
-        // Equal weights, whatever their size, are the plain mean.
-        let plain = to_f64(softmax3.loss(logits(), Tensor::from_ints([1, 2], &device)))[0];
-        assert!((plain - (nll[0] + nll[1]) / 2.0).abs() < 1e-6);
-        let equal = loss(&softmax3, logits(), [1, 2], Some(&[3.0, 3.0, 3.0]));
-        assert!((equal - plain).abs() < 1e-6, "{equal} against {plain}");
-        // One sigmoid unit: weights of classes 0 and 1.
-        let sigmoid1 = head(1);
-        let logits = Tensor::<NdArray, 2>::from_floats([[0.5], [-1.0]], &device);
-        let losses = [softplus64(0.5) - 0.5, softplus64(-1.0)];
-        let weighted = (1.0 * losses[0] + 2.0 * losses[1]) / 3.0;
-        let got = loss(&sigmoid1, logits, [1, 0], Some(&[2.0, 1.0]));
-        assert!((got - weighted).abs() < 1e-6, "{got} against {weighted}");
-    }
-
     #[test]
     #[should_panic(expected = "2 class weights for 3 classes")]
     fn too_few_class_weights_are_refused() {

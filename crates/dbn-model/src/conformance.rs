@@ -1,5 +1,5 @@
 //! The checks every backend must pass, generic over it: the tutorial's worked Examples 1-3 to
-//! 1e-5, CD-k and the sampled negative phase of PCD against the exact-gradient oracle, label
+//! 1e-5, the class-weighted losses and their gradients against exact values, CD-k and the sampled negative phase of PCD against the exact-gradient oracle, label
 //! units against enumeration, AIS against the exact log Z of a small RBM (with and without
 //! label units), and a save/load round trip with identical outputs.
 //! Each check panics with what differs, as a test does.
@@ -210,6 +210,56 @@ pub fn tutorial_example_2<AB: AutodiffBackend>(device: &AB::Device) {
         .grad(&grads)
         .unwrap();
     assert_close(&to_f64(b2), &[-0.06554, 0.04423], 1e-5);
+}
+
+/// The class-weighted losses of both heads, and their gradients with respect to the logits,
+/// against exact values: each example's loss times its class's weight, over the weights'
+/// sum, so `∂L/∂z = w_y (p − onehot(y)) / Σ w` for softmax and `w_y (σ(z) − y) / Σ w` for one
+/// sigmoid unit; equal weights, whatever their size, give the plain mean.
+pub fn class_weighted_losses_are_exact<AB: AutodiffBackend>(device: &AB::Device) {
+    let head = |outputs| {
+        DbnClassifierConfig::new(vec![4, 3])
+            .with_n_outputs(outputs)
+            .init::<AB>(device)
+            .unwrap()
+    };
+    // Loss and gradient for logits `z`, targets `y` and class weights `w`.
+    let run = |net: &DbnClassifier<AB>, z: Tensor<AB, 2>, y: [i64; 2], w: Option<&[f32]>| {
+        let z = z.require_grad();
+        let loss = net.weighted_loss(z.clone(), Tensor::from_ints(y, device), w);
+        let grad = z.grad(&loss.backward()).expect("the logits are tracked");
+        (to_f64(loss.inner())[0], to_f64(grad))
+    };
+    // Softmax over three classes: targets 1 and 2, weights 2 and 0.5 of 2.5.
+    let softmax3 = head(3);
+    let z: [[f64; 3]; 2] = [[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]];
+    let logits = || Tensor::<AB, 2>::from_floats(z, device);
+    let p = z.map(|z| {
+        let total: f64 = z.iter().map(|v| v.exp()).sum();
+        z.map(|v| v.exp() / total)
+    });
+    let nll = [-p[0][1].ln(), -p[1][2].ln()];
+    let (loss, grad) = run(&softmax3, logits(), [1, 2], Some(&[1.0, 2.0, 0.5]));
+    assert_close(&[loss], &[(2.0 * nll[0] + 0.5 * nll[1]) / 2.5], 1e-5);
+    let expected_grad = [p[0].map(|p| 2.0 * p / 2.5), p[1].map(|p| 0.5 * p / 2.5)];
+    let mut expected_grad = expected_grad.concat();
+    expected_grad[1] -= 2.0 / 2.5;
+    expected_grad[5] -= 0.5 / 2.5;
+    assert_close(&grad, &expected_grad, 1e-5);
+    let (plain, _) = run(&softmax3, logits(), [1, 2], None);
+    assert_close(&[plain], &[(nll[0] + nll[1]) / 2.0], 1e-5);
+    let (equal, _) = run(&softmax3, logits(), [1, 2], Some(&[3.0, 3.0, 3.0]));
+    assert_close(&[equal], &[plain], 1e-5);
+    // One sigmoid unit: targets 1 and 0, weights 1 and 2 of 3.
+    let sigmoid1 = head(1);
+    let logits = Tensor::<AB, 2>::from_floats([[0.5], [-1.0]], device);
+    let sigma = |z: f64| 1.0 / (1.0 + (-z).exp());
+    let softplus = |z: f64| z.exp().ln_1p();
+    let (loss, grad) = run(&sigmoid1, logits, [1, 0], Some(&[2.0, 1.0]));
+    let expected = (softplus(0.5) - 0.5 + 2.0 * softplus(-1.0)) / 3.0;
+    assert_close(&[loss], &[expected], 1e-5);
+    let expected_grad = [(sigma(0.5) - 1.0) / 3.0, 2.0 * sigma(-1.0) / 3.0];
+    assert_close(&grad, &expected_grad, 1e-5);
 }
 
 /// Example 3, the top-down pass: h2 = [1, 0] down through RBM 2 (visible bias = b1), then
@@ -475,6 +525,7 @@ pub fn all<AB: AutodiffBackend>(device: &AB::Device) {
     kernels_agree_with_the_generic_path::<AB::InnerBackend>(device);
     tutorial_example_1::<AB::InnerBackend>(device);
     tutorial_example_2::<AB>(device);
+    class_weighted_losses_are_exact::<AB>(device);
     tutorial_example_3::<AB::InnerBackend>(device);
     cd_k_points_along_the_exact_gradient::<AB::InnerBackend>(device);
     label_units_agree_with_enumeration::<AB::InnerBackend>(device);
