@@ -27,7 +27,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use crate::config::{FinetuneConfig, RunConfig, Schedule};
 use crate::confusion::Confusion;
 use crate::device::Devices;
-use crate::finetune::{test_confusion, test_error};
+use crate::finetune::test_confusion;
 use crate::inputs::{Inputs, Invert, read_inputs};
 use crate::pictures::{rows, save_png, tile_grid};
 use crate::run_dir::{Existing, RunDir};
@@ -586,7 +586,8 @@ pub fn compare<AB: AutodiffBackend>(
             .kept
             .best
             .map_or(f64::INFINITY, |best| best.valid_loss);
-        let test_error = test_error(&tuned.kept.net, &run.data.test, device);
+        // Each arm's test error with each class's figures, and its confusion.csv.
+        let test_error = stages::evaluate(&tuned.kept.net, &run.data, &dir, device)?;
         let refitted = tuned.refit_images.is_some();
         println!(
             "{name}: test error {:.2}% ({}, validation loss {valid_loss:.4}{})",

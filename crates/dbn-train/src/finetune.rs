@@ -769,11 +769,6 @@ pub fn test_confusion<B: Backend>(
     confusion(set, classes, device, predict).unwrap_or_else(|never| match never {})
 }
 
-/// Share of `set` that `net` misclassifies, in [0, 1].
-pub fn test_error<B: Backend>(net: &DbnClassifier<B>, set: &ExampleSet, device: &B::Device) -> f64 {
-    test_confusion(net, set, device).error()
-}
-
 /// `set`'s examples counted by their label and the class `predict` gives their image, of
 /// `classes` classes (widened by a label or class beyond): the images 1,000 at a time.
 ///

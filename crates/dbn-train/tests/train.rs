@@ -557,12 +557,13 @@ fn compare_refits_the_schedule_each_initialisation_chose() {
     for (name, key) in [("pretrained", "pretrained"), ("random-init", "random_init")] {
         let arm = out_dir.join(name);
         // Each arm's folder is a model folder: it says how its data were read, and holds the
-        // refitted classifier.
+        // refitted classifier and its test examples by class.
         for file in [
             "data.json",
             "classifier.json",
             "classifier.mpk",
             "refit-metrics.csv",
+            "confusion.csv",
         ] {
             assert!(arm.join(file).is_file(), "{}", arm.join(file).display());
         }
@@ -574,6 +575,9 @@ fn compare_refits_the_schedule_each_initialisation_chose() {
         let schedule = summary[format!("{key}_schedule")].as_str().unwrap();
         assert_eq!(summary[format!("{key}_refitted")], true);
         let error = summary[format!("{key}_test_error")].as_f64().unwrap();
+        let matrix = std::fs::read_to_string(arm.join("confusion.csv")).unwrap();
+        let (counted, _) = dbn_train::confusion::Confusion::from_csv(&matrix).unwrap();
+        assert_eq!((counted.examples(), counted.error()), (10_000, error));
         let line = line_starting(&stdout, &format!("{name}: test error "));
         assert_eq!(
             line,
@@ -585,6 +589,9 @@ fn compare_refits_the_schedule_each_initialisation_chose() {
         );
     }
     assert!(stdout.contains("then refitted on the training and validation examples"));
+    // Each arm's test error is printed with each class's figures under it, as train's is.
+    assert_eq!(stdout.matches("test error: ").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("\n  mean ").count(), 2, "{stdout}");
 }
 
 #[test]
