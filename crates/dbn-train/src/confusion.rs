@@ -158,8 +158,7 @@ impl Confusion {
                 text += &format!("  {:>w$}", self.count(k, p), w = cell(p));
             }
         }
-        let recall = mean(figures.iter().filter_map(|c| c.recall));
-        let precision = mean(figures.iter().filter_map(|c| c.precision));
+        let [recall, precision] = means(&figures);
         text += &format!(
             "\n  {:<width$}  {:>8}  {:>6}  {:>9}",
             "mean",
@@ -231,7 +230,8 @@ impl Confusion {
             html += &format!("<th>predicted {}</th>", name(p));
         }
         html += "</tr>\n";
-        for (k, figures) in self.per_class().iter().enumerate() {
+        let figures = self.per_class();
+        for (k, figures) in figures.iter().enumerate() {
             html += &format!(
                 "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td>",
                 name(k),
@@ -248,7 +248,14 @@ impl Confusion {
             }
             html += "</tr>\n";
         }
-        html + "</table>\n"
+        let [recall, precision] = means(&figures);
+        html += &format!(
+            "<tr><th>mean</th><td></td><td>{}</td><td>{}</td>",
+            percent(recall),
+            percent(precision)
+        );
+        html += &"<td></td>".repeat(columns.len());
+        html + "</tr>\n</table>\n"
     }
 }
 
@@ -267,6 +274,15 @@ pub struct ClassFigures {
     /// Share of the predictions of the class that are right; 0 where none predicted a class
     /// of examples, `None` where the class has neither.
     pub precision: Option<f64>,
+}
+
+/// The mean of the classes' recalls, and of their precisions, each over the classes that have
+/// one.
+fn means(figures: &[ClassFigures]) -> [Option<f64>; 2] {
+    [
+        mean(figures.iter().filter_map(|c| c.recall)),
+        mean(figures.iter().filter_map(|c| c.precision)),
+    ]
 }
 
 /// The mean of `values`, `None` of none.
@@ -429,6 +445,11 @@ mod tests {
             html.contains("<tr><th>b</th><td>3</td><td>33.3%</td><td>50.0%</td><td>2</td><td><b>1</b></td><td>0</td></tr>"),
             "{html}"
         );
-        assert_eq!(html.matches("<tr>").count(), 4, "{html}");
+        // The header, a row per class, and the means' row, as the printed table's.
+        assert!(
+            html.contains("<tr><th>mean</th><td></td><td>44.4%</td><td>41.7%</td><td></td><td></td><td></td></tr>"),
+            "{html}"
+        );
+        assert_eq!(html.matches("<tr>").count(), 5, "{html}");
     }
 }
