@@ -1,7 +1,8 @@
 //! The checks every backend must pass, generic over it: the tutorial's worked Examples 1-3 to
-//! 1e-5, the class-weighted losses and their gradients against exact values, CD-k and the sampled negative phase of PCD against the exact-gradient oracle, label
-//! units against enumeration, AIS against the exact log Z of a small RBM (with and without
-//! label units), and a save/load round trip with identical outputs.
+//! 1e-5, the class-weighted losses and their gradients against exact values, CD-k and the
+//! sampled negative phase of PCD against the exact-gradient oracle, label units against
+//! enumeration, AIS against the exact log Z of a small RBM (with and without label units), and
+//! a save/load round trip with identical outputs.
 //! Each check panics with what differs, as a test does.
 //!
 //! This crate's unit tests run them on `NdArray` and `Flex`; `dbn-train`'s `tests/backends.rs`

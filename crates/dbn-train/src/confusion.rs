@@ -216,7 +216,8 @@ impl Confusion {
 
     /// The per-class figures as an HTML table, for the run's report: a row per class (by its
     /// `names`), its examples, recall and precision, and the predictions of each class as
-    /// columns (up to [`MAX_ROWS`] classes), every name escaped.
+    /// columns (up to [`MAX_ROWS`] classes), then a row of the means of recall and precision;
+    /// every name escaped.
     pub fn html(&self, names: &[String]) -> String {
         let name = |k: usize| escape(&class_name(names, k));
         let columns = match self.classes <= MAX_ROWS {
