@@ -215,6 +215,18 @@ pub const MAX_CLASSES: usize = 65_536;
 
 /// `value` as a class index, or why not.
 fn class(value: f64) -> std::result::Result<usize, String> {
+    if value.is_nan() {
+        return Err(
+            "label NaN reads as a missing value: every example needs its class; drop \
+                    the unlabelled rows"
+                .into(),
+        );
+    }
+    if value.is_infinite() {
+        return Err(format!(
+            "label {value} is not a class index (a whole number of at least 0)"
+        ));
+    }
     if value.fract() != 0.0 {
         return Err(format!(
             "label {value} is not a class index (a whole number of at least 0): the label \
@@ -1133,6 +1145,24 @@ mod tests {
         let table = read_table(&path, &TableOptions::default()).unwrap();
         assert_eq!(table.values, values, "CSV keeps every f32 exactly");
         assert_eq!(table.names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_label_that_is_not_a_number_is_not_told_it_is_a_measurement() {
+        // A float array's NaN or infinity reaches `class` (a CSV's are refused before, as cells).
+        assert!(
+            class(f64::NAN)
+                .unwrap_err()
+                .starts_with("label NaN reads as a missing value")
+        );
+        for value in [f64::INFINITY, f64::NEG_INFINITY] {
+            let why = class(value).unwrap_err();
+            assert!(
+                !why.contains("regression") && !why.contains("renumber"),
+                "{why}"
+            );
+        }
+        assert_eq!(class(3.0), Ok(3));
     }
 
     #[test]
